@@ -1,0 +1,223 @@
+#include "cache.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+size_t rc_cache_mapsize(uint64_t records, uint64_t value_bytes)
+{
+    /* Per record: 8-byte key, 8-byte node header, 2-byte page index, and
+     * slack for half-full branch pages and overflow-page rounding. */
+    uint64_t bytes = value_bytes + records * 32;
+    bytes = bytes + bytes / 2 + (64u << 20);
+    return (size_t)((bytes + 4095) & ~(uint64_t)4095);
+}
+
+static int open_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta, unsigned create)
+{
+    for (int i = 0; i < RC_DB_COUNT; i++) {
+        int rc = mdb_dbi_open(txn, rc_db_names[i], MDB_INTEGERKEY | create, &dbi[i]);
+        if (rc)
+            return rc;
+    }
+    return mdb_dbi_open(txn, "meta", create, meta);
+}
+
+int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t mapsize, char *err)
+{
+    memset(w, 0, sizeof(*w));
+    snprintf(w->build_path, sizeof(w->build_path), "%s/build.mdb", dir);
+    snprintf(w->data_path, sizeof(w->data_path), "%s/%s", dir, "data.mdb");
+    int rc = mdb_env_create(&w->env);
+    if (rc)
+        return rc_fail(err, rc, "mdb_env_create: %s", mdb_strerror(rc));
+    (void)mdb_env_set_maxdbs(w->env, RC_DB_COUNT + 1);
+    rc = mdb_env_set_mapsize(w->env, mapsize);
+    if (!rc)
+        rc = mdb_env_open(w->env, w->build_path,
+                          MDB_NOSUBDIR | MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOLOCK, 0644);
+    if (!rc)
+        rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+    if (!rc)
+        rc = open_dbis(w->txn, w->dbi, &w->meta, MDB_CREATE);
+    if (rc) {
+        rc_fail(err, rc, "unable to create '%s': %s", w->build_path, rc_strerror(rc));
+        rc_cache_writer_abort(w);
+        return rc;
+    }
+    return 0;
+}
+
+static int writer_commit_batch(struct rc_cache_writer *w)
+{
+    int rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
+    w->in_txn = 0;
+    return rc;
+}
+
+int rc_cache_writer_put(struct rc_cache_writer *w, enum rc_db db, uint64_t key, const void *val, size_t len,
+                        char *err)
+{
+    if (!w->txn)
+        return rc_fail(err, RC_EINTERNAL, "cache writer is not open");
+    if (w->counts[db]) {
+        if (key == w->last_key[db])
+            return rc_fail(err, RC_ECOLLISION, "two %s ids share key %016llx", rc_db_names[db],
+                           (unsigned long long)key);
+        if (key < w->last_key[db])
+            return rc_fail(err, RC_ERANGE, "%s keys not in ascending order", rc_db_names[db]);
+    }
+    MDB_val k = {sizeof(key), &key}, v = {len, (void *)val};
+    int rc = mdb_put(w->txn, w->dbi[db], &k, &v, MDB_APPEND);
+    if (rc)
+        return rc_fail(err, rc, "unable to write a %s record: %s", rc_db_names[db], mdb_strerror(rc));
+    w->last_key[db] = key;
+    w->counts[db]++;
+    if (++w->in_txn >= RC_CACHE_BATCH && (rc = writer_commit_batch(w)) != 0)
+        return rc_fail(err, rc, "unable to commit: %s", mdb_strerror(rc));
+    return 0;
+}
+
+int rc_cache_writer_meta(struct rc_cache_writer *w, const char *key, const char *val, char *err)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {strlen(val), (void *)val};
+    int rc = mdb_put(w->txn, w->meta, &k, &v, 0);
+    if (rc)
+        return rc_fail(err, rc, "unable to write meta '%s': %s", key, mdb_strerror(rc));
+    return 0;
+}
+
+int rc_cache_writer_finish(struct rc_cache_writer *w, char *err)
+{
+    int rc = mdb_txn_commit(w->txn);
+    w->txn = NULL;
+    if (rc) {
+        rc_fail(err, rc, "unable to commit '%s': %s", w->build_path, mdb_strerror(rc));
+        goto fail;
+    }
+    (void)unlink(w->data_path);
+    rc = mdb_env_copy2(w->env, w->data_path, MDB_CP_COMPACT);
+    if (rc) {
+        rc_fail(err, rc, "unable to write '%s': %s", w->data_path, rc_strerror(rc));
+        (void)unlink(w->data_path);
+        goto fail;
+    }
+    int fd = open(w->data_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        rc = -errno;
+        rc_fail(err, rc, "unable to sync '%s': %s", w->data_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        goto fail;
+    }
+    close(fd);
+fail:
+    rc_cache_writer_abort(w);
+    return rc;
+}
+
+void rc_cache_writer_abort(struct rc_cache_writer *w)
+{
+    if (w->txn)
+        mdb_txn_abort(w->txn);
+    w->txn = NULL;
+    if (w->env)
+        mdb_env_close(w->env);
+    w->env = NULL;
+    if (w->build_path[0]) {
+        char lock[sizeof(w->build_path) + 8];
+        (void)unlink(w->build_path);
+        snprintf(lock, sizeof(lock), "%s-lock", w->build_path);
+        (void)unlink(lock);
+    }
+}
+
+int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "%s", dir);
+    int rc = rc_manifest_read(dir, &c->manifest, err);
+    if (rc)
+        return rc;
+    if ((flags & RC_CACHE_VERIFY) && (rc = rc_manifest_verify(dir, &c->manifest, err)) != 0)
+        goto fail_manifest;
+
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, "data.mdb");
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        rc = rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
+        goto fail_manifest;
+    }
+    MDB_txn *txn = NULL;
+    if ((rc = mdb_env_create(&c->env)) != 0)
+        goto fail_lmdb;
+    (void)mdb_env_set_maxdbs(c->env, RC_DB_COUNT + 1);
+    /* A read-only env maps the file; a map size of 0 means "the file's". */
+    rc = mdb_env_open(c->env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD | MDB_NOTLS, 0444);
+    if (!rc)
+        rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
+    if (!rc)
+        rc = open_dbis(txn, c->dbi, &c->meta, 0);
+    if (rc)
+        goto fail_lmdb;
+
+    MDB_val k = {6, "format"}, v;
+    rc = mdb_get(txn, c->meta, &k, &v);
+    if (rc || v.mv_size != strlen(RC_CACHE_FORMAT) || memcmp(v.mv_data, RC_CACHE_FORMAT, v.mv_size) != 0) {
+        rc = rc_fail(err, RC_EFORMAT, "'%s' is not an %s cache", path, RC_CACHE_FORMAT);
+        goto fail_txn;
+    }
+    k = (MDB_val){7, "version"};
+    rc = mdb_get(txn, c->meta, &k, &v);
+    if (rc || v.mv_size != strlen(c->manifest.version) || memcmp(v.mv_data, c->manifest.version, v.mv_size) != 0) {
+        rc = rc_fail(err, RC_EFORMAT, "'%s' does not hold version '%s' named by its manifest", path,
+                     c->manifest.version);
+        goto fail_txn;
+    }
+    for (int i = 0; i < RC_DB_COUNT; i++) {
+        MDB_stat ms;
+        if ((rc = mdb_stat(txn, c->dbi[i], &ms)) != 0)
+            goto fail_lmdb;
+        if (ms.ms_entries != c->manifest.counts[i]) {
+            rc = rc_fail(err, RC_EFORMAT, "'%s' holds %zu %s records, the manifest says %llu", path, ms.ms_entries,
+                         rc_db_names[i], (unsigned long long)c->manifest.counts[i]);
+            goto fail_txn;
+        }
+    }
+    mdb_txn_abort(txn);
+    return 0;
+
+fail_lmdb:
+    rc_fail(err, rc, "unable to open the cache in '%s': %s", dir, rc_strerror(rc));
+fail_txn:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (c->env)
+        mdb_env_close(c->env);
+    c->env = NULL;
+fail_manifest:
+    rc_manifest_release(&c->manifest);
+    return rc;
+}
+
+void rc_cache_close(struct rc_cache *c)
+{
+    if (c->env)
+        mdb_env_close(c->env);
+    c->env = NULL;
+    rc_manifest_release(&c->manifest);
+}
+
+int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
+{
+    MDB_val k = {sizeof(key), &key};
+    return mdb_get(txn, c->dbi[db], &k, val);
+}

@@ -1,0 +1,98 @@
+/*
+ * cache.h - one cache version's LMDB env: writing it (recbuild, test
+ * fixtures) and opening it read-only (recedge, recctl).
+ *
+ * The env is one file, versions/<v>/data.mdb (MDB_NOSUBDIR), with the named
+ * DBs "cookie", "product", "segment", "items" (MDB_INTEGERKEY, 8-byte
+ * native-endian XXH3 keys, values as in record.h) and "meta" (string keys
+ * and values: "format" = RC_CACHE_FORMAT, "version" = the version id).
+ *
+ * Writer: keys of each DB must be put in strictly ascending order (they are
+ * appended with MDB_APPEND); an equal key is a hash collision and returns
+ * RC_ECOLLISION without writing. Puts are committed in batches; nothing is
+ * visible to anyone until rc_cache_writer_finish() has written the compacted
+ * data.mdb. The writer is used by one thread.
+ *
+ * Reader: opened MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD,
+ * which is safe only because a published version is never written again.
+ * A reader handle is shared by threads; each thread owns its own MDB_txn
+ * (begin once, then mdb_txn_reset / mdb_txn_renew per request).
+ */
+#ifndef RC_CACHE_H
+#define RC_CACHE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "manifest.h"
+
+#define RC_CACHE_FORMAT "edgerec-cache/1"
+#define RC_CACHE_BATCH 65536 /* puts per write transaction */
+
+struct rc_cache_writer {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi[RC_DB_COUNT], meta;
+    uint64_t counts[RC_DB_COUNT];
+    uint64_t last_key[RC_DB_COUNT];
+    uint64_t in_txn;
+    char build_path[4096];
+    char data_path[4096];
+};
+
+/*
+ * Create a writer that builds dir/build.mdb with room for mapsize bytes
+ * (rc_cache_mapsize gives a safe figure). Errors: LMDB codes, -errno.
+ */
+int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t mapsize, char *err);
+
+/* A map size that holds `value_bytes` of values in `records` records. */
+size_t rc_cache_mapsize(uint64_t records, uint64_t value_bytes);
+
+/*
+ * Append (key, value) to db. Errors: RC_ECOLLISION (key equal to the
+ * previous one), RC_ERANGE (key smaller than the previous one: a bug in the
+ * caller), MDB_MAP_FULL, other LMDB codes.
+ */
+int rc_cache_writer_put(struct rc_cache_writer *w, enum rc_db db, uint64_t key, const void *val, size_t len,
+                        char *err);
+
+/* Store a meta string (key up to 511 bytes). */
+int rc_cache_writer_meta(struct rc_cache_writer *w, const char *key, const char *val, char *err);
+
+/*
+ * Commit, write the compacted dir/data.mdb, fsync it, and remove the build
+ * file. The writer is closed afterwards whether or not this succeeds.
+ */
+int rc_cache_writer_finish(struct rc_cache_writer *w, char *err);
+
+/* Close and remove the build file; safe after a failed finish or on a
+ * half-written writer. */
+void rc_cache_writer_abort(struct rc_cache_writer *w);
+
+struct rc_cache {
+    MDB_env *env;
+    MDB_dbi dbi[RC_DB_COUNT], meta;
+    struct rc_manifest manifest;
+    char dir[4096];
+};
+
+#define RC_CACHE_VERIFY 0x01 /* check file sizes and checksums against the manifest */
+
+/*
+ * Open the version in `dir` read-only: read its manifest, check the files
+ * against it (RC_CACHE_VERIFY), open the env and its DBs, check the meta
+ * format and version and that each DB holds the manifest's count.
+ * Errors: the manifest's (rc_manifest_read, rc_manifest_verify), RC_EFORMAT
+ * (meta format or counts disagree), LMDB codes. On error nothing is left
+ * open.
+ */
+int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err);
+void rc_cache_close(struct rc_cache *c);
+
+/* Look up key in db within txn; *val points into the map (valid until the
+ * txn is reset). Returns 0, MDB_NOTFOUND or another LMDB code. */
+int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val);
+
+#endif

@@ -1,0 +1,478 @@
+#include "json.h"
+#include "error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rc_buf_fixed(struct rc_buf *b, char *mem, size_t cap)
+{
+    b->data = mem;
+    b->len = 0;
+    b->cap = cap;
+    b->growable = 0;
+    b->overflow = 0;
+}
+
+void rc_buf_init(struct rc_buf *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->growable = 1;
+}
+
+void rc_buf_release(struct rc_buf *b)
+{
+    if (b->growable)
+        free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Make room for n more bytes plus a NUL; 0 when there is room. */
+static int reserve(struct rc_buf *b, size_t n)
+{
+    if (b->overflow)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    if (!b->growable) {
+        b->overflow = 1;
+        return -1;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->overflow = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void rc_buf_add(struct rc_buf *b, const char *s, size_t n)
+{
+    if (reserve(b, n) == 0) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    }
+}
+
+void rc_buf_adds(struct rc_buf *b, const char *s)
+{
+    rc_buf_add(b, s, strlen(s));
+}
+
+void rc_buf_addf(struct rc_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void rc_buf_add_u64(struct rc_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    rc_buf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+void rc_buf_add_float(struct rc_buf *b, double v)
+{
+    if (!isfinite(v)) {
+        rc_buf_add(b, "null", 4);
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%.6g", v);
+    rc_buf_add(b, tmp, (size_t)n);
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+void rc_buf_json_str(struct rc_buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    rc_buf_add(b, "\"", 1);
+    size_t run = 0; /* start of a run of bytes copied as they are */
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        size_t ul = c >= 0x80 ? utf8_len(s + i, n - i) : 0;
+        if (ul > 1) {
+            i += ul;
+            continue;
+        }
+        rc_buf_add(b, str + run, i - run);
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc_buf_add(b, e, 2);
+        } else if (c < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc_buf_add(b, e, 6);
+        } else {
+            rc_buf_add(b, "\\ufffd", 6);
+        }
+        i++;
+        run = i;
+    }
+    rc_buf_add(b, str + run, n - run);
+    rc_buf_add(b, "\"", 1);
+}
+
+const char *rc_buf_cstr(struct rc_buf *b)
+{
+    if (reserve(b, 0) == 0 || b->len < b->cap)
+        b->data[b->len] = 0;
+    return b->data;
+}
+
+/* ---- parser ---- */
+
+struct parser {
+    const char *start, *p, *end;
+    char *err;
+    int depth;
+};
+
+static void skip_ws(struct parser *ps)
+{
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+        ps->p++;
+}
+
+static int perr(struct parser *ps, const char *what)
+{
+    return rc_fail(ps->err, RC_EFORMAT, "json: %s at offset %ld", what, (long)(ps->p - ps->start));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+static int read4hex(struct parser *ps, uint32_t *out)
+{
+    if (ps->end - ps->p < 4)
+        return -1;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(ps->p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | (uint32_t)h;
+    }
+    ps->p += 4;
+    *out = v;
+    return 0;
+}
+
+/* Parse a string at ps->p (which is at the opening quote). */
+static int parse_string(struct parser *ps, char **out, size_t *out_len)
+{
+    ps->p++;
+    const char *start = ps->p;
+    /* Unescaped output is never longer than the input. */
+    const char *q = start;
+    while (q < ps->end && *q != '"') {
+        if (*q == '\\')
+            q++;
+        q++;
+    }
+    if (q >= ps->end)
+        return perr(ps, "unterminated string");
+    char *s = malloc((size_t)(q - start) + 1);
+    if (!s)
+        return -ENOMEM;
+    size_t o = 0;
+    while (ps->p < ps->end && *ps->p != '"') {
+        unsigned char c = (unsigned char)*ps->p;
+        if (c < 0x20) {
+            free(s);
+            return perr(ps, "control character in string");
+        }
+        if (c != '\\') {
+            s[o++] = (char)c;
+            ps->p++;
+            continue;
+        }
+        ps->p++;
+        if (ps->p >= ps->end) {
+            free(s);
+            return perr(ps, "bad escape");
+        }
+        char e = *ps->p++;
+        switch (e) {
+        case '"': s[o++] = '"'; break;
+        case '\\': s[o++] = '\\'; break;
+        case '/': s[o++] = '/'; break;
+        case 'b': s[o++] = '\b'; break;
+        case 'f': s[o++] = '\f'; break;
+        case 'n': s[o++] = '\n'; break;
+        case 'r': s[o++] = '\r'; break;
+        case 't': s[o++] = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            if (read4hex(ps, &cp) != 0) {
+                free(s);
+                return perr(ps, "bad \\u escape");
+            }
+            if (cp >= 0xd800 && cp <= 0xdbff && ps->end - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u') {
+                uint32_t lo;
+                ps->p += 2;
+                if (read4hex(ps, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
+                    free(s);
+                    return perr(ps, "bad surrogate pair");
+                }
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd;
+            }
+            o += (size_t)put_utf8(s + o, cp);
+            break;
+        }
+        default:
+            free(s);
+            return perr(ps, "bad escape");
+        }
+    }
+    ps->p++; /* closing quote */
+    s[o] = 0;
+    *out = s;
+    *out_len = o;
+    return 0;
+}
+
+static int parse_value(struct parser *ps, struct rc_json **out);
+
+static int parse_container(struct parser *ps, struct rc_json *node, char close)
+{
+    struct rc_json **tail = &node->child;
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    for (;;) {
+        char *key = NULL;
+        size_t klen;
+        skip_ws(ps);
+        if (close == '}') {
+            if (ps->p >= ps->end || *ps->p != '"')
+                return perr(ps, "expected member name");
+            int rc = parse_string(ps, &key, &klen);
+            if (rc)
+                return rc;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':') {
+                free(key);
+                return perr(ps, "expected ':'");
+            }
+            ps->p++;
+        }
+        struct rc_json *child;
+        int rc = parse_value(ps, &child);
+        if (rc) {
+            free(key);
+            return rc;
+        }
+        child->key = key;
+        *tail = child;
+        tail = &child->next;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == close) {
+            ps->p++;
+            return 0;
+        }
+        return perr(ps, "expected ',' or closing bracket");
+    }
+}
+
+static int parse_value(struct parser *ps, struct rc_json **out)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end)
+        return perr(ps, "unexpected end");
+    struct rc_json *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    *out = j;
+    int rc = 0;
+    char c = *ps->p;
+    if (c == '{' || c == '[') {
+        if (++ps->depth > 64)
+            return perr(ps, "nesting too deep");
+        j->type = c == '{' ? RC_JSON_OBJ : RC_JSON_ARR;
+        rc = parse_container(ps, j, c == '{' ? '}' : ']');
+        ps->depth--;
+    } else if (c == '"') {
+        j->type = RC_JSON_STR;
+        rc = parse_string(ps, &j->str, &j->str_len);
+    } else if (ps->end - ps->p >= 4 && memcmp(ps->p, "true", 4) == 0) {
+        j->type = RC_JSON_BOOL;
+        j->num = 1;
+        ps->p += 4;
+    } else if (ps->end - ps->p >= 5 && memcmp(ps->p, "false", 5) == 0) {
+        j->type = RC_JSON_BOOL;
+        ps->p += 5;
+    } else if (ps->end - ps->p >= 4 && memcmp(ps->p, "null", 4) == 0) {
+        j->type = RC_JSON_NULL;
+        ps->p += 4;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        char tmp[64];
+        size_t n = 0;
+        while (ps->p + n < ps->end && n < sizeof(tmp) - 1 && strchr("+-0123456789.eE", ps->p[n]))
+            n++;
+        memcpy(tmp, ps->p, n);
+        tmp[n] = 0;
+        char *endp;
+        j->type = RC_JSON_NUM;
+        j->num = strtod(tmp, &endp);
+        if (endp != tmp + n)
+            return perr(ps, "bad number");
+        ps->p += n;
+    } else {
+        rc = perr(ps, "unexpected character");
+    }
+    return rc;
+}
+
+int rc_json_parse(const char *text, size_t len, struct rc_json **out, char *err)
+{
+    struct parser ps = {text, text, text + len, err, 0};
+    struct rc_json *root = NULL;
+    int rc = parse_value(&ps, &root);
+    if (rc == 0) {
+        skip_ws(&ps);
+        if (ps.p != ps.end)
+            rc = perr(&ps, "trailing data");
+    }
+    if (rc) {
+        rc_json_free(root);
+        return rc;
+    }
+    *out = root;
+    return 0;
+}
+
+void rc_json_free(struct rc_json *j)
+{
+    while (j) {
+        struct rc_json *next = j->next;
+        rc_json_free(j->child);
+        free(j->key);
+        free(j->str);
+        free(j);
+        j = next;
+    }
+}
+
+const struct rc_json *rc_json_get(const struct rc_json *j, const char *key)
+{
+    if (!j || j->type != RC_JSON_OBJ)
+        return NULL;
+    for (const struct rc_json *c = j->child; c; c = c->next)
+        if (c->key && strcmp(c->key, key) == 0)
+            return c;
+    return NULL;
+}
+
+const char *rc_json_get_str(const struct rc_json *j, const char *key)
+{
+    const struct rc_json *v = rc_json_get(j, key);
+    return v && v->type == RC_JSON_STR ? v->str : NULL;
+}
+
+int rc_json_get_num(const struct rc_json *j, const char *key, double *out)
+{
+    const struct rc_json *v = rc_json_get(j, key);
+    if (!v || v->type != RC_JSON_NUM)
+        return RC_ENOTFOUND;
+    *out = v->num;
+    return 0;
+}

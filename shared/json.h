@@ -1,0 +1,67 @@
+/*
+ * json.h - JSON output into a bounded or growing buffer, and a small parser
+ * for edgerec's own documents (manifest.json).
+ *
+ * Output: struct rc_buf appends bytes. A fixed buffer (rc_buf_fixed) never
+ * allocates: on overflow it stops writing and sets `overflow`, which the
+ * caller checks once at the end (the edge's hot path uses this). A growing
+ * buffer (rc_buf_init) reallocates and sets `overflow` only when memory runs
+ * out.
+ *
+ * rc_buf_json_str writes a quoted JSON string for arbitrary bytes: `"` and
+ * `\` escaped, control bytes as \u00XX, valid UTF-8 copied, and every byte
+ * that is not part of a valid UTF-8 sequence written as \ufffd - so the
+ * output is valid JSON whatever the input holds.
+ *
+ * Parser: rc_json_parse builds a tree owned by the caller (rc_json_free).
+ * Depth is limited to 64; strings are unescaped to UTF-8; numbers are
+ * doubles (exact up to 2^53; 64-bit hashes are stored as hex strings).
+ */
+#ifndef RC_JSON_H
+#define RC_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rc_buf {
+    char *data;
+    size_t len, cap;
+    int growable;
+    int overflow;
+};
+
+void rc_buf_fixed(struct rc_buf *b, char *mem, size_t cap);
+void rc_buf_init(struct rc_buf *b);
+void rc_buf_release(struct rc_buf *b);
+void rc_buf_add(struct rc_buf *b, const char *s, size_t n);
+void rc_buf_adds(struct rc_buf *b, const char *s);
+void rc_buf_addf(struct rc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rc_buf_add_u64(struct rc_buf *b, uint64_t v);
+/* A float with up to 6 significant digits; NaN and infinities as null. */
+void rc_buf_add_float(struct rc_buf *b, double v);
+void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
+/* NUL-terminate without counting the NUL; returns data (never NULL unless overflow on an empty growable buffer). */
+const char *rc_buf_cstr(struct rc_buf *b);
+
+enum rc_json_type { RC_JSON_NULL, RC_JSON_BOOL, RC_JSON_NUM, RC_JSON_STR, RC_JSON_ARR, RC_JSON_OBJ };
+
+struct rc_json {
+    enum rc_json_type type;
+    char *key;          /* member name inside an object, else NULL */
+    char *str;          /* RC_JSON_STR: NUL-terminated */
+    size_t str_len;
+    double num;         /* RC_JSON_NUM, RC_JSON_BOOL (0/1) */
+    struct rc_json *child, *next;
+};
+
+/* Parse text[0, len). Returns 0, RC_EFORMAT (message in err) or -ENOMEM. */
+int rc_json_parse(const char *text, size_t len, struct rc_json **out, char *err);
+void rc_json_free(struct rc_json *j);
+/* Member `key` of object j, or NULL. */
+const struct rc_json *rc_json_get(const struct rc_json *j, const char *key);
+/* String member or NULL when absent or not a string. */
+const char *rc_json_get_str(const struct rc_json *j, const char *key);
+/* Number member into *out; 0, or RC_ENOTFOUND when absent or not a number. */
+int rc_json_get_num(const struct rc_json *j, const char *key, double *out);
+
+#endif

@@ -1,0 +1,197 @@
+#include "record.h"
+#include "error.h"
+#include "keys.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xxhash.h>
+
+static void put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+const char *rc_source_name(int source)
+{
+    switch (source) {
+    case RC_SRC_CF: return "cf";
+    case RC_SRC_IMAGE: return "image";
+    case RC_SRC_SEGMENT: return "segment";
+    case RC_SRC_GLOBAL: return "global";
+    default: return "unknown";
+    }
+}
+
+size_t rc_list_size(size_t count, size_t ids_total)
+{
+    return RC_LIST_HEADER + count * RC_ENTRY_FIXED + ids_total;
+}
+
+long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count)
+{
+    if (count > RC_LIST_MAX || source < RC_SRC_CF || source > RC_SRC_GLOBAL)
+        return RC_ERANGE;
+    size_t ids = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (entries[i].id_len == 0 || entries[i].id_len > RC_ID_MAX)
+            return RC_ETOOLONG;
+        ids += entries[i].id_len;
+    }
+    size_t need = rc_list_size(count, ids);
+    if (need > cap)
+        return -ENOSPC;
+    unsigned char *p = out;
+    memcpy(p, RC_LIST_MAGIC, 4);
+    put16(p + 4, RC_LIST_VERSION);
+    p[6] = (unsigned char)source;
+    p[7] = 0;
+    put16(p + 8, (uint16_t)count);
+    put16(p + 10, 0);
+    unsigned char *q = p + RC_LIST_HEADER;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &entries[i].score, 4);
+        put64(q, entries[i].key);
+        put32(q + 8, bits);
+        put16(q + 12, entries[i].id_len);
+        memcpy(q + RC_ENTRY_FIXED, entries[i].id, entries[i].id_len);
+        q += RC_ENTRY_FIXED + entries[i].id_len;
+    }
+    put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, need - RC_LIST_HEADER));
+    return (long)need;
+}
+
+int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err)
+{
+    const unsigned char *p = buf;
+    if (len < RC_LIST_HEADER)
+        return rc_fail(err, RC_ETRUNC, "list record of %zu bytes is shorter than its %d-byte header", len,
+                       RC_LIST_HEADER);
+    if (memcmp(p, RC_LIST_MAGIC, 4) != 0)
+        return rc_fail(err, RC_EMAGIC, "list record magic is not '%s'", RC_LIST_MAGIC);
+    uint16_t version = get16(p + 4);
+    if (version != RC_LIST_VERSION)
+        return rc_fail(err, RC_EVERSION, "list record version %u, this build reads version %d", version,
+                       RC_LIST_VERSION);
+    if (p[6] < RC_SRC_CF || p[6] > RC_SRC_GLOBAL || p[7] != 0 || get16(p + 10) != 0)
+        return rc_fail(err, RC_EFORMAT, "list record has bad source, flags or reserved bytes");
+    uint16_t count = get16(p + 8);
+    if (count > RC_LIST_MAX)
+        return rc_fail(err, RC_EFORMAT, "list record count %u exceeds %d", count, RC_LIST_MAX);
+    size_t pos = RC_LIST_HEADER;
+    for (uint16_t i = 0; i < count; i++) {
+        if (len - pos < RC_ENTRY_FIXED)
+            return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u", i);
+        uint16_t id_len = get16(p + pos + 12);
+        if (id_len == 0 || id_len > RC_ID_MAX)
+            return rc_fail(err, RC_EFORMAT, "list entry %u has id length %u", i, id_len);
+        if (len - pos - RC_ENTRY_FIXED < id_len)
+            return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u id", i);
+        pos += RC_ENTRY_FIXED + id_len;
+    }
+    if (pos != len)
+        return rc_fail(err, RC_EFORMAT, "list record has %zu trailing bytes", len - pos);
+    if ((flags & RC_DECODE_VERIFY) && (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER) != get32(p + 12))
+        return rc_fail(err, RC_ECHECKSUM, "list record checksum mismatch");
+    list->buf = p;
+    list->len = len;
+    list->pos = RC_LIST_HEADER;
+    list->count = count;
+    list->source = p[6];
+    return 0;
+}
+
+int rc_list_next(struct rc_list *list, struct rc_entry *e)
+{
+    if (list->pos >= list->len)
+        return 0;
+    const unsigned char *q = list->buf + list->pos;
+    uint32_t bits = get32(q + 8);
+    e->key = get64(q);
+    memcpy(&e->score, &bits, 4);
+    e->id_len = get16(q + 12);
+    e->id = (const char *)q + RC_ENTRY_FIXED;
+    list->pos += RC_ENTRY_FIXED + e->id_len;
+    return 1;
+}
+
+void rc_list_rewind(struct rc_list *list)
+{
+    list->pos = RC_LIST_HEADER;
+}
+
+long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
+                    int in_stock)
+{
+    if (id_len == 0 || id_len > RC_ID_MAX || cat_len > RC_ID_MAX)
+        return RC_ETOOLONG;
+    size_t need = RC_ITEM_HEADER + id_len + cat_len;
+    if (need > cap)
+        return -ENOSPC;
+    unsigned char *p = out;
+    memcpy(p, RC_ITEM_MAGIC, 4);
+    put16(p + 4, RC_ITEM_VERSION);
+    p[6] = in_stock ? RC_ITEM_IN_STOCK : 0;
+    p[7] = 0;
+    put16(p + 8, (uint16_t)id_len);
+    put16(p + 10, (uint16_t)cat_len);
+    memcpy(p + RC_ITEM_HEADER, id, id_len);
+    if (cat_len)
+        memcpy(p + RC_ITEM_HEADER + id_len, cat, cat_len);
+    return (long)need;
+}
+
+int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err)
+{
+    const unsigned char *p = buf;
+    if (len < RC_ITEM_HEADER)
+        return rc_fail(err, RC_ETRUNC, "item record of %zu bytes is shorter than its header", len);
+    if (memcmp(p, RC_ITEM_MAGIC, 4) != 0)
+        return rc_fail(err, RC_EMAGIC, "item record magic is not '%s'", RC_ITEM_MAGIC);
+    uint16_t version = get16(p + 4);
+    if (version != RC_ITEM_VERSION)
+        return rc_fail(err, RC_EVERSION, "item record version %u, this build reads version %d", version,
+                       RC_ITEM_VERSION);
+    if ((p[6] & ~RC_ITEM_IN_STOCK) != 0 || p[7] != 0)
+        return rc_fail(err, RC_EFORMAT, "item record has unknown flags");
+    uint16_t id_len = get16(p + 8), cat_len = get16(p + 10);
+    if (id_len == 0 || id_len > RC_ID_MAX || cat_len > RC_ID_MAX)
+        return rc_fail(err, RC_EFORMAT, "item record has bad id or category length");
+    if ((size_t)RC_ITEM_HEADER + id_len + cat_len != len)
+        return rc_fail(err, len < (size_t)RC_ITEM_HEADER + id_len + cat_len ? RC_ETRUNC : RC_EFORMAT,
+                       "item record length %zu does not match its header", len);
+    item->flags = p[6];
+    item->id_len = id_len;
+    item->cat_len = cat_len;
+    item->id = (const char *)p + RC_ITEM_HEADER;
+    item->cat = item->id + id_len;
+    return 0;
+}

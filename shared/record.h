@@ -1,0 +1,115 @@
+/*
+ * record.h - the versioned binary records stored as LMDB values.
+ * The byte layout is specified in schemas/cache.md; this is its codec.
+ *
+ * List record (cookie, product and segment DBs): a ranked list of products.
+ *
+ *   off size field
+ *   0   4    magic      "ERLS" (0x45 0x52 0x4c 0x53)
+ *   4   2    version    RC_LIST_VERSION (1), little-endian
+ *   6   1    source     enum rc_source
+ *   7   1    flags      0 (readers refuse other values)
+ *   8   2    count      number of entries, 0..RC_LIST_MAX
+ *   10  2    reserved   0
+ *   12  4    check      low 32 bits of XXH3_64 over bytes [16, end)
+ *   16  ...  count entries, packed, no padding:
+ *            u64 product key, f32 score, u16 id_len (1..RC_ID_MAX), id bytes
+ *
+ * Item record (items DB): one catalog product.
+ *
+ *   0   4    magic      "ERIT"
+ *   4   2    version    RC_ITEM_VERSION (1)
+ *   6   1    flags      bit 0: in stock; other bits 0
+ *   7   1    reserved   0
+ *   8   2    id_len     1..RC_ID_MAX
+ *   10  2    cat_len    0..RC_ID_MAX
+ *   12  ...  id bytes, then category bytes
+ *
+ * All multi-byte fields are little-endian; values need not be aligned (LMDB
+ * gives no alignment guarantee), so the codec reads them with memcpy.
+ *
+ * Decoding never reads outside [buf, buf+len): rc_list_open() walks every
+ * entry once and refuses a record whose entries do not end exactly at len.
+ * After a successful open, rc_list_next() cannot fail. The checksum is
+ * checked only when RC_DECODE_VERIFY is passed (recctl verify, tests); the
+ * edge trusts the file checksum it verified when the version was loaded.
+ */
+#ifndef RC_RECORD_H
+#define RC_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RC_LIST_MAGIC "ERLS"
+#define RC_ITEM_MAGIC "ERIT"
+#define RC_LIST_VERSION 1
+#define RC_ITEM_VERSION 1
+#define RC_LIST_HEADER 16
+#define RC_ENTRY_FIXED 14 /* key + score + id_len */
+#define RC_LIST_MAX 1000
+#define RC_ITEM_HEADER 12
+#define RC_ITEM_IN_STOCK 0x01
+
+#define RC_DECODE_VERIFY 0x01
+
+enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4 };
+
+/* "cf", "image", "segment", "global"; "unknown" otherwise. */
+const char *rc_source_name(int source);
+
+struct rc_entry {
+    uint64_t key;
+    float score;
+    uint16_t id_len;
+    const char *id; /* points into the record; not NUL-terminated */
+};
+
+/* A validated list record; borrows the buffer it was opened on. */
+struct rc_list {
+    const unsigned char *buf;
+    size_t len;
+    size_t pos;
+    uint16_t count;
+    uint8_t source;
+};
+
+/*
+ * Bytes needed to encode `count` entries whose id lengths sum to ids_total.
+ */
+size_t rc_list_size(size_t count, size_t ids_total);
+
+/*
+ * Encode a list into out (capacity cap). Entries are written in the order
+ * given; the caller ranks them. Returns the encoded length (> 0), or
+ * RC_ERANGE (count > RC_LIST_MAX, bad source), RC_ETOOLONG (an id is empty
+ * or longer than RC_ID_MAX), -ENOSPC (cap too small).
+ */
+long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count);
+
+/*
+ * Validate buf[0, len) as a list record and prepare iteration.
+ * Errors: RC_ETRUNC (shorter than its header or entries), RC_EMAGIC,
+ * RC_EVERSION (with the version found in *err), RC_EFORMAT (bad flags,
+ * reserved, source, id length, or trailing bytes), RC_ECHECKSUM (only with
+ * RC_DECODE_VERIFY). err may be NULL.
+ */
+int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err);
+
+/* Next entry; returns 1 and fills *e, or 0 at the end. */
+int rc_list_next(struct rc_list *list, struct rc_entry *e);
+
+/* Rewind to the first entry. */
+void rc_list_rewind(struct rc_list *list);
+
+struct rc_item {
+    uint8_t flags;
+    uint16_t id_len, cat_len;
+    const char *id;  /* into the record */
+    const char *cat; /* into the record */
+};
+
+long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
+                    int in_stock);
+int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err);
+
+#endif
