@@ -1,0 +1,181 @@
+/*
+ * dataset.h - the data recbuild's stages hand to each other.
+ *
+ *   ingest (ingest.c, catalog.c, npy.c)  -> struct rb_dataset
+ *   train  (train.c)                     -> struct rb_train   (weights, decay, window, activity, holdout)
+ *   models (als_cpu.c, score.c, knn.c, popularity.c) -> struct rb_lists
+ *   output (output.c)                    -> a published cache version
+ *
+ * Ids are interned once into dense uint32 indices (struct rb_strtab); every
+ * later stage works on indices and looks strings up only when writing.
+ * Ownership: each struct owns its arrays and has an _init/_release pair;
+ * release on a zeroed struct is a no-op. Nothing here is thread-safe unless
+ * a function says so; stages parallelise inside themselves.
+ */
+#ifndef RB_DATASET_H
+#define RB_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define RB_NONE UINT32_MAX
+#define RB_NONE16 UINT16_MAX
+
+/* ---- interned ids ---- */
+
+/*
+ * Open-addressing table id -> dense index, keyed by the id's cache key
+ * (rc_key). Strings live in one arena. Indices are assigned 0, 1, 2, ... in
+ * first-seen order, so ingest is deterministic for a given input.
+ */
+struct rb_strtab {
+    uint32_t n;          /* ids interned */
+    uint32_t cap;        /* capacity of keys/offs/lens */
+    uint64_t *keys;      /* [n] rc_key of each id */
+    uint64_t *offs;      /* [n] offset of each id in arena */
+    uint16_t *lens;      /* [n] length of each id, 1..RC_ID_MAX */
+    char *arena;
+    size_t arena_len, arena_cap;
+    uint32_t *slots;     /* [nslots] index + 1, 0 = empty */
+    uint32_t nslots;     /* power of two */
+};
+
+int rb_strtab_init(struct rb_strtab *t, uint32_t expect);
+void rb_strtab_release(struct rb_strtab *t);
+/*
+ * Index of id s[0, len), adding it when new. Errors: RC_ETOOLONG (len 0 or
+ * > RC_ID_MAX), RC_ECOLLISION (another id has the same key: the caller
+ * counts the line as bad), -ENOMEM, RC_ERANGE (more than 2^32-2 ids).
+ */
+int rb_strtab_intern(struct rb_strtab *t, const char *s, size_t len, uint32_t *idx);
+/* Index of id, or RB_NONE. */
+uint32_t rb_strtab_find(const struct rb_strtab *t, const char *s, size_t len);
+static inline const char *rb_strtab_str(const struct rb_strtab *t, uint32_t i, size_t *len)
+{
+    *len = t->lens[i];
+    return t->arena + t->offs[i];
+}
+
+/* ---- events ---- */
+
+enum rb_event_type { RB_VIEW = 0, RB_CART = 1, RB_PURCHASE = 2, RB_EVENT_TYPES = 3 };
+
+struct rb_event {
+    int64_t ts;       /* Unix seconds */
+    uint32_t cookie;  /* index into dataset.cookies */
+    uint32_t product; /* index into dataset.products */
+    uint16_t loc;     /* index into dataset.locs, RB_NONE16 when absent */
+    uint16_t device;  /* index into dataset.devices, RB_NONE16 when absent */
+    uint8_t type;     /* enum rb_event_type */
+};
+
+/* Why a line was skipped; counted per reason. */
+enum rb_bad_reason {
+    RB_BAD_FIELDS,    /* fewer fields than the header needs */
+    RB_BAD_TS,        /* unparsable timestamp */
+    RB_BAD_EVENT,     /* unknown event type */
+    RB_BAD_ID,        /* empty or over-long id, or a key collision */
+    RB_BAD_QUOTE,     /* bad CSV quoting */
+    RB_BAD_LOCDEV,    /* more than 65534 distinct locations or devices */
+    RB_BAD_REASONS
+};
+extern const char *const rb_bad_reason_names[RB_BAD_REASONS];
+
+#define RB_BAD_SAMPLES 3
+
+struct rb_ingest_stats {
+    uint64_t lines;                        /* data lines read (excl. headers) */
+    uint64_t events;                       /* accepted */
+    uint64_t bad[RB_BAD_REASONS];
+    char samples[RB_BAD_REASONS][RB_BAD_SAMPLES][160]; /* "file:line: text" */
+    uint64_t catalog_rows, catalog_bad;
+    uint64_t emb_rows, emb_bad_values, emb_no_catalog, catalog_no_emb;
+    uint64_t event_products_not_in_catalog;
+};
+
+/* Column and value mapping, from --map / --map-event / --ts-unit. */
+struct rb_ingest_opts {
+    const char *col_ts, *col_cookie, *col_event, *col_product, *col_location, *col_device;
+    const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type, NULL-terminated */
+    int ts_millis;        /* --ts-unit ms */
+    double max_bad_ratio; /* fail past this share of bad lines (default 0.01) */
+};
+
+struct rb_dataset {
+    struct rb_strtab cookies, products, locs, devices, categories;
+    struct rb_event *events;
+    size_t nevents, events_cap;
+    int64_t ts_min, ts_max;
+
+    /* Per product index, sized products.cap; products from the catalog and
+     * from the events share one table. */
+    uint8_t *in_stock;    /* 1 when recommendable (in catalog and in stock, or no catalog) */
+    uint8_t *in_catalog;
+    uint32_t *category;   /* index into categories, RB_NONE when unknown */
+    int have_catalog;
+
+    /* Image embeddings, rows kept after validation, L2-normalised. */
+    float *emb;           /* [emb_rows][dim] */
+    uint32_t *emb_product;/* [emb_rows] product index */
+    uint32_t emb_rows, dim;
+
+    struct rb_ingest_stats stats;
+};
+
+void rb_dataset_init(struct rb_dataset *d);
+void rb_dataset_release(struct rb_dataset *d);
+
+/* ---- training matrix ---- */
+
+/* Compressed sparse rows; indices sorted within a row. */
+struct rb_csr {
+    uint32_t rows, cols;
+    uint64_t nnz;
+    uint64_t *indptr;  /* [rows + 1] */
+    uint32_t *indices; /* [nnz] */
+    float *values;     /* [nnz] */
+};
+void rb_csr_release(struct rb_csr *m);
+
+struct rb_train_opts {
+    float weight[RB_EVENT_TYPES]; /* view 1, cart 3, purchase 10 */
+    double half_life_days;        /* decay measured back from ds.ts_max; 0 = no decay */
+    double window_days;           /* events older than ts_max - window are ignored; 0 = all */
+    uint32_t min_events;          /* a cookie trains with >= min_events events ... */
+    double active_days;           /* ... within the last active_days (0 = whole window) */
+    uint32_t min_purchases;       /* a cookie gets a CF list with >= this many purchases (default 1) */
+    uint32_t holdout;             /* hold out each purchasing cookie's last `holdout` purchases (0 = off) */
+};
+
+struct rb_train {
+    struct rb_csr ui;           /* train row x product: summed decayed weights */
+    struct rb_csr iu;           /* its transpose */
+    uint32_t *row_cookie;       /* [ui.rows] cookie index of each row */
+    uint8_t *row_wants_list;    /* [ui.rows] 1 when the cookie meets min_purchases */
+    struct rb_csr bought;       /* train row x product: purchased in the training data (exclusion) */
+    /* Holdout: for each evaluated row, the held-out purchased products. */
+    struct rb_csr heldout;      /* train row x product; rows without held-out items are empty */
+};
+void rb_train_release(struct rb_train *t);
+
+/* ---- model output ---- */
+
+/*
+ * n ranked lists of at most k products each: list i belongs to owner_key[i]
+ * (the cache key of a cookie, product or segment) and holds len[i] entries
+ * items[i*k + j], scores[i*k + j], best first; source[i] is its rc_source.
+ */
+struct rb_lists {
+    size_t n, cap, k;
+    uint64_t *owner_key;
+    uint32_t *items;
+    float *scores;
+    uint16_t *len;
+    uint8_t *source;
+};
+int rb_lists_init(struct rb_lists *l, size_t n, size_t k);
+void rb_lists_release(struct rb_lists *l);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * knn.h - image similarity: for each product with an embedding, the top-N
+ * products by cosine similarity (inner product of the L2-normalised rows in
+ * rb_dataset.emb), excluding itself and products not in stock.
+ * Exact by default (FAISS IndexFlatIP); IVF or HNSW as options, with recall@N
+ * against exact measured on a sample.
+ */
+#ifndef RB_KNN_H
+#define RB_KNN_H
+
+#include "dataset.h"
+
+enum rb_knn_method { RB_KNN_EXACT, RB_KNN_IVF, RB_KNN_HNSW };
+
+struct rb_knn_opts {
+    enum rb_knn_method method;
+    uint32_t ivf_nlist;     /* 0 = about 4 sqrt(rows) */
+    uint32_t ivf_nprobe;    /* 16 */
+    uint32_t hnsw_m;        /* 32 */
+    uint32_t hnsw_ef;       /* 128 */
+    uint32_t recall_sample; /* rows checked against exact (1000) */
+};
+
+struct rb_knn_stats {
+    double recall;          /* recall@N vs exact on the sample; 1 for exact */
+    uint32_t sampled;
+};
+
+void rb_knn_opts_default(struct rb_knn_opts *o);
+
+/* Owner keys are product keys, source RC_SRC_IMAGE. Errors: -ENOMEM, RC_EINTERNAL (FAISS). */
+int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                 const struct rb_knn_opts *o, char *err);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * score.h - collaborative-filtering top-N per cookie: score = U[u] . V[i]
+ * over all products, excluding products the cookie bought in training
+ * (when exclude_bought) and products not in stock, best first.
+ *
+ * Two CPU methods compute the same lists: FAISS (inner-product flat search
+ * over V through the C API, over-fetching to cover exclusions) and a blocked
+ * GEMM (OpenBLAS) with a per-row top-k selection. RB_SCORE_AUTO uses the one
+ * measured faster (ops/bench/ records the measurement).
+ */
+#ifndef RB_SCORE_H
+#define RB_SCORE_H
+
+#include "als.h"
+#include "dataset.h"
+
+enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
+
+/*
+ * Lists for every train row with row_wants_list set; owner keys are the
+ * cookies' keys, source RC_SRC_CF. Errors: -ENOMEM, RC_EINTERNAL (FAISS
+ * error, message in err).
+ */
+int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err);
+
+#endif
