@@ -32,7 +32,7 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
     memset(w, 0, sizeof(*w));
     snprintf(w->build_path, sizeof(w->build_path), "%s/build.mdb", dir);
     snprintf(w->data_path, sizeof(w->data_path), "%s/%s", dir, "data.mdb");
-    int rc = mdb_env_create(&w->env);
+    int rc = rc_lmdb(mdb_env_create(&w->env));
     if (rc)
         return rc_fail(err, rc, "mdb_env_create: %s", mdb_strerror(rc));
     (void)mdb_env_set_maxdbs(w->env, RC_DB_COUNT + 1);
@@ -44,6 +44,7 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
         rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
     if (!rc)
         rc = open_dbis(w->txn, w->dbi, &w->meta, MDB_CREATE);
+    rc = rc_lmdb(rc);
     if (rc) {
         rc_fail(err, rc, "unable to create '%s': %s", w->build_path, rc_strerror(rc));
         rc_cache_writer_abort(w);
@@ -75,12 +76,12 @@ int rc_cache_writer_put(struct rc_cache_writer *w, enum rc_db db, uint64_t key, 
             return rc_fail(err, RC_ERANGE, "%s keys not in ascending order", rc_db_names[db]);
     }
     MDB_val k = {sizeof(key), &key}, v = {len, (void *)val};
-    int rc = mdb_put(w->txn, w->dbi[db], &k, &v, MDB_APPEND);
+    int rc = rc_lmdb(mdb_put(w->txn, w->dbi[db], &k, &v, MDB_APPEND));
     if (rc)
         return rc_fail(err, rc, "unable to write a %s record: %s", rc_db_names[db], mdb_strerror(rc));
     w->last_key[db] = key;
     w->counts[db]++;
-    if (++w->in_txn >= RC_CACHE_BATCH && (rc = writer_commit_batch(w)) != 0)
+    if (++w->in_txn >= RC_CACHE_BATCH && (rc = rc_lmdb(writer_commit_batch(w))) != 0)
         return rc_fail(err, rc, "unable to commit: %s", mdb_strerror(rc));
     return 0;
 }
@@ -88,7 +89,7 @@ int rc_cache_writer_put(struct rc_cache_writer *w, enum rc_db db, uint64_t key, 
 int rc_cache_writer_meta(struct rc_cache_writer *w, const char *key, const char *val, char *err)
 {
     MDB_val k = {strlen(key), (void *)key}, v = {strlen(val), (void *)val};
-    int rc = mdb_put(w->txn, w->meta, &k, &v, 0);
+    int rc = rc_lmdb(mdb_put(w->txn, w->meta, &k, &v, 0));
     if (rc)
         return rc_fail(err, rc, "unable to write meta '%s': %s", key, mdb_strerror(rc));
     return 0;
@@ -96,14 +97,14 @@ int rc_cache_writer_meta(struct rc_cache_writer *w, const char *key, const char 
 
 int rc_cache_writer_finish(struct rc_cache_writer *w, char *err)
 {
-    int rc = mdb_txn_commit(w->txn);
+    int rc = rc_lmdb(mdb_txn_commit(w->txn));
     w->txn = NULL;
     if (rc) {
         rc_fail(err, rc, "unable to commit '%s': %s", w->build_path, mdb_strerror(rc));
         goto fail;
     }
     (void)unlink(w->data_path);
-    rc = mdb_env_copy2(w->env, w->data_path, MDB_CP_COMPACT);
+    rc = rc_lmdb(mdb_env_copy2(w->env, w->data_path, MDB_CP_COMPACT));
     if (rc) {
         rc_fail(err, rc, "unable to write '%s': %s", w->data_path, rc_strerror(rc));
         (void)unlink(w->data_path);
@@ -196,6 +197,7 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
     return 0;
 
 fail_lmdb:
+    rc = rc_lmdb(rc);
     rc_fail(err, rc, "unable to open the cache in '%s': %s", dir, rc_strerror(rc));
 fail_txn:
     if (txn)
@@ -219,5 +221,5 @@ void rc_cache_close(struct rc_cache *c)
 int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
 {
     MDB_val k = {sizeof(key), &key};
-    return mdb_get(txn, c->dbi[db], &k, val);
+    return rc_lmdb(mdb_get(txn, c->dbi[db], &k, val));
 }

@@ -33,11 +33,17 @@ const char *rc_strerror(int code)
         return "unknown edgerec error";
     }
     /* mdb_strerror covers LMDB's range and falls back to strerror(). */
-    if (code <= MDB_KEYEXIST && code >= MDB_LAST_ERRCODE)
+    if (code >= MDB_KEYEXIST && code <= MDB_LAST_ERRCODE)
         return mdb_strerror(code);
-    if (code < 0)
-        return strerror(-code);
-    return "unknown error";
+    /* -errno by our convention; LMDB itself returns system errors as
+     * positive errno values, which rc_lmdb() normalises but we still
+     * explain here. */
+    return strerror(code < 0 ? -code : code);
+}
+
+int rc_lmdb(int code)
+{
+    return code > 0 ? -code : code;
 }
 
 int rc_fail(char *err, int code, const char *fmt, ...)

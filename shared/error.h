@@ -42,6 +42,10 @@ enum rc_err {
 /* Text for any code returned by edgerec, LMDB or as -errno. Never NULL. */
 const char *rc_strerror(int code);
 
+/* LMDB returns system errors as positive errno values: turn them into
+ * -errno, leave 0 and LMDB's own (negative) codes as they are. */
+int rc_lmdb(int code);
+
 /* Write "fmt: args" into err (RC_ERRMSG_MAX bytes) when err is not NULL and
  * return code unchanged, so callers can `return rc_fail(err, code, ...)`. */
 int rc_fail(char *err, int code, const char *fmt, ...)

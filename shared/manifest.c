@@ -116,10 +116,14 @@ static int read_all(const char *path, char **out, size_t *len)
     if (fd < 0)
         return -errno;
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > (1 << 24)) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return st.st_size > (1 << 24) ? RC_ETOOLONG : -e;
+        return -e;
+    }
+    if (st.st_size > (1 << 24)) {
+        close(fd);
+        return RC_ETOOLONG;
     }
     char *buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
@@ -131,8 +135,14 @@ static int read_all(const char *path, char **out, size_t *len)
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return -e;
+        }
+        if (n == 0)
+            break; /* shrank under us: parse what is there, the JSON check refuses a torn file */
         got += (size_t)n;
     }
     close(fd);
@@ -147,8 +157,8 @@ int rc_manifest_read(const char *dir, struct rc_manifest *m, char *err)
     memset(m, 0, sizeof(*m));
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, RC_MANIFEST_NAME);
-    char *text;
-    size_t len;
+    char *text = NULL;
+    size_t len = 0;
     int rc = read_all(path, &text, &len);
     if (rc)
         return rc_fail(err, rc, "unable to read '%s': %s", path, rc_strerror(rc));
