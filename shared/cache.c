@@ -1,5 +1,6 @@
 #include "cache.h"
 #include "error.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +35,7 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
     snprintf(w->data_path, sizeof(w->data_path), "%s/%s", dir, "data.mdb");
     int rc = rc_lmdb(mdb_env_create(&w->env));
     if (rc)
-        return rc_fail(err, rc, "mdb_env_create: %s", mdb_strerror(rc));
+        return rc_fail(err, rc, "mdb_env_create: %s", rc_strerror(rc));
     (void)mdb_env_set_maxdbs(w->env, RC_DB_COUNT + 1);
     rc = mdb_env_set_mapsize(w->env, mapsize);
     if (!rc)
@@ -78,20 +79,22 @@ int rc_cache_writer_put(struct rc_cache_writer *w, enum rc_db db, uint64_t key, 
     MDB_val k = {sizeof(key), &key}, v = {len, (void *)val};
     int rc = rc_lmdb(mdb_put(w->txn, w->dbi[db], &k, &v, MDB_APPEND));
     if (rc)
-        return rc_fail(err, rc, "unable to write a %s record: %s", rc_db_names[db], mdb_strerror(rc));
+        return rc_fail(err, rc, "unable to write a %s record: %s", rc_db_names[db], rc_strerror(rc));
     w->last_key[db] = key;
     w->counts[db]++;
     if (++w->in_txn >= RC_CACHE_BATCH && (rc = rc_lmdb(writer_commit_batch(w))) != 0)
-        return rc_fail(err, rc, "unable to commit: %s", mdb_strerror(rc));
+        return rc_fail(err, rc, "unable to commit: %s", rc_strerror(rc));
     return 0;
 }
 
 int rc_cache_writer_meta(struct rc_cache_writer *w, const char *key, const char *val, char *err)
 {
+    if (!w->txn)
+        return rc_fail(err, RC_EINTERNAL, "cache writer is not open");
     MDB_val k = {strlen(key), (void *)key}, v = {strlen(val), (void *)val};
     int rc = rc_lmdb(mdb_put(w->txn, w->meta, &k, &v, 0));
     if (rc)
-        return rc_fail(err, rc, "unable to write meta '%s': %s", key, mdb_strerror(rc));
+        return rc_fail(err, rc, "unable to write meta '%s': %s", key, rc_strerror(rc));
     return 0;
 }
 
@@ -100,7 +103,7 @@ int rc_cache_writer_finish(struct rc_cache_writer *w, char *err)
     int rc = rc_lmdb(mdb_txn_commit(w->txn));
     w->txn = NULL;
     if (rc) {
-        rc_fail(err, rc, "unable to commit '%s': %s", w->build_path, mdb_strerror(rc));
+        rc_fail(err, rc, "unable to commit '%s': %s", w->build_path, rc_strerror(rc));
         goto fail;
     }
     (void)unlink(w->data_path);
@@ -147,8 +150,18 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
     int rc = rc_manifest_read(dir, &c->manifest, err);
     if (rc)
         return rc;
-    if ((flags & RC_CACHE_VERIFY) && (rc = rc_manifest_verify(dir, &c->manifest, err)) != 0)
-        goto fail_manifest;
+    if (flags & RC_CACHE_VERIFY) {
+        /* Verifying the listed files proves nothing about an unlisted data.mdb. */
+        unsigned i = 0;
+        while (i < c->manifest.nfiles && strcmp(c->manifest.files[i].name, RC_DATA_NAME) != 0)
+            i++;
+        if (i == c->manifest.nfiles) {
+            rc = rc_fail(err, RC_EMANIFEST, "the manifest in '%s' does not list %s", dir, RC_DATA_NAME);
+            goto fail_manifest;
+        }
+        if ((rc = rc_manifest_verify(dir, &c->manifest, err)) != 0)
+            goto fail_manifest;
+    }
 
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, "data.mdb");
@@ -193,7 +206,12 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
             goto fail_txn;
         }
     }
-    mdb_txn_abort(txn);
+    /* Commit, not abort: LMDB closes the handles a transaction opened when
+     * that transaction is aborted, and c->dbi must outlive it. */
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto fail_lmdb;
     return 0;
 
 fail_lmdb:

@@ -247,6 +247,20 @@ static int read4hex(struct parser *ps, uint32_t *out)
     return 0;
 }
 
+/* Consume a \uDC00..\uDFFF escape at ps->p into *lo and return 1; leave
+ * ps->p where it was and return 0 when there is none. */
+static int read_low_surrogate(struct parser *ps, uint32_t *lo)
+{
+    struct parser t = *ps;
+    if (t.end - t.p < 6 || t.p[0] != '\\' || t.p[1] != 'u')
+        return 0;
+    t.p += 2;
+    if (read4hex(&t, lo) != 0 || *lo < 0xdc00 || *lo > 0xdfff)
+        return 0;
+    ps->p = t.p;
+    return 1;
+}
+
 /* Parse a string at ps->p (which is at the opening quote). */
 static int parse_string(struct parser *ps, char **out, size_t *out_len)
 {
@@ -297,17 +311,11 @@ static int parse_string(struct parser *ps, char **out, size_t *out_len)
                 free(s);
                 return perr(ps, "bad \\u escape");
             }
-            if (cp >= 0xd800 && cp <= 0xdbff && ps->end - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u') {
-                uint32_t lo;
-                ps->p += 2;
-                if (read4hex(ps, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff) {
-                    free(s);
-                    return perr(ps, "bad surrogate pair");
-                }
+            uint32_t lo;
+            if (cp >= 0xd800 && cp <= 0xdbff && read_low_surrogate(ps, &lo))
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xd800 && cp <= 0xdfff) {
-                cp = 0xfffd;
-            }
+            else if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd; /* a lone surrogate; an escape after it is read on its own */
             o += (size_t)put_utf8(s + o, cp);
             break;
         }
@@ -351,9 +359,11 @@ static int parse_container(struct parser *ps, struct rc_json *node, char close)
             }
             ps->p++;
         }
-        struct rc_json *child;
+        struct rc_json *child = NULL;
         int rc = parse_value(ps, &child);
         if (rc) {
+            /* parse_value hands back the half-built node on error. */
+            rc_json_free(child);
             free(key);
             return rc;
         }
@@ -375,6 +385,7 @@ static int parse_container(struct parser *ps, struct rc_json *node, char close)
 
 static int parse_value(struct parser *ps, struct rc_json **out)
 {
+    *out = NULL;
     skip_ws(ps);
     if (ps->p >= ps->end)
         return perr(ps, "unexpected end");

@@ -355,7 +355,11 @@ int rc_layout_prune(const char *root, size_t keep, char *err)
     if (rc)
         return rc;
     char cur[RC_VERSION_MAX] = "";
-    (void)rc_layout_current(root, cur, NULL);
+    rc = rc_layout_current(root, cur, err);
+    if (rc && rc != RC_ENOTFOUND) {
+        free(v); /* never prune blind: `current` might name any of them */
+        return rc;
+    }
     int removed = 0;
     for (size_t i = 0; i + keep < n; i++) {
         if (strcmp(v[i], cur) == 0)

@@ -1,5 +1,6 @@
 #include "log.h"
 #include "error.h"
+#include "json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,32 +47,42 @@ void rc_log(enum rc_log_level level, const char *event, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    int n;
+    struct rc_buf b;
     if (log_json) {
-        char esc[sizeof(msg) * 2];
-        size_t o = 0;
-        for (const unsigned char *p = (const unsigned char *)msg; *p && o + 7 < sizeof(esc); p++) {
-            if (*p == '"' || *p == '\\') {
-                esc[o++] = '\\';
-                esc[o++] = (char)*p;
-            } else if (*p < 0x20) {
-                o += (size_t)snprintf(esc + o, sizeof(esc) - o, "\\u%04x", *p);
-            } else {
-                esc[o++] = (char)*p;
-            }
+        rc_buf_fixed(&b, line, sizeof(line));
+        rc_buf_addf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":", when, level_names[level]);
+        rc_buf_json_str(&b, event, strlen(event));
+        rc_buf_adds(&b, ",\"msg\":");
+        /* Escaping can grow the message sixfold: cut it until the line
+         * fits, so that the line stays one complete JSON object. */
+        size_t mark = b.len, n = strlen(msg);
+        for (;;) {
+            rc_buf_json_str(&b, msg, n);
+            rc_buf_add(&b, "}\n", 2);
+            if (!b.overflow || n == 0)
+                break;
+            b.len = mark;
+            b.overflow = 0;
+            n /= 2;
         }
-        esc[o] = 0;
-        n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\",\"msg\":\"%s\"}\n",
-                     when, level_names[level], event, esc);
+        if (b.overflow)
+            return;
     } else {
-        n = snprintf(line, sizeof(line), "ts=%s level=%s event=%s%s%s\n", when, level_names[level], event,
-                     msg[0] ? " " : "", msg);
+        /* One byte kept back for the newline, written whatever fits. */
+        rc_buf_fixed(&b, line, sizeof(line) - 1);
+        rc_buf_addf(&b, "ts=%s level=%s event=%s", when, level_names[level], event);
+        if (msg[0])
+            rc_buf_add(&b, " ", 1);
+        /* One line per event: control bytes in the message (a newline in an
+         * id or an error text) are written as \xHH. */
+        for (const char *p = msg; *p && !b.overflow; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c < 0x20 || c == 0x7f)
+                rc_buf_addf(&b, "\\x%02x", c);
+            else
+                rc_buf_add(&b, p, 1);
+        }
+        line[b.len++] = '\n';
     }
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line)) {
-        n = sizeof(line) - 1;
-        line[n - 1] = '\n';
-    }
-    (void)!write(STDERR_FILENO, line, (size_t)n);
+    (void)!write(STDERR_FILENO, line, b.len);
 }

@@ -110,6 +110,24 @@ int rc_manifest_write(const char *dir, const struct rc_manifest *m, const char *
     return 0;
 }
 
+/* Doubles hold every integer up to 2^53 exactly. */
+#define JSON_INT_MAX 9007199254740992.0
+
+/* 1 if v is a whole number in [lo, hi] (within +-JSON_INT_MAX); JSON numbers
+ * arrive as doubles, and converting one out of range to an integer type is
+ * undefined. */
+static int whole_in(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi && v == (double)(int64_t)v;
+}
+
+/* 1 if h is exactly 16 lowercase hex digits, as manifest.md specifies. */
+static int hex16(const char *h)
+{
+    size_t n = strspn(h, "0123456789abcdef");
+    return n == 16 && h[n] == 0;
+}
+
 static int read_all(const char *path, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -179,16 +197,17 @@ int rc_manifest_read(const char *dir, struct rc_manifest *m, char *err)
                      RC_MANIFEST_FORMAT);
         goto fail;
     }
-    if (rc_json_get_num(doc, "format_version", &fv) != 0 || fv != (int)fv || fv < 1) {
+    if (rc_json_get_num(doc, "format_version", &fv) != 0 || !whole_in(fv, 1, JSON_INT_MAX)) {
         rc = rc_fail(err, RC_EMANIFEST, "'%s' has no valid format_version", path);
         goto fail;
     }
-    if ((int)fv > RC_MANIFEST_VERSION) {
-        rc = rc_fail(err, RC_EVERSION, "'%s' has format_version %d, this build reads %d", path, (int)fv,
+    if (fv > RC_MANIFEST_VERSION) {
+        rc = rc_fail(err, RC_EVERSION, "'%s' has format_version %.0f, this build reads %d", path, fv,
                      RC_MANIFEST_VERSION);
         goto fail;
     }
-    if (!version || !rc_version_valid(version) || rc_json_get_num(doc, "created_at", &created) != 0 || !counts ||
+    if (!version || !rc_version_valid(version) || rc_json_get_num(doc, "created_at", &created) != 0 ||
+        !whole_in(created, -JSON_INT_MAX, JSON_INT_MAX) || !counts ||
         !files || files->type != RC_JSON_ARR) {
         rc = rc_fail(err, RC_EMANIFEST, "'%s' lacks a valid version, created_at, counts or files", path);
         goto fail;
@@ -197,7 +216,7 @@ int rc_manifest_read(const char *dir, struct rc_manifest *m, char *err)
     m->created_at = (int64_t)created;
     for (int i = 0; i < RC_DB_COUNT; i++) {
         double c;
-        if (rc_json_get_num(counts, rc_db_names[i], &c) != 0 || c < 0) {
+        if (rc_json_get_num(counts, rc_db_names[i], &c) != 0 || !whole_in(c, 0, JSON_INT_MAX)) {
             rc = rc_fail(err, RC_EMANIFEST, "'%s' lacks counts.%s", path, rc_db_names[i]);
             goto fail;
         }
@@ -207,20 +226,16 @@ int rc_manifest_read(const char *dir, struct rc_manifest *m, char *err)
         const char *name = rc_json_get_str(f, "name");
         const char *hash = rc_json_get_str(f, "xxh3");
         double bytes;
-        char *endp;
-        if (m->nfiles >= RC_MANIFEST_FILES_MAX || !name || !*name || strchr(name, '/') || strlen(name) >= 64 ||
-            !hash || strlen(hash) != 16 || rc_json_get_num(f, "bytes", &bytes) != 0 || bytes < 0) {
+        if (m->nfiles >= RC_MANIFEST_FILES_MAX || !name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
+            strcmp(name, "..") == 0 || strlen(name) >= 64 || !hash || !hex16(hash) ||
+            rc_json_get_num(f, "bytes", &bytes) != 0 || !whole_in(bytes, 0, JSON_INT_MAX)) {
             rc = rc_fail(err, RC_EMANIFEST, "'%s' has a bad files entry", path);
             goto fail;
         }
         struct rc_manifest_file *mf = &m->files[m->nfiles++];
         snprintf(mf->name, sizeof(mf->name), "%s", name);
         mf->bytes = (uint64_t)bytes;
-        mf->xxh3 = strtoull(hash, &endp, 16);
-        if (*endp) {
-            rc = rc_fail(err, RC_EMANIFEST, "'%s' has a bad checksum for '%s'", path, name);
-            goto fail;
-        }
+        mf->xxh3 = strtoull(hash, NULL, 16);
     }
     if (m->nfiles == 0) {
         rc = rc_fail(err, RC_EMANIFEST, "'%s' lists no files", path);

@@ -69,10 +69,15 @@ START_TEST(test_errno_codes)
 }
 END_TEST
 
-START_TEST(test_positive_unknown)
+/* LMDB returns system errors as positive errno values; they are explained
+ * as errno, and rc_lmdb() turns them into our -errno convention. */
+START_TEST(test_positive_errno)
 {
-    ck_assert_str_eq(rc_strerror(1), "unknown error");
-    ck_assert_str_eq(rc_strerror(12345), "unknown error");
+    ck_assert_str_eq(rc_strerror(ENOENT), strerror(ENOENT));
+    ck_assert_str_eq(rc_strerror(-ENOSPC), strerror(ENOSPC));
+    ck_assert_int_eq(rc_lmdb(ENOENT), -ENOENT);
+    ck_assert_int_eq(rc_lmdb(0), 0);
+    ck_assert_int_eq(rc_lmdb(MDB_NOTFOUND), MDB_NOTFOUND);
 }
 END_TEST
 
@@ -134,7 +139,7 @@ static Suite *error_suite(void)
     tcase_add_test(tc, test_own_range_unassigned);
     tcase_add_test(tc, test_lmdb_codes);
     tcase_add_test(tc, test_errno_codes);
-    tcase_add_test(tc, test_positive_unknown);
+    tcase_add_test(tc, test_positive_errno);
     tcase_add_test(tc, test_never_null);
     suite_add_tcase(s, tc);
 

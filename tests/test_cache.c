@@ -1,0 +1,488 @@
+/*
+ * test_cache.c - shared/cache.c: building a version through
+ * rc_cache_writer, opening it read-only with verification, looking records
+ * up, and refusing versions whose manifest, meta or file disagree.
+ *
+ * Fixtures are built the way recbuild builds them: sorted XXH3 keys of
+ * real ids, list records in cookie/product/segment, item records in items,
+ * meta format + version, then manifest.json listing data.mdb. Every failed
+ * open is also checked to leave no env, manifest document or file
+ * descriptor behind.
+ */
+#include "cache.h"
+#include "error.h"
+#include "keys.h"
+#include "layout.h"
+#include "manifest.h"
+#include "record.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX];
+
+static void setup(void)
+{
+    const char *base = getenv("EDGEREC_TEST_TMP");
+    if (!base || !*base)
+        base = "/tmp";
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", base);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            (void)mkdir(buf, 0755);
+            *p = '/';
+        }
+    (void)mkdir(buf, 0755);
+    snprintf(dir, sizeof(dir), "%s/test_cache.XXXXXX", base);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    ck_assert_int_eq(rc_remove_tree(dir), 0);
+}
+
+/* One record of the fixture: its id, key and encoded value. */
+struct rec {
+    uint64_t key;
+    char id[32];
+    unsigned char val[128];
+    size_t len;
+};
+
+static int cmp_rec(const void *a, const void *b)
+{
+    uint64_t x = ((const struct rec *)a)->key, y = ((const struct rec *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+#define PER_DB 50
+static struct rec recs[RC_DB_COUNT][PER_DB];
+
+/* Records for every DB, sorted by key as the writer needs them. */
+static void make_records(void)
+{
+    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "sku-"};
+    for (int db = 0; db < RC_DB_COUNT; db++) {
+        for (int i = 0; i < PER_DB; i++) {
+            struct rec *r = &recs[db][i];
+            int n = snprintf(r->id, sizeof(r->id), "%s%d", prefix[db], i);
+            r->key = rc_key(r->id, (size_t)n);
+            long len;
+            if (db == RC_DB_ITEMS) {
+                len = rc_item_encode(r->val, sizeof(r->val), r->id, (size_t)n, "cat", 3, i % 2);
+            } else {
+                struct rc_entry e = {rc_key("p1", 2), (float)i, (uint16_t)n, r->id};
+                enum rc_source src = db == RC_DB_COOKIE ? RC_SRC_CF : db == RC_DB_PRODUCT ? RC_SRC_IMAGE : RC_SRC_SEGMENT;
+                len = rc_list_encode(r->val, sizeof(r->val), src, &e, 1);
+            }
+            ck_assert_int_gt(len, 0);
+            r->len = (size_t)len;
+        }
+        qsort(recs[db], PER_DB, sizeof(struct rec), cmp_rec);
+    }
+}
+
+/* Build dir/data.mdb holding `recs` with meta (format, meta_version). */
+static void write_env(const char *format, const char *meta_version)
+{
+    struct rc_cache_writer w;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rc_cache_writer_open(&w, dir, rc_cache_mapsize(4 * PER_DB, 4 * PER_DB * 128), err) == 0, "%s",
+                  err);
+    for (int db = 0; db < RC_DB_COUNT; db++)
+        for (int i = 0; i < PER_DB; i++)
+            ck_assert_int_eq(rc_cache_writer_put(&w, (enum rc_db)db, recs[db][i].key, recs[db][i].val,
+                                                 recs[db][i].len, err),
+                             0);
+    if (format)
+        ck_assert_int_eq(rc_cache_writer_meta(&w, "format", format, err), 0);
+    if (meta_version)
+        ck_assert_int_eq(rc_cache_writer_meta(&w, "version", meta_version, err), 0);
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "created_at", "1795455000", err), 0);
+    ck_assert_msg(rc_cache_writer_finish(&w, err) == 0, "%s", err);
+}
+
+/* Write the manifest for dir: version, counts (PER_DB each unless
+ * count_delta shifts cookie's), data.mdb listed or not. */
+static void write_manifest(const char *version, int count_delta, int list_data)
+{
+    struct rc_manifest m;
+    char err[RC_ERRMSG_MAX];
+    memset(&m, 0, sizeof(m));
+    snprintf(m.version, sizeof(m.version), "%s", version);
+    m.created_at = 1795455000;
+    for (int db = 0; db < RC_DB_COUNT; db++)
+        m.counts[db] = PER_DB;
+    m.counts[RC_DB_COOKIE] = (uint64_t)(PER_DB + count_delta);
+    if (list_data) {
+        ck_assert_int_eq(rc_manifest_add_file(&m, dir, RC_DATA_NAME, err), 0);
+    } else {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/other.bin", dir);
+        ck_assert_int_eq(rc_write_file_atomic(path, "x", 1), 0);
+        ck_assert_int_eq(rc_manifest_add_file(&m, dir, "other.bin", err), 0);
+    }
+    ck_assert_int_eq(rc_manifest_write(dir, &m, NULL, err), 0);
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* rc_cache_open must fail with `want` and leave nothing open. */
+static void open_fails(int flags, int want)
+{
+    struct rc_cache c;
+    char err[RC_ERRMSG_MAX] = "";
+    int fds = count_fds();
+    int rc = rc_cache_open(&c, dir, flags, err);
+    ck_assert_msg(rc == want, "rc_cache_open gave %d (%s), want %d", rc, err, want);
+    ck_assert_msg(err[0] != '\0', "no message for %d", rc);
+    ck_assert_ptr_null(c.env);
+    ck_assert_ptr_null(c.manifest.doc);
+    ck_assert_int_eq(count_fds(), fds);
+}
+
+static void corrupt_byte(const char *name, long off)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_ne(c, EOF);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+START_TEST(test_write_open_get)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 1);
+    /* Only data.mdb and the manifest remain: the build file is gone. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/build.mdb", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    snprintf(path, sizeof(path), "%s/build.mdb-lock", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+
+    struct rc_cache c;
+    char err[RC_ERRMSG_MAX] = "";
+    int fds = count_fds();
+    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_str_eq(c.manifest.version, "v1");
+    ck_assert_ptr_nonnull(c.manifest.doc);
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int db = 0; db < RC_DB_COUNT; db++)
+            for (int i = 0; i < PER_DB; i++) {
+                MDB_val v;
+                ck_assert_int_eq(rc_cache_get(&c, txn, (enum rc_db)db, recs[db][i].key, &v), 0);
+                ck_assert_uint_eq(v.mv_size, recs[db][i].len);
+                ck_assert_mem_eq(v.mv_data, recs[db][i].val, v.mv_size);
+                if (db == RC_DB_ITEMS) {
+                    struct rc_item it;
+                    ck_assert_int_eq(rc_item_decode(&it, v.mv_data, v.mv_size, NULL), 0);
+                    ck_assert_mem_eq(it.id, recs[db][i].id, it.id_len);
+                } else {
+                    struct rc_list l;
+                    struct rc_entry e;
+                    ck_assert_int_eq(rc_list_open(&l, v.mv_data, v.mv_size, RC_DECODE_VERIFY, NULL), 0);
+                    ck_assert_int_eq(rc_list_next(&l, &e), 1);
+                    ck_assert_mem_eq(e.id, recs[db][i].id, e.id_len);
+                }
+            }
+        /* Keys that are not there, including one DB's key in another. */
+        MDB_val v;
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, rc_key("nobody", 6), &v), MDB_NOTFOUND);
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, 0, &v), MDB_NOTFOUND);
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, UINT64_MAX, &v), MDB_NOTFOUND);
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_PRODUCT, recs[RC_DB_COOKIE][0].key, &v), MDB_NOTFOUND);
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_SEGMENT, rc_segment_key("US", 2, "0", 1), &v), 0);
+        /* The per-request pattern: reset, renew. */
+        mdb_txn_reset(txn);
+        ck_assert_int_eq(mdb_txn_renew(txn), 0);
+    }
+    mdb_txn_abort(txn);
+    rc_cache_close(&c);
+    ck_assert_ptr_null(c.env);
+    ck_assert_ptr_null(c.manifest.doc);
+    ck_assert_int_eq(count_fds(), fds);
+    /* Opening did not write: the file still verifies, also without VERIFY. */
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0);
+    rc_cache_close(&c);
+    ck_assert_int_eq(rc_cache_open(&c, dir, 0, err), 0);
+    rc_cache_close(&c);
+}
+END_TEST
+
+START_TEST(test_writer_order)
+{
+    struct rc_cache_writer w;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(10, 1000), err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 100, "a", 1, err), 0);
+    /* Equal key: a collision, not written. */
+    err[0] = 0;
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 100, "b", 1, err), RC_ECOLLISION);
+    ck_assert_ptr_nonnull(strstr(err, "cookie"));
+    /* Smaller key: the caller's bug. */
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 99, "c", 1, err), RC_ERANGE);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 0, "c", 1, err), RC_ERANGE);
+    /* Each DB has its own order; key 0 is a valid first key. */
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_PRODUCT, 0, "d", 1, err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_PRODUCT, 5, "e", 1, err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 101, "f", 1, err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, UINT64_MAX, "g", 1, err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, UINT64_MAX, "h", 1, err), RC_ECOLLISION);
+    ck_assert_uint_eq(w.counts[RC_DB_COOKIE], 3);
+    ck_assert_uint_eq(w.counts[RC_DB_PRODUCT], 2);
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err), 0);
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "version", "v1", err), 0);
+    ck_assert_int_eq(rc_cache_writer_finish(&w, err), 0);
+    /* A finished writer refuses more work instead of crashing. */
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, UINT64_MAX, "x", 1, err), RC_EINTERNAL);
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "k", "v", err), RC_EINTERNAL);
+    rc_cache_writer_abort(&w); /* harmless after finish */
+
+    struct rc_manifest m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.version, sizeof(m.version), "v1");
+    m.counts[RC_DB_COOKIE] = 3;
+    m.counts[RC_DB_PRODUCT] = 2;
+    ck_assert_int_eq(rc_manifest_add_file(&m, dir, RC_DATA_NAME, err), 0);
+    ck_assert_int_eq(rc_manifest_write(dir, &m, NULL, err), 0);
+    struct rc_cache c;
+    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    MDB_txn *txn;
+    MDB_val v;
+    ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, 100, &v), 0);
+    ck_assert_mem_eq(v.mv_data, "a", 1); /* the first of the colliding pair */
+    ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, 99, &v), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, UINT64_MAX, &v), 0);
+    ck_assert_mem_eq(v.mv_data, "g", 1);
+    ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_PRODUCT, 0, &v), 0);
+    ck_assert_mem_eq(v.mv_data, "d", 1);
+    mdb_txn_abort(txn);
+    rc_cache_close(&c);
+}
+END_TEST
+
+/* More puts than one write transaction holds: batches commit on the way. */
+START_TEST(test_writer_batches)
+{
+    const uint64_t n = RC_CACHE_BATCH * 2 + 17;
+    struct rc_cache_writer w;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(n, n * 8), err), 0);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t val = i ^ 0xabcdef;
+        ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, i * 3 + 1, &val, sizeof(val), err), 0);
+        ck_assert_uint_lt(w.in_txn, RC_CACHE_BATCH);
+    }
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err), 0);
+    ck_assert_int_eq(rc_cache_writer_meta(&w, "version", "big", err), 0);
+    ck_assert_int_eq(rc_cache_writer_finish(&w, err), 0);
+
+    struct rc_manifest m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.version, sizeof(m.version), "big");
+    m.counts[RC_DB_COOKIE] = n;
+    ck_assert_int_eq(rc_manifest_add_file(&m, dir, RC_DATA_NAME, err), 0);
+    ck_assert_int_eq(rc_manifest_write(dir, &m, NULL, err), 0);
+    struct rc_cache c;
+    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
+    uint64_t probes[] = {0, 1, RC_CACHE_BATCH - 1, RC_CACHE_BATCH, RC_CACHE_BATCH + 1, 2 * RC_CACHE_BATCH, n - 1};
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        MDB_val v;
+        uint64_t want = probes[i] ^ 0xabcdef, got;
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, probes[i] * 3 + 1, &v), 0);
+        ck_assert_uint_eq(v.mv_size, 8);
+        memcpy(&got, v.mv_data, 8);
+        ck_assert_uint_eq(got, want);
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_COOKIE, probes[i] * 3 + 2, &v), MDB_NOTFOUND);
+    }
+    mdb_txn_abort(txn);
+    rc_cache_close(&c);
+}
+END_TEST
+
+START_TEST(test_writer_abort)
+{
+    struct rc_cache_writer w;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(10, 100), err), 0);
+    ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_ITEMS, 1, "x", 1, err), 0);
+    rc_cache_writer_abort(&w);
+    rc_cache_writer_abort(&w);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(n, 0);
+    /* A directory that does not exist. */
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof(missing), "%s/nope", dir);
+    int fds = count_fds();
+    ck_assert_int_lt(rc_cache_writer_open(&w, missing, rc_cache_mapsize(10, 100), err), 0);
+    ck_assert_ptr_null(w.env);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+START_TEST(test_mapsize)
+{
+    size_t a = rc_cache_mapsize(0, 0), b = rc_cache_mapsize(1000000, 500000000);
+    ck_assert_uint_eq(a % 4096, 0);
+    ck_assert_uint_eq(b % 4096, 0);
+    ck_assert_uint_gt(b, 500000000 + 1000000 * 16);
+    ck_assert_uint_ge(rc_cache_mapsize(1000001, 500000000), b);
+}
+END_TEST
+
+START_TEST(test_refuse_counts)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 1, 1);
+    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    open_fails(0, RC_EFORMAT);
+    write_manifest("v1", -1, 1);
+    open_fails(0, RC_EFORMAT);
+}
+END_TEST
+
+START_TEST(test_refuse_meta)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v2");
+    write_manifest("v1", 0, 1); /* meta says v2 */
+    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    open_fails(0, RC_EFORMAT);
+    write_manifest("v2", 0, 1);
+    struct rc_cache c;
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, NULL), 0);
+    rc_cache_close(&c);
+    write_manifest("v", 0, 1); /* a prefix of the meta version */
+    open_fails(0, RC_EFORMAT);
+
+    write_env("edgerec-cache/2", "v1");
+    write_manifest("v1", 0, 1);
+    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    write_env(NULL, "v1");
+    write_manifest("v1", 0, 1);
+    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    write_env(RC_CACHE_FORMAT, NULL);
+    write_manifest("v1", 0, 1);
+    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+}
+END_TEST
+
+START_TEST(test_refuse_damage)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 1);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, RC_DATA_NAME);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    corrupt_byte(RC_DATA_NAME, (long)st.st_size / 2);
+    open_fails(RC_CACHE_VERIFY, RC_ECHECKSUM);
+    corrupt_byte(RC_DATA_NAME, (long)st.st_size / 2); /* back as it was */
+    struct rc_cache c;
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, NULL), 0);
+    rc_cache_close(&c);
+    ck_assert_int_eq(truncate(path, st.st_size - 4096), 0);
+    open_fails(RC_CACHE_VERIFY, RC_ETRUNC);
+}
+END_TEST
+
+/* With RC_CACHE_VERIFY, a data.mdb the manifest does not list is refused. */
+START_TEST(test_refuse_unlisted)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 0);
+    open_fails(RC_CACHE_VERIFY, RC_EMANIFEST);
+}
+END_TEST
+
+START_TEST(test_refuse_missing)
+{
+    open_fails(0, -ENOENT); /* no manifest */
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 1);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, RC_DATA_NAME);
+    ck_assert_int_eq(unlink(path), 0);
+    open_fails(0, -ENOENT);
+    open_fails(RC_CACHE_VERIFY, -ENOENT);
+    /* Not an LMDB file at all (not verified: LMDB itself refuses it). */
+    ck_assert_int_eq(rc_write_file_atomic(path, "this is not an lmdb file, not at all", 36), 0);
+    struct rc_cache c;
+    char err[RC_ERRMSG_MAX] = "";
+    int fds = count_fds();
+    ck_assert_int_ne(rc_cache_open(&c, dir, 0, err), 0);
+    ck_assert_ptr_null(c.env);
+    ck_assert_ptr_null(c.manifest.doc);
+    ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+static Suite *cache_suite(void)
+{
+    Suite *s = suite_create("cache");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_write_open_get);
+    tcase_add_test(tc, test_writer_order);
+    tcase_add_test(tc, test_writer_batches);
+    tcase_add_test(tc, test_writer_abort);
+    tcase_add_test(tc, test_mapsize);
+    tcase_add_test(tc, test_refuse_counts);
+    tcase_add_test(tc, test_refuse_meta);
+    tcase_add_test(tc, test_refuse_damage);
+    tcase_add_test(tc, test_refuse_unlisted);
+    tcase_add_test(tc, test_refuse_missing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(cache_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}

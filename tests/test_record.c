@@ -1,0 +1,655 @@
+/*
+ * test_record.c - shared/record.c: the list and item records of
+ * schemas/cache.md, held to fixed byte vectors written out here byte by
+ * byte, and decoding of every truncation, corruption and a seeded fuzz run.
+ *
+ * The check fields in the vectors were computed independently with
+ * `printf '<entry bytes>' | xxhsum -H3` (XXH3-64, seed 0; the low 32 bits,
+ * little-endian). Records handed to the decoder are malloc'ed copies of
+ * exactly their length, so an AddressSanitizer build reports any read past
+ * the end.
+ */
+#include "error.h"
+#include "keys.h"
+#include "record.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Schema example: product "p1", key rc_key("p1"), score 0.5, source image. */
+static const unsigned char list_one[] = {
+    0x45, 0x52, 0x4c, 0x53, /* magic "ERLS" */
+    0x01, 0x00,             /* version 1 */
+    0x02,                   /* source image */
+    0x00,                   /* flags */
+    0x01, 0x00,             /* count 1 */
+    0x00, 0x00,             /* reserved */
+    0x04, 0xb7, 0xd6, 0x81, /* check: XXH3 of bytes [16, 32) = 07f0443981d6b704 */
+    0x64, 0xe3, 0x0b, 0x51, 0xcc, 0xfd, 0x49, 0xcc, /* key cc49fdcc510be364 */
+    0x00, 0x00, 0x00, 0x3f,                         /* score 0.5f */
+    0x02, 0x00,                                     /* id_len 2 */
+    0x70, 0x31,                                     /* "p1" */
+};
+
+/* Two entries, source segment; the second has a negative score. */
+static const unsigned char list_two[] = {
+    0x45, 0x52, 0x4c, 0x53, 0x01, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00,
+    0x87, 0x80, 0x94, 0xb4, /* check: XXH3 of the entries = 5931fb9cb4948087 */
+    0x64, 0xe3, 0x0b, 0x51, 0xcc, 0xfd, 0x49, 0xcc, 0x00, 0x00, 0x00, 0x3f, 0x02, 0x00, 0x70, 0x31,
+    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* key 0102030405060708 */
+    0x00, 0x00, 0xa0, 0xbf,                         /* score -1.25f */
+    0x05, 0x00,                                     /* id_len 5 */
+    0x73, 0x6b, 0x75, 0x2d, 0x35,                   /* "sku-5" */
+};
+
+/* No entries, source global: check of zero bytes = low half of 2d06800538d394c2. */
+static const unsigned char list_empty[] = {
+    0x45, 0x52, 0x4c, 0x53, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc2, 0x94, 0xd3, 0x38,
+};
+
+/* Item "sku-5", category "shoes", in stock. */
+static const unsigned char item_vec[] = {
+    0x45, 0x52, 0x49, 0x54,       /* magic "ERIT" */
+    0x01, 0x00,                   /* version 1 */
+    0x01,                         /* flags: in stock */
+    0x00,                         /* reserved */
+    0x05, 0x00,                   /* id_len 5 */
+    0x05, 0x00,                   /* cat_len 5 */
+    0x73, 0x6b, 0x75, 0x2d, 0x35, /* "sku-5" */
+    0x73, 0x68, 0x6f, 0x65, 0x73, /* "shoes" */
+};
+
+/* Item "p1", no category, out of stock. */
+static const unsigned char item_nocat[] = {
+    0x45, 0x52, 0x49, 0x54, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x70, 0x31,
+};
+
+static const struct rc_entry two_entries[] = {
+    {0xcc49fdcc510be364ull, 0.5f, 2, "p1"},
+    {0x0102030405060708ull, -1.25f, 5, "sku-5"},
+};
+
+/* A malloc'ed copy of exactly n bytes (at least one byte allocated). */
+static unsigned char *exact_copy(const void *src, size_t n)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(p);
+    if (n)
+        memcpy(p, src, n);
+    return p;
+}
+
+static int open_copy(const void *rec, size_t len, int flags)
+{
+    unsigned char *p = exact_copy(rec, len);
+    struct rc_list l;
+    char err[RC_ERRMSG_MAX] = "";
+    int rc = rc_list_open(&l, p, len, flags, err);
+    if (rc)
+        ck_assert_msg(err[0] != '\0', "error %d without a message", rc);
+    free(p);
+    return rc;
+}
+
+static int decode_item_copy(const void *rec, size_t len)
+{
+    unsigned char *p = exact_copy(rec, len);
+    struct rc_item it;
+    char err[RC_ERRMSG_MAX] = "";
+    int rc = rc_item_decode(&it, p, len, err);
+    if (rc)
+        ck_assert_msg(err[0] != '\0', "error %d without a message", rc);
+    free(p);
+    return rc;
+}
+
+/* Deterministic PRNG (xorshift64*), so a failure replays identically. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- list: encoding to the fixed vectors ---- */
+
+START_TEST(test_list_encode_vectors)
+{
+    unsigned char out[128];
+    struct rc_entry one = {rc_key("p1", 2), 0.5f, 2, "p1"};
+    long n = rc_list_encode(out, sizeof(out), RC_SRC_IMAGE, &one, 1);
+    ck_assert_int_eq(n, sizeof(list_one));
+    ck_assert_mem_eq(out, list_one, sizeof(list_one));
+
+    n = rc_list_encode(out, sizeof(out), RC_SRC_SEGMENT, two_entries, 2);
+    ck_assert_int_eq(n, sizeof(list_two));
+    ck_assert_mem_eq(out, list_two, sizeof(list_two));
+
+    n = rc_list_encode(out, sizeof(out), RC_SRC_GLOBAL, NULL, 0);
+    ck_assert_int_eq(n, sizeof(list_empty));
+    ck_assert_mem_eq(out, list_empty, sizeof(list_empty));
+
+    ck_assert_uint_eq(rc_list_size(2, 7), sizeof(list_two));
+    ck_assert_uint_eq(rc_list_size(0, 0), RC_LIST_HEADER);
+}
+END_TEST
+
+/* cap == the exact size is enough; one byte less is -ENOSPC and writes nothing. */
+START_TEST(test_list_encode_limits)
+{
+    unsigned char out[128];
+    memset(out, 0xa5, sizeof(out));
+    ck_assert_int_eq(rc_list_encode(out, sizeof(list_two) - 1, RC_SRC_SEGMENT, two_entries, 2), -ENOSPC);
+    for (size_t i = 0; i < sizeof(out); i++)
+        ck_assert_uint_eq(out[i], 0xa5);
+    ck_assert_int_eq(rc_list_encode(out, sizeof(list_two), RC_SRC_SEGMENT, two_entries, 2), sizeof(list_two));
+    ck_assert_uint_eq(out[sizeof(list_two)], 0xa5);
+    ck_assert_int_eq(rc_list_encode(NULL, 0, RC_SRC_CF, two_entries, 2), -ENOSPC);
+    ck_assert_int_eq(rc_list_encode(out, 15, RC_SRC_CF, NULL, 0), -ENOSPC);
+
+    /* Sources outside 1..4. */
+    ck_assert_int_eq(rc_list_encode(out, sizeof(out), (enum rc_source)0, two_entries, 2), RC_ERANGE);
+    ck_assert_int_eq(rc_list_encode(out, sizeof(out), (enum rc_source)5, two_entries, 2), RC_ERANGE);
+
+    /* Id lengths outside 1..RC_ID_MAX. */
+    char big[RC_ID_MAX + 1];
+    memset(big, 'z', sizeof(big));
+    struct rc_entry e = {1, 1.0f, 0, big};
+    ck_assert_int_eq(rc_list_encode(out, sizeof(out), RC_SRC_CF, &e, 1), RC_ETOOLONG);
+    e.id_len = RC_ID_MAX + 1;
+    unsigned char *wide = malloc(1024);
+    ck_assert_int_eq(rc_list_encode(wide, 1024, RC_SRC_CF, &e, 1), RC_ETOOLONG);
+    e.id_len = RC_ID_MAX;
+    ck_assert_int_eq(rc_list_encode(wide, 1024, RC_SRC_CF, &e, 1), RC_LIST_HEADER + RC_ENTRY_FIXED + RC_ID_MAX);
+    free(wide);
+
+    /* More than RC_LIST_MAX entries. */
+    struct rc_entry *many = calloc(RC_LIST_MAX + 1, sizeof(*many));
+    for (size_t i = 0; i <= RC_LIST_MAX; i++)
+        many[i] = (struct rc_entry){i, (float)i, 1, "x"};
+    size_t cap = rc_list_size(RC_LIST_MAX + 1, RC_LIST_MAX + 1);
+    unsigned char *buf = malloc(cap);
+    ck_assert_int_eq(rc_list_encode(buf, cap, RC_SRC_CF, many, RC_LIST_MAX + 1), RC_ERANGE);
+    long n = rc_list_encode(buf, cap, RC_SRC_CF, many, RC_LIST_MAX);
+    ck_assert_int_eq(n, rc_list_size(RC_LIST_MAX, RC_LIST_MAX));
+    struct rc_list l;
+    ck_assert_int_eq(rc_list_open(&l, buf, (size_t)n, RC_DECODE_VERIFY, NULL), 0);
+    ck_assert_uint_eq(l.count, RC_LIST_MAX);
+    free(buf);
+    free(many);
+}
+END_TEST
+
+/* ---- list: decoding ---- */
+
+START_TEST(test_list_decode_vectors)
+{
+    unsigned char *p = exact_copy(list_two, sizeof(list_two));
+    struct rc_list l;
+    struct rc_entry e;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rc_list_open(&l, p, sizeof(list_two), RC_DECODE_VERIFY, err), 0);
+    ck_assert_uint_eq(l.count, 2);
+    ck_assert_uint_eq(l.source, RC_SRC_SEGMENT);
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_int_eq(rc_list_next(&l, &e), 1);
+        ck_assert_uint_eq(e.key, 0xcc49fdcc510be364ull);
+        ck_assert_float_eq(e.score, 0.5f);
+        ck_assert_uint_eq(e.id_len, 2);
+        ck_assert_ptr_eq(e.id, (const char *)p + 30);
+        ck_assert_mem_eq(e.id, "p1", 2);
+        ck_assert_int_eq(rc_list_next(&l, &e), 1);
+        ck_assert_uint_eq(e.key, 0x0102030405060708ull);
+        ck_assert_float_eq(e.score, -1.25f);
+        ck_assert_uint_eq(e.id_len, 5);
+        ck_assert_mem_eq(e.id, "sku-5", 5);
+        ck_assert_int_eq(rc_list_next(&l, &e), 0);
+        ck_assert_int_eq(rc_list_next(&l, &e), 0);
+        rc_list_rewind(&l);
+    }
+    free(p);
+
+    p = exact_copy(list_empty, sizeof(list_empty));
+    ck_assert_int_eq(rc_list_open(&l, p, sizeof(list_empty), RC_DECODE_VERIFY, err), 0);
+    ck_assert_uint_eq(l.count, 0);
+    ck_assert_uint_eq(l.source, RC_SRC_GLOBAL);
+    ck_assert_int_eq(rc_list_next(&l, &e), 0);
+    free(p);
+
+    ck_assert_int_eq(open_copy(list_one, sizeof(list_one), RC_DECODE_VERIFY), 0);
+    ck_assert_str_eq(rc_source_name(RC_SRC_CF), "cf");
+    ck_assert_str_eq(rc_source_name(RC_SRC_IMAGE), "image");
+    ck_assert_str_eq(rc_source_name(RC_SRC_SEGMENT), "segment");
+    ck_assert_str_eq(rc_source_name(RC_SRC_GLOBAL), "global");
+    ck_assert_str_eq(rc_source_name(0), "unknown");
+    ck_assert_str_eq(rc_source_name(5), "unknown");
+}
+END_TEST
+
+/* Random lists (ids of 1..RC_ID_MAX arbitrary bytes) survive encode/decode. */
+START_TEST(test_list_round_trip)
+{
+    rng_state = 42;
+    static char ids[RC_LIST_MAX][RC_ID_MAX];
+    static struct rc_entry in[RC_LIST_MAX];
+    size_t sizes[] = {0, 1, 2, 17, 999, RC_LIST_MAX};
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        size_t count = sizes[t], ids_total = 0;
+        for (size_t i = 0; i < count; i++) {
+            uint16_t len = (uint16_t)(i % 3 == 0 ? RC_ID_MAX : 1 + rnd() % RC_ID_MAX);
+            for (size_t j = 0; j < len; j++)
+                ids[i][j] = (char)rnd();
+            uint64_t bits = rnd();
+            float score;
+            uint32_t b32 = (uint32_t)bits & 0xbf7fffffu; /* finite: avoid NaN compare trouble */
+            memcpy(&score, &b32, 4);
+            in[i] = (struct rc_entry){rnd(), score, len, ids[i]};
+            ids_total += len;
+        }
+        size_t need = rc_list_size(count, ids_total);
+        unsigned char *buf = malloc(need);
+        int src = 1 + (int)(t % 4);
+        ck_assert_int_eq(rc_list_encode(buf, need, (enum rc_source)src, in, count), (long)need);
+        struct rc_list l;
+        ck_assert_int_eq(rc_list_open(&l, buf, need, RC_DECODE_VERIFY, NULL), 0);
+        ck_assert_uint_eq(l.count, count);
+        ck_assert_uint_eq(l.source, src);
+        struct rc_entry e;
+        size_t i = 0;
+        while (rc_list_next(&l, &e)) {
+            ck_assert_uint_lt(i, count);
+            ck_assert_uint_eq(e.key, in[i].key);
+            ck_assert_mem_eq(&e.score, &in[i].score, 4);
+            ck_assert_uint_eq(e.id_len, in[i].id_len);
+            ck_assert_mem_eq(e.id, in[i].id, e.id_len);
+            i++;
+        }
+        ck_assert_uint_eq(i, count);
+        free(buf);
+    }
+}
+END_TEST
+
+/* Every proper prefix of a valid record is refused as truncated. */
+START_TEST(test_list_truncations)
+{
+    const struct {
+        const unsigned char *rec;
+        size_t len;
+    } recs[] = {{list_one, sizeof(list_one)}, {list_two, sizeof(list_two)}, {list_empty, sizeof(list_empty)}};
+    for (size_t r = 0; r < 3; r++)
+        for (size_t len = 0; len < recs[r].len; len++) {
+            ck_assert_msg(open_copy(recs[r].rec, len, 0) == RC_ETRUNC, "record %zu cut to %zu bytes", r, len);
+            ck_assert_int_eq(open_copy(recs[r].rec, len, RC_DECODE_VERIFY), RC_ETRUNC);
+        }
+}
+END_TEST
+
+/* Header fields the reader does not know are refused (checksum not involved:
+ * it covers only the entries). */
+START_TEST(test_list_bad_header)
+{
+    unsigned char r[sizeof(list_two)];
+#define MUTATE(off, val, want)                                                 \
+    do {                                                                       \
+        memcpy(r, list_two, sizeof(r));                                        \
+        r[off] = (unsigned char)(val);                                         \
+        ck_assert_int_eq(open_copy(r, sizeof(r), 0), want);                    \
+        ck_assert_int_eq(open_copy(r, sizeof(r), RC_DECODE_VERIFY), want);     \
+    } while (0)
+    MUTATE(0, 'X', RC_EMAGIC);
+    MUTATE(3, 'T', RC_EMAGIC); /* an item record's magic */
+    MUTATE(4, 2, RC_EVERSION);
+    MUTATE(4, 0, RC_EVERSION);
+    MUTATE(5, 1, RC_EVERSION); /* version 257: the high byte counts */
+    MUTATE(6, 0, RC_EFORMAT);  /* source */
+    MUTATE(6, 5, RC_EFORMAT);
+    MUTATE(6, 0xff, RC_EFORMAT);
+    MUTATE(7, 1, RC_EFORMAT); /* flags */
+    MUTATE(7, 0x80, RC_EFORMAT);
+    MUTATE(10, 1, RC_EFORMAT); /* reserved */
+    MUTATE(11, 0x80, RC_EFORMAT);
+    /* count: one fewer leaves trailing bytes, one more is truncated, over the max is refused */
+    MUTATE(8, 1, RC_EFORMAT);
+    MUTATE(8, 3, RC_ETRUNC);
+    memcpy(r, list_two, sizeof(r));
+    r[8] = (RC_LIST_MAX + 1) & 0xff;
+    r[9] = (RC_LIST_MAX + 1) >> 8;
+    ck_assert_int_eq(open_copy(r, sizeof(r), 0), RC_EFORMAT);
+    r[8] = r[9] = 0xff;
+    ck_assert_int_eq(open_copy(r, sizeof(r), 0), RC_EFORMAT);
+#undef MUTATE
+
+    /* The version found is named in the message. */
+    char err[RC_ERRMSG_MAX] = "";
+    struct rc_list l;
+    memcpy(r, list_two, sizeof(r));
+    r[4] = 2;
+    ck_assert_int_eq(rc_list_open(&l, r, sizeof(r), 0, err), RC_EVERSION);
+    ck_assert_ptr_nonnull(strstr(err, "version 2"));
+    ck_assert_int_eq(rc_list_open(&l, r, sizeof(r), 0, NULL), RC_EVERSION); /* err may be NULL */
+}
+END_TEST
+
+/* id_len 0 and RC_ID_MAX+1 are refused even with enough bytes behind them. */
+START_TEST(test_list_bad_id_len)
+{
+    size_t len = RC_LIST_HEADER + RC_ENTRY_FIXED + 300;
+    unsigned char *r = calloc(1, len);
+    memcpy(r, list_one, RC_LIST_HEADER);
+    for (unsigned id_len = 0; id_len <= 300; id_len++) {
+        r[RC_LIST_HEADER + 12] = (unsigned char)id_len;
+        r[RC_LIST_HEADER + 13] = (unsigned char)(id_len >> 8);
+        size_t exact = RC_LIST_HEADER + RC_ENTRY_FIXED + id_len;
+        int rc = open_copy(r, exact, 0);
+        if (id_len == 0 || id_len > RC_ID_MAX)
+            ck_assert_msg(rc == RC_EFORMAT, "id_len %u: %d", id_len, rc);
+        else
+            ck_assert_msg(rc == 0, "id_len %u: %d", id_len, rc);
+    }
+    /* 0xffff must not be taken as a length to skip. */
+    r[RC_LIST_HEADER + 12] = r[RC_LIST_HEADER + 13] = 0xff;
+    ck_assert_int_eq(open_copy(r, len, 0), RC_EFORMAT);
+    free(r);
+}
+END_TEST
+
+START_TEST(test_list_checksum)
+{
+    unsigned char r[sizeof(list_two)];
+    for (size_t off = RC_LIST_HEADER; off < sizeof(r); off++) {
+        memcpy(r, list_two, sizeof(r));
+        r[off] ^= 0x01;
+        int rc = open_copy(r, sizeof(r), RC_DECODE_VERIFY);
+        /* A flipped id_len byte changes the layout and is refused either way. */
+        if (off == 28 || off == 29 || off == 44 || off == 45)
+            ck_assert_int_ne(rc, 0);
+        else {
+            ck_assert_msg(rc == RC_ECHECKSUM, "byte %zu: %d", off, rc);
+            /* Without RC_DECODE_VERIFY the edge trusts the file checksum. */
+            ck_assert_int_eq(open_copy(r, sizeof(r), 0), 0);
+        }
+    }
+    for (size_t off = 12; off < 16; off++) { /* the check field itself */
+        memcpy(r, list_two, sizeof(r));
+        r[off] ^= 0x80;
+        ck_assert_int_eq(open_copy(r, sizeof(r), RC_DECODE_VERIFY), RC_ECHECKSUM);
+    }
+}
+END_TEST
+
+START_TEST(test_list_trailing)
+{
+    unsigned char r[sizeof(list_two) + RC_ENTRY_FIXED + 2];
+    memset(r, 0, sizeof(r));
+    memcpy(r, list_two, sizeof(list_two));
+    for (size_t extra = 1; extra <= RC_ENTRY_FIXED + 2; extra++) {
+        ck_assert_int_eq(open_copy(r, sizeof(list_two) + extra, 0), RC_EFORMAT);
+        ck_assert_int_eq(open_copy(r, sizeof(list_two) + extra, RC_DECODE_VERIFY), RC_EFORMAT);
+    }
+    unsigned char e[sizeof(list_empty) + 1];
+    memcpy(e, list_empty, sizeof(list_empty));
+    e[sizeof(list_empty)] = 0;
+    ck_assert_int_eq(open_copy(e, sizeof(e), 0), RC_EFORMAT);
+}
+END_TEST
+
+/*
+ * Seeded fuzz: mutate, truncate or extend valid records. The decoder must
+ * refuse or accept; when it accepts, iteration yields exactly `count`
+ * entries, each inside the buffer, ending exactly at its end.
+ */
+START_TEST(test_list_fuzz)
+{
+    rng_state = 20261122;
+    struct rc_entry src[8];
+    char ids[8][RC_ID_MAX];
+    unsigned accepted = 0, refused = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t count = rnd() % 8, ids_total = 0;
+        for (size_t i = 0; i < count; i++) {
+            uint16_t len = (uint16_t)(1 + (rnd() % 4 == 0 ? rnd() % RC_ID_MAX : rnd() % 6));
+            memset(ids[i], 'a' + (int)i, len);
+            src[i] = (struct rc_entry){rnd(), (float)i, len, ids[i]};
+            ids_total += len;
+        }
+        size_t len = rc_list_size(count, ids_total);
+        unsigned char *good = malloc(len + 32);
+        ck_assert_int_eq(rc_list_encode(good, len, (enum rc_source)(1 + rnd() % 4), src, count), (long)len);
+        for (int i = 0; i < 32; i++)
+            good[len + i] = (unsigned char)rnd();
+        size_t mlen = len;
+        int nmut = 1 + (int)(rnd() % 4);
+        for (int m = 0; m < nmut; m++) {
+            switch (rnd() % 5) {
+            case 0: /* flip a byte */
+                good[rnd() % mlen] ^= (unsigned char)(1 + rnd() % 255);
+                break;
+            case 1: /* truncate */
+                mlen = rnd() % (mlen + 1);
+                break;
+            case 2: /* extend with random bytes */
+                mlen = mlen + rnd() % (len + 32 - mlen + 1);
+                break;
+            case 3: /* rewrite a length-like field near an entry header */
+                if (mlen > RC_LIST_HEADER + 13) {
+                    size_t off = RC_LIST_HEADER + rnd() % (mlen - RC_LIST_HEADER - 1);
+                    good[off] = (unsigned char)rnd();
+                    good[off + 1] = (unsigned char)(rnd() % 3);
+                }
+                break;
+            default: /* rewrite the count */
+                if (mlen >= 10)
+                    good[8] = (unsigned char)(rnd() % 12);
+                break;
+            }
+            if (mlen == 0)
+                break;
+        }
+        unsigned char *p = exact_copy(good, mlen);
+        free(good);
+        struct rc_list l;
+        int flags = (iter & 1) ? RC_DECODE_VERIFY : 0;
+        int rc = rc_list_open(&l, p, mlen, flags, NULL);
+        if (rc == 0) {
+            accepted++;
+            ck_assert_uint_le(l.count, RC_LIST_MAX);
+            struct rc_entry e;
+            size_t n = 0, end = RC_LIST_HEADER;
+            while (rc_list_next(&l, &e)) {
+                ck_assert_uint_ge(e.id_len, 1);
+                ck_assert_uint_le(e.id_len, RC_ID_MAX);
+                ck_assert_msg(e.id >= (const char *)p + RC_LIST_HEADER + RC_ENTRY_FIXED, "id before the entries");
+                ck_assert_msg(e.id + e.id_len <= (const char *)p + mlen, "id past the end");
+                end += RC_ENTRY_FIXED + e.id_len;
+                n++;
+                ck_assert_uint_le(n, l.count);
+            }
+            ck_assert_uint_eq(n, l.count);
+            ck_assert_uint_eq(end, mlen);
+        } else {
+            refused++;
+            ck_assert_msg(rc >= RC_ERR_FIRST && rc <= RC_ERR_LAST, "unexpected code %d", rc);
+        }
+        free(p);
+    }
+    /* Both outcomes happen, or the fuzzer is not exercising anything. */
+    ck_assert_uint_gt(accepted, 100);
+    ck_assert_uint_gt(refused, 1000);
+}
+END_TEST
+
+/* ---- item ---- */
+
+START_TEST(test_item_vectors)
+{
+    unsigned char out[64];
+    memset(out, 0xa5, sizeof(out));
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), "sku-5", 5, "shoes", 5, 1), sizeof(item_vec));
+    ck_assert_mem_eq(out, item_vec, sizeof(item_vec));
+    ck_assert_uint_eq(out[sizeof(item_vec)], 0xa5);
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), "p1", 2, NULL, 0, 0), sizeof(item_nocat));
+    ck_assert_mem_eq(out, item_nocat, sizeof(item_nocat));
+    /* Any non-zero in_stock is the one flag bit. */
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), "p1", 2, "", 0, 7), sizeof(item_nocat));
+    ck_assert_uint_eq(out[6], RC_ITEM_IN_STOCK);
+
+    unsigned char *p = exact_copy(item_vec, sizeof(item_vec));
+    struct rc_item it;
+    ck_assert_int_eq(rc_item_decode(&it, p, sizeof(item_vec), NULL), 0);
+    ck_assert_uint_eq(it.flags, RC_ITEM_IN_STOCK);
+    ck_assert_uint_eq(it.id_len, 5);
+    ck_assert_uint_eq(it.cat_len, 5);
+    ck_assert_ptr_eq(it.id, (const char *)p + RC_ITEM_HEADER);
+    ck_assert_mem_eq(it.id, "sku-5", 5);
+    ck_assert_mem_eq(it.cat, "shoes", 5);
+    free(p);
+
+    p = exact_copy(item_nocat, sizeof(item_nocat));
+    ck_assert_int_eq(rc_item_decode(&it, p, sizeof(item_nocat), NULL), 0);
+    ck_assert_uint_eq(it.flags, 0);
+    ck_assert_uint_eq(it.cat_len, 0);
+    ck_assert_mem_eq(it.id, "p1", 2);
+    ck_assert_ptr_eq(it.cat, it.id + 2);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_item_limits)
+{
+    static char big[RC_ID_MAX + 1];
+    unsigned char out[RC_ITEM_HEADER + 2 * RC_ID_MAX + 8];
+    memset(big, 'q', sizeof(big));
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), big, 0, "c", 1, 1), RC_ETOOLONG);
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), big, RC_ID_MAX + 1, "c", 1, 1), RC_ETOOLONG);
+    ck_assert_int_eq(rc_item_encode(out, sizeof(out), "p", 1, big, RC_ID_MAX + 1, 1), RC_ETOOLONG);
+    long n = rc_item_encode(out, sizeof(out), big, RC_ID_MAX, big, RC_ID_MAX, 1);
+    ck_assert_int_eq(n, RC_ITEM_HEADER + 2 * RC_ID_MAX);
+    ck_assert_int_eq(decode_item_copy(out, (size_t)n), 0);
+    ck_assert_int_eq(rc_item_encode(out, sizeof(item_vec) - 1, "sku-5", 5, "shoes", 5, 1), -ENOSPC);
+    ck_assert_int_eq(rc_item_encode(out, sizeof(item_vec), "sku-5", 5, "shoes", 5, 1), sizeof(item_vec));
+}
+END_TEST
+
+START_TEST(test_item_refusals)
+{
+    for (size_t len = 0; len < sizeof(item_vec); len++)
+        ck_assert_msg(decode_item_copy(item_vec, len) == RC_ETRUNC, "item cut to %zu bytes", len);
+    for (size_t len = 0; len < sizeof(item_nocat); len++)
+        ck_assert_int_eq(decode_item_copy(item_nocat, len), RC_ETRUNC);
+
+    unsigned char r[sizeof(item_vec) + 4];
+#define MUTATE(off, val, want)                                                 \
+    do {                                                                       \
+        memcpy(r, item_vec, sizeof(item_vec));                                 \
+        r[off] = (unsigned char)(val);                                         \
+        ck_assert_int_eq(decode_item_copy(r, sizeof(item_vec)), want);         \
+    } while (0)
+    MUTATE(0, 'e', RC_EMAGIC);
+    MUTATE(3, 'S', RC_EMAGIC); /* a list record's magic */
+    MUTATE(4, 2, RC_EVERSION);
+    MUTATE(5, 1, RC_EVERSION);
+    MUTATE(6, 0x02, RC_EFORMAT); /* unknown flag bits */
+    MUTATE(6, 0x81, RC_EFORMAT);
+    MUTATE(7, 1, RC_EFORMAT); /* reserved */
+    MUTATE(8, 0, RC_EFORMAT); /* id_len 0 */
+    MUTATE(8, 4, RC_EFORMAT); /* lengths add up short: trailing byte */
+    MUTATE(8, 6, RC_ETRUNC);  /* lengths add up long */
+    MUTATE(10, 4, RC_EFORMAT);
+    MUTATE(10, 6, RC_ETRUNC);
+#undef MUTATE
+    /* id_len and cat_len of RC_ID_MAX+1 (0x0101). */
+    memcpy(r, item_vec, sizeof(item_vec));
+    r[8] = 0x01;
+    r[9] = 0x01;
+    ck_assert_int_eq(decode_item_copy(r, sizeof(item_vec)), RC_EFORMAT);
+    memcpy(r, item_vec, sizeof(item_vec));
+    r[10] = 0x01;
+    r[11] = 0x01;
+    ck_assert_int_eq(decode_item_copy(r, sizeof(item_vec)), RC_EFORMAT);
+    /* Trailing bytes. */
+    memcpy(r, item_vec, sizeof(item_vec));
+    for (size_t extra = 1; extra <= 4; extra++)
+        ck_assert_int_eq(decode_item_copy(r, sizeof(item_vec) + extra), RC_EFORMAT);
+}
+END_TEST
+
+START_TEST(test_item_fuzz)
+{
+    rng_state = 77;
+    unsigned accepted = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        unsigned char buf[RC_ITEM_HEADER + 2 * RC_ID_MAX + 16];
+        size_t id_len = 1 + rnd() % 20, cat_len = rnd() % 20;
+        char id[32], cat[32];
+        memset(id, 'i', sizeof(id));
+        memset(cat, 'c', sizeof(cat));
+        long n = rc_item_encode(buf, sizeof(buf), id, id_len, cat, cat_len, (int)(rnd() & 1));
+        ck_assert_int_gt(n, 0);
+        size_t len = (size_t)n;
+        switch (rnd() % 3) {
+        case 0:
+            buf[rnd() % len] ^= (unsigned char)(1 + rnd() % 255);
+            break;
+        case 1:
+            len = rnd() % (len + 1);
+            break;
+        default:
+            buf[8 + rnd() % 4] = (unsigned char)rnd();
+            break;
+        }
+        unsigned char *p = exact_copy(buf, len);
+        struct rc_item it;
+        if (rc_item_decode(&it, p, len, NULL) == 0) {
+            accepted++;
+            ck_assert_uint_ge(it.id_len, 1);
+            ck_assert_uint_le(it.id_len, RC_ID_MAX);
+            ck_assert_uint_le(it.cat_len, RC_ID_MAX);
+            ck_assert_ptr_eq(it.cat + it.cat_len, (const char *)p + len);
+            ck_assert_uint_eq(it.flags & ~RC_ITEM_IN_STOCK, 0);
+        }
+        free(p);
+    }
+    ck_assert_uint_gt(accepted, 100);
+}
+END_TEST
+
+static Suite *record_suite(void)
+{
+    Suite *s = suite_create("record");
+    TCase *list = tcase_create("list");
+    tcase_add_test(list, test_list_encode_vectors);
+    tcase_add_test(list, test_list_encode_limits);
+    tcase_add_test(list, test_list_decode_vectors);
+    tcase_add_test(list, test_list_round_trip);
+    tcase_add_test(list, test_list_truncations);
+    tcase_add_test(list, test_list_bad_header);
+    tcase_add_test(list, test_list_bad_id_len);
+    tcase_add_test(list, test_list_checksum);
+    tcase_add_test(list, test_list_trailing);
+    tcase_add_test(list, test_list_fuzz);
+    tcase_set_timeout(list, 120);
+    suite_add_tcase(s, list);
+    TCase *item = tcase_create("item");
+    tcase_add_test(item, test_item_vectors);
+    tcase_add_test(item, test_item_limits);
+    tcase_add_test(item, test_item_refusals);
+    tcase_add_test(item, test_item_fuzz);
+    tcase_set_timeout(item, 120);
+    suite_add_tcase(s, item);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(record_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
