@@ -47,7 +47,7 @@ void rb_strtab_release(struct rb_strtab *t);
 /*
  * Index of id s[0, len), adding it when new. Errors: RC_ETOOLONG (len 0 or
  * > RC_ID_MAX), RC_ECOLLISION (another id has the same key: the caller
- * counts the line as bad), -ENOMEM, RC_ERANGE (more than 2^32-2 ids).
+ * counts the line as bad), -ENOMEM, RC_ERANGE (more than 2^31-1 ids).
  */
 int rb_strtab_intern(struct rb_strtab *t, const char *s, size_t len, uint32_t *idx);
 /* Index of id, or RB_NONE. */
@@ -79,11 +79,13 @@ enum rb_bad_reason {
     RB_BAD_ID,        /* empty or over-long id, or a key collision */
     RB_BAD_QUOTE,     /* bad CSV quoting */
     RB_BAD_LOCDEV,    /* more than 65534 distinct locations or devices */
+    RB_BAD_LONG,      /* line longer than RB_LINE_MAX bytes (never split or truncated) */
     RB_BAD_REASONS
 };
 extern const char *const rb_bad_reason_names[RB_BAD_REASONS];
 
 #define RB_BAD_SAMPLES 3
+#define RB_LINE_MAX (64 * 1024) /* longest input line, terminator excluded */
 
 struct rb_ingest_stats {
     uint64_t lines;                        /* data lines read (excl. headers) */
@@ -92,15 +94,23 @@ struct rb_ingest_stats {
     char samples[RB_BAD_REASONS][RB_BAD_SAMPLES][160]; /* "file:line: text" */
     uint64_t catalog_rows, catalog_bad;
     uint64_t emb_rows, emb_bad_values, emb_no_catalog, catalog_no_emb;
+    uint64_t emb_duplicates;               /* rows whose product already had a row (first kept) */
     uint64_t event_products_not_in_catalog;
 };
 
-/* Column and value mapping, from --map / --map-event / --ts-unit. */
+/*
+ * Column and value mapping, from --map / --map-event / --ts-unit. Mapped
+ * names are copied into names_buf and the pointers above point there, so a
+ * struct that went through rb_ingest_parse_map must stay where it is (pass
+ * it by pointer; a copy keeps pointing into the original).
+ */
 struct rb_ingest_opts {
     const char *col_ts, *col_cookie, *col_event, *col_product, *col_location, *col_device;
     const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type, NULL-terminated */
     int ts_millis;        /* --ts-unit ms */
     double max_bad_ratio; /* fail past this share of bad lines (default 0.01) */
+    char names_buf[1024]; /* storage for mapped names */
+    size_t names_len;
 };
 
 struct rb_dataset {
@@ -124,6 +134,8 @@ struct rb_dataset {
     struct rb_ingest_stats stats;
 };
 
+/* Zeroes d (empty tables, no catalog, no embeddings; ts_min/ts_max are
+ * meaningful once nevents > 0). Cannot fail: tables allocate on first use. */
 void rb_dataset_init(struct rb_dataset *d);
 void rb_dataset_release(struct rb_dataset *d);
 
@@ -175,6 +187,11 @@ struct rb_lists {
     uint16_t *len;
     uint8_t *source;
 };
+/*
+ * Room for n lists of k entries: n = cap = n, every list empty (len 0,
+ * owner_key 0, source 0); a producer that fills fewer lowers n. Errors:
+ * RC_ERANGE (k is 0 or above RC_LIST_MAX, or n * k overflows), -ENOMEM.
+ */
 int rb_lists_init(struct rb_lists *l, size_t n, size_t k);
 void rb_lists_release(struct rb_lists *l);
 

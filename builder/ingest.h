@@ -18,19 +18,37 @@ void rb_ingest_opts_default(struct rb_ingest_opts *o);
 
 /*
  * Parse "--map" text "cookie=visitorid,product=itemid" and "--map-event"
- * text "cart=addtocart,purchase=transaction" into o (strings borrowed from
- * the argument). Errors: RC_EFORMAT with the offending part in err.
+ * text "cart=addtocart,purchase=transaction" into o. The names are copied
+ * into o->names_buf (see struct rb_ingest_opts: keep o in place). A mapped
+ * column replaces the canonical name; a mapped event value is accepted
+ * besides the canonical one (at most 2 extra spellings per type). Parts
+ * before a bad one stay applied. Errors: RC_EFORMAT with the offending part
+ * in err (not name=value, unknown column or event type, value over
+ * RC_ID_MAX bytes, too many names).
  */
 int rb_ingest_parse_map(struct rb_ingest_opts *o, const char *spec, char *err);
 int rb_ingest_parse_event_map(struct rb_ingest_opts *o, const char *spec, char *err);
 
-/* Catalog CSV. Errors: -errno, RC_EFORMAT (missing required column), RC_EEMPTY. */
+/*
+ * Catalog CSV (TSV when the header holds a tab). From the first catalog on,
+ * d->have_catalog is set and only listed products can be in stock; bad rows
+ * (catalog.c says which) are counted in stats.catalog_bad and skipped.
+ * Errors: -errno, RC_EFORMAT (missing required column), RC_EEMPTY (no
+ * header, or no usable row), -ENOMEM.
+ */
 int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err);
 
 /*
- * One events file, or "-" for standard input. Errors: -errno (unreadable,
- * with the path in err), RC_EFORMAT (header lacks a required column: err
- * names it and lists the header found), RC_EEMPTY (no header).
+ * One events file, or "-" for standard input; o NULL means the defaults.
+ * Events are appended to d (several files accumulate); progress, when not
+ * NULL, is called with bytes read and the file size about every 64 MiB and
+ * at the end. Blank lines are skipped; lines of more than RB_LINE_MAX bytes
+ * are bad (RB_BAD_LONG). A location or device column, when the header has
+ * one, is needed on every line like the others.
+ * Errors: -errno (unreadable, with the path in err), RC_EFORMAT (header
+ * lacks a required column: err names it and lists the header found; header
+ * over RB_LINE_MAX), RC_EEMPTY (no header, or a header and no data line),
+ * RC_ERANGE (more than 2^31-1 cookies or products), -ENOMEM.
  */
 int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ingest_opts *o, rb_progress_fn progress,
                      void *progress_ctx, char *err);
@@ -39,12 +57,18 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
  * Embeddings: .npy matrix + id list (schemas/inputs.md). Rows with NaN/inf
  * or zero norm, and rows whose product is not in the catalog (when there is
  * one), are skipped and counted; kept rows are L2-normalised.
- * Errors: -errno, RC_EFORMAT (not float32 C-order 2-D npy, id count differs
- * from rows), RC_ETRUNC.
+ * A second row for a product already kept is skipped (stats.emb_duplicates).
+ * Without a catalog, the ids are interned as products. Blank lines at the
+ * end of the ids file are ignored; an empty or over-long id elsewhere is an
+ * error. On failure d has no embeddings.
+ * Errors: -errno, RC_EFORMAT (not float32 C-order 2-D npy, dim outside
+ * 1..4096, bytes after the matrix, bad id, id count differs from rows),
+ * RC_ETRUNC (file shorter than its shape), -ENOMEM.
  */
 int rb_ingest_embeddings(struct rb_dataset *d, const char *npy_path, const char *ids_path, char *err);
 
-/* RC_EBADLINES when bad lines exceed max_ratio of all lines, RC_EEMPTY when no event was accepted. */
+/* RC_EBADLINES when bad lines exceed max_ratio of all lines (err names the
+ * commonest reason and one sample), RC_EEMPTY when no event was accepted. */
 int rb_ingest_check_bad(const struct rb_dataset *d, double max_ratio, char *err);
 
 /* Log the counts by reason and the samples (rc_log lines). */

@@ -1,0 +1,380 @@
+/*
+ * train.c - the training matrices from the events (train.h).
+ *
+ * Semantics, in the order they apply:
+ *   1. Window: with window_days > 0, events with ts < ts_max - window_days
+ *      are ignored entirely (ts_max is the newest event, d->ts_max).
+ *   2. Activity: a cookie gets a row when at least max(min_events, 1) of its
+ *      windowed events have ts >= ts_max - active_days (active_days 0: the
+ *      whole window). Rows are in ascending cookie index order.
+ *   3. Holdout (holdout = h > 0): a cookie with at least h + 1 distinct
+ *      purchased products holds out the h products whose last purchase is
+ *      latest (by timestamp, ties by input order: the later line wins). All
+ *      of the cookie's events on those products (views and carts too) leave
+ *      its training data; the products go to `heldout` (value 1).
+ *   4. ui: per (row, product), the sum over the remaining events of
+ *      weight[type] * 0.5^((ts_max - ts) / half_life), summed in input
+ *      order. Events of weight 0 add no entry; a cookie whose row ends up
+ *      empty gets no row at all.
+ *   5. bought: the products the row purchased in its training data (value
+ *      1); row_wants_list: the row has >= min_purchases purchase events in
+ *      its training data.
+ * Columns are all products (cols = d->products.n) in every matrix.
+ *
+ * Cost: O(events) counting sort of the windowed events by cookie, then each
+ * cookie's events sorted by product (they are few); peak memory about
+ * 4 bytes per windowed event for the order, the ui and iu matrices (8 bytes
+ * per entry each) and 4 bytes per cookie.
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define SECONDS_PER_DAY 86400.0
+
+void rb_train_opts_default(struct rb_train_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->weight[RB_VIEW] = 1.0f;     /* a view says little ... */
+    o->weight[RB_CART] = 3.0f;     /* ... a cart more ... */
+    o->weight[RB_PURCHASE] = 10.0f; /* ... a purchase most */
+    o->half_life_days = 14.0;      /* an event two weeks older counts half */
+    o->window_days = 0.0;          /* 0: every event ingested */
+    o->min_events = 1;             /* every cookie with an event trains */
+    o->active_days = 0.0;          /* 0: activity counted over the whole window */
+    o->min_purchases = 1;          /* CF lists for cookies that purchased */
+    o->holdout = 0;                /* 0: no evaluation holdout */
+}
+
+double rb_decay(int64_t ts, int64_t ts_max, double half_life_days)
+{
+    if (!(half_life_days > 0))
+        return 1.0;
+    return exp2(-((double)(ts_max - ts) / SECONDS_PER_DAY) / half_life_days);
+}
+
+/* One windowed event of the cookie at hand: its product and input index. */
+struct item {
+    uint32_t product;
+    uint32_t idx;
+};
+
+/* A distinct purchased product with its last purchase. */
+struct last_purchase {
+    int64_t ts;
+    uint32_t idx;
+    uint32_t product;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    if (x->product != y->product)
+        return x->product < y->product ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void sort_items(struct item *it, size_t n)
+{
+    if (n > 24) {
+        qsort(it, n, sizeof(*it), cmp_item);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct item v = it[i];
+        size_t j = i;
+        while (j && cmp_item(&it[j - 1], &v) > 0) {
+            it[j] = it[j - 1];
+            j--;
+        }
+        it[j] = v;
+    }
+}
+
+/* Latest first: ts descending, then input index descending. */
+static int cmp_latest(const void *a, const void *b)
+{
+    const struct last_purchase *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts > y->ts ? -1 : 1;
+    return x->idx > y->idx ? -1 : x->idx < y->idx;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int csr_alloc(struct rb_csr *m, uint32_t rows, uint32_t cols, uint64_t nnz_cap)
+{
+    m->rows = rows;
+    m->cols = cols;
+    m->nnz = 0;
+    m->indptr = calloc((size_t)rows + 1, sizeof(*m->indptr));
+    m->indices = malloc((nnz_cap ? nnz_cap : 1) * sizeof(*m->indices));
+    m->values = malloc((nnz_cap ? nnz_cap : 1) * sizeof(*m->values));
+    return m->indptr && m->indices && m->values ? 0 : -ENOMEM;
+}
+
+/* Give back the unused tail of a matrix built with an upper bound. */
+static void csr_shrink(struct rb_csr *m, uint32_t rows)
+{
+    m->rows = rows;
+    uint64_t *ip = realloc(m->indptr, ((size_t)rows + 1) * sizeof(*ip));
+    if (ip)
+        m->indptr = ip;
+    size_t n = m->nnz ? m->nnz : 1;
+    uint32_t *ix = realloc(m->indices, n * sizeof(*ix));
+    if (ix)
+        m->indices = ix;
+    float *v = realloc(m->values, n * sizeof(*v));
+    if (v)
+        m->values = v;
+}
+
+/* out = transpose of m; columns come out with their rows in ascending order. */
+static int csr_transpose(struct rb_csr *out, const struct rb_csr *m)
+{
+    if (csr_alloc(out, m->cols, m->rows, m->nnz))
+        return -ENOMEM;
+    out->nnz = m->nnz;
+    for (uint64_t k = 0; k < m->nnz; k++)
+        out->indptr[m->indices[k] + 1]++;
+    for (uint32_t c = 0; c < m->cols; c++)
+        out->indptr[c + 1] += out->indptr[c];
+    uint64_t *cursor = malloc(((size_t)m->cols + 1) * sizeof(*cursor));
+    if (!cursor)
+        return -ENOMEM;
+    memcpy(cursor, out->indptr, ((size_t)m->cols + 1) * sizeof(*cursor));
+    for (uint32_t r = 0; r < m->rows; r++)
+        for (uint64_t k = m->indptr[r]; k < m->indptr[r + 1]; k++) {
+            uint64_t at = cursor[m->indices[k]]++;
+            out->indices[at] = r;
+            out->values[at] = m->values[k];
+        }
+    free(cursor);
+    return 0;
+}
+
+static int check_opts(const struct rb_train_opts *o, char *err)
+{
+    for (int i = 0; i < RB_EVENT_TYPES; i++)
+        if (!(o->weight[i] >= 0) || !isfinite(o->weight[i]))
+            return rc_fail(err, RC_ERANGE, "event weight %d is %g (expected a finite value >= 0)", i,
+                           (double)o->weight[i]);
+    if (!(o->half_life_days >= 0) || !isfinite(o->half_life_days))
+        return rc_fail(err, RC_ERANGE, "half-life %g days (expected >= 0)", o->half_life_days);
+    if (!(o->window_days >= 0) || !isfinite(o->window_days))
+        return rc_fail(err, RC_ERANGE, "window %g days (expected >= 0)", o->window_days);
+    if (!(o->active_days >= 0) || !isfinite(o->active_days))
+        return rc_fail(err, RC_ERANGE, "active period %g days (expected >= 0)", o->active_days);
+    return 0;
+}
+
+/* ts_max - days, or INT64_MIN for days == 0 (no limit). */
+static int64_t since(int64_t ts_max, double days)
+{
+    if (!(days > 0))
+        return INT64_MIN;
+    double lo = (double)ts_max - days * SECONDS_PER_DAY;
+    return lo <= (double)INT64_MIN ? INT64_MIN : (int64_t)ceil(lo);
+}
+
+int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct rb_train_opts *o, char *err)
+{
+    memset(t, 0, sizeof(*t));
+    int rc = check_opts(o, err);
+    if (rc)
+        return rc;
+    if (d->nevents == 0)
+        return rc_fail(err, RC_EEMPTY, "no events to train on");
+    if (d->nevents > UINT32_MAX)
+        return rc_fail(err, RC_ERANGE, "%zu events is more than training indexes (%" PRIu32 ")", d->nevents,
+                       UINT32_MAX);
+
+    const struct rb_event *ev = d->events;
+    const uint32_t ncookies = d->cookies.n, nproducts = d->products.n;
+    const int64_t ts_lo = since(d->ts_max, o->window_days);
+    const int64_t ts_active = since(d->ts_max, o->active_days);
+    const uint32_t min_events = o->min_events ? o->min_events : 1;
+
+    uint32_t *start = calloc((size_t)ncookies + 1, sizeof(*start));
+    uint32_t *order = NULL;
+    struct item *items = NULL;
+    struct last_purchase *lp = NULL;
+    uint32_t *held = NULL;
+    if (!start)
+        goto nomem;
+
+    /* Counting sort of the windowed events by cookie, stable (input order within a cookie). */
+    uint64_t nwin = 0, npurch = 0;
+    for (size_t i = 0; i < d->nevents; i++)
+        if (ev[i].ts >= ts_lo) {
+            start[ev[i].cookie + 1]++;
+            nwin++;
+            npurch += ev[i].type == RB_PURCHASE;
+        }
+    uint32_t maxk = 0, active_cookies = 0;
+    for (uint32_t c = 0; c < ncookies; c++) {
+        uint32_t k = start[c + 1];
+        if (k > maxk)
+            maxk = k;
+        active_cookies += k > 0;
+        start[c + 1] += start[c];
+    }
+    if (nwin == 0) {
+        free(start);
+        return rc_fail(err, RC_EEMPTY, "no event within the %g-day window", o->window_days);
+    }
+    order = malloc(nwin * sizeof(*order));
+    items = malloc((size_t)maxk * sizeof(*items));
+    lp = malloc((size_t)maxk * sizeof(*lp));
+    /* At most min(holdout, largest cookie) products are held out of one row. */
+    held = malloc(((size_t)(o->holdout < maxk ? o->holdout : maxk) + 1) * sizeof(*held));
+    if (!order || !items || !lp || !held)
+        goto nomem;
+    for (size_t i = 0; i < d->nevents; i++)
+        if (ev[i].ts >= ts_lo)
+            order[start[ev[i].cookie]++] = (uint32_t)i;
+    /* start[c] now holds the end of cookie c, i.e. the beginning of c + 1. */
+
+    t->row_cookie = malloc((active_cookies ? active_cookies : 1) * sizeof(*t->row_cookie));
+    t->row_wants_list = malloc(active_cookies ? active_cookies : 1);
+    if (!t->row_cookie || !t->row_wants_list || csr_alloc(&t->ui, active_cookies, nproducts, nwin) ||
+        csr_alloc(&t->bought, active_cookies, nproducts, npurch) ||
+        csr_alloc(&t->heldout, active_cookies, nproducts, o->holdout ? npurch : 0))
+        goto nomem;
+
+    uint32_t rows = 0;
+    for (uint32_t c = 0; c < ncookies; c++) {
+        uint32_t b = c ? start[c - 1] : 0, e = start[c], k = e - b;
+        if (k < min_events)
+            continue;
+        uint32_t active = 0;
+        for (uint32_t j = b; j < e; j++)
+            active += ev[order[j]].ts >= ts_active;
+        if (active < min_events)
+            continue;
+        for (uint32_t j = 0; j < k; j++)
+            items[j] = (struct item){ev[order[b + j]].product, order[b + j]};
+        sort_items(items, k);
+
+        /* Holdout: each distinct purchased product with its last purchase. */
+        uint32_t nheld = 0;
+        if (o->holdout) {
+            uint32_t np = 0;
+            for (uint32_t j = 0; j < k;) {
+                uint32_t p = items[j].product, found = 0;
+                for (; j < k && items[j].product == p; j++) {
+                    const struct rb_event *x = &ev[items[j].idx];
+                    if (x->type != RB_PURCHASE)
+                        continue;
+                    if (!found || x->ts > lp[np].ts || (x->ts == lp[np].ts && items[j].idx > lp[np].idx))
+                        lp[np] = (struct last_purchase){x->ts, items[j].idx, p};
+                    found = 1;
+                }
+                np += found;
+            }
+            if (np >= (uint64_t)o->holdout + 1) {
+                qsort(lp, np, sizeof(*lp), cmp_latest);
+                for (nheld = 0; nheld < o->holdout; nheld++)
+                    held[nheld] = lp[nheld].product;
+                qsort(held, nheld, sizeof(*held), cmp_u32);
+            }
+        }
+
+        /* The row, written past the committed entries and kept only when non-empty. */
+        uint64_t ui0 = t->ui.nnz, bo0 = t->bought.nnz, ui_n = 0, bo_n = 0;
+        uint32_t purchases = 0, h = 0;
+        for (uint32_t j = 0; j < k;) {
+            uint32_t p = items[j].product;
+            while (h < nheld && held[h] < p)
+                h++;
+            if (h < nheld && held[h] == p) {
+                while (j < k && items[j].product == p)
+                    j++;
+                continue;
+            }
+            double w = 0;
+            int bought = 0;
+            for (; j < k && items[j].product == p; j++) {
+                const struct rb_event *x = &ev[items[j].idx];
+                float wt = o->weight[x->type < RB_EVENT_TYPES ? x->type : RB_VIEW];
+                if (x->type == RB_PURCHASE) {
+                    purchases++;
+                    bought = 1;
+                }
+                if (wt > 0)
+                    w += wt * rb_decay(x->ts, d->ts_max, o->half_life_days);
+            }
+            if (w > 0) {
+                t->ui.indices[ui0 + ui_n] = p;
+                t->ui.values[ui0 + ui_n] = (float)w;
+                ui_n++;
+            }
+            if (bought) {
+                t->bought.indices[bo0 + bo_n] = p;
+                t->bought.values[bo0 + bo_n] = 1.0f;
+                bo_n++;
+            }
+        }
+        if (ui_n == 0)
+            continue;
+        t->ui.nnz += ui_n;
+        t->bought.nnz += bo_n;
+        for (uint32_t i = 0; i < nheld; i++) {
+            t->heldout.indices[t->heldout.nnz] = held[i];
+            t->heldout.values[t->heldout.nnz++] = 1.0f;
+        }
+        t->row_cookie[rows] = c;
+        t->row_wants_list[rows] = purchases >= o->min_purchases;
+        rows++;
+        t->ui.indptr[rows] = t->ui.nnz;
+        t->bought.indptr[rows] = t->bought.nnz;
+        t->heldout.indptr[rows] = t->heldout.nnz;
+    }
+    free(start);
+    free(order);
+    free(items);
+    free(lp);
+    free(held);
+    start = order = held = NULL;
+    items = NULL;
+    lp = NULL;
+
+    if (rows == 0) {
+        rb_train_release(t);
+        return rc_fail(err, RC_EEMPTY,
+                       "no cookie passes the thresholds (%" PRIu64 " events in the window, min_events %" PRIu32
+                       " within %g active days)",
+                       nwin, min_events, o->active_days);
+    }
+    csr_shrink(&t->ui, rows);
+    csr_shrink(&t->bought, rows);
+    csr_shrink(&t->heldout, rows);
+    uint32_t *rc_ = realloc(t->row_cookie, (size_t)rows * sizeof(*rc_));
+    if (rc_)
+        t->row_cookie = rc_;
+    uint8_t *rw = realloc(t->row_wants_list, rows);
+    if (rw)
+        t->row_wants_list = rw;
+    if (csr_transpose(&t->iu, &t->ui))
+        goto nomem;
+    return 0;
+
+nomem:
+    free(start);
+    free(order);
+    free(items);
+    free(lp);
+    free(held);
+    rb_train_release(t);
+    return rc_fail(err, -ENOMEM, "out of memory building the training matrix (%zu events)", d->nevents);
+}

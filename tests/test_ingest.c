@@ -1,0 +1,972 @@
+/*
+ * test_ingest.c - builder/ingest.c, catalog.c and npy.c on small files
+ * written by the tests: CSV and TSV, quoting, column order and mapping,
+ * timestamps, every bad-line reason with its sample, id length limits,
+ * CRLF, lines split across read chunks, the catalog, and .npy embeddings
+ * written byte by byte here.
+ */
+#include "ingest.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "keys.h"
+
+static char tmpdir[PATH_MAX];
+
+static void mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            (void)mkdir(buf, 0755);
+            *p = '/';
+        }
+    (void)mkdir(buf, 0755);
+}
+
+static void setup(void)
+{
+    const char *base = getenv("EDGEREC_TEST_TMP");
+    if (!base || !*base)
+        base = "/tmp";
+    mkdir_p(base);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/ingest.XXXXXX", base);
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    DIR *dir = opendir(tmpdir);
+    if (!dir)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX + 300];
+    while ((e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(dir);
+    rmdir(tmpdir);
+}
+
+/* Write len bytes (strlen when len is -1) to tmpdir/name; returns the path in a static slot. */
+static const char *write_file(const char *name, const void *data, long len)
+{
+    static char paths[8][PATH_MAX + 64];
+    static int next;
+    char *path = paths[next++ % 8];
+    snprintf(path, sizeof(paths[0]), "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = len < 0 ? strlen(data) : (size_t)len;
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+static int str_is(const struct rb_strtab *t, uint32_t idx, const char *want)
+{
+    if (idx >= t->n)
+        return 0;
+    size_t len;
+    const char *s = rb_strtab_str(t, idx, &len);
+    return len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+/* Ingest text as one events file with options o (NULL: defaults); returns the code. */
+static int ingest_text(struct rb_dataset *d, const char *text, const struct rb_ingest_opts *o, char *err)
+{
+    const char *path = write_file("events.csv", text, -1);
+    err[0] = '\0';
+    return rb_ingest_events(d, path, o, NULL, NULL, err);
+}
+
+static uint64_t total_bad(const struct rb_dataset *d)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < RB_BAD_REASONS; i++)
+        n += d->stats.bad[i];
+    return n;
+}
+
+/* ---- events ---- */
+
+START_TEST(test_csv_basic)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    int rc = ingest_text(&d,
+                         "ts,cookie,event,product,location,device\n"
+                         "100,c1,view,p1,US,mobile\n"
+                         "200,c2,cart,p2,,desktop\n"
+                         "150,c1,purchase,p2,DE,\n",
+                         NULL, err);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, err);
+    ck_assert_uint_eq(d.nevents, 3);
+    ck_assert_uint_eq(d.stats.lines, 3);
+    ck_assert_uint_eq(d.stats.events, 3);
+    ck_assert_uint_eq(total_bad(&d), 0);
+    ck_assert_uint_eq(d.cookies.n, 2);
+    ck_assert_uint_eq(d.products.n, 2);
+    ck_assert(str_is(&d.cookies, 0, "c1") && str_is(&d.cookies, 1, "c2"));
+    ck_assert(str_is(&d.products, 0, "p1") && str_is(&d.products, 1, "p2"));
+    ck_assert(str_is(&d.locs, 0, "US") && str_is(&d.locs, 1, "DE"));
+    ck_assert(str_is(&d.devices, 0, "mobile") && str_is(&d.devices, 1, "desktop"));
+    const struct rb_event *e = d.events;
+    ck_assert_int_eq(e[0].ts, 100);
+    ck_assert_uint_eq(e[0].cookie, 0);
+    ck_assert_uint_eq(e[0].product, 0);
+    ck_assert_uint_eq(e[0].loc, 0);
+    ck_assert_uint_eq(e[0].device, 0);
+    ck_assert_uint_eq(e[0].type, RB_VIEW);
+    ck_assert_int_eq(e[1].ts, 200);
+    ck_assert_uint_eq(e[1].cookie, 1);
+    ck_assert_uint_eq(e[1].loc, RB_NONE16);
+    ck_assert_uint_eq(e[1].device, 1);
+    ck_assert_uint_eq(e[1].type, RB_CART);
+    ck_assert_uint_eq(e[2].cookie, 0);
+    ck_assert_uint_eq(e[2].product, 1);
+    ck_assert_uint_eq(e[2].loc, 1);
+    ck_assert_uint_eq(e[2].device, RB_NONE16);
+    ck_assert_uint_eq(e[2].type, RB_PURCHASE);
+    ck_assert_int_eq(d.ts_min, 100);
+    ck_assert_int_eq(d.ts_max, 200);
+    /* No catalog: every product is recommendable. */
+    ck_assert_int_eq(d.have_catalog, 0);
+    ck_assert_uint_eq(d.in_stock[0], 1);
+    ck_assert_uint_eq(d.in_stock[1], 1);
+    ck_assert_uint_eq(d.category[1], RB_NONE);
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.0, err), 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* Columns in another order, extra columns, no location/device columns, no final newline. */
+START_TEST(test_column_order_and_extras)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    int rc = ingest_text(&d,
+                         "session,product,price,event,cookie,ts\n"
+                         "s1,p9,1.50,purchase,cA,1700000000\n"
+                         "s2,p8,2.00,view,cB,1700000001",
+                         NULL, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 2);
+    ck_assert(str_is(&d.products, d.events[0].product, "p9"));
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "cA"));
+    ck_assert_uint_eq(d.events[0].type, RB_PURCHASE);
+    ck_assert_uint_eq(d.events[0].loc, RB_NONE16);
+    ck_assert_uint_eq(d.events[0].device, RB_NONE16);
+    ck_assert_int_eq(d.events[1].ts, 1700000001);
+    ck_assert(str_is(&d.cookies, d.events[1].cookie, "cB"));
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_tsv)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    /* Tab-separated: commas and quotes are ordinary bytes. */
+    int rc = ingest_text(&d,
+                         "cookie\tts\tproduct\tevent\n"
+                         "a,b\t10\t\"p1\"\tview\n"
+                         "c\t20\tp2\tcart\n",
+                         NULL, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 2);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "a,b"));
+    ck_assert(str_is(&d.products, d.events[0].product, "\"p1\""));
+    ck_assert_int_eq(d.events[1].ts, 20);
+    ck_assert_uint_eq(d.events[1].type, RB_CART);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_csv_quoting)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    int rc = ingest_text(&d,
+                         "\"ts\",\"cookie\",event,product,title\n"
+                         "1,\"a,b\",view,\"x\"\"y\",\"a title, with \"\"quotes\"\"\"\n"
+                         "2,\"\"\"\",\"cart\",p,unquoted title\n"
+                         "3,c,view,p,\"unterminated\n"
+                         "4,\"c\"x,view,p\n"
+                         "5,c\"d,view,p\n"
+                         "6,\"\",view,p\n",
+                         NULL, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    /* Line 4 quotes only a field past the ones needed: not looked at. */
+    ck_assert_uint_eq(d.nevents, 3);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "a,b"));
+    ck_assert(str_is(&d.products, d.events[0].product, "x\"y"));
+    ck_assert(str_is(&d.cookies, d.events[1].cookie, "\""));
+    ck_assert_uint_eq(d.events[1].type, RB_CART);
+    ck_assert(str_is(&d.cookies, d.events[2].cookie, "c"));
+    ck_assert_int_eq(d.events[2].ts, 3);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_QUOTE], 2); /* text after a closing quote; quote inside a field */
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 1);    /* quoted empty cookie */
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_QUOTE][0], ":5: 4,\"c\"x,view,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_QUOTE][1], ":6: 5,c\"d,view,p"));
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_unterminated_quote_in_needed_field)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n1,\"abc,view,p\n2,c,view,p\n", NULL, err), 0);
+    ck_assert_uint_eq(d.nevents, 1);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_QUOTE], 1);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_mapping)
+{
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie=visitorid,product=itemid,ts=timestamp", err), 0);
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "cart=addtocart,purchase=transaction", err), 0);
+    ck_assert_str_eq(o.col_cookie, "visitorid");
+    ck_assert_str_eq(o.col_product, "itemid");
+    ck_assert_str_eq(o.col_ts, "timestamp");
+    ck_assert_str_eq(o.col_event, "event");
+    o.ts_millis = 1;
+
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    int rc = ingest_text(&d,
+                         "timestamp,visitorid,event,itemid,transactionid\n"
+                         "1433221332117,257597,view,355908,\n"
+                         "1433224214164,992329,addtocart,248676,\n"
+                         "1433221999827,111016,transaction,318965,4000\n"
+                         "1433221999827,111016,cart,318965,\n" /* the canonical spelling still works */
+                         "1433221999827,111016,pageview,318965,\n",
+                         &o, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 4);
+    ck_assert_int_eq(d.events[0].ts, 1433221332);
+    ck_assert_uint_eq(d.events[0].type, RB_VIEW);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "257597"));
+    ck_assert(str_is(&d.products, d.events[0].product, "355908"));
+    ck_assert_uint_eq(d.events[1].type, RB_CART);
+    ck_assert_int_eq(d.events[1].ts, 1433224214);
+    ck_assert_uint_eq(d.events[2].type, RB_PURCHASE);
+    ck_assert_uint_eq(d.events[3].type, RB_CART);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_EVENT], 1);
+
+    /* The canonical name no longer finds a mapped column: error names both and the header. */
+    rb_dataset_release(&d);
+    rb_dataset_init(&d);
+    rc = ingest_text(&d, "ts,cookie,event,product\n1,c,view,p\n", &o, err);
+    ck_assert_int_eq(rc, RC_EFORMAT);
+    ck_assert_msg(strstr(err, "'timestamp'") && strstr(err, "'ts'") && strstr(err, "ts,cookie,event,product"),
+                  "message: %s", err);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_mapping_errors)
+{
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "user=visitorid", err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "'user=visitorid'"));
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie", err), RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie=", err), RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "", err), RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "click=view", err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "'click=view'"));
+    ck_assert_str_eq(o.col_cookie, "cookie"); /* failed parts change nothing */
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "view=a,view=b", err), 0);
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "view=c", err), RC_EFORMAT);
+    ck_assert_str_eq(o.event_names[RB_VIEW][0], "view");
+    ck_assert_str_eq(o.event_names[RB_VIEW][1], "a");
+    ck_assert_str_eq(o.event_names[RB_VIEW][2], "b");
+    ck_assert_ptr_null(o.event_names[RB_VIEW][3]);
+}
+END_TEST
+
+START_TEST(test_timestamps)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    static const struct {
+        const char *text;
+        int64_t want;
+    } cases[] = {
+        {"1700000000", 1700000000},
+        {"1700000000.999", 1700000000},
+        {"0", 0},
+        {"-1.5", -2}, /* floor */
+        {"2024-01-01T00:00:00Z", 1704067200},
+        {"2024-02-29T12:34:56Z", 1709210096},
+        {"2024-02-29 12:34:56", 1709210096}, /* space, no zone: UTC */
+        {"2024-02-29T12:34:56.789Z", 1709210096},
+        {"2024-02-29T12:34:56+02:00", 1709202896},
+        {"2024-02-29T12:34:56-05:30", 1709229896},
+        {"2024-02-29T12:34:56.5-0530", 1709229896},
+        {"2024-02-29T12:34:56+02", 1709202896},
+        {"1999-12-31T23:59:59Z", 946684799},
+        {"2000-03-01T00:00:00z", 951868800},
+        {"1969-12-31T23:59:59Z", -1},
+    };
+    const size_t n = sizeof(cases) / sizeof(cases[0]);
+    char text[4096] = "ts,cookie,event,product\n";
+    for (size_t i = 0; i < n; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s,c%zu,view,p\n", cases[i].text, i);
+    static const char *const bad[] = {
+        "", "abc", "12a", "1.", "1e9", " 17", "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z",
+        "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01",
+        "2024-01-01T00:00:00+", "2024-01-01T00:00:00+02:0", "2024-01-01T00:00:00X", "2024-01-01T00:00:00.Z",
+        "2024/01/01T00:00:00Z", "1234567890123456789",
+    };
+    const size_t nbad = sizeof(bad) / sizeof(bad[0]);
+    for (size_t i = 0; i < nbad; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s,b%zu,view,p\n", bad[i], i);
+    int rc = ingest_text(&d, text, NULL, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(d.events[i].ts == cases[i].want, "'%s' -> %lld, want %lld", cases[i].text,
+                      (long long)d.events[i].ts, (long long)cases[i].want);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_TS], nbad);
+    ck_assert_uint_eq(total_bad(&d), nbad);
+    ck_assert_int_eq(d.ts_min, -2);
+    ck_assert_int_eq(d.ts_max, 1709229896);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_ts_millis)
+{
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    o.ts_millis = 1;
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d,
+                                 "ts,cookie,event,product\n1700000000999,c,view,p\n-1,c,view,p\n"
+                                 "2024-01-01T00:00:00Z,c,view,p\n1500.7,c,view,p\n",
+                                 &o, err),
+                     0);
+    ck_assert_uint_eq(d.nevents, 4);
+    ck_assert_int_eq(d.events[0].ts, 1700000000);
+    ck_assert_int_eq(d.events[1].ts, -1);
+    ck_assert_int_eq(d.events[2].ts, 1704067200); /* ISO is not scaled */
+    ck_assert_int_eq(d.events[3].ts, 1);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* Every reason counted, with "file:line: text" samples, at most RB_BAD_SAMPLES each. */
+START_TEST(test_bad_reasons_and_samples)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    int rc = ingest_text(&d,
+                         "ts,cookie,event,product\n" /* line 1 */
+                         "1,c,view\n"                /* 2 fields */
+                         "x,c,view,p\n"              /* 3 ts */
+                         "1,c,click,p\n"             /* 4 event */
+                         "1,,view,p\n"               /* 5 id */
+                         "1,c,view,\n"               /* 6 id */
+                         "1,c,view,\"p\n"            /* 7 quote */
+                         "1,c,VIEW,p\n"              /* 8 event (case matters) */
+                         "1,c,view,p\n"              /* 9 good */
+                         "1,c,bad1,p\n1,c,bad2,p\n1,c,bad3,p\n1,c,bad\x01" "4,p\n",
+                         NULL, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 1);
+    ck_assert_uint_eq(d.stats.lines, 12);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_FIELDS], 1);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_TS], 1);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_EVENT], 6);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 2);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_QUOTE], 1);
+    ck_assert_uint_eq(total_bad(&d), 11);
+    char want[PATH_MAX + 100];
+    snprintf(want, sizeof(want), "%s/events.csv:2: 1,c,view", tmpdir);
+    if (strlen(want) < 150)
+        ck_assert_str_eq(d.stats.samples[RB_BAD_FIELDS][0], want);
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_TS][0], "events.csv:3: x,c,view,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][0], ":4: 1,c,click,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][1], ":8: 1,c,VIEW,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][2], ":10: 1,c,bad1,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_ID][0], ":5: 1,,view,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_ID][1], ":6: 1,c,view,"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_QUOTE][0], ":7: 1,c,view,\"p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][2], "bad1"));
+    /* 11 of 12 lines are bad. */
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.5, err), RC_EBADLINES);
+    ck_assert_msg(strstr(err, "11 of 12") && strstr(err, "'event'"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.95, err), 0);
+    rb_ingest_report(&d); /* logs; must not crash on control bytes or quotes */
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_sample_truncated)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX], text[1024] = "ts,cookie,event,product\nx,";
+    memset(text + strlen(text), 'k', 400);
+    strcat(text, ",view,p\n");
+    ck_assert_int_eq(ingest_text(&d, text, NULL, err), 0);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_TS], 1);
+    const char *s = d.stats.samples[RB_BAD_TS][0];
+    ck_assert_uint_eq(strlen(s), sizeof(d.stats.samples[0][0]) - 1);
+    ck_assert_str_eq(s + strlen(s) - 3, "...");
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_id_length)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    char id256[RC_ID_MAX + 1], id257[RC_ID_MAX + 2];
+    memset(id256, 'a', RC_ID_MAX);
+    id256[RC_ID_MAX] = '\0';
+    memset(id257, 'b', RC_ID_MAX + 1);
+    id257[RC_ID_MAX + 1] = '\0';
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "ts,cookie,event,product,location,device\n"
+             "1,%s,view,p,,\n"
+             "2,%s,view,p,,\n"
+             "3,c,view,%s,,\n"
+             "4,c,view,%s,,\n"
+             "5,c,view,p,%s,\n"
+             "6,c,view,p,,%s\n",
+             id256, id257, id256, id257, id257, id257);
+    ck_assert_int_eq(ingest_text(&d, text, NULL, err), 0);
+    ck_assert_uint_eq(d.nevents, 2);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 4);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, id256));
+    ck_assert(str_is(&d.products, d.events[1].product, id256));
+    /* Never truncated into a shorter id. */
+    for (uint32_t i = 0; i < d.cookies.n; i++)
+        ck_assert_uint_ne(d.cookies.lens[i], RC_ID_MAX + 1);
+    ck_assert_uint_eq(rb_strtab_find(&d.cookies, id257, RC_ID_MAX), RB_NONE);
+    ck_assert_uint_eq(d.locs.n, 0);
+    ck_assert_uint_eq(d.devices.n, 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_crlf_and_blank_lines)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d,
+                                 "\xEF\xBB\xBFts,cookie,event,product,device\r\n"
+                                 "1,c1,view,p1,mobile\r\n"
+                                 "\r\n"
+                                 "2,c2,purchase,p2,tablet\r\n"
+                                 "3,c3,cart,\"p3\"\r\n",
+                                 NULL, err),
+                     0);
+    ck_assert_uint_eq(d.nevents, 2);
+    ck_assert_uint_eq(d.stats.lines, 3);
+    ck_assert(str_is(&d.devices, 0, "mobile"));
+    ck_assert(str_is(&d.devices, 1, "tablet")); /* no "\r" kept */
+    ck_assert_uint_eq(d.events[1].type, RB_PURCHASE);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_FIELDS], 1);
+    rb_dataset_release(&d);
+
+    /* Same without a device column: the last needed field loses its "\r". */
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\r\n1,c1,view,\"p1\"\r\n", NULL, err), 0);
+    ck_assert_uint_eq(d.nevents, 1);
+    ck_assert(str_is(&d.products, 0, "p1"));
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_empty_and_header_only)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d, "", NULL, err), RC_EEMPTY);
+    ck_assert_msg(strstr(err, "events.csv") && strstr(err, "empty"), "message: %s", err);
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n", NULL, err), RC_EEMPTY);
+    ck_assert_msg(strstr(err, "no data lines"), "message: %s", err);
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n\n\r\n", NULL, err), RC_EEMPTY);
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.01, err), RC_EEMPTY);
+    /* All lines bad is not "empty" for the file, but check_bad refuses it. */
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\nx,c,view,p\n", NULL, err), 0);
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 1.0, err), RC_EEMPTY);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_missing_column_and_unreadable)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d, "ts,visitor,event,product,location\n1,c,view,p,US\n", NULL, err), RC_EFORMAT);
+    ck_assert_msg(strstr(err, "no column 'cookie'") && strstr(err, "ts,visitor,event,product,location"),
+                  "message: %s", err);
+    ck_assert_uint_eq(d.nevents, 0);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/missing.csv", tmpdir);
+    ck_assert_int_eq(rb_ingest_events(&d, path, NULL, NULL, NULL, err), -ENOENT);
+    ck_assert_msg(strstr(err, "missing.csv"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_events(&d, tmpdir, NULL, NULL, NULL, err), -EISDIR);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+static void progress_count(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+    uint64_t *calls = ctx;
+    ck_assert_str_eq(stage, "events");
+    ck_assert_uint_le(done, total);
+    calls[0]++;
+    calls[1] = done;
+}
+
+/*
+ * A file of several read chunks: lines split across chunk boundaries, a line
+ * over RB_LINE_MAX inside a chunk and one over a whole chunk, each followed
+ * by good lines; two files accumulate.
+ */
+START_TEST(test_big_file_long_lines)
+{
+    size_t cap = 24u << 20, n = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    n += (size_t)sprintf(text + n, "ts,cookie,event,product\n");
+    const int lines = 300000;
+    for (int i = 0; i < lines; i++) {
+        n += (size_t)sprintf(text + n, "%d,cookie-%d,view,product-%d\n", 1000 + i, i % 1000, i % 777);
+        if (i == 1000) { /* just over the limit */
+            n += (size_t)sprintf(text + n, "1,c,view,");
+            memset(text + n, 'L', RB_LINE_MAX);
+            n += RB_LINE_MAX;
+            text[n++] = '\n';
+        }
+        if (i == 200000) { /* longer than a whole read chunk */
+            size_t big = (5u << 20) + 17;
+            memset(text + n, 'M', big);
+            n += big;
+            text[n++] = '\n';
+        }
+    }
+    ck_assert_uint_lt(n, cap);
+    const char *path = write_file("big.csv", text, (long)n);
+    free(text);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    uint64_t calls[2] = {0, 0};
+    ck_assert_int_eq(rb_ingest_events(&d, path, NULL, progress_count, calls, err), 0);
+    ck_assert_uint_eq(d.nevents, (size_t)lines);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_LONG], 2);
+    ck_assert_uint_eq(total_bad(&d), 2);
+    ck_assert_uint_ge(calls[0], 1);
+    ck_assert_uint_eq(calls[1], n); /* the last call reports every byte */
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_LONG][0], ":1003: 1,c,view,LLL"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_LONG][1], ":200004: MMM"));
+    for (int i = 0; i < lines; i += 997) {
+        char want[32];
+        ck_assert_int_eq(d.events[i].ts, 1000 + i);
+        snprintf(want, sizeof(want), "cookie-%d", i % 1000);
+        ck_assert(str_is(&d.cookies, d.events[i].cookie, want));
+        snprintf(want, sizeof(want), "product-%d", i % 777);
+        ck_assert(str_is(&d.products, d.events[i].product, want));
+    }
+    ck_assert_uint_eq(d.cookies.n, 1000);
+    ck_assert_uint_eq(d.products.n, 777);
+    ck_assert_int_eq(d.ts_max, 1000 + lines - 1);
+    /* A line exactly RB_LINE_MAX long is accepted, one byte more is not. */
+    char *exact = malloc(2 * RB_LINE_MAX + 64);
+    ck_assert_ptr_nonnull(exact);
+    int h = sprintf(exact, "ts,cookie,event,product,x\n");
+    int l = sprintf(exact + h, "5,c,view,p,");
+    memset(exact + h + l, 'z', RB_LINE_MAX - (size_t)l);
+    memcpy(exact + h + RB_LINE_MAX, "\r\n", 2);
+    h += RB_LINE_MAX + 2;
+    l = sprintf(exact + h, "6,c,view,p,");
+    memset(exact + h + l, 'z', RB_LINE_MAX + 1 - (size_t)l);
+    memcpy(exact + h + RB_LINE_MAX + 1, "\n", 2);
+    path = write_file("exact.csv", exact, -1);
+    free(exact);
+    ck_assert_int_eq(rb_ingest_events(&d, path, NULL, NULL, NULL, err), 0);
+    ck_assert_uint_eq(d.nevents, (size_t)lines + 1);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_LONG], 3);
+    ck_assert_int_eq(d.ts_min, 5);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_locdev_limit)
+{
+    size_t cap = 4u << 20, n = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    n += (size_t)sprintf(text + n, "ts,cookie,event,product,location\n");
+    for (int i = 0; i < 65536; i++)
+        n += (size_t)sprintf(text + n, "1,c,view,p,L%d\n", i);
+    n += (size_t)sprintf(text + n, "1,c,view,p,L7\n"); /* a known one still works */
+    const char *path = write_file("locs.csv", text, (long)n);
+    free(text);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_events(&d, path, NULL, NULL, NULL, err), 0);
+    ck_assert_uint_eq(d.locs.n, 65535);
+    ck_assert_uint_eq(d.nevents, 65536);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_LOCDEV], 1);
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_LOCDEV][0], "L65535"));
+    ck_assert_uint_eq(d.events[65535].loc, 7);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* ---- catalog ---- */
+
+START_TEST(test_catalog)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    const char *cat = write_file("catalog.csv",
+                                 "title,in_stock,product,price,category\n"
+                                 "\"Shoe, red\",1,p1,9.99,shoes\n"
+                                 "Hat,no,p2,1,hats\n"
+                                 "Sock,TRUE,p3,1,\n"
+                                 "Bad,maybe,p4,1,x\n"
+                                 "Dup,0,p1,1,shoes\n"
+                                 "Short,1\n"
+                                 "Empty,1,,1,x\n"
+                                 "Ok,Yes,p5,1,shoes\n",
+                                 -1);
+    ck_assert_int_eq(rb_ingest_catalog(&d, cat, err), 0);
+    ck_assert_int_eq(d.have_catalog, 1);
+    ck_assert_uint_eq(d.stats.catalog_rows, 4);
+    ck_assert_uint_eq(d.stats.catalog_bad, 4);
+    ck_assert_uint_eq(d.products.n, 4);
+    uint32_t p1 = rb_strtab_find(&d.products, "p1", 2), p2 = rb_strtab_find(&d.products, "p2", 2);
+    uint32_t p3 = rb_strtab_find(&d.products, "p3", 2), p5 = rb_strtab_find(&d.products, "p5", 2);
+    ck_assert_uint_eq(d.in_stock[p1], 1); /* the duplicate row did not override */
+    ck_assert_uint_eq(d.in_stock[p2], 0);
+    ck_assert_uint_eq(d.in_stock[p3], 1);
+    ck_assert_uint_eq(d.in_stock[p5], 1);
+    ck_assert(str_is(&d.categories, d.category[p1], "shoes"));
+    ck_assert(str_is(&d.categories, d.category[p2], "hats"));
+    ck_assert_uint_eq(d.category[p3], RB_NONE);
+    ck_assert_uint_eq(d.category[p5], d.category[p1]);
+    ck_assert_uint_eq(rb_strtab_find(&d.products, "p4", 2), RB_NONE);
+
+    /* Events: products outside the catalog are kept but not recommendable. */
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n1,c,view,p1\n2,c,view,zz\n3,c,view,zz\n4,c,view,yy\n",
+                                 NULL, err),
+                     0);
+    ck_assert_uint_eq(d.nevents, 4);
+    ck_assert_uint_eq(d.stats.event_products_not_in_catalog, 2);
+    uint32_t zz = rb_strtab_find(&d.products, "zz", 2);
+    ck_assert_uint_ne(zz, RB_NONE);
+    ck_assert_uint_eq(d.in_stock[zz], 0);
+    ck_assert_uint_eq(d.in_catalog[zz], 0);
+    ck_assert_uint_eq(d.in_catalog[p1], 1);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* Per-product arrays follow the table's growth through catalog and events. */
+START_TEST(test_catalog_growth)
+{
+    size_t cap = 1u << 20, n = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    n += (size_t)sprintf(text + n, "product\tcategory\tin_stock\n");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)sprintf(text + n, "p%d\tc%d\t%d\n", i, i % 7, i % 3 != 0);
+    const char *cat = write_file("catalog.tsv", text, (long)n);
+    n = (size_t)sprintf(text, "ts,cookie,event,product\n");
+    for (int i = 0; i < 10000; i++)
+        n += (size_t)sprintf(text + n, "%d,c,view,p%d\n", i, i);
+    const char *events = write_file("events.csv", text, (long)n);
+    free(text);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_catalog(&d, cat, err), 0);
+    ck_assert_int_eq(rb_ingest_events(&d, events, NULL, NULL, NULL, err), 0);
+    ck_assert_uint_eq(d.products.n, 10000);
+    ck_assert_uint_eq(d.stats.event_products_not_in_catalog, 5000);
+    for (int i = 0; i < 10000; i++) {
+        ck_assert_uint_eq(d.in_stock[i], i < 5000 ? (i % 3 != 0) : 0);
+        ck_assert_uint_eq(d.in_catalog[i], i < 5000);
+        if (i >= 5000)
+            ck_assert_uint_eq(d.category[i], RB_NONE);
+        else
+            ck_assert_uint_eq(d.category[i], (uint32_t)(i % 7));
+    }
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* A catalog loaded after events takes the in-stock default away from unlisted products. */
+START_TEST(test_catalog_after_events)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n1,c,view,a\n1,c,view,b\n", NULL, err), 0);
+    ck_assert_uint_eq(d.in_stock[1], 1);
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("cat.csv", "product,category,in_stock\na,x,1\nn,x,1\n", -1), err),
+                     0);
+    ck_assert_uint_eq(d.in_stock[0], 1);
+    ck_assert_uint_eq(d.in_stock[1], 0);
+    ck_assert_uint_eq(d.in_stock[2], 1);
+    ck_assert_uint_eq(d.stats.event_products_not_in_catalog, 1);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_catalog_errors)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("c1.csv", "product,category,stock\np,c,1\n", -1), err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "'in_stock'") && strstr(err, "product,category,stock"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("c2.csv", "", -1), err), RC_EEMPTY);
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("c3.csv", "product,category,in_stock\n", -1), err), RC_EEMPTY);
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("c4.csv", "product,category,in_stock\np,c,2\n", -1), err),
+                     RC_EEMPTY);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* ---- embeddings ---- */
+
+/* An .npy file as np.save writes it: magic, version, header padded so data starts 64-aligned. */
+static const char *write_npy(const char *name, int major, const char *descr, const char *order, const char *shape,
+                             const float *data, size_t count)
+{
+    char dict[256];
+    int dl = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr, order, shape);
+    size_t pre = major == 1 ? 10 : 12;
+    size_t total = pre + (size_t)dl + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)dl + pad + 1;
+    size_t size = pre + hlen + count * 4;
+    unsigned char *buf = malloc(size);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major;
+    buf[7] = 0;
+    buf[8] = (unsigned char)(hlen & 0xff);
+    buf[9] = (unsigned char)(hlen >> 8);
+    if (major != 1) {
+        buf[10] = 0;
+        buf[11] = 0;
+    }
+    memcpy(buf + pre, dict, (size_t)dl);
+    memset(buf + pre + dl, ' ', pad);
+    buf[pre + hlen - 1] = '\n';
+    memcpy(buf + pre + hlen, data, count * 4);
+    const char *path = write_file(name, buf, (long)size);
+    free(buf);
+    return path;
+}
+
+START_TEST(test_npy_roundtrip)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_catalog(&d, write_file("cat.csv",
+                                                      "product,category,in_stock\n"
+                                                      "a,x,1\nb,x,1\nc,x,0\nd,x,1\ne,x,1\nf,x,1\n",
+                                                      -1),
+                                       err),
+                     0);
+    const float X[7][3] = {
+        {3, 4, 0},        /* a */
+        {0, 0, 0},        /* b: zero norm */
+        {1, NAN, 0},      /* c: NaN */
+        {0, 0, -2},       /* ghost: not in the catalog */
+        {1, 1, INFINITY}, /* d: inf */
+        {1, 2, 2},        /* e */
+        {9, 9, 9},        /* a again: duplicate */
+    };
+    const char *npy = write_npy("emb.npy", 1, "<f4", "False", "(7, 3)", &X[0][0], 21);
+    const char *ids = write_file("emb_ids.txt", "a\nb\nc\nghost\nd\ne\na\n", -1);
+    int rc = rb_ingest_embeddings(&d, npy, ids, err);
+    ck_assert_msg(rc == 0, "rc %d: %s", rc, err);
+    ck_assert_uint_eq(d.dim, 3);
+    ck_assert_uint_eq(d.emb_rows, 2);
+    ck_assert_uint_eq(d.stats.emb_rows, 7);
+    ck_assert_uint_eq(d.stats.emb_bad_values, 3);
+    ck_assert_uint_eq(d.stats.emb_no_catalog, 1);
+    ck_assert_uint_eq(d.stats.emb_duplicates, 1);
+    ck_assert_uint_eq(d.stats.catalog_no_emb, 4); /* b, c, d, f */
+    ck_assert(str_is(&d.products, d.emb_product[0], "a"));
+    ck_assert(str_is(&d.products, d.emb_product[1], "e"));
+    ck_assert_uint_eq(rb_strtab_find(&d.products, "ghost", 5), RB_NONE);
+    const float want[2][3] = {{0.6f, 0.8f, 0}, {1 / 3.0f, 2 / 3.0f, 2 / 3.0f}};
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 3; c++)
+            ck_assert_float_eq_tol(d.emb[r * 3 + c], want[r][c], 1e-6);
+    rb_ingest_report(&d);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_npy_v2_without_catalog)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    const float X[2][2] = {{0, 5}, {-1, 0}};
+    const char *npy = write_npy("emb2.npy", 2, "<f4", "False", "(2,2)", &X[0][0], 4);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, npy, write_file("ids2.txt", "x\r\ny", -1), err), 0);
+    ck_assert_uint_eq(d.emb_rows, 2);
+    ck_assert_uint_eq(d.products.n, 2);
+    ck_assert(str_is(&d.products, d.emb_product[0], "x"));
+    ck_assert(str_is(&d.products, d.emb_product[1], "y"));
+    ck_assert_uint_eq(d.in_stock[d.emb_product[1]], 1);
+    ck_assert_float_eq(d.emb[1], 1.0f);
+    ck_assert_float_eq(d.emb[2], -1.0f);
+    ck_assert_uint_eq(d.stats.catalog_no_emb, 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_npy_refused)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX];
+    const float X[6] = {1, 2, 3, 4, 5, 6};
+    const char *ids = write_file("ids.txt", "a\nb\n", -1);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("f8.npy", 1, "<f8", "False", "(2, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "'<f4'") && strstr(err, "f8.npy"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("be.npy", 1, ">f4", "False", "(2, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("fo.npy", 1, "<f4", "True", "(2, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "fortran_order"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("3d.npy", 1, "<f4", "False", "(1, 2, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "2-D"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("1d.npy", 1, "<f4", "False", "(6,)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("v3.npy", 3, "<f4", "False", "(2, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "1.0 or 2.0"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("short.npy", 1, "<f4", "False", "(3, 3)", X, 6), ids, err),
+                     RC_ETRUNC);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("long.npy", 1, "<f4", "False", "(1, 3)", X, 6), ids, err),
+                     RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_npy("d0.npy", 1, "<f4", "False", "(2, 0)", X, 0), ids, err),
+                     RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, write_file("txt.npy", "not an npy file at all", -1), ids, err),
+                     RC_EFORMAT);
+    ck_assert_msg(strstr(err, "NUMPY"), "message: %s", err);
+    /* Id count must match the rows; blank lines only at the end are tolerated. */
+    const char *ok = write_npy("ok.npy", 1, "<f4", "False", "(2, 3)", X, 6);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, ok, write_file("i1.txt", "a\n", -1), err), RC_EFORMAT);
+    ck_assert_msg(strstr(err, "1 ids") && strstr(err, "2 rows"), "message: %s", err);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, ok, write_file("i3.txt", "a\nb\nc\n", -1), err), RC_EFORMAT);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, ok, write_file("ib.txt", "a\n\nb\n", -1), err), RC_EFORMAT);
+    ck_assert_ptr_null(d.emb);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, ok, write_file("it.txt", "a\nb\n\n\n", -1), err), 0);
+    ck_assert_uint_eq(d.emb_rows, 2);
+    char missing[PATH_MAX + 32];
+    snprintf(missing, sizeof(missing), "%s/nope.npy", tmpdir);
+    ck_assert_int_eq(rb_ingest_embeddings(&d, missing, ids, err), -ENOENT);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+static Suite *ingest_suite(void)
+{
+    Suite *s = suite_create("ingest");
+    TCase *tc = tcase_create("events");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_csv_basic);
+    tcase_add_test(tc, test_column_order_and_extras);
+    tcase_add_test(tc, test_tsv);
+    tcase_add_test(tc, test_csv_quoting);
+    tcase_add_test(tc, test_unterminated_quote_in_needed_field);
+    tcase_add_test(tc, test_mapping);
+    tcase_add_test(tc, test_mapping_errors);
+    tcase_add_test(tc, test_timestamps);
+    tcase_add_test(tc, test_ts_millis);
+    tcase_add_test(tc, test_bad_reasons_and_samples);
+    tcase_add_test(tc, test_sample_truncated);
+    tcase_add_test(tc, test_id_length);
+    tcase_add_test(tc, test_crlf_and_blank_lines);
+    tcase_add_test(tc, test_empty_and_header_only);
+    tcase_add_test(tc, test_missing_column_and_unreadable);
+    tcase_add_test(tc, test_big_file_long_lines);
+    tcase_add_test(tc, test_locdev_limit);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("catalog");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_catalog);
+    tcase_add_test(tc, test_catalog_growth);
+    tcase_add_test(tc, test_catalog_after_events);
+    tcase_add_test(tc, test_catalog_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("embeddings");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_npy_roundtrip);
+    tcase_add_test(tc, test_npy_v2_without_catalog);
+    tcase_add_test(tc, test_npy_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(ingest_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
