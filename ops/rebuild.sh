@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# ops/rebuild.sh - the hourly rebuild job: build a new cache version from
+# the last window of event logs, check it, and only then make it current.
+#
+#   1. take the lock (flock, non-blocking): never two rebuilds at once
+#   2. pick the event log files modified within the window
+#   3. recbuild --no-flip --keep 0 --window-days W --events F...: the new
+#      version lands under versions/ but `current` does not move
+#   4. recctl verify: manifest, checksums, every record
+#   5. sanity gates against the version `current` names (the one serving):
+#      record counts per DB must not collapse, holdout metrics (manifest
+#      "evaluation") must not drop too far
+#   6. recctl publish (atomic flip of `current`), recctl prune
+#
+# A version that fails step 4 or 5 is moved to <root>/rejected/<id>/ with a
+# <id>.reason file beside it: out of versions/, so neither rollback nor a
+# rollout can pick it up, but kept for a post-mortem (the newest
+# --keep-rejected are kept). `current` is never touched on failure.
+#
+# Options (each also read from the environment variable in brackets):
+#   --root DIR              cache root                       [EDGEREC_ROOT]
+#   --logs GLOB             event log files, e.g. '/var/log/edgerec/events-*.csv'
+#                                                            [EDGEREC_LOGS]
+#   --window DUR            how far back to read logs: Nh or Nd (default 7d)
+#                                                            [EDGEREC_WINDOW]
+#   --catalog FILE          catalog.csv                      [EDGEREC_CATALOG]
+#   --embeddings FILE       emb.npy (ids beside it, see schemas/inputs.md)
+#                                                            [EDGEREC_EMBEDDINGS]
+#   --recbuild-flags "..."  extra recbuild flags, split on spaces (after the
+#                           job's own, e.g. "--holdout 1 --device gpu")
+#                                                            [EDGEREC_RECBUILD_FLAGS]
+#   --min-count-pct P       each DB's records >= P% of the previous version's
+#                           (default 50)                     [EDGEREC_GATE_MIN_COUNT_PCT]
+#   --max-metric-drop-pct P each metric >= (100-P)% of the previous value
+#                           (default 20)                     [EDGEREC_GATE_MAX_METRIC_DROP_PCT]
+#   --metrics "hr ndcg"     manifest evaluation metrics to gate on
+#                                                            [EDGEREC_GATE_METRICS]
+#   --skip-gates            publish a version that verifies without the gates
+#                           (on-call override, logged)
+#   --keep K                versions kept after publishing (default 24)
+#                                                            [EDGEREC_KEEP]
+#   --keep-rejected K       rejected versions kept (default 5) [EDGEREC_KEEP_REJECTED]
+#   --lock FILE             lock file (default <root>/.rebuild.lock)
+#                                                            [EDGEREC_LOCK]
+#   --bin DIR               where recbuild and recctl are (default: $PATH)
+#                                                            [EDGEREC_BIN]
+#   --recbuild PATH, --recctl PATH   the programs themselves
+#                                                            [EDGEREC_RECBUILD, EDGEREC_RECCTL]
+#
+# Exit codes (one per failure class; the last log line names it):
+#   0  published a new version
+#   1  unexpected error (a bug in this script or the machine; see the log)
+#   2  usage or configuration error (bad flag, missing program, no root)
+#   3  another rebuild holds the lock; nothing was done
+#   4  no event log files in the window; nothing was built
+#   5  recbuild failed; nothing was published
+#   6  the new version does not verify; rejected
+#   7  gate: a DB's record count collapsed against the previous version; rejected
+#   8  gate: a holdout metric dropped too far against the previous version; rejected
+#   9  the version passed every check but publishing (the flip) failed
+#
+# Logs: one logfmt line per event on stderr (journald keeps them):
+#   ts=... level=info event=rebuild.published version=... previous=...
+set -euo pipefail
+export LC_ALL=C
+
+prog=rebuild
+
+log() { # log LEVEL EVENT [key=value ...] - values with spaces are quoted
+    local level=$1 event=$2 kv out
+    shift 2
+    out="ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) level=$level event=$prog.$event"
+    for kv in "$@"; do
+        local k=${kv%%=*} v=${kv#*=}
+        if [[ $v =~ [[:space:]\"=] || -z $v ]]; then
+            v=${v//\\/\\\\}
+            v=${v//\"/\\\"}
+            v=${v//$'\n'/ }
+            v="\"$v\""
+        fi
+        out+=" $k=$v"
+    done
+    printf '%s\n' "$out" >&2
+}
+
+die() { # die CODE EVENT [key=value ...]
+    local code=$1
+    shift
+    log error "$@" exit="$code"
+    exit "$code"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+root=${EDGEREC_ROOT:-}
+logs=${EDGEREC_LOGS:-}
+window=${EDGEREC_WINDOW:-7d}
+catalog=${EDGEREC_CATALOG:-}
+embeddings=${EDGEREC_EMBEDDINGS:-}
+recbuild_flags=${EDGEREC_RECBUILD_FLAGS:-}
+min_count_pct=${EDGEREC_GATE_MIN_COUNT_PCT:-50}
+max_metric_drop_pct=${EDGEREC_GATE_MAX_METRIC_DROP_PCT:-20}
+metrics=${EDGEREC_GATE_METRICS:-hr ndcg}
+keep=${EDGEREC_KEEP:-24}
+keep_rejected=${EDGEREC_KEEP_REJECTED:-5}
+lock=${EDGEREC_LOCK:-}
+bin=${EDGEREC_BIN:-}
+recbuild=${EDGEREC_RECBUILD:-}
+recctl=${EDGEREC_RECCTL:-}
+skip_gates=0
+
+while [ $# -gt 0 ]; do
+    opt=$1
+    case $opt in
+        -h|--help) usage; exit 0 ;;
+        --skip-gates) skip_gates=1; shift; continue ;;
+    esac
+    [ $# -ge 2 ] || { log error usage msg="option $opt needs a value (see --help)" exit=2; exit 2; }
+    case $opt in
+        --root) root=$2 ;;
+        --logs) logs=$2 ;;
+        --window) window=$2 ;;
+        --catalog) catalog=$2 ;;
+        --embeddings) embeddings=$2 ;;
+        --recbuild-flags) recbuild_flags=$2 ;;
+        --min-count-pct) min_count_pct=$2 ;;
+        --max-metric-drop-pct) max_metric_drop_pct=$2 ;;
+        --metrics) metrics=$2 ;;
+        --keep) keep=$2 ;;
+        --keep-rejected) keep_rejected=$2 ;;
+        --lock) lock=$2 ;;
+        --bin) bin=$2 ;;
+        --recbuild) recbuild=$2 ;;
+        --recctl) recctl=$2 ;;
+        *) log error usage msg="unknown option $opt (see --help)" exit=2; exit 2 ;;
+    esac
+    shift 2
+done
+
+# ---- configuration checks (exit 2) ----
+[ -n "$root" ] || die 2 usage msg="no cache root: give --root or set EDGEREC_ROOT"
+[ -n "$logs" ] || die 2 usage msg="no event logs: give --logs GLOB or set EDGEREC_LOGS"
+[[ $window =~ ^[1-9][0-9]{0,5}[hd]$ ]] || die 2 usage msg="--window wants Nh or Nd (N >= 1), not '$window'"
+case $window in
+    *h) window_s=$(( 10#${window%h} * 3600 )) ;;
+    *d) window_s=$(( 10#${window%d} * 86400 )) ;;
+esac
+window_days=$(awk -v s="$window_s" 'BEGIN { printf "%.6g", s / 86400 }')
+for n in "$min_count_pct" "$max_metric_drop_pct" "$keep" "$keep_rejected"; do
+    [[ $n =~ ^[0-9]+$ ]] || die 2 usage msg="'$n' is not a whole number"
+done
+[ "$keep" -ge 1 ] || die 2 usage msg="--keep must be at least 1"
+
+find_prog() { # find_prog NAME EXPLICIT
+    local name=$1 explicit=$2
+    if [ -n "$explicit" ]; then
+        printf '%s' "$explicit"
+    elif [ -n "$bin" ]; then
+        printf '%s' "$bin/$name"
+    else
+        command -v "$name" || printf '%s' "$name"
+    fi
+}
+recbuild=$(find_prog recbuild "$recbuild")
+recctl=$(find_prog recctl "$recctl")
+for p in "$recbuild" "$recctl"; do
+    [ -x "$p" ] || die 2 config msg="program not found or not executable" path="$p"
+done
+[ -z "$catalog" ] || [ -r "$catalog" ] || die 2 config msg="catalog not readable" path="$catalog"
+[ -z "$embeddings" ] || [ -r "$embeddings" ] || die 2 config msg="embeddings not readable" path="$embeddings"
+
+mkdir -p "$root/versions" || die 2 config msg="cannot create the cache root" root="$root"
+lock=${lock:-$root/.rebuild.lock}
+
+# ---- 1. the lock (exit 3) ----
+exec 9>>"$lock" || die 2 config msg="cannot open the lock file" lock="$lock"
+if ! flock -n 9; then
+    holder=$(cat "$lock.pid" 2>/dev/null || true)
+    die 3 locked msg="another rebuild is running; not starting a second one" lock="$lock" holder_pid="${holder:-unknown}"
+fi
+echo $$ > "$lock.pid"
+t0=$(date +%s)
+run_id="$(date -u +%Y%m%dT%H%M%SZ).$$"
+log info start root="$root" window="$window" logs="$logs" run="$run_id"
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    rm -f "$lock.pid"
+}
+trap cleanup EXIT
+trap 'log error failed msg="unexpected error at line $LINENO" exit=1' ERR
+
+# ---- 2. the log files of the window (exit 4) ----
+# Files are chosen by modification time, so a log rotated an hour ago still
+# counts when it holds the last hour; recbuild gets each file as --events
+# and drops events older than the window before the newest one.
+shopt -s nullglob
+# shellcheck disable=SC2206 # the glob is meant to expand here
+candidates=($logs)
+shopt -u nullglob
+cutoff=$(( $(date +%s) - window_s ))
+files=()
+for f in "${candidates[@]}"; do
+    [ -f "$f" ] || continue
+    if [ "$(stat -c %Y "$f")" -ge "$cutoff" ]; then
+        files+=("$f")
+    fi
+done
+if [ ${#files[@]} -eq 0 ]; then
+    die 4 no_input msg="no event log file modified within the window" logs="$logs" window="$window" \
+        candidates=${#candidates[@]}
+fi
+bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {print s + 0}')
+log info inputs files=${#files[@]} bytes="$bytes" newest="${files[${#files[@]}-1]}"
+
+# ---- 3. build without flipping `current` (exit 5) ----
+previous=$("$recctl" current --root "$root" 2>/dev/null || true)
+# shellcheck disable=SC2010 # version ids are [A-Za-z0-9._-]
+list_versions() { ls -1 "$root/versions" 2>/dev/null | grep -v '^\.' | sort || true; }
+before=$(list_versions)
+# --keep 0: recbuild prunes nothing; this job prunes after publishing, so a
+# version is never removed before the one replacing it is checked.
+args=(--out "$root" --no-flip --keep 0 --window-days "$window_days")
+for f in "${files[@]}"; do
+    args+=(--events "$f")
+done
+[ -z "$catalog" ] || args+=(--catalog "$catalog")
+[ -z "$embeddings" ] || args+=(--embeddings "$embeddings")
+# shellcheck disable=SC2206 # extra flags are split on spaces on purpose
+[ -z "$recbuild_flags" ] || args+=($recbuild_flags)
+log info build cmd="$(basename "$recbuild") ${args[*]}" previous="${previous:-none}"
+tb=$(date +%s)
+rc=0
+# recbuild prints the new version id on stdout; the listing before and after
+# cross-checks it.
+said=$("$recbuild" "${args[@]}") || rc=$?
+after=$(list_versions)
+new=$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed '/^$/d')
+if [ $rc -ne 0 ]; then
+    # recbuild publishes nothing when it fails (builder/output.h); should a
+    # version have appeared anyway, it is not trusted.
+    for v in $new; do
+        mkdir -p "$root/rejected"
+        mv "$root/versions/$v" "$root/rejected/$v.$run_id" 2>/dev/null || true
+        echo "recbuild exited with $rc" > "$root/rejected/$v.$run_id.reason"
+    done
+    die 5 build_failed msg="recbuild failed; current unchanged" recbuild_exit=$rc current="${previous:-none}"
+fi
+if [ "$(printf '%s\n' "$new" | sed '/^$/d' | wc -l)" -ne 1 ]; then
+    die 5 build_failed msg="recbuild succeeded but did not add exactly one version under versions/" \
+        added="${new//$'\n'/ }"
+fi
+if [ -n "$said" ] && [ "$said" != "$new" ]; then
+    log warn version_mismatch msg="recbuild named another version than the one that appeared" said="$said" \
+        appeared="$new"
+fi
+log info built version="$new" build_s=$(( $(date +%s) - tb ))
+
+# Current cannot have moved: recbuild ran with --no-flip.
+now_current=$("$recctl" current --root "$root" 2>/dev/null || true)
+if [ "$now_current" != "$previous" ]; then
+    log warn flip_unexpected msg="current moved during the build (was recbuild run without --no-flip?)" \
+        was="${previous:-none}" now="$now_current"
+fi
+
+reject() { # reject CODE EVENT REASON [key=value ...]
+    local code=$1 event=$2 reason=$3
+    shift 3
+    local dest=$root/rejected/$new
+    # An id can come back after its version was rejected (a rebuild in the
+    # same second); the older rejection keeps its name.
+    [ ! -e "$dest" ] || dest=$dest.$run_id
+    mkdir -p "$root/rejected"
+    if mv "$root/versions/$new" "$dest"; then
+        printf '%s\n' "$reason" "$@" > "$dest.reason"
+    else
+        log error reject_move_failed msg="could not move the version out of versions/; remove it by hand" \
+            version="$new"
+    fi
+    # Keep the newest rejected versions only.
+    # shellcheck disable=SC2010 # version ids are [A-Za-z0-9._-]
+    { ls -1 "$root/rejected" | grep -v '\.reason$' | sort | head -n -"$keep_rejected" || true; } |
+        while read -r old; do
+            rm -rf "${root:?}/rejected/$old" "$root/rejected/$old.reason"
+        done
+    die "$code" "$event" msg="$reason; current unchanged" version="$new" current="${previous:-none}" \
+        moved_to="$dest" "$@"
+}
+
+# ---- 4. verify (exit 6) ----
+rc=0
+vout=$("$recctl" verify --root "$root" "$new" 2>&1) || rc=$?
+if [ $rc -ne 0 ]; then
+    reject 6 verify_failed "the new version does not verify" detail="$(printf '%s' "$vout" | tail -n 3)"
+fi
+log info verified version="$new" detail="$vout"
+
+# ---- 5. sanity gates against the version now serving (exits 7, 8) ----
+show() { "$recctl" show --root "$root" "$1"; }
+value() { printf '%s\n' "$1" | awk -F= -v k="$2" '$1 == k { print $2; exit }'; }
+if [ -z "$previous" ]; then
+    log info gates_skipped msg="no previous version: first build, only verification applies" version="$new"
+elif [ $skip_gates -eq 1 ]; then
+    log warn gates_skipped msg="--skip-gates given: publishing without comparing to the previous version" \
+        version="$new" previous="$previous"
+else
+    new_info=$(show "$new")
+    old_info=$(show "$previous") || old_info=
+    for db in cookie product segment items; do
+        n=$(value "$new_info" "count.$db")
+        o=$(value "$old_info" "count.$db")
+        if [ -z "$o" ] || [ "$o" -eq 0 ]; then
+            continue
+        fi
+        if [ $(( n * 100 )) -lt $(( o * min_count_pct )) ]; then
+            reject 7 gate_counts "$db records collapsed: $n against $o in $previous (need >= $min_count_pct%)" \
+                db="$db" new_count="$n" previous_count="$o" previous="$previous" min_pct="$min_count_pct"
+        fi
+    done
+    log info gate_counts_ok version="$new" previous="$previous" min_pct="$min_count_pct"
+    for m in $metrics; do
+        n=$(value "$new_info" "evaluation.$m")
+        o=$(value "$old_info" "evaluation.$m")
+        if [ -z "$n" ] || [ -z "$o" ]; then
+            log warn gate_metric_skipped msg="metric missing from a manifest" metric="$m" new="${n:-absent}" \
+                previous_value="${o:-absent}"
+            continue
+        fi
+        if awk -v n="$n" -v o="$o" -v p="$max_metric_drop_pct" 'BEGIN { exit !(n < o * (100 - p) / 100) }'; then
+            reject 8 gate_metric "$m dropped from $o to $n (allowed drop $max_metric_drop_pct%)" \
+                metric="$m" new_value="$n" previous_value="$o" previous="$previous" max_drop_pct="$max_metric_drop_pct"
+        fi
+        log info gate_metric_ok metric="$m" new_value="$n" previous_value="$o"
+    done
+fi
+
+# ---- 6. publish, prune (exit 9) ----
+rc=0
+pout=$("$recctl" publish --root "$root" "$new" 2>&1) || rc=$?
+[ $rc -eq 0 ] || die 9 publish_failed msg="the version passed its checks but the flip failed; current unchanged" \
+    version="$new" detail="$pout"
+pruned=$("$recctl" prune --root "$root" --keep "$keep" 2>&1) || log warn prune_failed detail="$pruned"
+log info published version="$new" previous="${previous:-none}" total_s=$(( $(date +%s) - t0 )) pruned="$pruned"
+exit 0

@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# ops/rollout.sh - push a published cache version to the edge fleet, roll it
+# back, or report which host serves what.
+#
+#   ops/rollout.sh push     --hosts FILE [--version V] [--src ROOT] [options]
+#   ops/rollout.sh rollback --hosts FILE [--to V] [options]
+#   ops/rollout.sh status   --hosts FILE [options]
+#
+# Hosts come from a file (--hosts FILE) and/or --host SPEC (repeatable), one
+# host per line or SPEC:
+#
+#   NAME ROOT [http=ADDR:PORT] [ssh=TARGET] [rsync=URL]
+#
+#   NAME   a label for logs and reports
+#   ROOT   the cache root on that host (recedge --root there)
+#   http=  recedge's address, for /readyz and /v1/version checks
+#          (without it a host's serving state is not checked)
+#   ssh=   run commands on the host with ssh TARGET (e.g. deploy@edge7);
+#          without it the host is this machine and ROOT a local path
+#   rsync= copy through an rsync daemon module that maps to ROOT
+#          (e.g. rsync://edge7/edgerec; see ops/rsyncd.conf.example);
+#          default: rsync over ssh=, or a local copy
+#   Blank lines and lines starting with # are ignored.
+#
+# push, per host: rsync <src>/versions/<V>/ (data.mdb, manifest.json) into
+# <root>/.incoming/<V>/ (--partial: an interrupted copy resumes), then on the
+# host `recctl publish --root ROOT --from ROOT/.incoming/V`: verify every
+# byte and record, move into versions/, flip `current`. A copy that does not
+# verify is deleted and the host keeps its version. With http=, the host
+# must then serve V (/v1/version) within --swap-timeout, else its `current`
+# is put back. The canary (the first host, or --canary NAME) goes first and
+# alone; it must serve V and stay ready (/readyz) for --canary-wait seconds
+# before the others start, --jobs at a time.
+#
+# rollback: the hosts that serve the fleet's newest version (or --from V)
+# go back one version (`recctl rollback`: the newest older version that
+# verifies); with --to V every host publishes V instead. Hosts already on an
+# older version are left alone.
+#
+# status: each host's `current` on disk and, with http=, the version recedge
+# serves and whether it is ready.
+#
+# Options:
+#   --hosts FILE         host list (see above)
+#   --host SPEC          one host, as a line of the host list (repeatable)
+#   --src ROOT           build-side cache root (default: $EDGEREC_ROOT)
+#   --version V          push V (default: the version <src>/current names)
+#   --canary NAME        host that goes first (default: the first host);
+#                        "none": every host at once (emergencies only)
+#   --canary-wait S      seconds the canary must stay ready serving V (default 30)
+#   --swap-timeout S     seconds a host's recedge may take to serve V (default 30)
+#   --jobs N, -j N       hosts copied at once after the canary (default 4)
+#   --bwlimit RATE       rsync --bwlimit per host, e.g. 50M
+#   --keep K             versions kept on each host after a push (default 5; 0: no pruning)
+#   --to V               rollback: publish V on every host
+#   --from V             rollback: roll back the hosts on V (default: the newest current)
+#   --recctl PATH        recctl on this machine (default: $EDGEREC_BIN/recctl, or PATH)
+#   --remote-recctl PATH recctl on ssh hosts (default: recctl)
+#   --ssh "CMD"          ssh command (default: ssh -o BatchMode=yes -o ConnectTimeout=10)
+#
+# Exit codes:
+#   0  every host did what was asked (status: every host serves its current and is ready)
+#   1  one or more hosts failed (each is named in the report); the rest succeeded
+#   2  usage or configuration error
+#   3  push: the canary failed; no other host was touched
+#   4  push: the version does not verify at the source; nothing was copied
+#
+# Test hook (tests/e2e/fleet.sh only; never set in production):
+#   EDGEREC_ROLLOUT_FAULT=truncate|corrupt damages the staged data.mdb after
+#   rsync on local hosts (those named in EDGEREC_ROLLOUT_FAULT_HOSTS, or all),
+#   to prove that a copy damaged in transit is refused.
+set -euo pipefail
+export LC_ALL=C
+
+prog=rollout
+
+log() { # log LEVEL EVENT [key=value ...]
+    local level=$1 event=$2 kv out
+    shift 2
+    out="ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) level=$level event=$prog.$event"
+    for kv in "$@"; do
+        local k=${kv%%=*} v=${kv#*=}
+        if [[ $v =~ [[:space:]\"=] || -z $v ]]; then
+            v=${v//\\/\\\\}
+            v=${v//\"/\\\"}
+            v=${v//$'\n'/ }
+            v="\"$v\""
+        fi
+        out+=" $k=$v"
+    done
+    printf '%s\n' "$out" >&2
+}
+
+die() { # die CODE EVENT [key=value ...]
+    local code=$1
+    shift
+    log error "$@" exit="$code"
+    exit "$code"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+# ---- options ----
+cmd=${1:-}
+case $cmd in
+    push|rollback|status) shift ;;
+    -h|--help|help) usage; exit 0 ;;
+    *) echo "usage: ops/rollout.sh push|rollback|status --hosts FILE [options] (see --help)" >&2; exit 2 ;;
+esac
+
+hosts_file=
+host_specs=()
+src=${EDGEREC_ROOT:-}
+version=
+canary=
+canary_wait=30
+swap_timeout=30
+jobs=4
+bwlimit=
+keep=5
+to=
+from=
+recctl=${EDGEREC_RECCTL:-}
+remote_recctl=recctl
+ssh_cmd="ssh -o BatchMode=yes -o ConnectTimeout=10"
+
+while [ $# -gt 0 ]; do
+    opt=$1
+    case $opt in
+        -h|--help) usage; exit 0 ;;
+    esac
+    [ $# -ge 2 ] || die 2 usage msg="option $opt needs a value (see --help)"
+    case $opt in
+        --hosts) hosts_file=$2 ;;
+        --host) host_specs+=("$2") ;;
+        --src) src=$2 ;;
+        --version) version=$2 ;;
+        --canary) canary=$2 ;;
+        --canary-wait) canary_wait=$2 ;;
+        --swap-timeout) swap_timeout=$2 ;;
+        --jobs|-j) jobs=$2 ;;
+        --bwlimit) bwlimit=$2 ;;
+        --keep) keep=$2 ;;
+        --to) to=$2 ;;
+        --from) from=$2 ;;
+        --recctl) recctl=$2 ;;
+        --remote-recctl) remote_recctl=$2 ;;
+        --ssh) ssh_cmd=$2 ;;
+        *) die 2 usage msg="unknown option $opt (see --help)" ;;
+    esac
+    shift 2
+done
+
+for n in "$canary_wait" "$swap_timeout" "$jobs" "$keep"; do
+    [[ $n =~ ^[0-9]+$ ]] || die 2 usage msg="'$n' is not a whole number"
+done
+[ "$jobs" -ge 1 ] || die 2 usage msg="--jobs must be at least 1"
+if [ -z "$recctl" ]; then
+    if [ -n "${EDGEREC_BIN:-}" ]; then
+        recctl=$EDGEREC_BIN/recctl
+    else
+        recctl=$(command -v recctl || echo recctl)
+    fi
+fi
+
+# ---- the host list: parallel arrays indexed by host number ----
+H_NAME=() H_ROOT=() H_HTTP=() H_SSH=() H_RSYNC=()
+add_host() { # add_host LINE
+    local line=$1 name root field http='' sshT='' rsyncU=''
+    line=${line%%#*}
+    read -r -a fields <<< "$line" || true
+    [ ${#fields[@]} -gt 0 ] || return 0
+    [ ${#fields[@]} -ge 2 ] || die 2 hosts msg="a host needs NAME and ROOT" line="$1"
+    name=${fields[0]} root=${fields[1]}
+    for field in "${fields[@]:2}"; do
+        case $field in
+            http=*) http=${field#http=} ;;
+            ssh=*) sshT=${field#ssh=} ;;
+            rsync=*) rsyncU=${field#rsync=} ;;
+            *) die 2 hosts msg="unknown host field (want http=, ssh=, rsync=)" field="$field" host="$name" ;;
+        esac
+    done
+    [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die 2 hosts msg="host names are [A-Za-z0-9._-]" host="$name"
+    [[ $root == /* ]] || die 2 hosts msg="ROOT must be an absolute path" host="$name" root="$root"
+    local i
+    for i in "${!H_NAME[@]}"; do
+        [ "${H_NAME[$i]}" != "$name" ] || die 2 hosts msg="host named twice" host="$name"
+    done
+    H_NAME+=("$name") H_ROOT+=("$root") H_HTTP+=("$http") H_SSH+=("$sshT") H_RSYNC+=("$rsyncU")
+}
+if [ -n "$hosts_file" ]; then
+    [ -r "$hosts_file" ] || die 2 hosts msg="host list not readable" file="$hosts_file"
+    while IFS= read -r line || [ -n "$line" ]; do
+        add_host "$line"
+    done < "$hosts_file"
+fi
+for spec in "${host_specs[@]}"; do
+    add_host "$spec"
+done
+[ ${#H_NAME[@]} -gt 0 ] || die 2 usage msg="no hosts: give --hosts FILE or --host SPEC"
+
+# ---- running things on a host ----
+# on_host I CMD... - run CMD on host I (locally, or through ssh with each
+# word quoted for the remote shell).
+on_host() {
+    local i=$1
+    shift
+    if [ -z "${H_SSH[$i]}" ]; then
+        "$@"
+    else
+        local q
+        q=$(printf '%q ' "$@")
+        # shellcheck disable=SC2086 # ssh_cmd is a command line
+        $ssh_cmd "${H_SSH[$i]}" -- "$q"
+    fi
+}
+
+# recctl on host I
+host_recctl() {
+    local i=$1
+    shift
+    if [ -z "${H_SSH[$i]}" ]; then
+        "$recctl" "$@"
+    else
+        on_host "$i" "$remote_recctl" "$@"
+    fi
+}
+
+host_current() { host_recctl "$1" current --root "${H_ROOT[$1]}" 2>/dev/null || true; }
+
+# The version recedge on host I serves (empty when it does not answer).
+served_version() {
+    local i=$1
+    [ -n "${H_HTTP[$i]}" ] || return 0
+    curl -fsS --max-time 2 "http://${H_HTTP[$i]}/v1/version" 2>/dev/null |
+        sed -n 's/^{"version":"\([^"]*\)".*/\1/p' || true
+}
+
+ready_code() {
+    local i=$1
+    [ -n "${H_HTTP[$i]}" ] || { echo "-"; return 0; }
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://${H_HTTP[$i]}/readyz" 2>/dev/null || true
+}
+
+# wait_serving I V SECONDS - 0 once host I serves V and is ready
+wait_serving() {
+    local i=$1 v=$2 deadline=$(( $(date +%s) + $3 ))
+    [ -n "${H_HTTP[$i]}" ] || return 0
+    while :; do
+        if [ "$(served_version "$i")" = "$v" ] && [ "$(ready_code "$i")" = 200 ]; then
+            return 0
+        fi
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# ---- per-host results ----
+state_dir=$(mktemp -d "${TMPDIR:-/tmp}/edgerec-rollout.XXXXXX")
+trap 'rm -rf "$state_dir"' EXIT
+result() { # result I ok|failed MESSAGE
+    printf '%s %s\n' "$2" "$3" > "$state_dir/${H_NAME[$1]}"
+    if [ "$2" = ok ]; then
+        log info host_ok host="${H_NAME[$1]}" action="$cmd" detail="$3"
+    else
+        log error host_failed host="${H_NAME[$1]}" action="$cmd" reason="$3"
+    fi
+}
+
+# Run FUNC for the given host indices, at most $jobs at a time.
+parallel() {
+    local func=$1 running=0 i
+    shift
+    for i in "$@"; do
+        "$func" "$i" &
+        running=$((running + 1))
+        if [ $running -ge "$jobs" ]; then
+            wait -n || true
+            running=$((running - 1))
+        fi
+    done
+    wait || true
+}
+
+report() { # report INDICES... - print the results; return 1 if any failed
+    local i failed=0 r
+    printf '%-16s %-8s %s\n' HOST RESULT DETAIL
+    for i in "$@"; do
+        r=$(cat "$state_dir/${H_NAME[$i]}" 2>/dev/null || echo "failed no result (the host's job died)")
+        printf '%-16s %-8s %s\n' "${H_NAME[$i]}" "${r%% *}" "${r#* }"
+        [ "${r%% *}" = ok ] || failed=1
+    done
+    return $failed
+}
+
+# ---- push ----
+# Test hook: damage the staged copy (see the header).
+fault_hook() {
+    local i=$1 dir=$2 f=${EDGEREC_ROLLOUT_FAULT:-}
+    [ -n "$f" ] && [ -z "${H_SSH[$i]}" ] || return 0
+    if [ -n "${EDGEREC_ROLLOUT_FAULT_HOSTS:-}" ]; then
+        [[ " $EDGEREC_ROLLOUT_FAULT_HOSTS " == *" ${H_NAME[$i]} "* ]] || return 0
+    fi
+    local size
+    size=$(stat -c %s "$dir/data.mdb")
+    case $f in
+        truncate) truncate -s $((size / 2)) "$dir/data.mdb" ;;
+        corrupt) printf '\x5a' | dd of="$dir/data.mdb" bs=1 seek=$((size / 2)) conv=notrunc status=none ;;
+        *) log warn fault_unknown fault="$f" ;;
+    esac
+    log warn test_fault_injected host="${H_NAME[$i]}" fault="$f" file="$dir/data.mdb"
+}
+
+copy_to_host() { # copy_to_host I - rsync the version into <root>/.incoming/<V>/
+    local i=$1 root=${H_ROOT[$1]} dest
+    local args=(-a --partial --timeout=120)
+    [ -z "$bwlimit" ] || args+=(--bwlimit="$bwlimit")
+    if [ -n "${H_RSYNC[$i]}" ]; then
+        dest=${H_RSYNC[$i]%/}/.incoming/$version/
+        [ -z "${H_SSH[$i]}" ] || on_host "$i" mkdir -p "$root/.incoming"
+    elif [ -n "${H_SSH[$i]}" ]; then
+        on_host "$i" mkdir -p "$root/.incoming"
+        args+=(-e "$ssh_cmd")
+        dest=${H_SSH[$i]}:$root/.incoming/$version/
+    else
+        mkdir -p "$root/.incoming"
+        dest=$root/.incoming/$version/
+    fi
+    rsync "${args[@]}" "$src/versions/$version/" "$dest"
+}
+
+deploy() { # deploy I - runs in its own subshell
+    local i=$1 name=${H_NAME[$1]} root=${H_ROOT[$1]} prev out t0
+    t0=$(date +%s)
+    prev=$(host_current "$i")
+    printf '%s\n' "$prev" > "$state_dir/$name.prev"
+    if [ "$prev" = "$version" ]; then
+        if wait_serving "$i" "$version" "$swap_timeout"; then
+            result "$i" ok "already current"
+        else
+            result "$i" failed "current is $version on disk but recedge does not serve it"
+        fi
+        return 0
+    fi
+    log info host_start host="$name" version="$version" previous="${prev:-none}"
+    if on_host "$i" test -d "$root/versions/$version"; then
+        # Installed earlier (e.g. rolled back from): verify and flip.
+        if ! out=$(host_recctl "$i" publish --root "$root" "$version" 2>&1); then
+            result "$i" failed "installed copy refused: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+            return 0
+        fi
+    else
+        if ! out=$(copy_to_host "$i" 2>&1); then
+            result "$i" failed "rsync failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+            return 0
+        fi
+        fault_hook "$i" "$root/.incoming/$version"
+        if ! out=$(host_recctl "$i" publish --root "$root" --from "$root/.incoming/$version" 2>&1); then
+            on_host "$i" rm -rf "$root/.incoming/$version" || true
+            result "$i" failed "refused, keeps ${prev:-no version}: $(printf '%s' "$out" | grep -v '^recctl: publish: .* does not verify$' | head -n 2 | tr '\n' ' ')"
+            return 0
+        fi
+    fi
+    if ! wait_serving "$i" "$version" "$swap_timeout"; then
+        local served
+        served=$(served_version "$i")
+        if [ -n "$prev" ]; then
+            host_recctl "$i" publish --root "$root" "$prev" > /dev/null 2>&1 || true
+        fi
+        result "$i" failed "recedge did not serve $version within ${swap_timeout}s (serves ${served:-nothing}); current put back to ${prev:-none}"
+        return 0
+    fi
+    if [ "$keep" -gt 0 ]; then
+        host_recctl "$i" prune --root "$root" --keep "$keep" > /dev/null 2>&1 ||
+            log warn prune_failed host="$name"
+    fi
+    result "$i" ok "now $version (was ${prev:-none}) in $(( $(date +%s) - t0 ))s"
+}
+
+do_push() {
+    [ -n "$src" ] || die 2 usage msg="no source root: give --src or set EDGEREC_ROOT"
+    [ -x "$recctl" ] || die 2 config msg="recctl not found" path="$recctl"
+    if [ -z "$version" ]; then
+        version=$("$recctl" current --root "$src") || die 2 config msg="no version given and the source has no current" src="$src"
+    fi
+    local out
+    out=$("$recctl" verify --root "$src" "$version" 2>&1) ||
+        die 4 source_bad msg="the version does not verify at the source; nothing copied" version="$version" \
+            detail="$(printf '%s' "$out" | tail -n 2)"
+    local c=0 i rest=()
+    if [ "$canary" = none ]; then
+        c=-1
+    elif [ -n "$canary" ]; then
+        c=-1
+        for i in "${!H_NAME[@]}"; do
+            [ "${H_NAME[$i]}" != "$canary" ] || c=$i
+        done
+        [ "$c" -ge 0 ] || die 2 usage msg="--canary names no listed host" canary="$canary"
+    fi
+    for i in "${!H_NAME[@]}"; do
+        [ "$i" -eq "$c" ] || rest+=("$i")
+    done
+    if [ "$c" -lt 0 ]; then
+        log warn start version="$version" hosts=${#H_NAME[@]} canary=none jobs="$jobs" \
+            msg="no canary: every host at once"
+        parallel deploy "${rest[@]}"
+        if report "${rest[@]}"; then
+            log info finished version="$version" hosts=${#H_NAME[@]}
+            return 0
+        fi
+        log error finished version="$version" msg="some hosts failed; they keep their previous version"
+        return 1
+    fi
+    log info start version="$version" hosts=${#H_NAME[@]} canary="${H_NAME[$c]}" jobs="$jobs"
+
+    deploy "$c"
+    if [ "$(cut -d' ' -f1 "$state_dir/${H_NAME[$c]}")" = ok ] && [ -n "${H_HTTP[$c]}" ] && [ "$canary_wait" -gt 0 ]; then
+        log info canary_watch host="${H_NAME[$c]}" seconds="$canary_wait"
+        local end=$(( $(date +%s) + canary_wait ))
+        while [ "$(date +%s)" -lt "$end" ]; do
+            if [ "$(served_version "$c")" != "$version" ] || [ "$(ready_code "$c")" != 200 ]; then
+                local before
+                before=$(cat "$state_dir/${H_NAME[$c]}.prev" 2>/dev/null || true)
+                [ -z "$before" ] || host_recctl "$c" publish --root "${H_ROOT[$c]}" "$before" > /dev/null 2>&1 || true
+                result "$c" failed "stopped serving $version or became unready while watched; current put back to ${before:-none}"
+                break
+            fi
+            sleep 1
+        done
+    fi
+    if [ "$(cut -d' ' -f1 "$state_dir/${H_NAME[$c]}")" != ok ]; then
+        report "$c" || true
+        die 3 canary_failed msg="the canary failed; no other host was touched" host="${H_NAME[$c]}" version="$version"
+    fi
+    [ ${#rest[@]} -eq 0 ] || parallel deploy "${rest[@]}"
+    if report "$c" "${rest[@]}"; then
+        log info finished version="$version" hosts=${#H_NAME[@]}
+        return 0
+    fi
+    log error finished version="$version" msg="some hosts failed; they keep their previous version"
+    return 1
+}
+
+# ---- rollback ----
+roll_back_one() {
+    local i=$1 name=${H_NAME[$1]} root=${H_ROOT[$1]} cur out now
+    cur=$(host_current "$i")
+    if [ -n "$to" ]; then
+        if [ "$cur" = "$to" ]; then
+            result "$i" ok "already on $to"
+            return 0
+        fi
+        out=$(host_recctl "$i" publish --root "$root" "$to" 2>&1) || {
+            result "$i" failed "cannot publish $to: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+            return 0
+        }
+    elif [ "$cur" != "$from" ]; then
+        result "$i" ok "left on ${cur:-none} (not on $from)"
+        return 0
+    else
+        out=$(host_recctl "$i" rollback --root "$root" 2>&1) || {
+            result "$i" failed "rollback refused: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+            return 0
+        }
+    fi
+    now=$(host_current "$i")
+    if ! wait_serving "$i" "$now" "$swap_timeout"; then
+        result "$i" failed "current is $now but recedge does not serve it within ${swap_timeout}s"
+        return 0
+    fi
+    result "$i" ok "now $now (was ${cur:-none})"
+}
+
+do_rollback() {
+    [ -x "$recctl" ] || [ -n "${H_SSH[0]}" ] || die 2 config msg="recctl not found" path="$recctl"
+    local i
+    if [ -z "$to" ] && [ -z "$from" ]; then
+        from=$(for i in "${!H_NAME[@]}"; do host_current "$i"; echo; done | sed '/^$/d' | sort -V | tail -n 1)
+        [ -n "$from" ] || die 1 rollback msg="no host has a current version"
+    fi
+    log info start action=rollback from="${from:-any}" to="${to:-previous}" hosts=${#H_NAME[@]}
+    parallel roll_back_one "${!H_NAME[@]}"
+    if report "${!H_NAME[@]}"; then
+        return 0
+    fi
+    return 1
+}
+
+# ---- status ----
+do_status() {
+    local i cur served ready state bad=0
+    printf '%-16s %-22s %-22s %-6s %s\n' HOST CURRENT SERVED READY STATE
+    for i in "${!H_NAME[@]}"; do
+        cur=$(host_current "$i")
+        served=- ready=-
+        if [ -n "${H_HTTP[$i]}" ]; then
+            served=$(served_version "$i")
+            ready=$(ready_code "$i")
+            served=${served:-down}
+        fi
+        if [ -z "$cur" ]; then
+            state="no current"
+        elif [ -z "${H_HTTP[$i]}" ]; then
+            state="ok (serving not checked)"
+        elif [ "$served" = down ]; then
+            state="recedge not answering"
+        elif [ "$served" != "$cur" ]; then
+            state="MISMATCH: serves $served, current is $cur"
+        elif [ "$ready" != 200 ]; then
+            state="not ready ($ready)"
+        else
+            state=ok
+        fi
+        [[ $state == ok* ]] || bad=1
+        printf '%-16s %-22s %-22s %-6s %s\n' "${H_NAME[$i]}" "${cur:--}" "$served" "${ready:--}" "$state"
+    done
+    return $bad
+}
+
+case $cmd in
+    push) do_push ;;
+    rollback) do_rollback ;;
+    status) do_status ;;
+esac

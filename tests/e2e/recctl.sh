@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# tests/e2e/recctl.sh - recctl on fixture caches written by mkcache
+# (tests/mkcache.c): verify (a good version, a truncated file, a flipped
+# byte, a record whose own checksum is wrong under a matching manifest, a
+# misnamed directory), get, diff, list, show, publish (by id and --from),
+# rollback, prune, and the documented exit codes (schemas/recctl.md).
+#
+# Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
+# Exits 77 (skipped) while recctl or mkcache is not built.
+set -euo pipefail
+export LC_ALL=C
+
+: "${BIN:?BIN must name the CMake build folder}"
+: "${SRC:?SRC must name the source folder}"
+recctl=$BIN/edge/recctl
+mkcache=$BIN/tests/mkcache
+for p in "$recctl" "$mkcache"; do
+    if [ ! -x "$p" ]; then
+        echo "recctl: $p not built; skipped"
+        exit 77
+    fi
+done
+
+mkdir -p "${EDGEREC_TEST_TMP:-/tmp}"
+tmp=$(mktemp -d "${EDGEREC_TEST_TMP:-/tmp}/recctl.XXXXXX")
+trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "recctl: FAIL: $*" >&2
+    exit 1
+}
+
+# expect CODE CMD... - run CMD, require exit CODE; stdout in $out, stderr in $err
+expect() {
+    local want=$1 rc=0
+    shift
+    "$@" > "$tmp/out" 2> "$tmp/err" || rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+    if [ "$rc" -ne "$want" ]; then
+        printf 'stdout: %s\nstderr: %s\n' "$out" "$err" >&2
+        fail "'$*' exited $rc, expected $want"
+    fi
+}
+
+# has TEXT PATTERN WHAT - fixed-string match
+has() {
+    printf '%s' "$1" | grep -qF -- "$2" || { printf '%s\n' "$1" >&2; fail "$3: no '$2'"; }
+}
+
+root=$tmp/root
+v1=20260101T000000Z v2=20260101T010000Z v3=20260101T020000Z
+"$mkcache" --root "$root" --version $v1 --created 1767225600 --flip > /dev/null
+"$mkcache" --root "$root" --version $v2 --created 1767229200 --shift 1 --hr 0.31 > /dev/null
+"$mkcache" --root "$root" --version $v3 --created 1767232800 --bad-record > /dev/null
+
+# ---- usage and help: exit 2 / 0 ----
+expect 2 "$recctl"
+expect 2 "$recctl" frobnicate
+expect 2 "$recctl" --root "$root" verify --bogus
+expect 2 "$recctl" --root "$root" prune
+expect 2 "$recctl" --root "$root" get flavour x
+expect 0 "$recctl" --help
+has "$out" "rollback" "recctl --help"
+for c in verify get diff list show current publish rollback prune; do
+    expect 0 "$recctl" "$c" --help
+    has "$out" "usage: recctl $c" "recctl $c --help"
+done
+
+# ---- verify ----
+expect 0 "$recctl" --root "$root" verify
+has "$out" "ok $v1: 129 records" "verify current"
+expect 0 "$recctl" --root "$root" verify --json $v2
+has "$out" '"ok":true' "verify --json"
+has "$out" '"records":{"cookie":20,"product":50,"segment":9,"items":50}' "verify --json counts"
+expect 0 "$recctl" verify "$root/versions/$v2"   # a directory, no root
+# A record whose own checksum is wrong, under a manifest that matches the file.
+expect 1 "$recctl" --root "$root" verify $v3
+has "$err" "list record checksum mismatch" "verify of a bad record"
+# Damage in transit: truncated, one byte flipped, the directory misnamed.
+mkdir -p "$tmp/damaged"
+cp -r "$root/versions/$v1" "$tmp/damaged/$v1"
+truncate -s -4096 "$tmp/damaged/$v1/data.mdb"
+expect 1 "$recctl" verify "$tmp/damaged/$v1"
+has "$err" "the manifest says" "verify of a truncated file"
+cp "$root/versions/$v1/data.mdb" "$tmp/damaged/$v1/data.mdb"
+printf '\xff' | dd of="$tmp/damaged/$v1/data.mdb" bs=1 seek=9000 conv=notrunc status=none
+expect 1 "$recctl" verify --json "$tmp/damaged/$v1"
+has "$out" '"ok":false' "verify --json of a flipped byte"
+has "$err" "xxh3" "verify of a flipped byte"
+cp -r "$root/versions/$v1" "$tmp/damaged/renamed"
+expect 1 "$recctl" verify "$tmp/damaged/renamed"
+has "$err" "names must match" "verify of a misnamed directory"
+expect 1 "$recctl" --root "$root" verify 20990101T000000Z
+has "$err" "does not exist" "verify of a missing version"
+
+# ---- get ----
+expect 0 "$recctl" --root "$root" get product p3
+has "$out" '"db":"product","id":"p3"' "get product"
+has "$out" '"source":"image","count":10' "get product"
+has "$out" '{"product":"p4","score":1,"source":"image"}' "get product first entry"
+expect 0 "$recctl" --root "$root" get --version $v2 product p3
+has "$out" '{"product":"p5","score":1,"source":"image"}' "get --version"
+expect 0 "$recctl" --root "$root" get cookie u1
+has "$out" '{"product":"p3","score":1,"source":"cf"}' "get cookie"
+expect 0 "$recctl" --root "$root" get segment US mobile
+has "$out" '"source":"segment"' "get segment"
+expect 0 "$recctl" --root "$root" get segment --loc DE --device '*'
+has "$out" '"id":"DE/*"' "get segment --loc --device"
+expect 0 "$recctl" --root "$root" get segment '*' '*'
+has "$out" '"source":"global"' "get segment * *"
+expect 0 "$recctl" --root "$root" get items p4
+has "$out" '"product":"p4","category":"c4","in_stock":false' "get items"
+key=$(printf '%s' "$out" | sed -n 's/.*"key":"\([0-9a-f]*\)".*/\1/p')
+expect 0 "$recctl" --root "$root" get items --key "$key"
+has "$out" '"product":"p4"' "get items --key"
+expect 1 "$recctl" --root "$root" get cookie nobody
+has "$err" "not found" "get of a missing cookie"
+
+# ---- diff ----
+expect 0 "$recctl" --root "$root" diff --json $v1 $v1
+has "$out" '"cookie":{"from":20,"to":20,"added":0,"removed":0,"changed":0,"unchanged":20' "diff of a version with itself"
+has "$out" '"jaccard":1,"overlap_at_top":1' "diff of a version with itself"
+# shift 1: each 10-entry list loses its first product and gains one:
+# jaccard 9/11, overlap@10 9/10.
+expect 0 "$recctl" --root "$root" diff --json $v1 $v2
+has "$out" '"cookie":{"from":20,"to":20,"added":0,"removed":0,"changed":20,"unchanged":0,"undecodable":0,"jaccard":0.818182,"overlap_at_top":0.9}' "diff v1 v2"
+has "$out" '"items":{"from":50,"to":50,"added":0,"removed":0,"changed":0,"unchanged":50}' "diff v1 v2 items"
+has "$out" '"hr":{"from":0.3,"to":0.31}' "diff v1 v2 evaluation"
+expect 0 "$recctl" --root "$root" diff --top 5 $v1 $v2
+has "$out" "overlap" "diff text"
+has "$out" "hr 0.3 -> 0.31" "diff text evaluation"
+other=$tmp/other
+"$mkcache" --root "$other" --version $v1 --cookies 25 --created 1767225600 > /dev/null
+expect 0 "$recctl" --root "$root" diff --json --examples 2 "$root/versions/$v1" "$other/versions/$v1"
+has "$out" '"cookie":{"from":20,"to":25,"added":5,"removed":0,"changed":0,"unchanged":20' "diff with added cookies"
+expect 1 "$recctl" --root "$root" diff $v1 "$tmp/damaged/$v1"
+
+# ---- list, show, current ----
+expect 0 "$recctl" --root "$root" list
+has "$out" "* $v1" "list marks current"
+has "$out" "$v3" "list"
+expect 0 "$recctl" --root "$root" --json list
+has "$out" "\"current\":\"$v1\"" "list --json"
+has "$out" '"state":"unverified"' "list --json"
+expect 1 "$recctl" --root "$root" list --verify
+has "$out" "list record checksum mismatch" "list --verify names the failure"
+printf '%s\n' "$out" | grep -q "^  $v3 .* failed" || fail "list --verify does not mark $v3 failed"
+printf '%s\n' "$out" | grep -q "^  $v2 .* ok" || fail "list --verify does not mark $v2 ok"
+expect 0 "$recctl" --root "$root" show $v2
+has "$out" "count.cookie=20" "show"
+has "$out" "evaluation.hr=0.31" "show"
+expect 0 "$recctl" --root "$root" current
+[ "$out" = "$v1" ] || fail "current says '$out'"
+
+# ---- publish, rollback ----
+expect 0 "$recctl" --root "$root" publish $v2
+has "$out" "published $v2 (previous $v1)" "publish"
+[ "$(readlink "$root/current")" = "versions/$v2" ] || fail "current is not versions/$v2"
+expect 1 "$recctl" --root "$root" publish $v3
+has "$err" "current\` is unchanged" "publish of a bad version"
+[ "$("$recctl" --root "$root" current)" = "$v2" ] || fail "a refused publish moved current"
+expect 0 "$recctl" --root "$root" publish $v2
+has "$out" "already current" "publish of the current version"
+# --from: install a directory (as a rollout stages it) and flip.
+v4=20260101T030000Z
+"$mkcache" --root "$tmp/build" --version $v4 --shift 2 > /dev/null
+mkdir -p "$root/.incoming"
+cp -r "$tmp/build/versions/$v4" "$root/.incoming/$v4"
+expect 0 "$recctl" --root "$root" --json publish --from "$root/.incoming/$v4"
+has "$out" "{\"action\":\"publish\",\"version\":\"$v4\",\"previous\":\"$v2\"}" "publish --from"
+[ ! -e "$root/.incoming/$v4" ] || fail "publish --from left the incoming copy"
+# A damaged incoming copy is refused and current stays.
+cp -r "$tmp/damaged/$v1" "$root/.incoming/$v1"
+expect 1 "$recctl" --root "$root" publish --from "$root/.incoming/$v1"
+[ "$("$recctl" --root "$root" current)" = "$v4" ] || fail "a damaged --from moved current"
+# rollback from v4 skips v3 (does not verify) and lands on v2, then v1.
+expect 0 "$recctl" --root "$root" rollback
+has "$out" "rolled back from $v4 to $v2" "rollback"
+has "$err" "skipping $v3" "rollback skips a bad version"
+expect 0 "$recctl" --root "$root" rollback --json
+has "$out" "{\"action\":\"rollback\",\"version\":\"$v1\",\"previous\":\"$v2\"}" "rollback --json"
+expect 1 "$recctl" --root "$root" rollback
+has "$err" "no version older than $v1" "rollback past the oldest"
+
+# ---- prune: the newest K and always current ----
+expect 0 "$recctl" --root "$root" prune --keep 1
+has "$out" "pruned 2 versions" "prune"
+[ -d "$root/versions/$v1" ] || fail "prune removed the current version"
+[ -d "$root/versions/$v4" ] || fail "prune removed the newest version"
+if [ -e "$root/versions/$v2" ] || [ -e "$root/versions/$v3" ]; then
+    fail "prune kept old versions"
+fi
+
+echo "recctl: verify, get, diff, list, show, publish, rollback and prune behave as documented"
