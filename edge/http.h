@@ -1,0 +1,57 @@
+/*
+ * http.h - recedge's HTTP front: libmicrohttpd on an internal thread pool
+ * over epoll, the endpoints of schemas/http.md, and their responses.
+ *
+ * Request path (one worker thread per connection, no blocking):
+ *   1. URI log callback: takes a request struct from the thread's free list
+ *      (allocated only when the thread's concurrency exceeds its past peak),
+ *      stamps the start time and parses the raw query with re_query_parse
+ *      (libmicrohttpd decodes arguments in place right after this callback
+ *      and is lenient about bad escapes, so the raw text is read here).
+ *   2. Access handler: answers GET, HEAD and OPTIONS on the call that
+ *      follows the complete request (libmicrohttpd closes the connection
+ *      when the answer is queued on the first call, which would cost
+ *      keep-alive), other methods at once (405 or 404; the connection then
+ *      closes, so an unread body is never taken for a request). /v1/recs takes a
+ *      reference on the current version, renews the thread's read txn,
+ *      routes into the thread's scratch, writes JSON into the thread's
+ *      RE_RECS_JSON_MAX buffer, resets the txn, drops the reference, and
+ *      queues a copy of the buffer. Every fixed answer (400 per reason,
+ *      404, 405, 500, 503, OPTIONS, /healthz, /readyz) is a response built
+ *      once at start-up and queued again and again.
+ *   3. Completion callback: counts the request in the thread's metrics
+ *      shard (endpoint, route, status, latency), writes the access log line
+ *      when enabled, and returns the struct to the free list.
+ *
+ * Headers: Content-Type on every body; Access-Control-Allow-Origin (when
+ * configured) on every answer; the configured Cache-Control on successful
+ * /v1 answers, "no-store" on errors and operational endpoints.
+ */
+#ifndef RE_HTTP_H
+#define RE_HTTP_H
+
+#include "config.h"
+#include "metrics.h"
+#include "swap.h"
+
+struct re_server;
+
+/*
+ * Build the fixed responses and start listening on cfg->bind:cfg->port.
+ * cfg, h and m must outlive the server. Errors: RC_EFORMAT (bind is not a
+ * numeric address), -ENOMEM, RC_EINTERNAL (libmicrohttpd refused to start;
+ * its reason is logged).
+ */
+int re_server_start(struct re_server **out, const struct re_config *cfg, struct re_holder *h, struct re_metrics *m,
+                    char *err);
+
+/* The port actually bound (useful with port 0). */
+unsigned re_server_port(const struct re_server *s);
+
+/*
+ * Stop accepting (MHD_quiesce_daemon), wait up to cfg->drain_ms for
+ * in-flight requests to finish, then stop the daemon and free everything.
+ */
+void re_server_stop(struct re_server *s);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * metrics.h - recedge's counters and their Prometheus text exposition
+ * (schemas/http.md, "/metrics").
+ *
+ * Counters live in per-thread shards: a request thread only ever writes its
+ * own shard (plain relaxed loads and stores, no locked instructions, no
+ * shared cache lines), and a scrape sums every shard. A shard is created on
+ * a thread's first call to re_metrics_shard() and owned by the metrics
+ * object until re_metrics_destroy(), which runs after every request thread
+ * has stopped.
+ *
+ * Series:
+ *   recedge_requests_total{endpoint,route,status}   counter
+ *   recedge_request_duration_microseconds{endpoint} histogram, buckets
+ *       10 25 50 100 250 500 1000 2500 5000 10000 +Inf (first byte of the
+ *       request line to the response handed to the kernel)
+ *   recedge_requests_in_flight                      gauge
+ *   recedge_bad_records_total                       counter
+ *   recedge_cache_loaded                            gauge 0/1
+ *   recedge_cache_info{version}                     gauge 1
+ *   recedge_cache_created_timestamp_seconds         gauge
+ *   recedge_cache_age_seconds                       gauge
+ *   recedge_cache_records{db}                       gauge
+ *   recedge_cache_swaps_total                       counter
+ *   recedge_cache_refused_total                     counter
+ */
+#ifndef RE_METRICS_H
+#define RE_METRICS_H
+
+#include <stdint.h>
+
+#include "json.h"
+#include "swap.h"
+
+enum re_endpoint { RE_EP_RECS, RE_EP_VERSION, RE_EP_HEALTHZ, RE_EP_READYZ, RE_EP_METRICS, RE_EP_OTHER, RE_EP_COUNT };
+
+#define RE_ROUTE_LABELS 5 /* 0 "none", then enum rc_source 1..4 */
+#define RE_STATUS_COUNT 8 /* 200 204 400 404 405 500 503, and "other" */
+#define RE_LAT_BUCKETS 10
+
+struct re_metrics;
+struct re_metrics_shard;
+
+/* Errors: -ENOMEM, -errno of pthread_key_create. */
+int re_metrics_create(struct re_metrics **out);
+void re_metrics_destroy(struct re_metrics *m);
+
+/* This thread's shard, created on first use; NULL when out of memory
+ * (the calls below accept NULL and count nothing). */
+struct re_metrics_shard *re_metrics_shard(struct re_metrics *m);
+
+void re_metrics_started(struct re_metrics_shard *s);
+/* A finished request: route 0 or enum rc_source, status the HTTP code,
+ * usec its latency. */
+void re_metrics_done(struct re_metrics_shard *s, enum re_endpoint ep, unsigned route, unsigned status, uint64_t usec);
+void re_metrics_bad_records(struct re_metrics_shard *s, unsigned n);
+
+/* Requests started and not yet finished, over all threads. */
+uint64_t re_metrics_in_flight(struct re_metrics *m);
+
+/* Append the exposition text to b (a growing buffer); now in Unix seconds. */
+void re_metrics_render(struct re_metrics *m, const struct re_cache_info *ci, int64_t now, struct rc_buf *b);
+
+/* "recs", "version", ... */
+const char *re_endpoint_name(enum re_endpoint ep);
+
+#endif

@@ -1,0 +1,245 @@
+#include "query.h"
+#include "error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc", "device", "n"};
+
+const char *re_param_name(enum re_param p)
+{
+    return (unsigned)p < RE_PARAM_COUNT ? param_names[p] : "query";
+}
+
+const char *re_query_reason(enum re_qerr e, enum re_param p, char *out, size_t cap)
+{
+    const char *name = re_param_name(p);
+    switch (e) {
+    case RE_QERR_NONE:
+        snprintf(out, cap, "no error");
+        break;
+    case RE_QERR_QUERY_TOO_LONG:
+        snprintf(out, cap, "query string longer than %d bytes", RE_QUERY_MAX);
+        break;
+    case RE_QERR_ENCODING:
+        if (p == RE_PARAM_QUERY)
+            snprintf(out, cap, "bad percent-encoding in the query string");
+        else
+            snprintf(out, cap, "bad percent-encoding in '%s'", name);
+        break;
+    case RE_QERR_TOO_LONG:
+        snprintf(out, cap, "an id in '%s' is longer than %d bytes", name, RC_ID_MAX);
+        break;
+    case RE_QERR_EMPTY_ID:
+        snprintf(out, cap, "'%s' holds an empty id", name);
+        break;
+    case RE_QERR_TOO_MANY:
+        snprintf(out, cap, "'%s' holds more than %d ids", name, RE_PRODUCTS_MAX);
+        break;
+    case RE_QERR_BAD_N:
+        snprintf(out, cap, "'n' must be an integer from %d to %d", RE_N_MIN, RE_N_MAX);
+        break;
+    case RE_QERR_REPEATED:
+        snprintf(out, cap, "'%s' is given more than once", name);
+        break;
+    default:
+        snprintf(out, cap, "bad request");
+        break;
+    }
+    return out;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+long re_pct_decode(char *dst, size_t dst_cap, const char *src, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '%') {
+            int hi, lo;
+            if (len - i < 3 || (hi = hexval((unsigned char)src[i + 1])) < 0 ||
+                (lo = hexval((unsigned char)src[i + 2])) < 0)
+                return RC_EFORMAT;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (o >= dst_cap)
+            return RC_ETOOLONG;
+        if (dst)
+            dst[o] = (char)c;
+        o++;
+    }
+    return (long)o;
+}
+
+void re_query_init(struct re_query *q)
+{
+    q->cookie = q->loc = q->device = (struct re_id){NULL, 0};
+    q->nproducts = 0;
+    q->n = RE_N_DEFAULT;
+    q->err = RE_QERR_NONE;
+    q->err_param = RE_PARAM_QUERY;
+    q->store_len = 0;
+}
+
+static int fail(struct re_query *q, enum re_qerr e, enum re_param p)
+{
+    q->err = e;
+    q->err_param = p;
+    return RC_EFORMAT;
+}
+
+/* Decode one id into the store; 0, or an error recorded in q. */
+static int decode_id(struct re_query *q, enum re_param p, const char *s, size_t len, struct re_id *out)
+{
+    char *dst = q->store + q->store_len;
+    size_t room = sizeof(q->store) - q->store_len;
+    long n = re_pct_decode(dst, room < RC_ID_MAX ? room : RC_ID_MAX, s, len);
+    if (n == RC_EFORMAT)
+        return fail(q, RE_QERR_ENCODING, p);
+    if (n < 0)
+        return fail(q, RE_QERR_TOO_LONG, p);
+    out->p = dst;
+    out->len = (uint16_t)n;
+    q->store_len += (size_t)n;
+    return 0;
+}
+
+static int parse_products(struct re_query *q, const char *v, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && v[i] != ',')
+            continue;
+        if (i == start)
+            return fail(q, RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+        if (q->nproducts >= RE_PRODUCTS_MAX)
+            return fail(q, RE_QERR_TOO_MANY, RE_PARAM_PRODUCTS);
+        struct re_id id;
+        size_t mark = q->store_len;
+        int rc = decode_id(q, RE_PARAM_PRODUCTS, v + start, i - start, &id);
+        if (rc)
+            return rc;
+        if (id.len == 0) /* cannot happen: a non-empty raw id decodes to >= 1 byte */
+            return fail(q, RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+        int dup = 0;
+        for (unsigned k = 0; k < q->nproducts && !dup; k++)
+            dup = q->products[k].len == id.len && memcmp(q->products[k].p, id.p, id.len) == 0;
+        if (dup)
+            q->store_len = mark; /* forget the copy */
+        else
+            q->products[q->nproducts++] = id;
+        start = i + 1;
+    }
+    return 0;
+}
+
+static int parse_n(struct re_query *q, const char *v, size_t len)
+{
+    char digits[4];
+    long n = re_pct_decode(digits, sizeof(digits) - 1, v, len);
+    if (n == RC_EFORMAT)
+        return fail(q, RE_QERR_ENCODING, RE_PARAM_N);
+    if (n <= 0)
+        return fail(q, RE_QERR_BAD_N, RE_PARAM_N);
+    unsigned val = 0;
+    for (long i = 0; i < n; i++) {
+        if (digits[i] < '0' || digits[i] > '9')
+            return fail(q, RE_QERR_BAD_N, RE_PARAM_N);
+        val = val * 10 + (unsigned)(digits[i] - '0');
+    }
+    if (val < RE_N_MIN || val > RE_N_MAX)
+        return fail(q, RE_QERR_BAD_N, RE_PARAM_N);
+    q->n = val;
+    return 0;
+}
+
+/* Which known parameter the raw name is; RE_PARAM_QUERY when unknown. */
+static int param_of(const char *name, size_t len, enum re_param *out)
+{
+    char dec[16];
+    long n = re_pct_decode(dec, sizeof(dec), name, len);
+    if (n == RC_EFORMAT)
+        return RC_EFORMAT;
+    *out = RE_PARAM_QUERY;
+    if (n < 0)
+        return 0; /* longer than any known name */
+    for (int p = RE_PARAM_COOKIE; p < RE_PARAM_COUNT; p++)
+        if (strlen(param_names[p]) == (size_t)n && memcmp(param_names[p], dec, (size_t)n) == 0)
+            *out = (enum re_param)p;
+    return 0;
+}
+
+int re_query_parse(struct re_query *q, const char *raw, size_t len)
+{
+    re_query_init(q);
+    if (len > RE_QUERY_MAX)
+        return fail(q, RE_QERR_QUERY_TOO_LONG, RE_PARAM_QUERY);
+    unsigned seen = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *pair = raw + pos;
+        const char *amp = memchr(pair, '&', len - pos);
+        size_t plen = amp ? (size_t)(amp - pair) : len - pos;
+        pos += plen + 1;
+        if (plen == 0)
+            continue;
+        const char *eq = memchr(pair, '=', plen);
+        size_t nlen = eq ? (size_t)(eq - pair) : plen;
+        const char *val = eq ? eq + 1 : pair + plen;
+        size_t vlen = eq ? plen - nlen - 1 : 0;
+
+        enum re_param p;
+        if (param_of(pair, nlen, &p) != 0)
+            return fail(q, RE_QERR_ENCODING, RE_PARAM_QUERY);
+        if (p == RE_PARAM_QUERY) {
+            if (re_pct_decode(NULL, SIZE_MAX, val, vlen) < 0)
+                return fail(q, RE_QERR_ENCODING, RE_PARAM_QUERY);
+            continue;
+        }
+        if (seen & (1u << p))
+            return fail(q, RE_QERR_REPEATED, p);
+        seen |= 1u << p;
+        int rc = 0;
+        switch (p) {
+        case RE_PARAM_COOKIE:
+            rc = decode_id(q, p, val, vlen, &q->cookie);
+            break;
+        case RE_PARAM_LOC:
+            rc = decode_id(q, p, val, vlen, &q->loc);
+            break;
+        case RE_PARAM_DEVICE:
+            rc = decode_id(q, p, val, vlen, &q->device);
+            break;
+        case RE_PARAM_PRODUCTS:
+            rc = vlen ? parse_products(q, val, vlen) : 0;
+            break;
+        case RE_PARAM_N:
+            rc = parse_n(q, val, vlen);
+            break;
+        default:
+            break;
+        }
+        if (rc)
+            return rc;
+    }
+    /* An empty value counts as absent. */
+    if (!q->cookie.len)
+        q->cookie.p = NULL;
+    if (!q->loc.len)
+        q->loc.p = NULL;
+    if (!q->device.len)
+        q->device.p = NULL;
+    return 0;
+}

@@ -1,0 +1,107 @@
+/*
+ * query.h - the query string of GET /v1/recs, parsed strictly
+ * (schemas/http.md, "Parameters").
+ *
+ * The parser reads the raw query exactly as the client sent it (the part of
+ * the request target after '?', before any decoding): libmicrohttpd decodes
+ * arguments itself and lets malformed percent-encoding through, so recedge
+ * captures the raw target and decodes it here.
+ *
+ * Rules:
+ *   - at most RE_QUERY_MAX raw bytes;
+ *   - pairs separated by '&'; empty pairs ("a=1&&b=2", a trailing '&') are
+ *     skipped; a pair without '=' has an empty value;
+ *   - '%' must be followed by two hex digits everywhere in the query (names,
+ *     values, unknown parameters too); '+' decodes to a space;
+ *   - cookie, loc, device: 1..RC_ID_MAX bytes after decoding; an empty value
+ *     counts as absent;
+ *   - products: ids separated by raw ',' (a comma inside an id is sent as
+ *     %2C), 1..RE_PRODUCTS_MAX ids of 1..RC_ID_MAX bytes, no empty id; an
+ *     empty value counts as absent; repeated ids are kept once;
+ *   - n: 1..3 decimal digits, value RE_N_MIN..RE_N_MAX; absent means
+ *     RE_N_DEFAULT;
+ *   - a known parameter given twice is an error; unknown parameters are
+ *     ignored (cache busters, tracking tags) once their encoding checks.
+ *
+ * Decoded ids are arbitrary bytes (NUL included); they live in q->store and
+ * are never NUL-terminated. The parser never allocates and never reads
+ * outside raw[0, len).
+ */
+#ifndef RE_QUERY_H
+#define RE_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+
+#define RE_QUERY_MAX 16384
+#define RE_PRODUCTS_MAX 20
+#define RE_N_MIN 1
+#define RE_N_MAX 100
+#define RE_N_DEFAULT 10
+
+/* Which parameter a parse error is about. */
+enum re_param { RE_PARAM_QUERY, RE_PARAM_COOKIE, RE_PARAM_PRODUCTS, RE_PARAM_LOC, RE_PARAM_DEVICE, RE_PARAM_N,
+                RE_PARAM_COUNT };
+
+/* Why a query was refused; RE_QERR_NONE when it parsed. */
+enum re_qerr {
+    RE_QERR_NONE,
+    RE_QERR_QUERY_TOO_LONG, /* the raw query exceeds RE_QUERY_MAX */
+    RE_QERR_ENCODING,       /* '%' not followed by two hex digits */
+    RE_QERR_TOO_LONG,       /* an id longer than RC_ID_MAX after decoding */
+    RE_QERR_EMPTY_ID,       /* products holds an empty element */
+    RE_QERR_TOO_MANY,       /* more than RE_PRODUCTS_MAX products */
+    RE_QERR_BAD_N,          /* n not an integer in RE_N_MIN..RE_N_MAX */
+    RE_QERR_REPEATED,       /* a known parameter given twice */
+    RE_QERR_COUNT
+};
+
+struct re_id {
+    const char *p; /* into re_query.store; NULL when absent */
+    uint16_t len;  /* 0 when absent */
+};
+
+struct re_query {
+    struct re_id cookie, loc, device;
+    struct re_id products[RE_PRODUCTS_MAX];
+    unsigned nproducts;
+    unsigned n;
+    enum re_qerr err;      /* set by re_query_parse */
+    enum re_param err_param;
+    /* Decoded bytes of the known parameters; each is checked against its
+     * bound before it is written, so this never overflows. */
+    char store[(3 + RE_PRODUCTS_MAX) * RC_ID_MAX];
+    size_t store_len;
+};
+
+/*
+ * Parse raw[0, len) into q (q needs no initialisation). Returns 0, or
+ * RC_EFORMAT with q->err and q->err_param saying why; re_query_reason()
+ * turns them into the text of the 400 answer.
+ */
+int re_query_parse(struct re_query *q, const char *raw, size_t len);
+
+/* The query of an empty string: all parameters absent, n = RE_N_DEFAULT. */
+void re_query_init(struct re_query *q);
+
+/* Name of a parameter ("cookie", ..., "query" for RE_PARAM_QUERY). */
+const char *re_param_name(enum re_param p);
+
+/*
+ * A static, lowercase sentence for the error (e.g. "bad percent-encoding
+ * in 'products'"), written into out (cap bytes, NUL-terminated). Returns out.
+ */
+const char *re_query_reason(enum re_qerr e, enum re_param p, char *out, size_t cap);
+
+/*
+ * Strictly percent-decode src[0, len) into dst (room for dst_cap bytes):
+ * "%XY" with two hex digits, '+' as a space, other bytes as they are.
+ * Returns the decoded length, RC_EFORMAT on a bad escape, or RC_ETOOLONG
+ * when the result would exceed dst_cap. dst may be NULL with dst_cap
+ * SIZE_MAX to only validate.
+ */
+long re_pct_decode(char *dst, size_t dst_cap, const char *src, size_t len);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * route.h - the routing rules of GET /v1/recs (schemas/http.md, "Routing"):
+ * which lists of one cache version answer a query, merged, filled up and
+ * deduplicated, and the JSON of the answer.
+ *
+ * A pure function over an open cache and a read transaction: no HTTP, no
+ * globals, no allocation. Tiers, in order:
+ *
+ *   image    products given: the `product` list of every product on screen,
+ *            merged best score first (a product in several lists keeps its
+ *            highest score; equal scores keep the order of `products`);
+ *   cf       the cookie's `cookie` list;
+ *   segment  the `segment` lists of (loc, device), (loc, *), (*, device),
+ *   global   (*, *), an absent loc or device being "*", each key tried once.
+ *
+ * The first tier that applies answers; while fewer than n items are
+ * collected, the next tiers fill up. An item appears once (compared by its
+ * 64-bit product key) and never when it is on screen. Every item carries the
+ * source byte of the list it came from. `route` is the source of the first
+ * item, or when there is none the tier the rules chose (image when products
+ * were given, cf when the cookie has a list, segment when loc or device was
+ * given, else global).
+ *
+ * Lists are ranked best first (schemas/cache.md); the image merge relies on
+ * it and reads only as far down each list as the answer needs. A list
+ * record that fails to decode is skipped and counted in bad_records (the
+ * version's checksum was verified at load, so this means a builder bug).
+ *
+ * Thread rules: a scratch belongs to one thread at a time; the cache and
+ * txn are the caller's. Items point into the LMDB map and are valid until
+ * the txn is reset.
+ */
+#ifndef RE_ROUTE_H
+#define RE_ROUTE_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "json.h"
+#include "query.h"
+#include "record.h"
+
+#define RE_SEEN_SLOTS 512 /* power of two, > 4 x (RE_N_MAX + RE_PRODUCTS_MAX) */
+
+/* Worst-case JSON of one answer: every id RC_ID_MAX bytes, each escaped as
+ * \ufffd (6 bytes per byte), plus the fixed text around them. */
+#define RE_RECS_JSON_MAX (1024 + RE_N_MAX * (64 + 6 * RC_ID_MAX))
+
+struct re_item {
+    uint64_t key;
+    const char *id; /* into the LMDB map; not NUL-terminated */
+    float score;
+    uint16_t id_len;
+    uint8_t source; /* enum rc_source */
+};
+
+struct re_recs {
+    uint8_t route; /* enum rc_source */
+    unsigned count;
+    unsigned bad_records;
+    struct re_item items[RE_N_MAX];
+};
+
+/* Per-thread working memory; zero it once (re_route_scratch_init). */
+struct re_route_scratch {
+    struct {
+        uint64_t key;
+        uint32_t stamp;
+    } seen[RE_SEEN_SLOTS];
+    uint32_t stamp;
+};
+
+void re_route_scratch_init(struct re_route_scratch *s);
+
+/*
+ * Answer q from cache c inside the read transaction txn into out.
+ * q->n must be within RE_N_MIN..RE_N_MAX (re_query_parse guarantees it).
+ * Returns 0, or an LMDB error other than MDB_NOTFOUND (out is then empty).
+ */
+int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
+             struct re_recs *out);
+
+/*
+ * Append {"version":..,"route":..,"items":[{"product":..,"score":..,
+ * "source":..},..]} to b. Ids are escaped with rc_buf_json_str, so the text
+ * is valid JSON whatever bytes they hold. A fixed buffer of
+ * RE_RECS_JSON_MAX bytes never overflows.
+ */
+void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * fixture.h - write small cache versions for tests through shared/ code
+ * (rc_cache_writer, rc_manifest_*, rc_layout_*), exactly as schemas/cache.md
+ * lays them out: staging directory, data.mdb, manifest.json, publish, and
+ * optionally a flip of `current`.
+ *
+ *   struct fx *f = fx_new();
+ *   fx_list(f, RC_DB_PRODUCT, "p1", 0, (struct fx_entry[]){{"p2", 0, 0.9f}}, 1);
+ *   fx_segment(f, "de", "mobile", entries, n);
+ *   fx_write(f, root, "20260101T000000Z", 1, err);
+ *   fx_free(f);
+ *
+ * Lengths of 0 mean strlen(), so ids with NUL bytes pass an explicit length.
+ * Every product id that appears in a list gets an items record. Header-only
+ * (static functions) so that each tests/test_*.c and tests/mkfixture.c use
+ * it without extra build rules. Tests only: aborts on out-of-memory.
+ */
+#ifndef EDGEREC_TESTS_FIXTURE_H
+#define EDGEREC_TESTS_FIXTURE_H
+
+#include "cache.h"
+#include "error.h"
+#include "keys.h"
+#include "layout.h"
+#include "manifest.h"
+#include "record.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct fx_entry {
+    const char *id;
+    size_t len; /* 0: strlen(id) */
+    float score;
+};
+
+struct fx_record {
+    enum rc_db db;
+    uint64_t key;
+    unsigned char *val;
+    size_t len;
+};
+
+struct fx {
+    struct fx_record *recs;
+    size_t n, cap;
+};
+
+static inline struct fx *fx_new(void)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        abort();
+    return f;
+}
+
+static inline void fx_free(struct fx *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->recs[i].val);
+    free(f->recs);
+    free(f);
+}
+
+/* Add (or replace) the record of key in db. */
+static inline void fx_put(struct fx *f, enum rc_db db, uint64_t key, const void *val, size_t len)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->recs[i].db == db && f->recs[i].key == key) {
+            free(f->recs[i].val);
+            f->recs[i].val = malloc(len ? len : 1);
+            memcpy(f->recs[i].val, val, len);
+            f->recs[i].len = len;
+            return;
+        }
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->recs = realloc(f->recs, f->cap * sizeof(*f->recs));
+        if (!f->recs)
+            abort();
+    }
+    struct fx_record *r = &f->recs[f->n++];
+    r->db = db;
+    r->key = key;
+    r->val = malloc(len ? len : 1);
+    if (!r->val)
+        abort();
+    memcpy(r->val, val, len);
+    r->len = len;
+}
+
+static inline int fx_has(const struct fx *f, enum rc_db db, uint64_t key)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->recs[i].db == db && f->recs[i].key == key)
+            return 1;
+    return 0;
+}
+
+/* A list record under an explicit key with an explicit source byte. */
+static inline int fx_list_key(struct fx *f, enum rc_db db, uint64_t key, enum rc_source src,
+                              const struct fx_entry *e, size_t n)
+{
+    struct rc_entry *ents = calloc(n ? n : 1, sizeof(*ents));
+    size_t ids = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = e[i].len ? e[i].len : strlen(e[i].id);
+        ents[i].id = e[i].id;
+        ents[i].id_len = (uint16_t)len;
+        ents[i].key = rc_key(e[i].id, len);
+        ents[i].score = e[i].score;
+        ids += len;
+    }
+    size_t cap = rc_list_size(n, ids);
+    void *buf = malloc(cap);
+    long len = rc_list_encode(buf, cap, src, ents, n);
+    if (len > 0) {
+        fx_put(f, db, key, buf, (size_t)len);
+        for (size_t i = 0; i < n; i++) {
+            if (fx_has(f, RC_DB_ITEMS, ents[i].key))
+                continue;
+            unsigned char item[RC_ITEM_HEADER + RC_ID_MAX + 8];
+            long il = rc_item_encode(item, sizeof(item), ents[i].id, ents[i].id_len, "cat", 3, 1);
+            if (il > 0)
+                fx_put(f, RC_DB_ITEMS, ents[i].key, item, (size_t)il);
+        }
+    }
+    free(buf);
+    free(ents);
+    return len > 0 ? 0 : (int)len;
+}
+
+/* The list of a cookie (db RC_DB_COOKIE, source cf) or a product
+ * (RC_DB_PRODUCT, source image). */
+static inline int fx_list(struct fx *f, enum rc_db db, const char *id, size_t id_len, const struct fx_entry *e,
+                          size_t n)
+{
+    size_t len = id_len ? id_len : strlen(id);
+    return fx_list_key(f, db, rc_key(id, len), db == RC_DB_COOKIE ? RC_SRC_CF : RC_SRC_IMAGE, e, n);
+}
+
+/* The list of segment (loc, dev), "*" for any; (*, *) is the global list. */
+static inline int fx_segment(struct fx *f, const char *loc, const char *dev, const struct fx_entry *e, size_t n)
+{
+    int global = strcmp(loc, RC_WILDCARD) == 0 && strcmp(dev, RC_WILDCARD) == 0;
+    return fx_list_key(f, RC_DB_SEGMENT, rc_segment_key(loc, strlen(loc), dev, strlen(dev)),
+                       global ? RC_SRC_GLOBAL : RC_SRC_SEGMENT, e, n);
+}
+
+static inline int fx_cmp(const void *a, const void *b)
+{
+    const struct fx_record *x = a, *y = b;
+    if (x->db != y->db)
+        return x->db < y->db ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/*
+ * Write the records as root/versions/<version> (staging, data.mdb,
+ * manifest, publish) and, when flip, point `current` at it. Returns 0 or
+ * the first error (message in err).
+ */
+static inline int fx_write(struct fx *f, const char *root, const char *version, int flip, char *err)
+{
+    char staging[PATH_MAX];
+    int rc = rc_layout_init(root, err);
+    if (!rc)
+        rc = rc_layout_staging_create(root, version, staging, sizeof(staging), err);
+    if (rc)
+        return rc;
+    qsort(f->recs, f->n, sizeof(*f->recs), fx_cmp);
+    struct rc_cache_writer w;
+    size_t bytes = 0;
+    for (size_t i = 0; i < f->n; i++)
+        bytes += f->recs[i].len;
+    rc = rc_cache_writer_open(&w, staging, rc_cache_mapsize(f->n, bytes), err);
+    if (rc)
+        return rc;
+    struct rc_manifest m;
+    memset(&m, 0, sizeof(m));
+    for (size_t i = 0; i < f->n && !rc; i++) {
+        rc = rc_cache_writer_put(&w, f->recs[i].db, f->recs[i].key, f->recs[i].val, f->recs[i].len, err);
+        m.counts[f->recs[i].db]++;
+    }
+    char created[32];
+    m.created_at = (int64_t)time(NULL);
+    snprintf(created, sizeof(created), "%lld", (long long)m.created_at);
+    if (!rc)
+        rc = rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err);
+    if (!rc)
+        rc = rc_cache_writer_meta(&w, "version", version, err);
+    if (!rc)
+        rc = rc_cache_writer_meta(&w, "created_at", created, err);
+    if (rc) {
+        rc_cache_writer_abort(&w);
+        return rc;
+    }
+    if ((rc = rc_cache_writer_finish(&w, err)) != 0)
+        return rc;
+    snprintf(m.version, sizeof(m.version), "%s", version);
+    if ((rc = rc_manifest_add_file(&m, staging, RC_DATA_NAME, err)) != 0 ||
+        (rc = rc_manifest_write(staging, &m, "\"device\": \"cpu\"", err)) != 0 ||
+        (rc = rc_layout_publish(root, staging, version, err)) != 0)
+        return rc;
+    return flip ? rc_layout_flip(root, version, err) : 0;
+}
+
+#endif

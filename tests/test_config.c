@@ -1,0 +1,131 @@
+/*
+ * test_config.c - edge/config.c: defaults, environment variables, flags
+ * (which win), value checks, and the --help text listing every option.
+ */
+#include "config.h"
+#include "error.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct re_config c;
+static char err[RC_ERRMSG_MAX];
+
+static int parse(int argc, char **argv)
+{
+    return re_config_parse(&c, argc, argv, err);
+}
+
+#define ARGS(...) (sizeof((char *[]){"recedge", __VA_ARGS__}) / sizeof(char *)), (char *[]){"recedge", __VA_ARGS__}
+
+static void clear_env(void)
+{
+    const char *vars[] = {"EDGEREC_ROOT", "EDGEREC_BIND", "EDGEREC_PORT", "EDGEREC_THREADS",
+                          "EDGEREC_MAX_CONNECTIONS", "EDGEREC_CORS_ORIGIN", "EDGEREC_CACHE_CONTROL",
+                          "EDGEREC_POLL_MS", "EDGEREC_LOG_LEVEL", "EDGEREC_LOG_FORMAT", "EDGEREC_ACCESS_LOG"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+START_TEST(test_defaults)
+{
+    char *argv[] = {"recedge"};
+    ck_assert_int_eq(parse(1, argv), 0);
+    ck_assert_str_eq(c.bind, "127.0.0.1");
+    ck_assert_uint_eq(c.port, 8080);
+    ck_assert_uint_ge(c.threads, 1); /* 0 resolved to the CPU count */
+    ck_assert_uint_eq(c.max_connections, 10000);
+    ck_assert_str_eq(c.cors_origin, "*");
+    ck_assert_str_eq(c.cache_control, "private, max-age=60");
+    ck_assert_uint_eq(c.poll_ms, 1000);
+    ck_assert_int_eq(c.log_level, RC_LOG_INFO);
+    ck_assert_int_eq(c.log_json, 0);
+    ck_assert_int_eq(c.access_log, 0);
+    ck_assert_int_eq(c.help, 0);
+}
+END_TEST
+
+START_TEST(test_env_then_flags)
+{
+    setenv("EDGEREC_ROOT", "/srv/env-root", 1);
+    setenv("EDGEREC_PORT", "9000", 1);
+    setenv("EDGEREC_CORS_ORIGIN", "https://shop.example", 1);
+    setenv("EDGEREC_ACCESS_LOG", "true", 1);
+    setenv("EDGEREC_LOG_FORMAT", "json", 1);
+    ck_assert_int_eq(parse(ARGS("--port", "9100", "--cache-control=no-cache", "--threads=3")), 0);
+    ck_assert_str_eq(c.root, "/srv/env-root");
+    ck_assert_uint_eq(c.port, 9100); /* the flag wins */
+    ck_assert_str_eq(c.cors_origin, "https://shop.example");
+    ck_assert_str_eq(c.cache_control, "no-cache");
+    ck_assert_uint_eq(c.threads, 3);
+    ck_assert_int_eq(c.access_log, 1);
+    ck_assert_int_eq(c.log_json, 1);
+    ck_assert_int_eq(parse(ARGS("--access-log=0", "--cors-origin=", "--log-level", "debug")), 0);
+    ck_assert_int_eq(c.access_log, 0);
+    ck_assert_str_eq(c.cors_origin, "");
+    ck_assert_int_eq(c.log_level, RC_LOG_DEBUG);
+}
+END_TEST
+
+START_TEST(test_bad_values)
+{
+    ck_assert_int_eq(parse(ARGS("--port", "70000")), RC_ERANGE);
+    ck_assert_ptr_nonnull(strstr(err, "--port"));
+    ck_assert_int_eq(parse(ARGS("--port", "80x")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--port", "-1")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--port")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--max-connections=0")), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--log-level=loud")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--log-format=xml")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--no-such-flag")), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "--no-such-flag"));
+    ck_assert_int_eq(parse(ARGS("stray")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--root=")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--cors-origin=a\r\nSet-Cookie: x")), RC_EFORMAT);
+    setenv("EDGEREC_THREADS", "many", 1);
+    ck_assert_int_eq(parse(ARGS("--port=1")), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "EDGEREC_THREADS"));
+}
+END_TEST
+
+START_TEST(test_help_lists_everything)
+{
+    ck_assert_int_eq(parse(ARGS("--help")), 0);
+    ck_assert_int_eq(c.help, 1);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    re_config_usage(f, "recedge");
+    fclose(f);
+    const char *want[] = {"--root", "EDGEREC_ROOT", "--bind", "--port", "--threads", "--max-connections",
+                          "--cors-origin", "--cache-control", "--poll-ms", "--log-level", "--log-format",
+                          "--access-log", "EDGEREC_ACCESS_LOG", "private, max-age=60"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        ck_assert_msg(strstr(text, want[i]) != NULL, "--help lacks %s", want[i]);
+    free(text);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_checked_fixture(tc, clear_env, clear_env);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_env_then_flags);
+    tcase_add_test(tc, test_bad_values);
+    tcase_add_test(tc, test_help_lists_everything);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}

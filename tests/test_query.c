@@ -1,0 +1,264 @@
+/*
+ * test_query.c - edge/query.c: the strict parser of /v1/recs query strings
+ * (schemas/http.md, "Parameters"): percent-decoding, limits, repeated and
+ * unknown parameters, and the 400 reasons.
+ */
+#include "error.h"
+#include "query.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct re_query q;
+
+static int parse(const char *s)
+{
+    return re_query_parse(&q, s, strlen(s));
+}
+
+static void assert_refused(const char *s, enum re_qerr e, enum re_param p)
+{
+    ck_assert_msg(parse(s) == RC_EFORMAT, "'%s' was accepted", s);
+    ck_assert_msg(q.err == e && q.err_param == p, "'%s': err %d param %d, expected %d %d", s, q.err, q.err_param, e,
+                  p);
+}
+
+static int id_is(struct re_id id, const char *want, size_t len)
+{
+    return id.len == len && (len == 0 || memcmp(id.p, want, len) == 0);
+}
+
+START_TEST(test_empty_and_defaults)
+{
+    ck_assert_int_eq(parse(""), 0);
+    ck_assert_int_eq(q.n, RE_N_DEFAULT);
+    ck_assert_int_eq(q.nproducts, 0);
+    ck_assert_ptr_null(q.cookie.p);
+    ck_assert_int_eq(q.loc.len, 0);
+    ck_assert_int_eq(parse("&&&"), 0);
+    /* empty values are absent */
+    ck_assert_int_eq(parse("cookie=&loc=&device=&products="), 0);
+    ck_assert_ptr_null(q.cookie.p);
+    ck_assert_ptr_null(q.loc.p);
+    ck_assert_int_eq(q.nproducts, 0);
+}
+END_TEST
+
+START_TEST(test_all_parameters)
+{
+    ck_assert_int_eq(parse("cookie=abc&products=p1,p2&loc=de&device=mobile&n=25"), 0);
+    ck_assert(id_is(q.cookie, "abc", 3));
+    ck_assert(id_is(q.loc, "de", 2));
+    ck_assert(id_is(q.device, "mobile", 6));
+    ck_assert_int_eq(q.nproducts, 2);
+    ck_assert(id_is(q.products[0], "p1", 2));
+    ck_assert(id_is(q.products[1], "p2", 2));
+    ck_assert_int_eq(q.n, 25);
+}
+END_TEST
+
+START_TEST(test_percent_decoding)
+{
+    ck_assert_int_eq(parse("cookie=a%20b%2Fc%2fd+e&products=x%2Cy,z%00w,%FF"), 0);
+    ck_assert(id_is(q.cookie, "a b/c/d e", 9));
+    ck_assert_int_eq(q.nproducts, 3);
+    ck_assert(id_is(q.products[0], "x,y", 3)); /* an encoded comma stays inside the id */
+    ck_assert(id_is(q.products[1], "z\0w", 3));
+    ck_assert(id_is(q.products[2], "\xff", 1));
+    /* encoded names are names too */
+    ck_assert_int_eq(parse("%6Eoo=1&%6E=7&c%6Fokie=k"), 0);
+    ck_assert_int_eq(q.n, 7);
+    ck_assert(id_is(q.cookie, "k", 1));
+}
+END_TEST
+
+START_TEST(test_bad_percent_encoding)
+{
+    assert_refused("cookie=%", RE_QERR_ENCODING, RE_PARAM_COOKIE);
+    assert_refused("cookie=%4", RE_QERR_ENCODING, RE_PARAM_COOKIE);
+    assert_refused("cookie=%zz", RE_QERR_ENCODING, RE_PARAM_COOKIE);
+    assert_refused("cookie=ab%g1", RE_QERR_ENCODING, RE_PARAM_COOKIE);
+    assert_refused("products=a,%2", RE_QERR_ENCODING, RE_PARAM_PRODUCTS);
+    assert_refused("loc=%%41", RE_QERR_ENCODING, RE_PARAM_LOC);
+    assert_refused("device=x%", RE_QERR_ENCODING, RE_PARAM_DEVICE);
+    assert_refused("n=1%", RE_QERR_ENCODING, RE_PARAM_N);
+    /* unknown parameters and names are checked too */
+    assert_refused("x=%zz", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    assert_refused("%zz=1", RE_QERR_ENCODING, RE_PARAM_QUERY);
+}
+END_TEST
+
+START_TEST(test_pct_decode_function)
+{
+    char out[8];
+    ck_assert_int_eq(re_pct_decode(out, sizeof(out), "a%41+", 5), 3);
+    ck_assert_int_eq(memcmp(out, "aA ", 3), 0);
+    ck_assert_int_eq(re_pct_decode(out, 2, "abc", 3), RC_ETOOLONG);
+    ck_assert_int_eq(re_pct_decode(out, sizeof(out), "%4", 2), RC_EFORMAT);
+    ck_assert_int_eq(re_pct_decode(NULL, SIZE_MAX, "%41%42", 6), 2);
+    /* never reads past len: "%4" followed by a hex digit outside the range */
+    ck_assert_int_eq(re_pct_decode(out, sizeof(out), "%41", 2), RC_EFORMAT);
+}
+END_TEST
+
+START_TEST(test_id_lengths)
+{
+    char buf[4 * RC_ID_MAX];
+    memset(buf, 0, sizeof(buf));
+    strcpy(buf, "cookie=");
+    memset(buf + 7, 'c', RC_ID_MAX);
+    ck_assert_int_eq(parse(buf), 0);
+    ck_assert_int_eq(q.cookie.len, RC_ID_MAX);
+    buf[7 + RC_ID_MAX] = 'c';
+    assert_refused(buf, RE_QERR_TOO_LONG, RE_PARAM_COOKIE);
+
+    /* 256 bytes after decoding, 768 on the wire: fine */
+    strcpy(buf, "loc=");
+    for (int i = 0; i < RC_ID_MAX; i++)
+        memcpy(buf + 4 + 3 * i, "%41", 3);
+    buf[4 + 3 * RC_ID_MAX] = 0;
+    ck_assert_int_eq(parse(buf), 0);
+    ck_assert_int_eq(q.loc.len, RC_ID_MAX);
+
+    strcpy(buf, "products=a,");
+    memset(buf + 11, 'p', RC_ID_MAX + 1);
+    buf[11 + RC_ID_MAX + 1] = 0;
+    assert_refused(buf, RE_QERR_TOO_LONG, RE_PARAM_PRODUCTS);
+}
+END_TEST
+
+START_TEST(test_products_limits)
+{
+    char buf[1024];
+    strcpy(buf, "products=");
+    for (int i = 0; i < RE_PRODUCTS_MAX; i++)
+        sprintf(buf + strlen(buf), "%sp%d", i ? "," : "", i);
+    ck_assert_int_eq(parse(buf), 0);
+    ck_assert_int_eq(q.nproducts, RE_PRODUCTS_MAX);
+    strcat(buf, ",one-more");
+    assert_refused(buf, RE_QERR_TOO_MANY, RE_PARAM_PRODUCTS);
+
+    assert_refused("products=a,,b", RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+    assert_refused("products=,a", RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+    assert_refused("products=a,", RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+    assert_refused("products=,", RE_QERR_EMPTY_ID, RE_PARAM_PRODUCTS);
+
+    /* repeated ids are kept once */
+    ck_assert_int_eq(parse("products=a,b,a,b,c"), 0);
+    ck_assert_int_eq(q.nproducts, 3);
+    ck_assert(id_is(q.products[2], "c", 1));
+}
+END_TEST
+
+START_TEST(test_all_ids_at_their_maximum)
+{
+    /* Every known parameter at its limit fits the store. */
+    static char buf[RE_QUERY_MAX + 1];
+    size_t o = 0;
+    const char *names[] = {"cookie=", "loc=", "device="};
+    for (int k = 0; k < 3; k++) {
+        o += (size_t)sprintf(buf + o, "%s%s", k ? "&" : "", names[k]);
+        memset(buf + o, 'a' + k, RC_ID_MAX);
+        o += RC_ID_MAX;
+    }
+    o += (size_t)sprintf(buf + o, "&products=");
+    for (int i = 0; i < RE_PRODUCTS_MAX; i++) {
+        if (i)
+            buf[o++] = ',';
+        memset(buf + o, 'A' + i, RC_ID_MAX);
+        o += RC_ID_MAX;
+    }
+    buf[o] = 0;
+    ck_assert_int_eq(re_query_parse(&q, buf, o), 0);
+    ck_assert_int_eq(q.nproducts, RE_PRODUCTS_MAX);
+    ck_assert_int_eq(q.products[19].len, RC_ID_MAX);
+    ck_assert_int_eq((unsigned char)q.products[19].p[RC_ID_MAX - 1], 'A' + 19);
+    ck_assert_int_eq((unsigned char)q.cookie.p[0], 'a');
+}
+END_TEST
+
+START_TEST(test_n)
+{
+    ck_assert_int_eq(parse("n=1"), 0);
+    ck_assert_int_eq(q.n, 1);
+    ck_assert_int_eq(parse("n=100"), 0);
+    ck_assert_int_eq(q.n, 100);
+    ck_assert_int_eq(parse("n=007"), 0);
+    ck_assert_int_eq(q.n, 7);
+    ck_assert_int_eq(parse("n=%35"), 0);
+    ck_assert_int_eq(q.n, 5);
+    const char *bad[] = {"n=0", "n=101", "n=1000", "n=-1", "n=+1", "n=1.5", "n=abc", "n=", "n", "n=1e2",
+                         "n=%201", "n=99999999999999999999", "n=0100"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_refused(bad[i], RE_QERR_BAD_N, RE_PARAM_N);
+}
+END_TEST
+
+START_TEST(test_repeated_and_unknown)
+{
+    assert_refused("cookie=a&cookie=b", RE_QERR_REPEATED, RE_PARAM_COOKIE);
+    assert_refused("n=1&n=1", RE_QERR_REPEATED, RE_PARAM_N);
+    assert_refused("products=a&products=b", RE_QERR_REPEATED, RE_PARAM_PRODUCTS);
+    assert_refused("loc=a&loc=", RE_QERR_REPEATED, RE_PARAM_LOC);
+    ck_assert_int_eq(parse("_=123&utm_source=x&cb&Cookie=upper&n=3"), 0);
+    ck_assert_int_eq(q.n, 3);
+    ck_assert_ptr_null(q.cookie.p); /* names are case-sensitive */
+}
+END_TEST
+
+START_TEST(test_query_too_long)
+{
+    static char buf[RE_QUERY_MAX + 2];
+    memset(buf, 'x', sizeof(buf) - 1);
+    buf[sizeof(buf) - 1] = 0;
+    memcpy(buf, "x=", 2);
+    ck_assert_int_eq(re_query_parse(&q, buf, RE_QUERY_MAX), 0);
+    ck_assert_int_eq(re_query_parse(&q, buf, RE_QUERY_MAX + 1), RC_EFORMAT);
+    ck_assert_int_eq(q.err, RE_QERR_QUERY_TOO_LONG);
+}
+END_TEST
+
+START_TEST(test_reasons)
+{
+    char r[160];
+    ck_assert_str_eq(re_query_reason(RE_QERR_ENCODING, RE_PARAM_PRODUCTS, r, sizeof(r)),
+                     "bad percent-encoding in 'products'");
+    ck_assert_str_eq(re_query_reason(RE_QERR_BAD_N, RE_PARAM_N, r, sizeof(r)), "'n' must be an integer from 1 to 100");
+    for (int e = 0; e < RE_QERR_COUNT; e++)
+        for (int p = 0; p < RE_PARAM_COUNT; p++) {
+            re_query_reason((enum re_qerr)e, (enum re_param)p, r, sizeof(r));
+            ck_assert(r[0] != 0 && strchr(r, '"') == NULL);
+        }
+}
+END_TEST
+
+static Suite *query_suite(void)
+{
+    Suite *s = suite_create("query");
+    TCase *tc = tcase_create("query");
+    tcase_add_test(tc, test_empty_and_defaults);
+    tcase_add_test(tc, test_all_parameters);
+    tcase_add_test(tc, test_percent_decoding);
+    tcase_add_test(tc, test_bad_percent_encoding);
+    tcase_add_test(tc, test_pct_decode_function);
+    tcase_add_test(tc, test_id_lengths);
+    tcase_add_test(tc, test_products_limits);
+    tcase_add_test(tc, test_all_ids_at_their_maximum);
+    tcase_add_test(tc, test_n);
+    tcase_add_test(tc, test_repeated_and_unknown);
+    tcase_add_test(tc, test_query_too_long);
+    tcase_add_test(tc, test_reasons);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(query_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,420 @@
+/*
+ * test_route.c - edge/route.c: every routing rule of schemas/http.md on a
+ * fixture cache written through shared/ code: image merge by best score,
+ * CF, segment back-off to global, fill-up across tiers, dedupe, exclusion
+ * of the products on screen, n limits, corrupt records, and JSON that stays
+ * valid whatever bytes the ids hold.
+ */
+#include "cache.h"
+#include "fixture.h"
+#include "json.h"
+#include "query.h"
+#include "route.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char root[PATH_MAX];
+static struct rc_cache cache;
+static MDB_txn *txn;
+static struct re_route_scratch scratch;
+static struct re_recs recs;
+
+#define E(id, s) {id, 0, s}
+
+static void build(void)
+{
+    const char *tmp = getenv("EDGEREC_TEST_TMP");
+    char cmd[PATH_MAX + 16];
+    snprintf(root, sizeof(root), "%s/route.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (tmp && *tmp) {
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", tmp);
+        if (system(cmd) != 0)
+            abort();
+    }
+    if (!mkdtemp(root))
+        abort();
+    struct fx *f = fx_new();
+    fx_list(f, RC_DB_PRODUCT, "p1", 0, (struct fx_entry[]){E("a", .9f), E("b", .5f), E("c", .4f), E("p2", .35f)}, 4);
+    fx_list(f, RC_DB_PRODUCT, "p2", 0, (struct fx_entry[]){E("b", .95f), E("d", .3f), E("a", .2f)}, 3);
+    fx_list(f, RC_DB_PRODUCT, "p3", 0, (struct fx_entry[]){E("e", .7f), E("f", .7f)}, 2);
+    fx_list(f, RC_DB_PRODUCT, "p4", 0, (struct fx_entry[]){E("f", .7f), E("g", .7f)}, 2);
+    fx_list(f, RC_DB_PRODUCT, "short", 0, (struct fx_entry[]){E("h", .5f)}, 1);
+    fx_list(f, RC_DB_PRODUCT, "empty", 0, NULL, 0);
+    fx_list(f, RC_DB_COOKIE, "c1", 0, (struct fx_entry[]){E("i", 8), E("a", 7), E("j", 6)}, 3);
+    fx_list(f, RC_DB_COOKIE, "c-screen", 0, (struct fx_entry[]){E("p1", 8), E("x", 7)}, 2);
+    fx_segment(f, "de", "mobile", (struct fx_entry[]){E("k", 50), E("l", 40)}, 2);
+    fx_segment(f, "de", "*", (struct fx_entry[]){E("m", 30)}, 1);
+    fx_segment(f, "*", "mobile", (struct fx_entry[]){E("o", 20)}, 1);
+    fx_segment(f, "*", "tablet", (struct fx_entry[]){E("q", 20)}, 1);
+    fx_segment(f, "*", "*", (struct fx_entry[]){E("r", 9), E("s", 8), E("t", 7), E("a", 6), E("k", 5)}, 5);
+
+    struct fx_entry big[150];
+    static char names[150][8];
+    for (int i = 0; i < 150; i++) {
+        snprintf(names[i], sizeof(names[i]), "b%03d", i);
+        big[i] = (struct fx_entry){names[i], 0, 1.0f - (float)i / 1000};
+    }
+    fx_list(f, RC_DB_PRODUCT, "big", 0, big, 150);
+
+    static char longid[RC_ID_MAX];
+    memset(longid, 0xff, sizeof(longid));
+    struct fx_entry weird[] = {
+        {"q\"uote", 0, .9f},      {"back\\slash", 0, .8f}, {"ctl\x01\x1f\n", 0, .7f}, {"\xff\xfe bad", 0, .6f},
+        {"nul\0byte", 8, .5f},    {"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 0, .4f},  {longid, RC_ID_MAX, .3f},
+        {"\xed\xa0\x80surrogate", 0, .2f}, {"\xc0\xafoverlong", 0, .1f}};
+    fx_list(f, RC_DB_PRODUCT, "w", 0, weird, sizeof(weird) / sizeof(weird[0]));
+
+    /* A record that does not decode: skipped and counted. */
+    fx_put(f, RC_DB_PRODUCT, rc_key("corrupt", 7), "ERLS\x01\x00\x02\x00\x05\x00", 10);
+
+    char err[RC_ERRMSG_MAX];
+    if (fx_write(f, root, "20260101T000000Z", 1, err) != 0) {
+        fprintf(stderr, "fixture: %s\n", err);
+        abort();
+    }
+    fx_free(f);
+}
+
+static void cleanup(void)
+{
+    (void)rc_remove_tree(root);
+}
+
+static void open_cache(void)
+{
+    char dir[PATH_MAX + 64], err[RC_ERRMSG_MAX];
+    snprintf(dir, sizeof(dir), "%s/versions/20260101T000000Z", root);
+    ck_assert_msg(rc_cache_open(&cache, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_int_eq(mdb_txn_begin(cache.env, NULL, MDB_RDONLY, &txn), 0);
+    re_route_scratch_init(&scratch);
+}
+
+static void close_cache(void)
+{
+    mdb_txn_abort(txn);
+    rc_cache_close(&cache);
+}
+
+/* Route the raw query string; returns the item ids joined by ','. */
+static const char *route(const char *query)
+{
+    static char joined[4096];
+    struct re_query q;
+    ck_assert_msg(re_query_parse(&q, query, strlen(query)) == 0, "query '%s' refused", query);
+    ck_assert_int_eq(re_route(&cache, txn, &q, &scratch, &recs), 0);
+    joined[0] = 0;
+    size_t o = 0;
+    for (unsigned i = 0; i < recs.count && o + RC_ID_MAX + 2 < sizeof(joined); i++) {
+        if (i)
+            joined[o++] = ',';
+        memcpy(joined + o, recs.items[i].id, recs.items[i].id_len);
+        o += recs.items[i].id_len;
+        joined[o] = 0;
+    }
+    return joined;
+}
+
+static const char *sources(void)
+{
+    static char s[1024];
+    s[0] = 0;
+    for (unsigned i = 0; i < recs.count; i++)
+        snprintf(s + strlen(s), sizeof(s) - strlen(s), "%s%s", i ? "," : "", rc_source_name(recs.items[i].source));
+    return s;
+}
+
+static float score_of(const char *id)
+{
+    for (unsigned i = 0; i < recs.count; i++)
+        if (recs.items[i].id_len == strlen(id) && memcmp(recs.items[i].id, id, strlen(id)) == 0)
+            return recs.items[i].score;
+    return -1;
+}
+
+START_TEST(test_image_merge_best_score)
+{
+    /* b is in both lists: it keeps 0.95; p2 is on screen and never returned. */
+    ck_assert_str_eq(route("products=p1,p2&n=4"), "b,a,c,d");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+    ck_assert_float_eq_tol(score_of("b"), 0.95f, 1e-6);
+    ck_assert_float_eq_tol(score_of("a"), 0.9f, 1e-6);
+    ck_assert_str_eq(sources(), "image,image,image,image");
+}
+END_TEST
+
+START_TEST(test_image_single_excludes_on_screen)
+{
+    ck_assert_str_eq(route("products=p2&n=2"), "b,d");
+    ck_assert_str_eq(route("products=p1&n=10&loc=zz"), "a,b,c,p2,r,s,t,k");
+    ck_assert_str_eq(route("products=p1,p2&n=10&loc=zz"), "b,a,c,d,r,s,t,k");
+}
+END_TEST
+
+START_TEST(test_image_ties_keep_product_order)
+{
+    ck_assert_str_eq(route("products=p3,p4&n=3"), "e,f,g");
+    ck_assert_str_eq(route("products=p4,p3&n=3"), "f,g,e");
+}
+END_TEST
+
+START_TEST(test_cf)
+{
+    ck_assert_str_eq(route("cookie=c1&n=3"), "i,a,j");
+    ck_assert_int_eq(recs.route, RC_SRC_CF);
+    ck_assert_str_eq(sources(), "cf,cf,cf");
+    /* A cookie without a list is a new visitor: segment, then global. */
+    ck_assert_str_eq(route("cookie=nobody&n=2"), "r,s");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+}
+END_TEST
+
+START_TEST(test_cf_excludes_on_screen)
+{
+    /* "p1" is in c-screen's list and on screen; products without lists fall to cf. */
+    ck_assert_str_eq(route("cookie=c-screen&products=p1&n=6"), "a,b,c,p2,x,r");
+    ck_assert_str_eq(route("cookie=c-screen&products=unknown&n=2"), "p1,x");
+    ck_assert_int_eq(recs.route, RC_SRC_CF);
+    ck_assert_str_eq(route("cookie=c-screen&products=p1,nothing&n=5"), "a,b,c,p2,x");
+}
+END_TEST
+
+START_TEST(test_segment_backoff)
+{
+    ck_assert_str_eq(route("loc=de&device=mobile&n=2"), "k,l");
+    ck_assert_int_eq(recs.route, RC_SRC_SEGMENT);
+    ck_assert_str_eq(route("loc=de&device=desktop&n=1"), "m");         /* (de, *) */
+    ck_assert_str_eq(route("loc=fr&device=mobile&n=1"), "o");          /* (*, mobile) */
+    ck_assert_str_eq(route("device=tablet&n=1"), "q");                 /* (*, tablet) */
+    ck_assert_str_eq(route("loc=de&n=1"), "m");                        /* (de, *) */
+    ck_assert_str_eq(route("loc=fr&device=watch&n=2"), "r,s");         /* (*, *) */
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(sources(), "global,global");
+    ck_assert_str_eq(route(""), "r,s,t,a,k");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+}
+END_TEST
+
+START_TEST(test_segment_chain_fills_in_order)
+{
+    ck_assert_str_eq(route("loc=de&device=mobile&n=10"), "k,l,m,o,r,s,t,a");
+    ck_assert_str_eq(sources(), "segment,segment,segment,segment,global,global,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_SEGMENT);
+}
+END_TEST
+
+START_TEST(test_fill_up_across_tiers)
+{
+    ck_assert_str_eq(route("products=short&cookie=c1&loc=de&device=mobile&n=10"), "h,i,a,j,k,l,m,o,r,s");
+    ck_assert_str_eq(sources(), "image,cf,cf,cf,segment,segment,segment,segment,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+    /* All tiers together hold these 11 distinct products. */
+    ck_assert_str_eq(route("products=short&cookie=c1&loc=de&device=mobile&n=100"), "h,i,a,j,k,l,m,o,r,s,t");
+}
+END_TEST
+
+START_TEST(test_route_of_empty_answer_and_empty_lists)
+{
+    /* products without lists and no other tier contributing: nothing but global. */
+    ck_assert_str_eq(route("products=empty&n=2"), "r,s");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    /* All of global on screen: nothing left, the rule's tier is reported. */
+    ck_assert_str_eq(route("products=r,s,t,a,k"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+    ck_assert_str_eq(route("cookie=c-screen&products=p1,x,r,s,t,a,k&n=100"), "b,c,p2");
+}
+END_TEST
+
+START_TEST(test_n_limits)
+{
+    route("products=big&n=1");
+    ck_assert_int_eq(recs.count, 1);
+    ck_assert_str_eq(route("products=big&n=3"), "b000,b001,b002");
+    route("products=big&n=100");
+    ck_assert_int_eq(recs.count, 100);
+    ck_assert_int_eq(memcmp(recs.items[99].id, "b099", 4), 0);
+    route("products=big");
+    ck_assert_int_eq(recs.count, RE_N_DEFAULT);
+}
+END_TEST
+
+START_TEST(test_duplicate_products_in_query)
+{
+    ck_assert_str_eq(route("products=p2,p2&n=3"), "b,d,a");
+}
+END_TEST
+
+START_TEST(test_corrupt_record_skipped)
+{
+    ck_assert_str_eq(route("products=corrupt&n=2"), "r,s");
+    ck_assert_int_eq(recs.bad_records, 1);
+    ck_assert_str_eq(route("products=p2&n=1"), "b");
+    ck_assert_int_eq(recs.bad_records, 0);
+}
+END_TEST
+
+/* Valid UTF-8, no raw control bytes: what a JSON text must be. */
+static int valid_utf8_no_controls(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c < 0x20)
+            return 0;
+        size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
+                                                             : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+        if (!len || i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+        if (len == 3 && c == 0xed && s[i + 1] >= 0xa0)
+            return 0; /* surrogate */
+        if (len == 3 && c == 0xe0 && s[i + 1] < 0xa0)
+            return 0; /* overlong */
+        i += len;
+    }
+    return 1;
+}
+
+START_TEST(test_json_weird_ids)
+{
+    route("products=w&n=9");
+    ck_assert_int_eq(recs.count, 9);
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, cache.manifest.version, &b);
+    ck_assert(!b.overflow);
+    ck_assert_msg(valid_utf8_no_controls((unsigned char *)b.data, b.len), "output is not clean UTF-8");
+    struct rc_json *doc;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_msg(rc_json_parse(b.data, b.len, &doc, err) == 0, "%s: %.*s", err, (int)b.len, b.data);
+    ck_assert_str_eq(rc_json_get_str(doc, "version"), "20260101T000000Z");
+    ck_assert_str_eq(rc_json_get_str(doc, "route"), "image");
+    const struct rc_json *items = rc_json_get(doc, "items");
+    ck_assert_ptr_nonnull(items);
+    const struct rc_json *it = items->child;
+    ck_assert_str_eq(rc_json_get_str(it, "product"), "q\"uote");
+    ck_assert_str_eq(rc_json_get_str(it, "source"), "image");
+    double score;
+    ck_assert_int_eq(rc_json_get_num(it, "score", &score), 0);
+    ck_assert_double_eq_tol(score, 0.9, 1e-6);
+    ck_assert_str_eq(rc_json_get_str(it->next, "product"), "back\\slash");
+    ck_assert_str_eq(rc_json_get_str(it->next->next, "product"), "ctl\x01\x1f\n");
+    ck_assert_str_eq(rc_json_get_str(it->next->next->next, "product"), "\xef\xbf\xbd\xef\xbf\xbd bad");
+    const struct rc_json *nul = it->next->next->next->next;
+    ck_assert_int_eq(nul->child->str_len, 8); /* "nul\0byte" kept its NUL as \u0000 */
+    ck_assert_str_eq(rc_json_get_str(nul->next, "product"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    rc_json_free(doc);
+}
+END_TEST
+
+START_TEST(test_json_worst_case_fits)
+{
+    /* 100 items of RC_ID_MAX bytes that each escape to 6 bytes. */
+    static char id[RC_ID_MAX];
+    memset(id, 0x01, sizeof(id));
+    struct re_recs r = {.route = RC_SRC_SEGMENT, .count = RE_N_MAX};
+    for (unsigned i = 0; i < RE_N_MAX; i++)
+        r.items[i] = (struct re_item){i, id, -3.4e38f, RC_ID_MAX, RC_SRC_SEGMENT};
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&r, "20260101T000000Z-99", &b);
+    ck_assert(!b.overflow);
+    struct rc_json *doc;
+    ck_assert_int_eq(rc_json_parse(b.data, b.len, &doc, NULL), 0);
+    rc_json_free(doc);
+}
+END_TEST
+
+START_TEST(test_json_empty_items)
+{
+    route("products=r,s,t,a,k");
+    static char mem[1024];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, "v1", &b);
+    ck_assert_str_eq(rc_buf_cstr(&b), "{\"version\":\"v1\",\"route\":\"image\",\"items\":[]}");
+}
+END_TEST
+
+START_TEST(test_scratch_stamp_wraps)
+{
+    scratch.stamp = UINT32_MAX - 1;
+    ck_assert_str_eq(route("products=p1,p2&n=10"), "b,a,c,d,r,s,t,k");
+    ck_assert_str_eq(route("products=p1,p2&n=10"), "b,a,c,d,r,s,t,k"); /* stamp wraps to 0 here */
+    ck_assert_str_eq(route("products=p1,p2&n=10"), "b,a,c,d,r,s,t,k");
+}
+END_TEST
+
+/* Scores read as "%.6g" would write them, over the whole float range. */
+START_TEST(test_json_scores_match_printf)
+{
+    struct re_recs r = {.route = RC_SRC_GLOBAL, .count = 1};
+    r.items[0] = (struct re_item){1, "x", 0, 1, RC_SRC_GLOBAL};
+    const float fixed[] = {0, -0.0f, 1, 0.95f, 0.5f, 1e-4f, 9.99999e-5f, 999999.4f, 999999.6f, 1e6f, 123456.5f,
+                           -0.0009765625f, 0.1f, 3.4e38f, 1e-38f, INFINITY, NAN};
+    srand(7);
+    for (int i = 0; i < 200000; i++) {
+        float f;
+        if (i < (int)(sizeof(fixed) / sizeof(fixed[0])))
+            f = fixed[i];
+        else if (i % 2)
+            f = (float)rand() / (float)RAND_MAX * (rand() % 2 ? 1 : -1);
+        else
+            f = powf(10, (float)(rand() % 160 - 80) / 10.0f) * ((float)rand() / (float)RAND_MAX);
+        r.items[0].score = f;
+        char mem[256], want[64];
+        struct rc_buf b;
+        rc_buf_fixed(&b, mem, sizeof(mem));
+        re_recs_json(&r, "v", &b);
+        rc_buf_cstr(&b);
+        if (isfinite(f))
+            snprintf(want, sizeof(want), "\"score\":%.6g,", (double)f);
+        else
+            snprintf(want, sizeof(want), "\"score\":null,");
+        ck_assert_msg(strstr(mem, want) != NULL, "%.9g gave %s, expected %s", (double)f, mem, want);
+    }
+}
+END_TEST
+
+static Suite *route_suite(void)
+{
+    Suite *s = suite_create("route");
+    TCase *tc = tcase_create("route");
+    tcase_add_unchecked_fixture(tc, build, cleanup);
+    tcase_add_checked_fixture(tc, open_cache, close_cache);
+    tcase_add_test(tc, test_image_merge_best_score);
+    tcase_add_test(tc, test_image_single_excludes_on_screen);
+    tcase_add_test(tc, test_image_ties_keep_product_order);
+    tcase_add_test(tc, test_cf);
+    tcase_add_test(tc, test_cf_excludes_on_screen);
+    tcase_add_test(tc, test_segment_backoff);
+    tcase_add_test(tc, test_segment_chain_fills_in_order);
+    tcase_add_test(tc, test_fill_up_across_tiers);
+    tcase_add_test(tc, test_route_of_empty_answer_and_empty_lists);
+    tcase_add_test(tc, test_n_limits);
+    tcase_add_test(tc, test_duplicate_products_in_query);
+    tcase_add_test(tc, test_corrupt_record_skipped);
+    tcase_add_test(tc, test_json_weird_ids);
+    tcase_add_test(tc, test_json_worst_case_fits);
+    tcase_add_test(tc, test_json_empty_items);
+    tcase_add_test(tc, test_scratch_stamp_wraps);
+    tcase_add_test(tc, test_json_scores_match_printf);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(route_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
