@@ -16,8 +16,8 @@
  *   - Exactly cfg->events event rows and cfg->cookies cookies; every cookie
  *     has at least one event. Rows are grouped by cookie; within a cookie
  *     timestamps never decrease (sessions do not overlap), within a session
- *     they increase by at least a second unless the cookie has more events
- *     than the window has seconds to space them.
+ *     they increase by at least 5 s unless the cookie has so many events
+ *     that its sessions are squeezed into half the window.
  *   - Every file is written under "<name>.tmp" and renamed into place once
  *     complete; recgen.json is written last, so its presence means the set
  *     is complete. On failure the temporary file is removed; files finished
