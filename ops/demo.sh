@@ -10,7 +10,7 @@
 #   6. query        curl asks /v1/recs for a returning, a browsing and a new
 #                   visitor
 #
-# Steps 4-6 are not wired up yet and say so when run.
+# recedge is stopped when the demo ends.
 #
 # Sizes and places (environment):
 #   DEMO_DIR (demo)  DEMO_SEED (42)  DEMO_EVENTS (200000)  DEMO_COOKIES (20000)
@@ -57,26 +57,67 @@ gen_data() {
     ls -l "$data"
 }
 
-# TODO: recbuild --events demo/data/events.csv --catalog demo/data/catalog.csv
-#       --embeddings demo/data/emb.npy --out demo/cache, then print the
-#       manifest of the version it published.
 build_cache() {
     step "build a cache with recbuild"
-    skip "cache build" "this step is not wired up yet"
+    "$bin/builder/recbuild" --events "$data/events.csv" --catalog "$data/catalog.csv" \
+        --embeddings "$data/emb.npy" --out "$demo/cache" --seed "$seed" --holdout 1 --progress never
+    printf 'demo: current -> %s\n' "$(readlink "$demo/cache/current")"
+    "$bin/edge/recctl" list --root "$demo/cache"
 }
 
-# TODO: start build/edge/recedge on 127.0.0.1:$port over demo/cache in the
-#       background, wait for /readyz, stop it on exit (trap).
+edge_pid=
+stop_edge() {
+    if [ -n "$edge_pid" ]; then
+        kill -TERM "$edge_pid" 2>/dev/null || true
+        wait "$edge_pid" 2>/dev/null || true
+        edge_pid=
+    fi
+}
+trap stop_edge EXIT
+
 start_edge() {
     step "start recedge"
-    skip "edge server" "this step is not wired up yet (port $port)"
+    "$bin/edge/recedge" --root "$demo/cache" --bind 127.0.0.1 --port "$port" --threads 2 \
+        > "$demo/recedge.log" 2>&1 &
+    edge_pid=$!
+    local i
+    for i in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$port/readyz" > /dev/null 2>&1; then
+            printf 'demo: recedge (pid %s) is ready on 127.0.0.1:%s, log in %s\n' "$edge_pid" "$port" \
+                "$demo/recedge.log"
+            return
+        fi
+        if ! kill -0 "$edge_pid" 2>/dev/null; then
+            cat "$demo/recedge.log" >&2
+            echo "demo: recedge exited before it was ready" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "demo: recedge was not ready after 10 s" >&2
+    exit 1
 }
 
-# TODO: curl /v1/recs for a cookie with purchases, for products on screen,
-#       and for a new visitor; curl /metrics.
+ask() {
+    printf '\n$ curl "%s"\n' "$1"
+    curl -fsS "$1"
+    echo
+}
+
 query() {
     step "query recedge with curl"
-    skip "queries" "this step is not wired up yet"
+    local base="http://127.0.0.1:$port" buyer product loc device
+    # A returning visitor: the first cookie in the log with a purchase.
+    buyer=$(awk -F, 'NR > 1 && $3 == "purchase" { print $2; exit }' "$data/events.csv")
+    # A browsing visitor: two in-stock products from the catalog.
+    product=$(awk -F, 'NR > 1 && $3 == "1" { print $1 }' "$data/catalog.csv" | head -n 2 | paste -sd,)
+    read -r loc device < <(awk -F, 'NR == 2 { print $5, $6 }' "$data/events.csv")
+    ask "$base/v1/recs?cookie=$buyer&n=5"
+    ask "$base/v1/recs?products=$product&n=5"
+    ask "$base/v1/recs?cookie=never-seen-before&loc=$loc&device=$device&n=5"
+    ask "$base/v1/version"
+    printf '\n$ curl %s/metrics | grep recedge_requests_total\n' "$base"
+    curl -fsS "$base/metrics" | grep '^recedge_requests_total' || true
 }
 
 setup
