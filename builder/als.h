@@ -9,6 +9,13 @@
  * U is (users, f), V is (items, f). Initialised from `seed` (same seed, same
  * inputs, same thread count -> same factors).
  *
+ * Rows of ui without entries get zero factors; so do items no row touches.
+ * The model owns U and V (rb_als_release; release on a zeroed model is a
+ * no-op). rb_als_train_cpu runs the per-row solves on o->threads OpenMP
+ * threads; its only BLAS call (the Gramian, cblas_ssyrk) runs outside them
+ * on OpenBLAS's own threads. Each row's solve depends on nothing but its
+ * inputs, so the factors do not depend on how rows are spread over threads.
+ *
  * Backends share this header: rb_als_train_cpu (OpenBLAS + OpenMP) and,
  * when built with CUDA, rb_als_train_gpu (als_cuda.cu).
  */
@@ -24,6 +31,9 @@ struct rb_als_opts {
     uint32_t iterations; /* 10 */
     uint64_t seed;       /* 42 */
     int threads;         /* 0 = all cores */
+    uint32_t cg_steps;   /* 3: conjugate-gradient steps per row and half-iteration,
+                          * warm-started from the previous factors; 0 = exact
+                          * Cholesky solve (slower: ops/bench/score_methods.md) */
 };
 
 struct rb_als_model {
@@ -40,5 +50,15 @@ int rb_als_train_cpu(struct rb_als_model *m, const struct rb_train *t, const str
 int rb_als_train_gpu(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, char *err);
 #endif
 void rb_als_release(struct rb_als_model *m);
+
+/*
+ * The objective ALS minimises, for monitoring and tests:
+ *   sum_{u,i} c_ui (p_ui - U[u].V[i])^2 + reg (|U|^2 + |V|^2)
+ * over all (users x items) pairs, in double. Deterministic for a given
+ * model and thread count. Errors: RC_ERANGE (model and t disagree in
+ * shape), -ENOMEM.
+ */
+int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, double *loss,
+                char *err);
 
 #endif

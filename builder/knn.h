@@ -14,7 +14,7 @@ enum rb_knn_method { RB_KNN_EXACT, RB_KNN_IVF, RB_KNN_HNSW };
 
 struct rb_knn_opts {
     enum rb_knn_method method;
-    uint32_t ivf_nlist;     /* 0 = about 4 sqrt(rows) */
+    uint32_t ivf_nlist;     /* 0 = about 4 sqrt(rows); at most rows / 39 (k-means needs the points) */
     uint32_t ivf_nprobe;    /* 16 */
     uint32_t hnsw_m;        /* 32 */
     uint32_t hnsw_ef;       /* 128 */

@@ -1,0 +1,518 @@
+/*
+ * output.c - the lists and items of one build into a published cache
+ * version (output.h). The write stage is one tight loop per DB: keys are
+ * ordered first (a stable radix sort of (key, index) pairs), then each
+ * record is encoded into one reused buffer and appended with MDB_APPEND.
+ */
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "error.h"
+#include "keys.h"
+#include "layout.h"
+#include "log.h"
+#include "progress.h"
+
+enum { ST_NONE, ST_BEGUN, ST_WRITTEN, ST_MANIFEST, ST_PUBLISHED, ST_FAILED };
+
+/* Records between cancellation checks and progress reports. */
+#define CHECK_EVERY 65536
+/* Lists prefetched ahead of the one being encoded. */
+#define PREFETCH_AHEAD 8
+
+/* CPU time of this thread: the write stage's cost on a machine shared with other work. */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cancelled(const struct rb_output *o)
+{
+    return o->opts.cancel && *o->opts.cancel;
+}
+
+/* ---- ordering ---- */
+
+struct keyed {
+    uint64_t key;
+    uint32_t idx;
+};
+
+/*
+ * out[r] = (key, index) of the r-th smallest key; equal keys keep their
+ * index order (LSD radix sort on 16-bit digits is stable), so "the first
+ * list wins a collision" means the lowest index. Passes whose digit is the
+ * same for every key are skipped. *out is malloc'ed (NULL when n is 0).
+ * Returns 0 or -ENOMEM.
+ */
+static int sort_keys(uint64_t (*key_of)(const void *, size_t), const void *src, size_t n, struct keyed **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    struct keyed *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
+    size_t(*hist)[65536] = calloc(4, sizeof(*hist));
+    if (!a || !b || !hist) {
+        free(a);
+        free(b);
+        free(hist);
+        return -ENOMEM;
+    }
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = key_of(src, i);
+        a[i].key = k;
+        a[i].idx = (uint32_t)i;
+        if (i && k < a[i - 1].key)
+            sorted = 0;
+        for (int p = 0; p < 4; p++)
+            hist[p][(k >> (16 * p)) & 0xffff]++;
+    }
+    for (int p = 0; p < 4 && !sorted; p++) {
+        size_t *h = hist[p];
+        if (h[(a[0].key >> (16 * p)) & 0xffff] == n)
+            continue; /* one digit value for all: nothing moves */
+        size_t sum = 0;
+        for (size_t v = 0; v < 65536; v++) {
+            size_t c = h[v];
+            h[v] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[h[(a[i].key >> (16 * p)) & 0xffff]++] = a[i];
+        struct keyed *t = a;
+        a = b;
+        b = t;
+    }
+    free(b);
+    free(hist);
+    *out = a;
+    return 0;
+}
+
+static uint64_t list_key(const void *src, size_t i)
+{
+    return ((const struct rb_lists *)src)->owner_key[i];
+}
+
+static uint64_t product_key(const void *src, size_t i)
+{
+    return ((const struct rb_strtab *)src)->keys[i];
+}
+
+/* ---- lifecycle ---- */
+
+int rb_output_begin(struct rb_output *o, const struct rb_output_opts *opts, time_t now, char *err)
+{
+    memset(o, 0, sizeof(*o));
+    o->opts = *opts;
+    o->state = ST_FAILED;
+    int rc = rc_layout_init(opts->root, err);
+    if (!rc)
+        rc = rc_layout_new_version(opts->root, now, o->version, err);
+    if (!rc)
+        rc = rc_layout_staging_create(opts->root, o->version, o->staging, sizeof(o->staging), err);
+    if (rc) {
+        o->staging[0] = 0; /* nothing of ours to remove */
+        return rc;
+    }
+    snprintf(o->manifest.version, sizeof(o->manifest.version), "%s", o->version);
+    o->state = ST_BEGUN;
+    return 0;
+}
+
+void rb_output_release(struct rb_output *o)
+{
+    if (o->state != ST_PUBLISHED && o->staging[0]) {
+        int rc = rc_remove_tree(o->staging);
+        if (rc)
+            rc_log(RC_LOG_WARN, "staging", "path=%s msg=\"unable to remove: %s\"", o->staging, rc_strerror(rc));
+    }
+    o->staging[0] = 0;
+    rc_manifest_release(&o->manifest);
+}
+
+/* ---- writing ---- */
+
+/*
+ * How much file the records take. LMDB keeps a value inside its leaf page
+ * while the node (8-byte header, 8-byte key, value) fits in half a page
+ * minus the page header; a larger value gets whole overflow pages. Leaves
+ * written with MDB_APPEND end up full. Counted per record, so lists longer
+ * than ~90 entries (values above 2 KB) are not underestimated.
+ */
+#define PAGE 4096u
+#define NODE_MAX ((PAGE - 16u) / 2u)
+
+struct size_est {
+    uint64_t records;     /* records that will be put */
+    uint64_t value_bytes; /* encoded values */
+    uint64_t leaf_bytes;  /* of leaf pages holding values inline */
+    uint64_t overflow;    /* overflow pages */
+};
+
+static void est_add(struct size_est *e, size_t value)
+{
+    e->records++;
+    e->value_bytes += value;
+    if (8 + 8 + value <= NODE_MAX)
+        e->leaf_bytes += 8 + 8 + value + 2; /* node, plus its slot in the page index */
+    else {
+        e->leaf_bytes += 8 + 8 + 8 + 2;     /* node holding the overflow page number */
+        e->overflow += (16 + value + PAGE - 1) / PAGE;
+    }
+}
+
+/* Bytes of the build file: leaves a little less than full, branch pages,
+ * and the pages each batch commit copies on write. */
+static uint64_t est_file_bytes(const struct size_est *e)
+{
+    uint64_t leaves = e->leaf_bytes / (PAGE - 16) + 1;
+    uint64_t pages = leaves + leaves / 8 + e->overflow + (e->records / RC_CACHE_BATCH + 1) * 16 + 64;
+    return pages * PAGE;
+}
+
+/* Also checks every entry names a product: RC_EINTERNAL (a bug upstream) otherwise. */
+static int est_lists(struct size_est *e, enum rc_db db, const struct rb_lists *l, const struct rb_strtab *products,
+                     char *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        size_t len = l->len[i];
+        if (!len)
+            continue;
+        if (len > l->k)
+            return rc_fail(err, RC_EINTERNAL, "%s list %zu holds %zu entries, room for %zu", rc_db_names[db], i, len,
+                           l->k);
+        const uint32_t *it = l->items + i * l->k;
+        size_t ids = 0;
+        for (size_t j = 0; j < len; j++) {
+            if (it[j] >= products->n)
+                return rc_fail(err, RC_EINTERNAL, "%s list %zu names product %u of %u", rc_db_names[db], i, it[j],
+                               products->n);
+            ids += products->lens[it[j]];
+        }
+        est_add(e, rc_list_size(len, ids));
+    }
+    return 0;
+}
+
+static int check_space(const char *dir, uint64_t need, char *err)
+{
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0)
+        return 0; /* cannot tell; the writes will say */
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail < need)
+        return rc_fail(err, -ENOSPC, "not enough space for the cache in '%s': need about %" PRIu64 " MiB, %" PRIu64
+                       " MiB free", dir, (need >> 20) + 1, avail >> 20);
+    return 0;
+}
+
+/*
+ * Allocate the first `bytes` of the build file. The writer maps the file
+ * (MDB_WRITEMAP) over a sparse extent, and a page the filesystem cannot
+ * back when it is first written kills the process with SIGBUS; pages it
+ * has allocated cannot. LMDB fills a fresh file from its start, so
+ * reserving the estimated size up front turns "disk full" into -ENOSPC here.
+ */
+static int reserve_build_file(const char *path, uint64_t bytes, char *err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
+    int e = posix_fallocate(fd, 0, (off_t)bytes);
+    close(fd);
+    if (e)
+        return rc_fail(err, -e, "unable to reserve %" PRIu64 " MiB for '%s': %s", (bytes >> 20) + 1, path,
+                       strerror(e));
+    return 0;
+}
+
+struct writer_ctx {
+    struct rb_output *o;
+    struct rc_cache_writer *w;
+    uint64_t done, total;
+};
+
+static int after_put(struct writer_ctx *c, char *err)
+{
+    if (++c->done % CHECK_EVERY)
+        return 0;
+    if (cancelled(c->o))
+        return rc_fail(err, -EINTR, "interrupted while writing '%s'", c->o->staging);
+    if (c->o->opts.progress)
+        c->o->opts.progress(c->o->opts.progress_ctx, "write", c->done, c->total);
+    return 0;
+}
+
+static int write_lists(struct writer_ctx *c, enum rc_db db, const struct rb_lists *l, const struct keyed *order,
+                       const struct rb_strtab *products, unsigned char *buf, size_t cap, struct rc_entry *entries,
+                       char *err)
+{
+    uint64_t prev = 0;
+    for (size_t r = 0; r < l->n; r++) {
+        /* Lists are visited in key order, i.e. at random in memory: fetch
+         * the ones a few steps ahead while this one is encoded. */
+        if (r + PREFETCH_AHEAD < l->n) {
+            size_t a = order[r + PREFETCH_AHEAD].idx;
+            __builtin_prefetch(&l->len[a]);
+            for (size_t off = 0; off < l->k; off += 16) {
+                __builtin_prefetch(l->items + a * l->k + off);
+                __builtin_prefetch(l->scores + a * l->k + off);
+            }
+        }
+        size_t i = order[r].idx;
+        uint64_t key = order[r].key;
+        if (r && key == prev) {
+            c->o->collisions[db]++;
+            continue;
+        }
+        prev = key;
+        size_t len = l->len[i];
+        if (!len) {
+            c->o->empty[db]++;
+            continue;
+        }
+        const uint32_t *it = l->items + i * l->k;
+        const float *sc = l->scores + i * l->k;
+        for (size_t j = 0; j < len; j++) {
+            size_t id_len;
+            entries[j].id = rb_strtab_str(products, it[j], &id_len);
+            entries[j].id_len = (uint16_t)id_len;
+            entries[j].key = products->keys[it[j]];
+            entries[j].score = sc[j];
+        }
+        long n = rc_list_encode(buf, cap, (enum rc_source)l->source[i], entries, len);
+        if (n < 0)
+            return rc_fail(err, (int)n, "unable to encode the %s list of key %016" PRIx64 ": %s", rc_db_names[db],
+                           key, rc_strerror((int)n));
+        int rc = rc_cache_writer_put(c->w, db, key, buf, (size_t)n, err);
+        if (rc)
+            return rc;
+        c->o->value_bytes += (uint64_t)n;
+        if ((rc = after_put(c, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const struct keyed *order, unsigned char *buf,
+                       size_t cap, char *err)
+{
+    const struct rb_strtab *p = &d->products;
+    for (uint32_t r = 0; r < p->n; r++) {
+        uint32_t i = order[r].idx;
+        size_t id_len, cat_len = 0;
+        const char *id = rb_strtab_str(p, i, &id_len);
+        const char *cat = "";
+        if (d->category && d->category[i] != RB_NONE)
+            cat = rb_strtab_str(&d->categories, d->category[i], &cat_len);
+        int in_stock = d->in_stock ? d->in_stock[i] != 0 : 1;
+        long n = rc_item_encode(buf, cap, id, id_len, cat, cat_len, in_stock);
+        if (n < 0)
+            return rc_fail(err, (int)n, "unable to encode the item '%.*s': %s", (int)id_len, id,
+                           rc_strerror((int)n));
+        int rc = rc_cache_writer_put(c->w, RC_DB_ITEMS, p->keys[i], buf, (size_t)n, err);
+        if (rc)
+            return rc;
+        c->o->value_bytes += (uint64_t)n;
+        if ((rc = after_put(c, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struct rb_lists *const lists[RB_OUTPUT_LISTS],
+                    char *err)
+{
+    if (o->state != ST_BEGUN) {
+        o->state = ST_FAILED;
+        return rc_fail(err, RC_EINTERNAL, "rb_output_write called out of order");
+    }
+    o->state = ST_FAILED;
+    const struct rb_strtab *products = &d->products;
+    struct keyed *order[RB_OUTPUT_LISTS + 1] = {0};
+    unsigned char *buf = NULL;
+    struct rc_entry *entries = NULL;
+    struct rc_cache_writer w;
+    int writer_open = 0, rc = 0;
+
+    /* Size everything first: the map, the space check, the progress total. */
+    struct size_est est = {0};
+    size_t kmax = 1;
+    for (int db = 0; db < RB_OUTPUT_LISTS; db++) {
+        const struct rb_lists *l = lists[db];
+        if (!l || !l->n)
+            continue;
+        if (l->n >= UINT32_MAX || l->k > RC_LIST_MAX) {
+            rc = rc_fail(err, RC_ERANGE, "%zu %s lists of %zu entries exceed the cache's limits", l->n,
+                         rc_db_names[db], l->k);
+            goto out;
+        }
+        if ((rc = est_lists(&est, (enum rc_db)db, l, products, err)) != 0)
+            goto out;
+        if (l->k > kmax)
+            kmax = l->k;
+    }
+    for (uint32_t i = 0; i < products->n; i++) {
+        uint32_t c = d->category ? d->category[i] : RB_NONE;
+        est_add(&est, RC_ITEM_HEADER + products->lens[i] + (c != RB_NONE ? d->categories.lens[c] : 0));
+    }
+    /* The build file (reserved below, with a quarter to spare) and its
+     * compacted copy exist together until the build file is removed. */
+    uint64_t file_bytes = est_file_bytes(&est);
+    uint64_t reserve = file_bytes + file_bytes / 4;
+    if ((rc = check_space(o->staging, reserve + file_bytes, err)) != 0)
+        goto out;
+
+    double t0 = rb_now_ms();
+    for (int db = 0; db < RB_OUTPUT_LISTS; db++) {
+        const struct rb_lists *l = lists[db];
+        if (!l || !l->n)
+            continue;
+        if (sort_keys(list_key, l, l->n, &order[db]) != 0) {
+            rc = rc_fail(err, -ENOMEM, "out of memory sorting %zu %s lists", l->n, rc_db_names[db]);
+            goto out;
+        }
+    }
+    if (sort_keys(product_key, products, products->n, &order[RB_OUTPUT_LISTS]) != 0) {
+        rc = rc_fail(err, -ENOMEM, "out of memory sorting %" PRIu32 " products", products->n);
+        goto out;
+    }
+    double t1 = rb_now_ms();
+    o->sort_ms = t1 - t0;
+    double cpu1 = thread_cpu_ms();
+
+    size_t cap = rc_list_size(kmax, kmax * RC_ID_MAX);
+    if (cap < RC_ITEM_HEADER + 2 * RC_ID_MAX)
+        cap = RC_ITEM_HEADER + 2 * RC_ID_MAX;
+    buf = malloc(cap);
+    entries = malloc(kmax * sizeof(*entries));
+    if (!buf || !entries) {
+        rc = rc_fail(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The map must hold every page: pass the page-level estimate as the values' size. */
+    if ((rc = rc_cache_writer_open(&w, o->staging, rc_cache_mapsize(est.records, reserve), err)) != 0)
+        goto out;
+    writer_open = 1;
+    if ((rc = reserve_build_file(w.build_path, reserve, err)) != 0)
+        goto out;
+
+    struct writer_ctx c = {.o = o, .w = &w, .total = est.records};
+    for (int db = 0; db < RB_OUTPUT_LISTS && !rc; db++)
+        if (lists[db] && lists[db]->n)
+            rc = write_lists(&c, (enum rc_db)db, lists[db], order[db], products, buf, cap, entries, err);
+    if (!rc)
+        rc = write_items(&c, d, order[RB_OUTPUT_LISTS], buf, cap, err);
+    if (rc)
+        goto out;
+    o->records = c.done;
+    double t2 = rb_now_ms();
+    o->write_ms = t2 - t1;
+    o->write_cpu_ms = thread_cpu_ms() - cpu1;
+    if (o->opts.progress)
+        o->opts.progress(o->opts.progress_ctx, "write", c.done, c.total);
+
+    /* meta, then the compacted copy. */
+    char created[32];
+    o->manifest.created_at = (int64_t)time(NULL);
+    snprintf(created, sizeof(created), "%" PRId64, o->manifest.created_at);
+    if ((rc = rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err)) != 0 ||
+        (rc = rc_cache_writer_meta(&w, "version", o->version, err)) != 0 ||
+        (rc = rc_cache_writer_meta(&w, "created_at", created, err)) != 0)
+        goto out;
+    for (int db = 0; db < RC_DB_COUNT; db++)
+        o->manifest.counts[db] = w.counts[db];
+    if (cancelled(o)) {
+        rc = rc_fail(err, -EINTR, "interrupted while writing '%s'", o->staging);
+        goto out;
+    }
+    writer_open = 0; /* finish closes the writer whatever happens */
+    if ((rc = rc_cache_writer_finish(&w, err)) != 0)
+        goto out;
+    if ((rc = rc_manifest_add_file(&o->manifest, o->staging, RC_DATA_NAME, err)) != 0)
+        goto out;
+    o->data_bytes = o->manifest.files[o->manifest.nfiles - 1].bytes;
+    /* How good the estimate was: the compacted file holds the pages used. */
+    rc_log(o->data_bytes > reserve ? RC_LOG_WARN : RC_LOG_DEBUG, "write",
+           "records=%" PRIu64 " value_bytes=%" PRIu64 " data_bytes=%" PRIu64 " reserved=%" PRIu64, o->records,
+           o->value_bytes, o->data_bytes, reserve);
+    o->compact_ms = rb_now_ms() - t2;
+    o->state = ST_WRITTEN;
+
+out:
+    if (writer_open)
+        rc_cache_writer_abort(&w);
+    for (int i = 0; i <= RB_OUTPUT_LISTS; i++)
+        free(order[i]);
+    free(buf);
+    free(entries);
+    return rc;
+}
+
+int rb_output_manifest(struct rb_output *o, const char *extra, char *err)
+{
+    if (o->state != ST_WRITTEN) {
+        o->state = ST_FAILED;
+        return rc_fail(err, RC_EINTERNAL, "rb_output_manifest called out of order");
+    }
+    o->state = ST_FAILED;
+    int rc = rc_manifest_write(o->staging, &o->manifest, extra, err);
+    if (rc)
+        return rc;
+    o->state = ST_MANIFEST;
+    return 0;
+}
+
+int rb_output_publish(struct rb_output *o, int flip, size_t keep, char *err)
+{
+    if (o->state != ST_MANIFEST) {
+        o->state = ST_FAILED;
+        return rc_fail(err, RC_EINTERNAL, "rb_output_publish called out of order");
+    }
+    o->state = ST_FAILED;
+    double t0 = rb_now_ms();
+
+    /* What readers will check, checked before anyone can see it. */
+    struct rc_cache check;
+    int rc = rc_cache_open(&check, o->staging, RC_CACHE_VERIFY, err);
+    if (rc)
+        return rc;
+    rc_cache_close(&check);
+    if (cancelled(o))
+        return rc_fail(err, -EINTR, "interrupted before publishing '%s'", o->version);
+
+    if ((rc = rc_layout_publish(o->opts.root, o->staging, o->version, err)) != 0)
+        return rc;
+    o->state = ST_PUBLISHED;
+    snprintf(o->published, sizeof(o->published), "%s/versions/%s", o->opts.root, o->version);
+    o->staging[0] = 0;
+
+    if (flip) {
+        if ((rc = rc_layout_flip(o->opts.root, o->version, err)) != 0)
+            return rc;
+        o->flipped = 1;
+    }
+    if (keep) {
+        char perr[RC_ERRMSG_MAX] = "";
+        int n = rc_layout_prune(o->opts.root, keep, perr);
+        if (n < 0)
+            rc_log(RC_LOG_WARN, "prune", "root=%s msg=\"%s\"", o->opts.root, perr);
+        else
+            o->pruned = n;
+    }
+    o->publish_ms = rb_now_ms() - t0;
+    return 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * test_eval.c - builder/eval.c: HR, Recall and NDCG @k of the CF lists and
+ * of the most-popular baseline on a hand-made holdout whose answers are
+ * worked out below, plus coverage, popularity bias, the matching of lists
+ * to rows by cookie key, and the errors.
+ */
+#include "eval.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* CSR from (row, col) pairs given row by row, columns ascending. */
+static void csr(struct rb_csr *m, uint32_t rows, uint32_t cols, const uint32_t (*pairs)[2], uint32_t n)
+{
+    memset(m, 0, sizeof(*m));
+    m->rows = rows;
+    m->cols = cols;
+    m->nnz = n;
+    m->indptr = calloc(rows + 1, sizeof(uint64_t));
+    m->indices = malloc(sizeof(uint32_t) * (n + 1));
+    m->values = malloc(sizeof(float) * (n + 1));
+    for (uint32_t j = 0; j < n; j++) {
+        m->indices[j] = pairs[j][1];
+        m->values[j] = 1.0f;
+        m->indptr[pairs[j][0] + 1]++;
+    }
+    for (uint32_t r = 0; r < rows; r++)
+        m->indptr[r + 1] += m->indptr[r];
+}
+
+/*
+ * 4 rows (cookies 3, 2, 1, 0), 10 products, product 9 out of stock.
+ * Training purchases (bought, also ui):
+ *   row 0: 0 1     row 1: 0 2     row 2: 0 1    row 3: 0 3
+ * popularity: 0 (4 purchases) > 1 (2) > 2, 3 (1 each; ui weight equal, so
+ * lower index first) > the rest (0) by index: 0 1 2 3 4 5 6 7 8.
+ * Held out: row 0: {4, 5}   row 1: {1}   row 2: {}   row 3: {9}
+ */
+struct fixture {
+    struct rb_train t;
+    struct rb_dataset d;
+};
+
+static void fixture_make(struct fixture *x)
+{
+    memset(x, 0, sizeof(*x));
+    static const uint32_t bought[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 2}, {2, 0}, {2, 1}, {3, 0}, {3, 3}};
+    static const uint32_t held[][2] = {{0, 4}, {0, 5}, {1, 1}, {3, 9}};
+    csr(&x->t.ui, 4, 10, bought, 8);
+    csr(&x->t.bought, 4, 10, bought, 8);
+    csr(&x->t.heldout, 4, 10, held, 4);
+    x->t.row_cookie = malloc(sizeof(uint32_t) * 4);
+    x->t.row_wants_list = malloc(4);
+    for (uint32_t r = 0; r < 4; r++) {
+        x->t.row_cookie[r] = 3 - r;
+        x->t.row_wants_list[r] = 1;
+    }
+    x->d.cookies.n = 4;
+    x->d.cookies.keys = malloc(sizeof(uint64_t) * 4);
+    for (uint32_t c = 0; c < 4; c++)
+        x->d.cookies.keys[c] = 1000 + 17 * c;
+    x->d.products.n = 10;
+    x->d.in_stock = malloc(10);
+    memset(x->d.in_stock, 1, 10);
+    x->d.in_stock[9] = 0;
+}
+
+static void fixture_free(struct fixture *x)
+{
+    rb_train_release(&x->t);
+    free(x->d.cookies.keys);
+    free(x->d.in_stock);
+}
+
+/* Lists for the cookies of rows[], in that order, each of len items from items[r]. */
+static void lists_make(struct rb_lists *l, const struct fixture *x, const uint32_t *rows, size_t n, size_t k,
+                       const uint32_t items[][5], const uint16_t *len)
+{
+    ck_assert_int_eq(rb_lists_init(l, n, k), 0);
+    for (size_t li = 0; li < n; li++) {
+        l->owner_key[li] = x->d.cookies.keys[x->t.row_cookie[rows[li]]];
+        l->source[li] = RC_SRC_CF;
+        l->len[li] = len[li];
+        for (uint32_t j = 0; j < len[li]; j++) {
+            l->items[li * k + j] = items[li][j];
+            l->scores[li * k + j] = 1.0f - 0.1f * (float)j;
+        }
+    }
+    l->n = n;
+}
+
+static double ndcg_term(uint32_t rank)
+{
+    return 1.0 / log2((double)rank + 2.0);
+}
+
+START_TEST(test_metrics_by_hand)
+{
+    struct fixture x;
+    struct rb_lists l;
+    struct rb_eval ev;
+    char err[RC_ERRMSG_MAX] = "";
+    fixture_make(&x);
+    /* lists in another order than the rows: row 3, row 1, row 0, row 2 */
+    static const uint32_t rows[] = {3, 1, 0, 2};
+    static const uint32_t items[][5] = {
+        {4, 5, 6, 7, 8}, /* row 3: held-out 9 never listable: miss */
+        {2, 3, 1, 4, 5}, /* row 1: 1 at rank 2 (2 is bought, listed anyway: eval trusts the lists) */
+        {5, 2, 3, 4, 6}, /* row 0: 5 at rank 0, 4 at rank 3 */
+        {2, 3, 4, 5, 6}, /* row 2: nothing held out: not evaluated */
+    };
+    static const uint16_t len[] = {5, 5, 5, 5};
+    lists_make(&l, &x, rows, 4, 5, items, len);
+    ck_assert_msg(rb_eval_holdout(&ev, &l, &x.t, &x.d, 3, err) == 0, "%s", err);
+    ck_assert_uint_eq(ev.k, 3);
+    ck_assert_uint_eq(ev.users, 3);
+    /* @3: row 0 hits 5 (rank 0) only, 4 is at rank 3; row 1 hits 1 at rank 2; row 3 misses */
+    ck_assert_double_eq_tol(ev.hr, 2.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.recall, (1.0 / 2.0 + 1.0 / 1.0 + 0.0) / 3.0, 1e-12);
+    double n0 = ndcg_term(0) / (ndcg_term(0) + ndcg_term(1)), n1 = ndcg_term(2) / ndcg_term(0);
+    ck_assert_double_eq_tol(ev.ndcg, (n0 + n1) / 3.0, 1e-12);
+
+    /*
+     * Baseline @3, ranking 0 1 2 3 4 5 6 7 8 minus each row's purchases:
+     *   row 0 (bought 0 1): 2 3 4 -> hits 4 at rank 2 (of {4, 5})
+     *   row 1 (bought 0 2): 1 3 4 -> hits 1 at rank 0
+     *   row 3 (bought 0 3): 1 2 4 -> misses 9
+     */
+    ck_assert_double_eq_tol(ev.pop_hr, 2.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_recall, (0.5 + 1.0) / 3.0, 1e-12);
+    double p0 = ndcg_term(2) / (ndcg_term(0) + ndcg_term(1)), p1 = 1.0;
+    ck_assert_double_eq_tol(ev.pop_ndcg, (p0 + p1) / 3.0, 1e-12);
+
+    /* coverage: products 1..8 listed = 8 of 9 in stock; top 1% = product 0 only, never listed */
+    ck_assert_double_eq_tol(ev.coverage, 8.0 / 9.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_bias, 0.0, 1e-12);
+    rb_lists_release(&l);
+
+    /* @1 and a list holding the most popular product */
+    static const uint32_t items2[][5] = {{0, 9}, {1}};
+    static const uint16_t len2[] = {2, 1};
+    static const uint32_t rows2[] = {3, 1};
+    lists_make(&l, &x, rows2, 2, 5, items2, len2);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 1, NULL), 0);
+    ck_assert_uint_eq(ev.users, 2); /* row 0 has no list now */
+    ck_assert_double_eq_tol(ev.hr, 0.5, 1e-12);
+    ck_assert_double_eq_tol(ev.recall, 0.5, 1e-12);
+    ck_assert_double_eq_tol(ev.ndcg, 0.5, 1e-12);
+    /* baseline @1: row 3 gets 1 (miss), row 1 gets 1 (hit) */
+    ck_assert_double_eq_tol(ev.pop_hr, 0.5, 1e-12);
+    /* slots: 0, 9, 1 -> product 0 is the top 1%; 9 is not in stock but was listed */
+    ck_assert_double_eq_tol(ev.pop_bias, 1.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.coverage, 3.0 / 9.0, 1e-12);
+    rb_lists_release(&l);
+    fixture_free(&x);
+}
+END_TEST
+
+/* Short lists count as misses past their end; no held-out rows: zeros. */
+START_TEST(test_short_lists_and_no_holdout)
+{
+    struct fixture x;
+    struct rb_lists l;
+    struct rb_eval ev;
+    fixture_make(&x);
+    static const uint32_t rows[] = {0};
+    static const uint32_t items[][5] = {{4}};
+    static const uint16_t len[] = {1};
+    lists_make(&l, &x, rows, 1, 5, items, len);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, NULL), 0);
+    ck_assert_uint_eq(ev.users, 1);
+    ck_assert_double_eq_tol(ev.hr, 1.0, 1e-12);
+    ck_assert_double_eq_tol(ev.recall, 0.5, 1e-12);
+    ck_assert_double_eq_tol(ev.ndcg, 1.0 / (1.0 + ndcg_term(1)), 1e-12);
+    /* baseline @10: 2 3 4 5 6 7 8 -> both held-out items, ranks 2 and 3 */
+    ck_assert_double_eq_tol(ev.pop_recall, 1.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_ndcg, (ndcg_term(2) + ndcg_term(3)) / (1.0 + ndcg_term(1)), 1e-12);
+
+    rb_csr_release(&x.t.heldout); /* holdout off */
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, NULL), 0);
+    ck_assert_uint_eq(ev.users, 0);
+    ck_assert_double_eq(ev.hr, 0.0);
+    ck_assert_double_eq(ev.pop_hr, 0.0);
+    ck_assert_double_eq_tol(ev.coverage, 1.0 / 9.0, 1e-12);
+    rb_lists_release(&l);
+    fixture_free(&x);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    struct fixture x;
+    struct rb_lists l;
+    struct rb_eval ev;
+    char err[RC_ERRMSG_MAX] = "";
+    fixture_make(&x);
+    memset(&l, 0, sizeof(l));
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 0, err), RC_ERANGE);
+    ck_assert_ptr_nonnull(strstr(err, "k 0"));
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, RC_LIST_MAX + 1, NULL), RC_ERANGE);
+    /* no lists at all is fine */
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 5, NULL), 0);
+    ck_assert_uint_eq(ev.users, 0);
+    ck_assert_double_eq(ev.coverage, 0.0);
+    fixture_free(&x);
+}
+END_TEST
+
+static Suite *eval_suite(void)
+{
+    Suite *s = suite_create("eval");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_metrics_by_hand);
+    tcase_add_test(tc, test_short_lists_and_no_holdout);
+    tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(eval_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
