@@ -27,6 +27,8 @@
 #include <cuda_runtime_api.h>
 #endif
 
+#include <cblas.h>
+#include <strings.h>
 #include "als.h"
 #include "dataset.h"
 #include "error.h"
@@ -951,10 +953,33 @@ static void summary(struct build *b)
            o->flipped ? "flipped" : "unchanged", o->pruned, b->device);
 }
 
+/*
+ * OpenBLAS 0.3.21 does not recognise some newer CPUs and falls back to its
+ * generic "Prescott" kernels, 3-4x slower for ALS, scoring and FAISS. It
+ * reads OPENBLAS_CORETYPE only when it loads, so the choice can be changed
+ * only for a fresh image of this program: on an AVX2 (or AVX-512) CPU left
+ * on the generic kernels, set it and exec ourselves once. An explicit
+ * OPENBLAS_CORETYPE is respected; if the exec fails we go on as we are.
+ */
+static void pick_blas_kernels(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE"))
+        return;
+    const char *core = openblas_get_corename();
+    if (!core || strcasecmp(core, "prescott") != 0 || !__builtin_cpu_supports("avx2"))
+        return;
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
+    if (setenv("OPENBLAS_CORETYPE", avx512 ? "SkylakeX" : "Haswell", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
     struct rb_config cfg; /* filled once, then read-only through c */
     char err[RC_ERRMSG_MAX] = "";
+    pick_blas_kernels(argv);
     config_default(&cfg);
     int rc = parse_args(&cfg, argc, argv, err);
     if (!rc)
