@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# ops/bench/edge.sh - recedge under a mixed /v1/recs load, side by side with
+# nginx (a static file) and redis (GET), plus the in-process route benchmark
+# and recedge's memory with 10,000 connections.
+#
+#   ops/bench/edge.sh                     everything, 3 alternating runs
+#   BIN=build-other ops/bench/edge.sh     another build folder (default build/);
+#                                         it needs recgen, recbuild, recedge
+#                                         and tests/bench_route
+#   DATA=/big/disk/edgebench ops/bench/edge.sh   where the generated inputs,
+#                                         the cache and the id lists live;
+#                                         reused on the next run (default
+#                                         ${TMPDIR:-/tmp}/edgerec-bench)
+#   RUNS=1 DURATION=10s ops/bench/edge.sh a shorter run
+#   EVENTS=2000000 ops/bench/edge.sh      fewer events (still 1M cookies)
+#
+# Steps: (1) recgen 1M cookies, 100k products, 64-d embeddings and recbuild
+# (--iterations 3) unless DATA already holds them; (2) id lists for
+# ops/bench/edge_mixed.lua; (3) bench_route (tests/bench_route.c);
+# (4) RUNS times, back to back: recedge --threads 1 on core 0 and wrk on
+# core 1 (wrk -t1 -c64 -dDURATION --latency -s edge_mixed.lua), the same
+# wrk against nginx (one worker on core 0, a static JSON file of the mean
+# answer size, keepalive, access_log off) and redis-benchmark (core 1)
+# against redis-server (core 0) GET of values of that size; (5) recedge's
+# RSS while wrk holds 10,000 keep-alive connections.
+# Every server is started by this script and stopped by its PID on exit.
+# Results and the commands are recorded in ops/bench/edge.md.
+set -euo pipefail
+export LC_ALL=C
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${BIN:-$root/build}
+case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+data=${DATA:-${TMPDIR:-/tmp}/edgerec-bench}
+runs=${RUNS:-3}
+duration=${DURATION:-15s}
+events=${EVENTS:-5000000}
+lua=$root/ops/bench/edge_mixed.lua
+case "${1:-}" in
+    -h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    '') ;;
+    *) printf 'edge.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
+esac
+
+for p in builder/recgen builder/recbuild edge/recedge tests/bench_route; do
+    [ -x "$bin/$p" ] || { printf 'edge.sh: %s is not built (cmake --build %s)\n' "$bin/$p" "$bin" >&2; exit 1; }
+done
+for t in wrk nginx redis-server redis-benchmark taskset curl python3; do
+    command -v "$t" > /dev/null || { printf 'edge.sh: %s is missing\n' "$t" >&2; exit 1; }
+done
+[ "$(nproc)" -ge 2 ] || { printf 'edge.sh: needs 2 cores (server on 0, client on 1)\n' >&2; exit 1; }
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/edge-bench.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2> /dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2> /dev/null || true
+    done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { # url
+    for _ in $(seq 1 100); do
+        curl -fs -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    printf 'edge.sh: %s does not answer\n' "$1" >&2
+    return 1
+}
+
+# ---- (1) inputs and cache ----
+mkdir -p "$data"
+gen_args=(--seed 7 --events "$events" --cookies 1000000 --products 100000 --categories 200 --dim 64)
+build_args=(--iterations 3 --n 20 --progress never --log-level warn)
+stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]}"
+if [ -L "$data/cache/current" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ]; then
+    printf 'data: reusing %s\n' "$data"
+else
+    rm -rf "$data/inputs" "$data/cache" "$data/lists" "$data/bench.stamp"
+    t0=$(date +%s)
+    "$bin/builder/recgen" --out "$data/inputs" "${gen_args[@]}" --log-level warn
+    t1=$(date +%s)
+    "$bin/builder/recbuild" --events "$data/inputs/events.csv" --catalog "$data/inputs/catalog.csv" \
+        --embeddings "$data/inputs/emb.npy" --out "$data/cache" "${build_args[@]}" > /dev/null
+    printf 'data: recgen %ss, recbuild %ss\n' "$((t1 - t0))" "$(($(date +%s) - t1))"
+    printf '%s\n' "$stamp" > "$data/bench.stamp"
+fi
+version_dir=$(readlink -f "$data/cache/current")
+counts=$(python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))
+c = m["counts"]
+print(" ".join("%s=%s" % (k, c[k]) for k in sorted(c)))' "$version_dir")
+
+# ---- (2) id lists for the request mix ----
+lists=$data/lists
+if [ ! -s "$lists/locations.txt" ]; then
+    mkdir -p "$lists"
+    in=$data/inputs
+    # products, most popular first
+    awk -F, 'NR > 1 { print $4, $1 }' "$in/truth_products.csv" | sort -n | cut -d' ' -f2 > "$lists/products.txt"
+    # cookie, location, device of purchasers (CF list) and of the others
+    awk -F, 'NR > 1 && $7 == 1 { print $1, $2, $3; if (++k == 100000) exit }' "$in/truth_cookies.csv" > "$lists/cookies_cf.txt"
+    awk -F, 'NR > 1 && $7 == 0 { print $1, $2, $3; if (++k == 100000) exit }' "$in/truth_cookies.csv" > "$lists/cookies_plain.txt"
+    awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$in/truth_segments.csv" > "$lists/locations.txt"
+fi
+
+printf '\n# edge benchmark: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)"
+printf 'cache: version %s, %s MiB data.mdb, counts %s\n' "$(basename "$version_dir")" \
+    "$(($(stat -c %s "$version_dir/data.mdb") / 1048576))" "$counts"
+printf 'inputs: recgen %s\n' "${gen_args[*]}"
+printf 'load average at start: %s\n' "$(load)"
+
+# ---- (3) in-process microbenchmark ----
+printf '\n## bench_route (load average %s)\n' "$(load)"
+printf 'command: taskset -c 0 bench_route VERSION_DIR LISTS 200000 5\n'
+taskset -c 0 "$bin/tests/bench_route" "$version_dir" "$lists" 200000 5 2> /dev/null | tee "$scratch/bench_route.txt"
+size=$(sed -n 's/^# answers: mean \([0-9]*\) bytes.*/\1/p' "$scratch/bench_route.txt")
+printf 'load average after: %s\n' "$(load)"
+
+# ---- (4) servers ----
+edge_port=$(free_port)
+nginx_port=$(free_port)
+redis_port=$(free_port)
+ulimit -n 20000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+
+taskset -c 0 "$bin/edge/recedge" --root "$data/cache" --bind 127.0.0.1 --port "$edge_port" --threads 1 \
+    --max-connections 12000 --log-level warn > "$scratch/recedge.log" 2>&1 &
+edge_pid=$!
+pids+=("$edge_pid")
+
+mkdir -p "$scratch/nginx/www" "$scratch/nginx/tmp"
+chmod a+rx "$scratch" "$scratch/nginx" "$scratch/nginx/www" # nginx workers run as nobody
+python3 -c 'import sys; n = int(sys.argv[1]); s = "{\"version\":\"static\",\"pad\":\""; print(s + "x" * (n - len(s) - 2) + "\"}", end="")' \
+    "$size" > "$scratch/nginx/www/recs.json"
+cat > "$scratch/nginx/nginx.conf" << EOF
+worker_processes 1;
+pid $scratch/nginx/nginx.pid;
+error_log $scratch/nginx/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_timeout 60s;
+    keepalive_requests 100000000;
+    client_body_temp_path $scratch/nginx/tmp;
+    proxy_temp_path $scratch/nginx/tmp;
+    fastcgi_temp_path $scratch/nginx/tmp;
+    uwsgi_temp_path $scratch/nginx/tmp;
+    scgi_temp_path $scratch/nginx/tmp;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        root $scratch/nginx/www;
+        location / {
+            default_type application/json;
+            add_header Access-Control-Allow-Origin "*";
+            add_header Cache-Control "private, max-age=60";
+            try_files /recs.json =404;
+        }
+    }
+}
+EOF
+taskset -c 0 nginx -c "$scratch/nginx/nginx.conf" -p "$scratch/nginx" -g 'daemon off;' \
+    > "$scratch/nginx/stdout.log" 2>&1 &
+pids+=($!)
+
+taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+    --dir "$scratch" --logfile "$scratch/redis.log" &
+pids+=($!)
+
+wait_http "http://127.0.0.1:$edge_port/readyz"
+wait_http "http://127.0.0.1:$nginx_port/v1/recs" || { cat "$scratch/nginx/error.log" >&2; exit 1; }
+for _ in $(seq 1 100); do
+    redis-benchmark -p "$redis_port" -t ping -n 1 -q > /dev/null 2>&1 && break
+    sleep 0.1
+done
+# 3M SETs over 1M keys leave about 95 % of the GETs below a hit.
+taskset -c 1 redis-benchmark -p "$redis_port" -t set -d "$size" -n 3000000 -r 1000000 -P 64 -q > /dev/null
+
+sample=$(head -n 1 "$lists/cookies_cf.txt")
+printf 'sample answer (%s): %s bytes; nginx file %s bytes\n' "$sample" \
+    "$(curl -fs "http://127.0.0.1:$edge_port/v1/recs?cookie=${sample%% *}" | wc -c)" \
+    "$(stat -c %s "$scratch/nginx/www/recs.json")"
+
+wrk_run() { # name url
+    local out=$scratch/wrk.$1.txt
+    taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -s "$lua" "$2" -- "$lists" > "$out"
+    local res
+    res=$(sed -n 's/^RESULT //p' "$out")
+    printf '| %s | %s | %s |\n' "$1" "$res" "$(load)" | tee -a "$scratch/results.txt"
+}
+redis_run() {
+    local res
+    res=$(taskset -c 1 redis-benchmark -p "$redis_port" -t get -d "$size" -c 64 -n 500000 -P 1 -r 1000000 --csv |
+        awk -F'"' 'NR == 2 { printf "rps=%.0f avg_ms=%s p50_ms=%s p99_ms=%s max_ms=%s", $4, $6, $10, $14, $16 }')
+    printf '| redis | %s | %s |\n' "$res" "$(load)" | tee -a "$scratch/results.txt"
+}
+
+printf '\n## warm-up (5 s each, not reported)\n'
+taskset -c 1 wrk -t1 -c64 -d5s -s "$lua" "http://127.0.0.1:$edge_port" -- "$lists" > /dev/null
+taskset -c 1 wrk -t1 -c64 -d5s -s "$lua" "http://127.0.0.1:$nginx_port" -- "$lists" > /dev/null
+
+printf '\n## throughput and latency: wrk -t1 -c64 -d%s --latency -s edge_mixed.lua (core 1), servers on core 0\n' \
+    "$duration"
+printf '| server | result | load average after |\n|---|---|---|\n'
+for r in $(seq 1 "$runs"); do
+    printf '| run %s | | |\n' "$r"
+    if [ $((r % 2)) -eq 1 ]; then
+        wrk_run recedge "http://127.0.0.1:$edge_port"
+        wrk_run nginx "http://127.0.0.1:$nginx_port"
+    else
+        wrk_run nginx "http://127.0.0.1:$nginx_port"
+        wrk_run recedge "http://127.0.0.1:$edge_port"
+    fi
+    redis_run
+done
+printf '\nrecedge wrk output of the last run:\n'
+sed 's/^/    /' "$scratch/wrk.recedge.txt"
+
+printf '\n## ratios per run (recedge / nginx req/s)\n'
+awk '
+    /^\| recedge/ { match($0, /rps=[0-9]+/); e[++ne] = substr($0, RSTART + 4, RLENGTH - 4) + 0;
+                    match($0, /p99_us=[0-9]+/); p[ne] = substr($0, RSTART + 7, RLENGTH - 7) + 0 }
+    /^\| nginx/   { match($0, /rps=[0-9]+/); n[++nn] = substr($0, RSTART + 4, RLENGTH - 4) + 0 }
+    END {
+        for (i = 1; i <= ne && i <= nn; i++) {
+            printf "run %d: recedge %s / nginx %s = %.2f; recedge p99 %s us\n", i, e[i], n[i], e[i] / n[i], p[i]
+            printf "target %s: recedge >= 0.8 x nginx req/s\n", (e[i] >= 0.8 * n[i]) ? "met   " : "MISSED"
+            printf "target %s: recedge p99 < 1 ms\n", (p[i] < 1000) ? "met   " : "MISSED"
+        }
+    }' "$scratch/results.txt"
+
+# ---- (5) memory with 10,000 connections ----
+rss() { # "VmRSS RssAnon RssFile" in kB
+    awk '/^VmRSS|^RssAnon|^RssFile/ { v[$1] = $2 } END { print v["VmRSS:"], v["RssAnon:"], v["RssFile:"] }' \
+        "/proc/$edge_pid/status"
+}
+heap() { awk '/\[heap\]/ { h = 1; next } h && /^Rss:/ { print $2; exit }' "/proc/$edge_pid/smaps"; }
+printf '\n## memory: wrk -t1 -c10000 -d15s (ulimit -n 20000) against recedge --max-connections 12000\n'
+printf 'before: VmRSS RssAnon RssFile (kB) = %s, main-arena [heap] %s kB, load average %s\n' "$(rss)" "$(heap)" "$(load)"
+(
+    ulimit -n 20000
+    taskset -c 1 wrk -t1 -c10000 -d15s --timeout 10s -s "$lua" "http://127.0.0.1:$edge_port" -- "$lists" \
+        > "$scratch/wrk.10k.txt" 2>&1
+) &
+wrk10k=$!
+pids+=("$wrk10k")
+max_anon=0
+for _ in $(seq 1 14); do
+    sleep 1
+    read -r vm anon file <<< "$(rss)"
+    conns=$(($(ls "/proc/$edge_pid/fd" | wc -l)))
+    printf '  t+%2ss: VmRSS %s kB, RssAnon %s kB, RssFile %s kB, open fds %s\n' "$SECONDS" "$vm" "$anon" "$file" "$conns"
+    if [ "$anon" -gt "$max_anon" ]; then
+        max_anon=$anon
+        peak_heap=$(heap)
+        rollup=$(grep -E '^(Rss|Anonymous|Pss_Anon|Pss_File):' "/proc/$edge_pid/smaps_rollup" | tr -s ' ' | tr '\n' ' ')
+    fi
+done
+wait "$wrk10k" || true
+printf 'smaps_rollup at the peak: %s\n' "$rollup"
+printf 'wrk with 10k connections: %s\n' "$(sed -n 's/^RESULT //p' "$scratch/wrk.10k.txt")"
+grep -i 'socket errors' "$scratch/wrk.10k.txt" || true
+printf 'peak RssAnon (memory beyond the mapped cache) %s kB = %.1f MiB, main-arena [heap] %s kB\n' "$max_anon" \
+    "$(awk -v k="$max_anon" 'BEGIN { print k / 1024 }')" "${peak_heap:-?}"
+if [ "$max_anon" -lt 65536 ]; then
+    printf 'target met:    memory beyond the mapped cache < 64 MB\n'
+else
+    printf 'target MISSED: memory beyond the mapped cache < 64 MB\n'
+fi
+printf 'load average at the end: %s\n' "$(load)"

@@ -1,0 +1,442 @@
+/*
+ * bench_route - in-process microbenchmark of the /v1/recs hot path against
+ * a bare LMDB lookup of the same keys (ops/bench/edge.sh runs it; results
+ * in ops/bench/edge.md).
+ *
+ *   bench_route VERSION_DIR LISTS_DIR [REQUESTS [ROUNDS]]
+ *
+ * VERSION_DIR is one cache version (ROOT/versions/<id>, opened with
+ * rc_cache_open without RC_CACHE_VERIFY); LISTS_DIR holds the id lists of
+ * ops/bench/edge_mixed.lua, and the REQUESTS (default 200000) query strings
+ * are drawn from the same mix as that wrk script (seeded, so every run uses
+ * the same requests).
+ *
+ * What is timed, per request, all with one read txn that is renewed before
+ * and reset after each request exactly as recedge does (mdb_txn_renew /
+ * mdb_txn_reset):
+ *   route    re_route() + re_recs_json() into a fixed RE_RECS_JSON_MAX
+ *            buffer, from an already parsed struct re_query;
+ *   r-only   re_route() alone (to split route from encode; not a target);
+ *   get-all  mdb_get of exactly the (DB, key) pairs that re_route looked up
+ *            for that request (recorded in an untimed pass by wrapping
+ *            rc_cache_get, see tests/bench.cmake), keys precomputed;
+ *   get-one  mdb_get of the first of those keys only (one get per request);
+ *   txn      renew + reset alone;
+ *   parse    re_query_parse of the raw query string (reported apart: it is
+ *            not part of route.h, recedge runs it before routing).
+ * Rounds alternate the kinds so that a change in machine load hits all of
+ * them; the best round of each is reported with every round listed.
+ * Exit status: 0, 1 on a failure (message on stderr), 2 on bad usage.
+ */
+#include "cache.h"
+#include "error.h"
+#include "json.h"
+#include "keys.h"
+#include "query.h"
+#include "route.h"
+
+#include <lmdb.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH 1024 /* queries parsed ahead of a timed stretch */
+#define MAX_ROUNDS 16
+
+struct lookup {
+    uint64_t key;
+    uint32_t db;
+};
+
+/* The lookup recorder behind -Wl,--wrap=rc_cache_get: NULL outside the
+ * recording pass. The only mutable global, needed because the wrap cannot
+ * take a context argument. */
+static struct recorder {
+    struct lookup *v;
+    size_t len, cap;
+} *recording;
+
+int __real_rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val);
+
+int __wrap_rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
+{
+    if (recording) {
+        if (recording->len == recording->cap) {
+            recording->cap = recording->cap ? 2 * recording->cap : 1 << 20;
+            recording->v = realloc(recording->v, recording->cap * sizeof(*recording->v));
+            if (!recording->v) {
+                fprintf(stderr, "bench_route: out of memory\n");
+                exit(1);
+            }
+        }
+        recording->v[recording->len++] = (struct lookup){key, (uint32_t)db};
+    }
+    return __real_rc_cache_get(c, txn, db, key, val);
+}
+
+/* ---- inputs ---- */
+
+struct lines {
+    char *mem;
+    char **line;
+    size_t count;
+};
+
+static int lines_read(struct lines *l, const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench_route: unable to open '%s'\n", path);
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    l->mem = malloc((size_t)size + 1);
+    l->line = malloc(((size_t)size / 2 + 1) * sizeof(char *));
+    if (!l->mem || !l->line || fread(l->mem, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "bench_route: unable to read '%s'\n", path);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    l->mem[size] = '\n';
+    l->count = 0;
+    for (char *p = l->mem, *end = l->mem + size; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end + 1 - p));
+        *nl = '\0';
+        if (nl > p)
+            l->line[l->count++] = p;
+        p = nl + 1;
+    }
+    if (!l->count) {
+        fprintf(stderr, "bench_route: '%s' is empty\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the request mix of ops/bench/edge_mixed.lua ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(void)
+{
+    return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Rank floor((n+1)^u), 1..n: P(rank <= k) = log k / log(n+1). */
+static const char *zipf(const struct lines *l)
+{
+    size_t i = (size_t)floor(exp(rng_unit() * log((double)l->count + 1)));
+    if (i < 1)
+        i = 1;
+    if (i > l->count)
+        i = l->count;
+    return l->line[i - 1];
+}
+
+static int add_product(char *out, size_t cap, const struct lines *products)
+{
+    if (rng_unit() < 0.02)
+        return snprintf(out, cap, "p9%07u", (unsigned)(rng_next() % 10000000u)); /* not in the catalog */
+    return snprintf(out, cap, "%s", zipf(products));
+}
+
+/* A "cookie loc device" line of a known cookie, as "cookie=..&loc=..&device=..". */
+static int add_known_cookie(char *out, size_t cap, const struct lines *cf, const struct lines *plain)
+{
+    const char *line = rng_unit() < 0.85 ? zipf(cf) : zipf(plain);
+    char c[300], l[300], d[300];
+    if (sscanf(line, "%299s %299s %299s", c, l, d) != 3)
+        return snprintf(out, cap, "cookie=%s", line);
+    return snprintf(out, cap, "cookie=%s&loc=%s&device=%s", c, l, d);
+}
+
+static const char *const devices[10] = {"mobile",  "mobile",  "mobile",  "mobile", "mobile",
+                                        "mobile",  "desktop", "desktop", "desktop", "tablet"};
+
+/* One raw query string (without '?') into out. */
+static void draw_query(char *out, size_t cap, const struct lines *products, const struct lines *cf,
+                       const struct lines *plain, const struct lines *locations)
+{
+    double u = rng_unit();
+    unsigned n = rng_unit() < 0.1 ? 20 : 10;
+    int o = 0;
+    if (u < 0.5) {
+        double k = rng_unit();
+        o += snprintf(out + o, cap - o, "products=");
+        o += add_product(out + o, cap - o, products);
+        if (k >= 0.6) {
+            o += snprintf(out + o, cap - o, ",");
+            o += add_product(out + o, cap - o, products);
+        }
+        if (k >= 0.9) {
+            o += snprintf(out + o, cap - o, ",");
+            o += add_product(out + o, cap - o, products);
+        }
+        if (rng_unit() < 0.5) {
+            o += snprintf(out + o, cap - o, "&");
+            o += add_known_cookie(out + o, cap - o, cf, plain);
+        }
+    } else if (u < 0.8) {
+        o += add_known_cookie(out + o, cap - o, cf, plain);
+    } else {
+        o += snprintf(out + o, cap - o, "cookie=%016llx&loc=%s&device=%s", (unsigned long long)rng_next(),
+                      zipf(locations), devices[rng_next() % 10]);
+    }
+    snprintf(out + o, cap - o, "&n=%u", n);
+}
+
+/* ---- timing ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int lmdb_check(int rc, const char *what)
+{
+    if (rc && rc != MDB_NOTFOUND) {
+        fprintf(stderr, "bench_route: %s: %s\n", what, mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: bench_route VERSION_DIR LISTS_DIR [REQUESTS [ROUNDS]]\n");
+        return 2;
+    }
+    size_t nreq = argc > 3 ? strtoul(argv[3], NULL, 10) : 200000;
+    int rounds = argc > 4 ? atoi(argv[4]) : 5;
+    if (nreq < 1 || rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "bench_route: REQUESTS must be >= 1 and ROUNDS 1..%d\n", MAX_ROUNDS);
+        return 2;
+    }
+
+    static struct rc_cache cache;
+    char err[RC_ERRMSG_MAX];
+    int rc = rc_cache_open(&cache, argv[1], 0, err);
+    if (rc) {
+        fprintf(stderr, "bench_route: %s\n", err);
+        return 1;
+    }
+    struct lines products, cf, plain, locations;
+    if (lines_read(&products, argv[2], "products.txt") || lines_read(&cf, argv[2], "cookies_cf.txt") ||
+        lines_read(&plain, argv[2], "cookies_plain.txt") || lines_read(&locations, argv[2], "locations.txt"))
+        return 1;
+
+    /* The raw queries, NUL-separated. */
+    size_t raw_cap = nreq * 256, raw_len = 0;
+    char *raw = malloc(raw_cap);
+    size_t *raw_off = malloc((nreq + 1) * sizeof(size_t));
+    struct re_query *qs = malloc(BATCH * sizeof(*qs));
+    /* lookups of request i: look[look_off[i] .. look_off[i+1]) */
+    size_t *look_off = malloc((nreq + 1) * sizeof(size_t));
+    static struct re_route_scratch scratch;
+    static struct re_recs recs;
+    static char out[RE_RECS_JSON_MAX];
+    if (!raw || !raw_off || !qs || !look_off) {
+        fprintf(stderr, "bench_route: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < nreq; i++) {
+        char q[2048];
+        draw_query(q, sizeof(q), &products, &cf, &plain, &locations);
+        size_t len = strlen(q) + 1;
+        raw_off[i] = raw_len;
+        memcpy(raw + raw_len, q, len);
+        raw_len += len;
+    }
+    raw_off[nreq] = raw_len;
+    (void)raw_cap;
+    re_route_scratch_init(&scratch);
+
+    MDB_txn *txn;
+    if (lmdb_check(mdb_txn_begin(cache.env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin"))
+        return 1;
+    mdb_txn_reset(txn);
+
+    /* Untimed pass: parse, route and record the lookups; count answers. */
+    struct recorder rec = {0};
+    uint64_t answer_bytes = 0, items = 0, routes[5] = {0}, parse_errors = 0;
+    for (size_t i = 0; i < nreq; i++) {
+        struct re_query *q = &qs[0];
+        if (re_query_parse(q, raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1) != 0)
+            parse_errors++;
+        look_off[i] = rec.len;
+        if (lmdb_check(mdb_txn_renew(txn), "mdb_txn_renew"))
+            return 1;
+        recording = &rec;
+        rc = re_route(&cache, txn, q, &scratch, &recs);
+        recording = NULL;
+        struct rc_buf b;
+        rc_buf_fixed(&b, out, sizeof(out));
+        re_recs_json(&recs, cache.manifest.version, &b);
+        mdb_txn_reset(txn);
+        if (rc) {
+            fprintf(stderr, "bench_route: re_route: %s\n", rc_strerror(rc));
+            return 1;
+        }
+        answer_bytes += b.len;
+        items += recs.count;
+        routes[recs.route < 5 ? recs.route : 0]++;
+    }
+    look_off[nreq] = rec.len;
+    size_t with_lookup = 0;
+    for (size_t i = 0; i < nreq; i++)
+        with_lookup += look_off[i + 1] > look_off[i];
+
+    double t_ronly[MAX_ROUNDS], t_route[MAX_ROUNDS], t_all[MAX_ROUNDS], t_one[MAX_ROUNDS], t_txn[MAX_ROUNDS], t_parse[MAX_ROUNDS];
+    uint64_t sink = 0;
+    for (int r = 0; r < rounds; r++) {
+        /* route + encode, parsing done in untimed batches */
+        double route_s = 0, parse_s = 0;
+        for (size_t base = 0; base < nreq; base += BATCH) {
+            size_t m = nreq - base < BATCH ? nreq - base : BATCH;
+            double t0 = now_s();
+            for (size_t j = 0; j < m; j++) {
+                size_t i = base + j;
+                (void)re_query_parse(&qs[j], raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1);
+            }
+            double t1 = now_s();
+            for (size_t j = 0; j < m; j++) {
+                (void)mdb_txn_renew(txn);
+                (void)re_route(&cache, txn, &qs[j], &scratch, &recs);
+                struct rc_buf b;
+                rc_buf_fixed(&b, out, sizeof(out));
+                re_recs_json(&recs, cache.manifest.version, &b);
+                mdb_txn_reset(txn);
+                sink += b.len;
+            }
+            double t2 = now_s();
+            parse_s += t1 - t0;
+            route_s += t2 - t1;
+        }
+        t_route[r] = route_s;
+        t_parse[r] = parse_s;
+
+        /* re_route alone */
+        double ronly_s = 0;
+        for (size_t base = 0; base < nreq; base += BATCH) {
+            size_t m = nreq - base < BATCH ? nreq - base : BATCH;
+            for (size_t j = 0; j < m; j++) {
+                size_t i = base + j;
+                (void)re_query_parse(&qs[j], raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1);
+            }
+            double t1 = now_s();
+            for (size_t j = 0; j < m; j++) {
+                (void)mdb_txn_renew(txn);
+                (void)re_route(&cache, txn, &qs[j], &scratch, &recs);
+                mdb_txn_reset(txn);
+                sink += recs.count;
+            }
+            ronly_s += now_s() - t1;
+        }
+        t_ronly[r] = ronly_s;
+
+        /* the same lookups, bare */
+        double t0 = now_s();
+        for (size_t i = 0; i < nreq; i++) {
+            (void)mdb_txn_renew(txn);
+            for (size_t k = look_off[i]; k < look_off[i + 1]; k++) {
+                MDB_val key = {sizeof(uint64_t), &rec.v[k].key}, val;
+                if (mdb_get(txn, cache.dbi[rec.v[k].db], &key, &val) == 0)
+                    sink += val.mv_size;
+            }
+            mdb_txn_reset(txn);
+        }
+        t_all[r] = now_s() - t0;
+
+        /* one get per request */
+        t0 = now_s();
+        for (size_t i = 0; i < nreq; i++) {
+            (void)mdb_txn_renew(txn);
+            if (look_off[i + 1] > look_off[i]) {
+                size_t k = look_off[i];
+                MDB_val key = {sizeof(uint64_t), &rec.v[k].key}, val;
+                if (mdb_get(txn, cache.dbi[rec.v[k].db], &key, &val) == 0)
+                    sink += val.mv_size;
+            }
+            mdb_txn_reset(txn);
+        }
+        t_one[r] = now_s() - t0;
+
+        /* renew + reset alone */
+        t0 = now_s();
+        for (size_t i = 0; i < nreq; i++) {
+            (void)mdb_txn_renew(txn);
+            mdb_txn_reset(txn);
+        }
+        t_txn[r] = now_s() - t0;
+    }
+
+    double ns = 1e9 / (double)nreq;
+    printf("# bench_route: version %s, %zu requests (mix of ops/bench/edge_mixed.lua), %d rounds\n",
+           cache.manifest.version, nreq, rounds);
+    printf("# cache counts: cookie %llu, product %llu, segment %llu\n",
+           (unsigned long long)cache.manifest.counts[RC_DB_COOKIE],
+           (unsigned long long)cache.manifest.counts[RC_DB_PRODUCT],
+           (unsigned long long)cache.manifest.counts[RC_DB_SEGMENT]);
+    printf("# answers: mean %.0f bytes, mean %.2f items; route image %llu, cf %llu, segment %llu, global %llu; "
+           "parse errors %llu\n",
+           (double)answer_bytes / (double)nreq, (double)items / (double)nreq, (unsigned long long)routes[RC_SRC_IMAGE],
+           (unsigned long long)routes[RC_SRC_CF], (unsigned long long)routes[RC_SRC_SEGMENT],
+           (unsigned long long)routes[RC_SRC_GLOBAL], (unsigned long long)parse_errors);
+    printf("# lookups by re_route: %zu in all, %.3f per request (%zu requests with at least one)\n", rec.len,
+           (double)rec.len / (double)nreq, with_lookup);
+    printf("# ns/request per round (route | r-only | get-all | get-one | txn | parse):\n");
+    for (int r = 0; r < rounds; r++)
+        printf("#   round %d: %.0f | %.0f | %.0f | %.0f | %.0f | %.0f\n", r + 1, t_route[r] * ns, t_ronly[r] * ns,
+               t_all[r] * ns, t_one[r] * ns, t_txn[r] * ns, t_parse[r] * ns);
+    qsort(t_route, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_ronly, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_all, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_one, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_txn, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_parse, (size_t)rounds, sizeof(double), cmp_double);
+    printf("route+encode (renew, re_route, re_recs_json, reset)   %8.0f ns/request (best round)\n", t_route[0] * ns);
+    printf("re_route alone (renew, re_route, reset)               %8.0f ns/request\n", t_ronly[0] * ns);
+    printf("bare mdb_get, the same %.3f lookups/request (+txn)   %8.0f ns/request\n", (double)rec.len / (double)nreq,
+           t_all[0] * ns);
+    printf("bare mdb_get, one lookup/request (+txn)               %8.0f ns/request\n", t_one[0] * ns);
+    printf("txn renew + reset alone                               %8.0f ns/request\n", t_txn[0] * ns);
+    printf("re_query_parse (not in the ratio)                     %8.0f ns/request\n", t_parse[0] * ns);
+    printf("RATIO route+encode / bare get (same lookups) = %.2f  (target <= 1.5)\n", t_route[0] / t_all[0]);
+    printf("RATIO route+encode / bare get (one lookup)   = %.2f\n", t_route[0] / t_one[0]);
+    printf("RATIO re_route alone / bare get (same lookups) = %.2f\n", t_ronly[0] / t_all[0]);
+    fprintf(stderr, "(sink %llu)\n", (unsigned long long)sink);
+
+    mdb_txn_abort(txn);
+    rc_cache_close(&cache);
+    free(rec.v);
+    free(raw);
+    free(raw_off);
+    free(qs);
+    free(look_off);
+    return 0;
+}
