@@ -9,6 +9,9 @@
 #   DATA=/big/disk/refdata ops/bench/recbuild.sh   keep the generated inputs
 #                                    there and reuse them on the next run
 #   RECBUILD_FLAGS="--threads 8" ops/bench/recbuild.sh   extra recbuild flags
+#   OPENBLAS_CORETYPE=SkylakeX ops/bench/recbuild.sh  OpenBLAS kernels (Debian's
+#                                    build picks generic "Prescott" kernels on
+#                                    some virtual CPUs; recbuild logs a hint)
 #
 # recgen writes the inputs (seed 1; 200 categories); recbuild runs once
 # under /usr/bin/time -v with --progress never. The script prints the load
@@ -38,7 +41,7 @@ for arg in "$@"; do
     case "$arg" in
         --small) events=1000000 cookies=100000 ;;
         --check) check=1 ;;
-        -h|--help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) printf 'recbuild.sh: unknown option %s\n' "$arg" >&2; exit 2 ;;
     esac
 done
@@ -74,6 +77,7 @@ printf '\n# recbuild benchmark: %s CPUs (%s), %s GiB RAM, %s, load average %s\n'
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
     "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'environment: OPENBLAS_CORETYPE=%s OMP_NUM_THREADS=%s\n' "${OPENBLAS_CORETYPE:-unset}" "${OMP_NUM_THREADS:-unset}"
 printf 'command: recgen --out DATA %s\n' "${gen_args[*]}"
 printf 'command: /usr/bin/time -v recbuild %s\n' "$(printf '%s ' "${cmd[@]:1}" | sed "s#$data#DATA#g; s#$out#OUT#g")"
 sync
