@@ -9,6 +9,7 @@
  * option table below (which also prints --help), checked once by
  * check_config, then passed as const. Exit codes: see EXIT_* and --help.
  */
+#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -27,8 +29,6 @@
 #include <cuda_runtime_api.h>
 #endif
 
-#include <cblas.h>
-#include <strings.h>
 #include "als.h"
 #include "dataset.h"
 #include "error.h"
