@@ -145,46 +145,8 @@ void rb_output_release(struct rb_output *o)
 
 /* ---- writing ---- */
 
-/*
- * How much file the records take. LMDB keeps a value inside its leaf page
- * while the node (8-byte header, 8-byte key, value) fits in half a page
- * minus the page header; a larger value gets whole overflow pages. Leaves
- * written with MDB_APPEND end up full. Counted per record, so lists longer
- * than ~90 entries (values above 2 KB) are not underestimated.
- */
-#define PAGE 4096u
-#define NODE_MAX ((PAGE - 16u) / 2u)
-
-struct size_est {
-    uint64_t records;     /* records that will be put */
-    uint64_t value_bytes; /* encoded values */
-    uint64_t leaf_bytes;  /* of leaf pages holding values inline */
-    uint64_t overflow;    /* overflow pages */
-};
-
-static void est_add(struct size_est *e, size_t value)
-{
-    e->records++;
-    e->value_bytes += value;
-    if (8 + 8 + value <= NODE_MAX)
-        e->leaf_bytes += 8 + 8 + value + 2; /* node, plus its slot in the page index */
-    else {
-        e->leaf_bytes += 8 + 8 + 8 + 2;     /* node holding the overflow page number */
-        e->overflow += (16 + value + PAGE - 1) / PAGE;
-    }
-}
-
-/* Bytes of the build file: leaves a little less than full, branch pages,
- * and the pages each batch commit copies on write. */
-static uint64_t est_file_bytes(const struct size_est *e)
-{
-    uint64_t leaves = e->leaf_bytes / (PAGE - 16) + 1;
-    uint64_t pages = leaves + leaves / 8 + e->overflow + (e->records / RC_CACHE_BATCH + 1) * 16 + 64;
-    return pages * PAGE;
-}
-
 /* Also checks every entry names a product: RC_EINTERNAL (a bug upstream) otherwise. */
-static int est_lists(struct size_est *e, enum rc_db db, const struct rb_lists *l, const struct rb_strtab *products,
+static int est_lists(struct rc_cache_size *e, enum rc_db db, const struct rb_lists *l, const struct rb_strtab *products,
                      char *err)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -202,7 +164,7 @@ static int est_lists(struct size_est *e, enum rc_db db, const struct rb_lists *l
                                products->n);
             ids += products->lens[it[j]];
         }
-        est_add(e, rc_list_size(len, ids));
+        rc_cache_size_add(e, 1, rc_list_size(len, ids));
     }
     return 0;
 }
@@ -216,26 +178,6 @@ static int check_space(const char *dir, uint64_t need, char *err)
     if (avail < need)
         return rc_fail(err, -ENOSPC, "not enough space for the cache in '%s': need about %" PRIu64 " MiB, %" PRIu64
                        " MiB free", dir, (need >> 20) + 1, avail >> 20);
-    return 0;
-}
-
-/*
- * Allocate the first `bytes` of the build file. The writer maps the file
- * (MDB_WRITEMAP) over a sparse extent, and a page the filesystem cannot
- * back when it is first written kills the process with SIGBUS; pages it
- * has allocated cannot. LMDB fills a fresh file from its start, so
- * reserving the estimated size up front turns "disk full" into -ENOSPC here.
- */
-static int reserve_build_file(const char *path, uint64_t bytes, char *err)
-{
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
-    int e = posix_fallocate(fd, 0, (off_t)bytes);
-    close(fd);
-    if (e)
-        return rc_fail(err, -e, "unable to reserve %" PRIu64 " MiB for '%s': %s", (bytes >> 20) + 1, path,
-                       strerror(e));
     return 0;
 }
 
@@ -349,7 +291,7 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
     int writer_open = 0, rc = 0;
 
     /* Size everything first: the map, the space check, the progress total. */
-    struct size_est est = {0};
+    struct rc_cache_size est = {0};
     size_t kmax = 1;
     for (int db = 0; db < RB_OUTPUT_LISTS; db++) {
         const struct rb_lists *l = lists[db];
@@ -367,13 +309,13 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
     }
     for (uint32_t i = 0; i < products->n; i++) {
         uint32_t c = d->category ? d->category[i] : RB_NONE;
-        est_add(&est, RC_ITEM_HEADER + products->lens[i] + (c != RB_NONE ? d->categories.lens[c] : 0));
+        rc_cache_size_add(&est, 1, RC_ITEM_HEADER + products->lens[i] + (c != RB_NONE ? d->categories.lens[c] : 0));
     }
-    /* The build file (reserved below, with a quarter to spare) and its
-     * compacted copy exist together until the build file is removed. */
-    uint64_t file_bytes = est_file_bytes(&est);
-    uint64_t reserve = file_bytes + file_bytes / 4;
-    if ((rc = check_space(o->staging, reserve + file_bytes, err)) != 0)
+    /* The build file (its whole map, allocated when the writer opens) and
+     * its compacted copy (about the map less the spare quarter) exist
+     * together until the build file is removed: check before sorting. */
+    uint64_t reserve = rc_cache_size_bytes(&est);
+    if ((rc = check_space(o->staging, reserve + reserve * 4 / 5, err)) != 0)
         goto out;
 
     double t0 = rb_now_ms();
@@ -403,12 +345,9 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
         rc = rc_fail(err, -ENOMEM, "out of memory");
         goto out;
     }
-    /* The map must hold every page: pass the page-level estimate as the values' size. */
-    if ((rc = rc_cache_writer_open(&w, o->staging, rc_cache_mapsize(est.records, reserve), err)) != 0)
+    if ((rc = rc_cache_writer_open(&w, o->staging, reserve, err)) != 0)
         goto out;
     writer_open = 1;
-    if ((rc = reserve_build_file(w.build_path, reserve, err)) != 0)
-        goto out;
 
     struct writer_ctx c = {.o = o, .w = &w, .total = est.records};
     for (int db = 0; db < RB_OUTPUT_LISTS && !rc; db++)

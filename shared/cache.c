@@ -9,13 +9,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-size_t rc_cache_mapsize(uint64_t records, uint64_t value_bytes)
+#define PAGE 4096u
+#define NODE_MAX ((PAGE - 16u) / 2u) /* largest node kept inside a leaf page */
+
+void rc_cache_size_add(struct rc_cache_size *s, uint64_t count, size_t value_len)
 {
-    /* Per record: 8-byte key, 8-byte node header, 2-byte page index, and
-     * slack for half-full branch pages and overflow-page rounding. */
-    uint64_t bytes = value_bytes + records * 32;
-    bytes = bytes + bytes / 2 + (64u << 20);
-    return (size_t)((bytes + 4095) & ~(uint64_t)4095);
+    s->records += count;
+    if (8 + 8 + value_len <= NODE_MAX) {
+        s->leaf_bytes += count * (8 + 8 + value_len + 2); /* node, plus its slot in the page index */
+    } else {
+        s->leaf_bytes += count * (8 + 8 + 8 + 2); /* node holding the overflow page number */
+        s->overflow_pages += count * ((16 + value_len + PAGE - 1) / PAGE);
+    }
+}
+
+size_t rc_cache_size_bytes(const struct rc_cache_size *s)
+{
+    uint64_t leaves = s->leaf_bytes / (PAGE - 16) + 1;
+    uint64_t pages = leaves + leaves / 8 + s->overflow_pages + (s->records / RC_CACHE_BATCH + 1) * 16 + 64;
+    pages += pages / 4;
+    return (size_t)(pages * PAGE);
 }
 
 static int open_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta, unsigned create)
@@ -41,6 +54,18 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
     if (!rc)
         rc = mdb_env_open(w->env, w->build_path,
                           MDB_NOSUBDIR | MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOLOCK, 0644);
+    if (!rc) {
+        /* MDB_WRITEMAP has grown the file to mapsize, sparse: back it now. */
+        mdb_filehandle_t fd;
+        rc = mdb_env_get_fd(w->env, &fd);
+        int e = rc ? 0 : posix_fallocate(fd, 0, (off_t)mapsize);
+        if (e) {
+            rc_fail(err, -e, "unable to reserve %zu MiB for '%s': %s", (mapsize >> 20) + 1, w->build_path,
+                    strerror(e));
+            rc_cache_writer_abort(w);
+            return -e;
+        }
+    }
     if (!rc)
         rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
     if (!rc)

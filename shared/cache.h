@@ -42,13 +42,35 @@ struct rc_cache_writer {
 };
 
 /*
- * Create a writer that builds dir/build.mdb with room for mapsize bytes
- * (rc_cache_mapsize gives a safe figure). Errors: LMDB codes, -errno.
+ * Sizing a writer's map, record by record. LMDB keeps a value inside its
+ * leaf page while the node (8-byte header, 8-byte key, value) fits in half
+ * a page less the page header; a larger value takes whole overflow pages
+ * (a 4.2 KB value takes two), so sizes are counted per record, not from a
+ * total. Leaves written with MDB_APPEND end up full.
+ */
+struct rc_cache_size {
+    uint64_t records;
+    uint64_t leaf_bytes;     /* of leaf pages holding values inline */
+    uint64_t overflow_pages;
+};
+
+/* Count `count` records whose values are value_len bytes each. */
+void rc_cache_size_add(struct rc_cache_size *s, uint64_t count, size_t value_len);
+
+/* Map size for what was counted: leaf, branch and overflow pages, the pages
+ * each batch commit copies on write, and a quarter to spare; a multiple of
+ * the page size. */
+size_t rc_cache_size_bytes(const struct rc_cache_size *s);
+
+/*
+ * Create a writer that builds dir/build.mdb in a map of mapsize bytes
+ * (rc_cache_size_bytes). The whole extent is allocated up front: the
+ * writer maps the file (MDB_WRITEMAP), and a page the file system cannot
+ * back when first written would kill the process with SIGBUS, so a full disk
+ * is reported here instead. Errors: -ENOSPC (with the size in err), other
+ * -errno, LMDB codes.
  */
 int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t mapsize, char *err);
-
-/* A map size that holds `value_bytes` of values in `records` records. */
-size_t rc_cache_mapsize(uint64_t records, uint64_t value_bytes);
 
 /*
  * Append (key, value) to db. Errors: RC_ECOLLISION (key equal to the

@@ -175,10 +175,10 @@ static inline int fx_write(struct fx *f, const char *root, const char *version, 
         return rc;
     qsort(f->recs, f->n, sizeof(*f->recs), fx_cmp);
     struct rc_cache_writer w;
-    size_t bytes = 0;
+    struct rc_cache_size size = {0};
     for (size_t i = 0; i < f->n; i++)
-        bytes += f->recs[i].len;
-    rc = rc_cache_writer_open(&w, staging, rc_cache_mapsize(f->n, bytes), err);
+        rc_cache_size_add(&size, 1, f->recs[i].len);
+    rc = rc_cache_writer_open(&w, staging, rc_cache_size_bytes(&size), err);
     if (rc)
         return rc;
     struct rc_manifest m;

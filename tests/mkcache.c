@@ -145,8 +145,9 @@ int main(int argc, char **argv)
     for (long i = 0; i < np; i++)
         snprintf(ids[i], sizeof(ids[i]), "p%ld", i);
     struct rc_cache_writer w;
-    if (rc_cache_writer_open(&w, staging, rc_cache_mapsize((uint64_t)(np * 2 + nc + 16), (uint64_t)(np + nc) * 512),
-                             err))
+    struct rc_cache_size size = {0}; /* every record here is well under 512 bytes */
+    rc_cache_size_add(&size, (uint64_t)(np * 2 + nc + 16), 512);
+    if (rc_cache_writer_open(&w, staging, rc_cache_size_bytes(&size), err))
         goto fail;
 
     size_t cap = (size_t)(np > nc ? np : nc) + 16;

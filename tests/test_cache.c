@@ -59,6 +59,14 @@ struct rec {
     size_t len;
 };
 
+/* Map size for `records` values of at most value_len bytes. */
+static size_t test_mapsize_for(uint64_t records, size_t value_len)
+{
+    struct rc_cache_size size = {0};
+    rc_cache_size_add(&size, records, value_len);
+    return rc_cache_size_bytes(&size);
+}
+
 static int cmp_rec(const void *a, const void *b)
 {
     uint64_t x = ((const struct rec *)a)->key, y = ((const struct rec *)b)->key;
@@ -97,7 +105,7 @@ static void write_env(const char *format, const char *meta_version)
 {
     struct rc_cache_writer w;
     char err[RC_ERRMSG_MAX] = "";
-    ck_assert_msg(rc_cache_writer_open(&w, dir, rc_cache_mapsize(4 * PER_DB, 4 * PER_DB * 128), err) == 0, "%s",
+    ck_assert_msg(rc_cache_writer_open(&w, dir, test_mapsize_for(4 * PER_DB, 128), err) == 0, "%s",
                   err);
     for (int db = 0; db < RC_DB_COUNT; db++)
         for (int i = 0; i < PER_DB; i++)
@@ -242,7 +250,7 @@ START_TEST(test_writer_order)
 {
     struct rc_cache_writer w;
     char err[RC_ERRMSG_MAX] = "";
-    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(10, 1000), err), 0);
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, test_mapsize_for(10, 100), err), 0);
     ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, 100, "a", 1, err), 0);
     /* Equal key: a collision, not written. */
     err[0] = 0;
@@ -297,7 +305,7 @@ START_TEST(test_writer_batches)
     const uint64_t n = RC_CACHE_BATCH * 2 + 17;
     struct rc_cache_writer w;
     char err[RC_ERRMSG_MAX] = "";
-    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(n, n * 8), err), 0);
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, test_mapsize_for(n, 8), err), 0);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t val = i ^ 0xabcdef;
         ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_COOKIE, i * 3 + 1, &val, sizeof(val), err), 0);
@@ -336,7 +344,7 @@ START_TEST(test_writer_abort)
 {
     struct rc_cache_writer w;
     char err[RC_ERRMSG_MAX];
-    ck_assert_int_eq(rc_cache_writer_open(&w, dir, rc_cache_mapsize(10, 100), err), 0);
+    ck_assert_int_eq(rc_cache_writer_open(&w, dir, test_mapsize_for(10, 10), err), 0);
     ck_assert_int_eq(rc_cache_writer_put(&w, RC_DB_ITEMS, 1, "x", 1, err), 0);
     rc_cache_writer_abort(&w);
     rc_cache_writer_abort(&w);
@@ -351,7 +359,7 @@ START_TEST(test_writer_abort)
     char missing[PATH_MAX];
     snprintf(missing, sizeof(missing), "%s/nope", dir);
     int fds = count_fds();
-    ck_assert_int_lt(rc_cache_writer_open(&w, missing, rc_cache_mapsize(10, 100), err), 0);
+    ck_assert_int_lt(rc_cache_writer_open(&w, missing, test_mapsize_for(10, 10), err), 0);
     ck_assert_ptr_null(w.env);
     ck_assert_int_eq(count_fds(), fds);
 }
@@ -359,13 +367,23 @@ END_TEST
 
 START_TEST(test_mapsize)
 {
-    size_t a = rc_cache_mapsize(0, 0), b = rc_cache_mapsize(1000000, 500000000);
+    struct rc_cache_size none = {0}, small = {0}, more = {0}, big = {0};
+    rc_cache_size_add(&small, 1000000, 500);
+    more = small;
+    rc_cache_size_add(&more, 1, 500);
+    size_t a = rc_cache_size_bytes(&none), b = rc_cache_size_bytes(&small);
     ck_assert_uint_eq(a % 4096, 0);
     ck_assert_uint_eq(b % 4096, 0);
     ck_assert_uint_gt(b, 500000000 + 1000000 * 16);
-    ck_assert_uint_ge(rc_cache_mapsize(1000001, 500000000), b);
+    ck_assert_uint_ge(rc_cache_size_bytes(&more), b);
+    /* A value too big for a leaf takes whole overflow pages: 1000 values of
+     * 4200 bytes need two pages each, not 4200 bytes each. */
+    rc_cache_size_add(&big, 1000, 4200);
+    ck_assert_uint_eq(big.overflow_pages, 2000);
+    ck_assert_uint_ge(rc_cache_size_bytes(&big), 2000u * 4096);
 }
 END_TEST
+
 
 START_TEST(test_refuse_counts)
 {
