@@ -74,33 +74,9 @@ export LC_ALL=C
 
 prog=rollout
 
-log() { # log LEVEL EVENT [key=value ...]
-    local level=$1 event=$2 kv out
-    shift 2
-    out="ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) level=$level event=$prog.$event"
-    for kv in "$@"; do
-        local k=${kv%%=*} v=${kv#*=}
-        if [[ $v =~ [[:space:]\"=] || -z $v ]]; then
-            v=${v//\\/\\\\}
-            v=${v//\"/\\\"}
-            v=${v//$'\n'/ }
-            v="\"$v\""
-        fi
-        out+=" $k=$v"
-    done
-    printf '%s\n' "$out" >&2
-}
-
-die() { # die CODE EVENT [key=value ...]
-    local code=$1
-    shift
-    log error "$@" exit="$code"
-    exit "$code"
-}
-
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-}
+# log, die, usage (installed beside this script as lib/log.sh)
+# shellcheck source=ops/lib/log.sh
+source "$(dirname "$(readlink -f "$0")")/lib/log.sh"
 
 # ---- options ----
 cmd=${1:-}
