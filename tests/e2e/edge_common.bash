@@ -133,3 +133,11 @@ flip_to() {
     ln -s "versions/$2" "$1/.current.e2e"
     mv -T "$1/.current.e2e" "$1/current"
 }
+
+# version V [mkfixture flags]: write version V under $root whose only list
+# is a global one holding the single product "from-V", so an answer names
+# the version it came from.
+version() {
+    printf 'segment * * from-%s:1\n' "$1" | "$mkfixture" --root "$root" --version "$1" "${@:2}" \
+        || fail "mkfixture $1 failed"
+}

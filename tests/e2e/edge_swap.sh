@@ -14,12 +14,6 @@ source "$(dirname "$0")/edge_common.bash"
 root=$tmp/cache
 mkdir -p "$root"
 
-# version V: a global list whose only product is named after V.
-version() {
-    printf 'segment * * from-%s:1\n' "$1" | "$mkfixture" --root "$root" --version "$1" "${@:2}" \
-        || fail "mkfixture $1 failed"
-}
-
 first_product() {
     curl -s "$(url /v1/recs)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["product"])'
 }

@@ -14,12 +14,6 @@ source "$(dirname "$0")/edge_common.bash"
 
 root=$tmp/cache
 mkdir -p "$root"
-
-# Version V serves a global list whose only product is "from-V".
-version() {
-    printf 'segment * * from-%s:1\n' "$1" | "$mkfixture" --root "$root" --version "$1" "${@:2}" \
-        || fail "mkfixture $1 failed"
-}
 refused_at_least() { [ "$(metric recedge_cache_refused_total)" -ge "$1" ]; }
 
 version 20260201T000000Z
