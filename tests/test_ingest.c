@@ -20,47 +20,18 @@
 
 #include "error.h"
 #include "keys.h"
+#include "scratch.h"
 
 static char tmpdir[PATH_MAX];
 
-static void mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            (void)mkdir(buf, 0755);
-            *p = '/';
-        }
-    (void)mkdir(buf, 0755);
-}
-
 static void setup(void)
 {
-    const char *base = getenv("EDGEREC_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir_p(base);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/ingest.XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    scratch_make(tmpdir, sizeof(tmpdir), "ingest");
 }
 
 static void teardown(void)
 {
-    DIR *dir = opendir(tmpdir);
-    if (!dir)
-        return;
-    struct dirent *e;
-    char path[PATH_MAX + 300];
-    while ((e = readdir(dir)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmpdir);
+    scratch_remove(tmpdir);
 }
 
 /* Write len bytes (strlen when len is -1) to tmpdir/name; returns the path in a static slot. */

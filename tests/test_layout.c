@@ -8,6 +8,7 @@
  */
 #include "error.h"
 #include "layout.h"
+#include "scratch.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -37,17 +38,12 @@ static void mkdir_p(const char *path)
 
 static void setup(void)
 {
-    const char *base = getenv("EDGEREC_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir_p(base);
-    snprintf(root, sizeof(root), "%s/test_layout.XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    scratch_make(root, sizeof(root), "test_layout");
 }
 
 static void teardown(void)
 {
-    ck_assert_int_eq(rc_remove_tree(root), 0);
+    scratch_remove(root);
 }
 
 static int exists(const char *fmt, const char *arg)

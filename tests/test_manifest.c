@@ -10,6 +10,7 @@
 #include "error.h"
 #include "layout.h"
 #include "manifest.h"
+#include "scratch.h"
 
 #include <check.h>
 #include <errno.h>
@@ -25,25 +26,12 @@ static char dir[PATH_MAX];
 
 static void setup(void)
 {
-    const char *base = getenv("EDGEREC_TEST_TMP");
-    if (!base || !*base)
-        base = "/tmp";
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", base);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            (void)mkdir(buf, 0755);
-            *p = '/';
-        }
-    (void)mkdir(buf, 0755);
-    snprintf(dir, sizeof(dir), "%s/test_manifest.XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    scratch_make(dir, sizeof(dir), "test_manifest");
 }
 
 static void teardown(void)
 {
-    ck_assert_int_eq(rc_remove_tree(dir), 0);
+    scratch_remove(dir);
 }
 
 static void write_in_dir(const char *name, const void *data, size_t len)

@@ -22,22 +22,18 @@
 #include "keys.h"
 #include "layout.h"
 #include "record.h"
+#include "scratch.h"
 
 static char root[PATH_MAX];
 
 static void setup(void)
 {
-    const char *tmp = getenv("EDGEREC_TEST_TMP");
-    char base[PATH_MAX];
-    snprintf(base, sizeof(base), "%s", tmp && *tmp ? tmp : "/tmp");
-    (void)mkdir(base, 0755);
-    snprintf(root, sizeof(root), "%s/test_output.XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    scratch_make(root, sizeof(root), "test_output");
 }
 
 static void teardown(void)
 {
-    rc_remove_tree(root);
+    scratch_remove(root);
 }
 
 static uint32_t intern(struct rb_strtab *t, const char *s)
