@@ -4,8 +4,15 @@
  * Confidence c_ui = 1 + alpha * w_ui for observed pairs (w from
  * rb_train.ui), preference 1 for observed, 0 otherwise. Each half-iteration
  * solves, for every row u,
- *   (YtY + Yt (C_u - I) Y + reg I) x_u = Yt C_u p_u
- * with YtY computed once per half-iteration. Factors are row-major float32:
+ *   (YtY + Yt (C_u - I) Y + reg n_u I) x_u = Yt C_u p_u
+ * with YtY computed once per half-iteration and n_u the number of observed
+ * entries of row u (of ui for users, of iu for items): weighted-lambda
+ * regularisation (Zhou et al. 2008, as Spark MLlib's ALS does for implicit
+ * feedback too). A cookie with 3 events and a product with 30 000 are
+ * shrunk in proportion to their data, so one reg suits every row and data
+ * size; a constant reg small enough for popular products lets 64 factors
+ * memorise a light cookie's few products (ops/bench/quality.md). Every
+ * backend must solve this same system. Factors are row-major float32:
  * U is (users, f), V is (items, f). Initialised from `seed` (same seed, same
  * inputs, same thread count -> same factors).
  *
@@ -26,7 +33,7 @@
 
 struct rb_als_opts {
     uint32_t factors;    /* 64 */
-    float reg;           /* 0.05 */
+    float reg;           /* 3: per observed entry of the row (reg n_u above) */
     float alpha;         /* 10 */
     uint32_t iterations; /* 10 */
     uint64_t seed;       /* 42 */
@@ -53,7 +60,7 @@ void rb_als_release(struct rb_als_model *m);
 
 /*
  * The objective ALS minimises, for monitoring and tests:
- *   sum_{u,i} c_ui (p_ui - U[u].V[i])^2 + reg (|U|^2 + |V|^2)
+ *   sum_{u,i} c_ui (p_ui - U[u].V[i])^2 + reg (sum_u n_u |U[u]|^2 + sum_i n_i |V[i]|^2)
  * over all (users x items) pairs, in double. Deterministic for a given
  * model and thread count. Errors: RC_ERANGE (model and t disagree in
  * shape), -ENOMEM.

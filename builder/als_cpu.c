@@ -5,10 +5,12 @@
  * Cholesky solve of the f x f system.
  *
  * One half-iteration solves every row x_u of X against the fixed Y:
- *   A_u = G + sum_{i in u} (c_ui - 1) y_i y_i^T,  G = Y^T Y + reg I
- *   b_u = sum_{i in u} c_ui y_i,                  c_ui = 1 + alpha w_ui
- * G is computed once per half-iteration (cblas_ssyrk). The CG step never
- * forms A_u: A_u p = G p + sum_i (c_ui - 1) (y_i . p) y_i, so one step costs
+ *   A_u = G + reg n_u I + sum_{i in u} (c_ui - 1) y_i y_i^T,  G = Y^T Y
+ *   b_u = sum_{i in u} c_ui y_i,                             c_ui = 1 + alpha w_ui
+ * with n_u the row's observed entries (weighted-lambda regularisation,
+ * als.h). G is computed once per half-iteration (cblas_ssyrk). The CG step
+ * never forms A_u: A_u p = G p + reg n_u p + sum_i (c_ui - 1) (y_i . p) y_i,
+ * so one step costs
  * f^2 + 4 f nnz_u flops against f^3/3 + f^2 nnz_u for Cholesky; at f = 64
  * that is the difference ops/bench/score_methods.md records.
  *
@@ -37,7 +39,7 @@
 void rb_als_opts_default(struct rb_als_opts *o)
 {
     o->factors = 64;
-    o->reg = 0.05f;
+    o->reg = 3.0f; /* per observed entry (als.h); sweep in ops/bench/quality.md */
     o->alpha = 10.0f;
     o->iterations = 10;
     o->seed = 42;
@@ -105,13 +107,13 @@ static inline void symv(const float *restrict G, const float *restrict p, float 
  */
 __attribute__((target_clones("arch=x86-64-v3", "default"))) static void
 solve_cg(float *restrict x, const float *restrict G, const float *restrict Y, const uint32_t *idx,
-         const float *val, uint64_t nnz, float alpha, uint32_t f, uint32_t steps, float *restrict scratch)
+         const float *val, uint64_t nnz, float alpha, float reg, uint32_t f, uint32_t steps, float *restrict scratch)
 {
     float *r = scratch, *p = scratch + f, *Ap = scratch + 2 * (size_t)f;
 
     symv(G, x, r, f);
     for (uint32_t k = 0; k < f; k++)
-        r[k] = -r[k];
+        r[k] = -r[k] - reg * x[k];
     for (uint64_t j = 0; j < nnz; j++) {
         const float *y = Y + (size_t)idx[j] * f;
         float c = 1.0f + alpha * val[j];
@@ -121,6 +123,7 @@ solve_cg(float *restrict x, const float *restrict G, const float *restrict Y, co
     float rsold = dot(r, r, f);
     for (uint32_t it = 0; it < steps && rsold > RB_ALS_CG_EPS; it++) {
         symv(G, p, Ap, f);
+        axpy(reg, p, Ap, f);
         for (uint64_t j = 0; j < nnz; j++) {
             const float *y = Y + (size_t)idx[j] * f;
             axpy(alpha * val[j] * dot(y, p, f), y, Ap, f);
@@ -147,11 +150,13 @@ solve_cg(float *restrict x, const float *restrict G, const float *restrict Y, co
  */
 __attribute__((target_clones("arch=x86-64-v3", "default"))) static int
 solve_cholesky(float *restrict x, const float *restrict G, const float *restrict Y, const uint32_t *idx,
-               const float *val, uint64_t nnz, float alpha, uint32_t f, float *restrict scratch)
+               const float *val, uint64_t nnz, float alpha, float reg, uint32_t f, float *restrict scratch)
 {
     float *A = scratch, *b = scratch + (size_t)f * f;
 
     memcpy(A, G, sizeof(float) * f * f);
+    for (uint32_t a = 0; a < f; a++)
+        A[(size_t)a * f + a] += reg;
     memset(b, 0, sizeof(float) * f);
     for (uint64_t j = 0; j < nnz; j++) {
         const float *y = Y + (size_t)idx[j] * f;
@@ -186,8 +191,8 @@ solve_cholesky(float *restrict x, const float *restrict G, const float *restrict
     return 0;
 }
 
-/* G = Y^T Y (+ reg on the diagonal), full symmetric (f, f). */
-static void gramian(float *G, const float *Y, uint32_t n, uint32_t f, float reg)
+/* G = Y^T Y, full symmetric (f, f); each row's reg n_u goes on at its solve. */
+static void gramian(float *G, const float *Y, uint32_t n, uint32_t f)
 {
     if (n == 0)
         memset(G, 0, sizeof(float) * f * f);
@@ -197,7 +202,6 @@ static void gramian(float *G, const float *Y, uint32_t n, uint32_t f, float reg)
     for (uint32_t a = 0; a < f; a++) {
         for (uint32_t c = 0; c < a; c++)
             G[(size_t)a * f + c] = G[(size_t)c * f + a];
-        G[(size_t)a * f + a] += reg;
     }
 }
 
@@ -222,9 +226,10 @@ static int64_t solve_rows(float *X, const float *Y, const struct rb_csr *m, cons
                 memset(x, 0, sizeof(float) * f);
                 continue;
             }
+            float reg = o->reg * (float)nnz; /* weighted-lambda: reg per observation (als.h) */
             if (o->cg_steps > 0) {
-                solve_cg(x, G, Y, m->indices + lo, m->values + lo, nnz, o->alpha, f, o->cg_steps, s);
-            } else if (solve_cholesky(x, G, Y, m->indices + lo, m->values + lo, nnz, o->alpha, f, s) != 0) {
+                solve_cg(x, G, Y, m->indices + lo, m->values + lo, nnz, o->alpha, reg, f, o->cg_steps, s);
+            } else if (solve_cholesky(x, G, Y, m->indices + lo, m->values + lo, nnz, o->alpha, reg, f, s) != 0) {
 #pragma omp critical(rb_als_failed)
                 if (failed == 0 || -(int64_t)u - 1 > failed)
                     failed = -(int64_t)u - 1;
@@ -289,14 +294,14 @@ int rb_als_train_cpu(struct rb_als_model *m, const struct rb_train *t, const str
 
     for (uint32_t it = 0; it < o->iterations; it++) {
         double t0 = now_s();
-        gramian(G, m->V, m->items, f, o->reg);
+        gramian(G, m->V, m->items, f);
         int64_t bad = solve_rows(m->U, m->V, &t->ui, G, o, threads, scratch, per_thread);
         if (bad) {
             rc = rc_fail(err, RC_EINTERNAL, "als: cholesky failed for user row %lld (reg %g too small?)",
                          (long long)(-bad - 1), (double)o->reg);
             goto out;
         }
-        gramian(G, m->U, m->users, f, o->reg);
+        gramian(G, m->U, m->users, f);
         bad = solve_rows(m->V, m->U, &t->iu, G, o, threads, scratch, per_thread);
         if (bad) {
             rc = rc_fail(err, RC_EINTERNAL, "als: cholesky failed for item row %lld (reg %g too small?)",
@@ -319,7 +324,8 @@ int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const st
                 char *err)
 {
     uint32_t f = m->f;
-    if (m->users != t->ui.rows || m->items != t->ui.cols || f == 0)
+    if (m->users != t->ui.rows || m->items != t->ui.cols || t->iu.rows != m->items || f == 0 ||
+        (m->items > 0 && !t->iu.indptr))
         return rc_fail(err, RC_ERANGE, "als loss: model (%u x %u) does not match the training matrix (%u x %u)",
                        m->users, m->items, t->ui.rows, t->ui.cols);
     float *G = malloc(sizeof(float) * f * f);
@@ -329,7 +335,7 @@ int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const st
         free(part);
         return rc_fail(err, -ENOMEM, "als loss: out of memory");
     }
-    gramian(G, m->V, m->items, f, 0.0f);
+    gramian(G, m->V, m->items, f);
 
     /* Per block of 1024 rows, summed in block order afterwards: the same
      * total whatever the thread count. */
@@ -345,7 +351,8 @@ int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const st
                 const float *x = m->U + (size_t)u * f;
                 /* every pair as unobserved: x^T (Y^T Y) x */
                 symv(G, x, tmp, f);
-                s += dot(x, tmp, f) + (double)o->reg * dot(x, x, f);
+                uint64_t n_u = t->ui.indptr[u + 1] - t->ui.indptr[u];
+                s += dot(x, tmp, f) + (double)o->reg * (double)n_u * dot(x, x, f);
                 /* observed pairs: c (1 - s)^2 instead of s^2 */
                 for (uint64_t j = t->ui.indptr[u]; j < t->ui.indptr[u + 1]; j++) {
                     double sc = dot(x, m->V + (size_t)t->ui.indices[j] * f, f);
@@ -361,7 +368,8 @@ int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const st
     for (uint32_t b = 0; b < blocks; b++)
         total += part[b];
     for (uint32_t i = 0; i < m->items; i++)
-        total += (double)o->reg * dot(m->V + (size_t)i * f, m->V + (size_t)i * f, f);
+        total += (double)o->reg * (double)(t->iu.indptr[i + 1] - t->iu.indptr[i]) *
+                 dot(m->V + (size_t)i * f, m->V + (size_t)i * f, f);
     free(G);
     free(part);
     if (isnan(total))

@@ -165,7 +165,7 @@ START_TEST(test_defaults)
     struct rb_als_opts o;
     rb_als_opts_default(&o);
     ck_assert_uint_eq(o.factors, 64);
-    ck_assert_float_eq_tol(o.reg, 0.05f, 1e-7f);
+    ck_assert_float_eq_tol(o.reg, 3.0f, 1e-7f);
     ck_assert_float_eq_tol(o.alpha, 10.0f, 1e-7f);
     ck_assert_uint_eq(o.iterations, 10);
     ck_assert_uint_eq(o.seed, 42);
@@ -259,6 +259,10 @@ START_TEST(test_reconstructs_observed)
     struct rb_als_model m;
     small_opts(&o);
     o.iterations = 10;
+    /* Reconstruction, not generalisation: a light reg per entry (about the
+     * old constant 0.05 over a row's 12 entries). The default 3 shrinks
+     * rows towards their planted category on purpose (als.h). */
+    o.reg = 0.005f;
     ck_assert_int_eq(rb_als_train_cpu(&m, &t, &o, NULL), 0);
     ck_assert_uint_eq(m.users, users);
     ck_assert_uint_eq(m.items, items);
@@ -447,6 +451,105 @@ START_TEST(test_beats_popularity)
 }
 END_TEST
 
+/*
+ * The system of als.h, weighted-lambda included: after exact solves the
+ * last half-iteration's rows (the items) satisfy
+ *   (U^T U + reg n_i I + sum_u (c_ui - 1) x_u x_u^T) v_i = sum_u c_ui x_u
+ * with n_i the item's observed entries.
+ */
+START_TEST(test_normal_equations_weighted_reg)
+{
+    uint32_t users = 300, items = 80, f = 8;
+    float *w, *h;
+    struct rb_train t;
+    struct rb_dataset d;
+    planted(&w, &h, users, items, 4, 6, 0, 3);
+    make_train(&t, &d, w, NULL, users, items);
+    struct rb_als_opts o;
+    struct rb_als_model m;
+    rb_als_opts_default(&o);
+    o.factors = f;
+    o.iterations = 3;
+    o.cg_steps = 0;
+    o.reg = 0.5f;
+    ck_assert_int_eq(rb_als_train_cpu(&m, &t, &o, NULL), 0);
+    double A[8 * 8], b[8], worst = 0.0;
+    for (uint32_t i = 0; i < items; i++) {
+        uint64_t lo = t.iu.indptr[i], hi = t.iu.indptr[i + 1];
+        if (hi == lo)
+            continue;
+        for (uint32_t a = 0; a < f; a++) {
+            b[a] = 0.0;
+            for (uint32_t c = 0; c < f; c++) {
+                double g = 0.0;
+                for (uint32_t u = 0; u < users; u++)
+                    g += (double)m.U[(size_t)u * f + a] * m.U[(size_t)u * f + c];
+                A[a * f + c] = g + (a == c ? (double)o.reg * (double)(hi - lo) : 0.0);
+            }
+        }
+        for (uint64_t j = lo; j < hi; j++) {
+            const float *x = m.U + (size_t)t.iu.indices[j] * f;
+            double cw = (double)o.alpha * t.iu.values[j];
+            for (uint32_t a = 0; a < f; a++) {
+                b[a] += (1.0 + cw) * x[a];
+                for (uint32_t c = 0; c < f; c++)
+                    A[a * f + c] += cw * x[a] * x[c];
+            }
+        }
+        double rn = 0.0, bn = 0.0;
+        for (uint32_t a = 0; a < f; a++) {
+            double r = -b[a];
+            for (uint32_t c = 0; c < f; c++)
+                r += A[a * f + c] * m.V[(size_t)i * f + c];
+            rn += r * r;
+            bn += b[a] * b[a];
+        }
+        if (sqrt(rn / bn) > worst)
+            worst = sqrt(rn / bn);
+    }
+    ck_assert_msg(worst < 1e-3, "item rows off their normal equations by %g (relative)", worst);
+    rb_als_release(&m);
+    free_train(&t, &d);
+    free(w);
+    free(h);
+}
+END_TEST
+
+/*
+ * recbuild's defaults as they are (64 factors): light users with 4
+ * purchases, one held out. A constant reg small enough for the popular
+ * items let 64 factors memorise each user's 3 training items and lose to
+ * popularity; reg per observation must not.
+ */
+START_TEST(test_defaults_beat_popularity_light_users)
+{
+    uint32_t users = 3000, items = 400;
+    float *w, *h;
+    struct rb_train t;
+    struct rb_dataset d;
+    planted(&w, &h, users, items, 10, 4, 1, 9);
+    make_train(&t, &d, w, h, users, items);
+    struct rb_als_opts o;
+    struct rb_als_model m;
+    struct rb_lists cf;
+    struct rb_eval ev;
+    char err[RC_ERRMSG_MAX] = "";
+    rb_als_opts_default(&o);
+    ck_assert_msg(rb_als_train_cpu(&m, &t, &o, err) == 0, "%s", err);
+    ck_assert_msg(rb_score_cf(&cf, &m, &t, &d, 10, 1, RB_SCORE_AUTO, err) == 0, "%s", err);
+    ck_assert_msg(rb_eval_holdout(&ev, &cf, &t, &d, 10, err) == 0, "%s", err);
+    ck_assert_uint_eq(ev.users, users);
+    ck_assert_msg(ev.hr > ev.pop_hr + 0.1 && ev.ndcg > 1.4 * ev.pop_ndcg,
+                  "als hr@10 %.3f ndcg@10 %.3f vs popularity hr@10 %.3f ndcg@10 %.3f", ev.hr, ev.ndcg, ev.pop_hr,
+                  ev.pop_ndcg);
+    rb_lists_release(&cf);
+    rb_als_release(&m);
+    free_train(&t, &d);
+    free(w);
+    free(h);
+}
+END_TEST
+
 static Suite *als_suite(void)
 {
     Suite *s = suite_create("als");
@@ -456,6 +559,8 @@ static Suite *als_suite(void)
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_loss_falls_cholesky);
     tcase_add_test(tc, test_loss_falls_cg);
+    tcase_add_test(tc, test_normal_equations_weighted_reg);
+    tcase_add_test(tc, test_defaults_beat_popularity_light_users);
     tcase_add_test(tc, test_reconstructs_observed);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_cg_close_to_cholesky);

@@ -12,8 +12,10 @@
 #     sections;
 #   - a second build with the same inputs and seed, and a build reading the
 #     events from standard input, give identical lists;
-#   - with --holdout 1, ALS beats the most-popular baseline on HR@10 and
-#     NDCG@10 (both printed).
+#   - with --holdout 1 and recbuild's default ALS settings, ALS beats the
+#     most-popular baseline by a clear margin: HR@10 by at least 0.07 and
+#     NDCG@10 by at least 1.4x (measured 0.30 vs 0.18 and 0.19 vs 0.105;
+#     the truth oracle reaches 0.35 and 0.22: ops/bench/quality.md).
 #
 # Environment: BIN, SRC, EDGEREC_TEST_TMP (tests/CMakeLists.txt). Exits 77
 # while recbuild, recgen or cachedump is not built.
@@ -22,8 +24,8 @@ source "$(dirname "$0")/recbuild_common.bash"
 
 data=$tmp/data
 gen "$data" --seed 5 --events 200000 --products 5000 --categories 20 --dim 32
-# 16 factors: on 200k events the default 64 overfit (ops/bench/recbuild.md).
-common=(--catalog "$data/catalog.csv" --embeddings "$data/emb.npy" --factors 16 --seed 7 --threads 2
+# recbuild's default ALS settings throughout (ops/bench/quality.md).
+common=(--catalog "$data/catalog.csv" --embeddings "$data/emb.npy" --seed 7 --threads 2
     --progress never --log-level warn)
 
 "$recbuild" --events "$data/events.csv" --out "$tmp/a" "${common[@]}" > "$tmp/a.out" 2> "$tmp/a.log" \
@@ -154,6 +156,8 @@ grep 'event=evaluation' "$tmp/h.log" | tail -n 1
 echo "$name: holdout HR@10 ALS $hr vs most-popular $pop_hr; NDCG@10 ALS $ndcg vs most-popular $pop_ndcg ($users users)"
 [ -n "$hr" ] && [ -n "$pop_hr" ] && [ -n "$ndcg" ] && [ -n "$pop_ndcg" ] || fail "manifest evaluation incomplete"
 gt "$users" 100 || fail "only $users users evaluated"
-gt "$hr" "$pop_hr" || fail "ALS HR@10 $hr does not beat most-popular $pop_hr"
-gt "$ndcg" "$pop_ndcg" || fail "ALS NDCG@10 $ndcg does not beat most-popular $pop_ndcg"
-ok "ALS beats most-popular on HR@10 and NDCG@10"
+gt "$hr" "$(awk -v p="$pop_hr" 'BEGIN { print p + 0.07 }')" \
+    || fail "ALS HR@10 $hr does not beat most-popular $pop_hr by 0.07"
+gt "$ndcg" "$(awk -v p="$pop_ndcg" 'BEGIN { print p * 1.4 }')" \
+    || fail "ALS NDCG@10 $ndcg does not beat most-popular $pop_ndcg by 1.4x"
+ok "ALS beats most-popular on HR@10 (by >= 0.07) and NDCG@10 (by >= 1.4x) with the default ALS settings"
