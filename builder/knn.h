@@ -32,4 +32,14 @@ void rb_knn_opts_default(struct rb_knn_opts *o);
 int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                  const struct rb_knn_opts *o, char *err);
 
+#ifdef RB_HAVE_CUDA
+/*
+ * RB_KNN_EXACT on the GPU (knn_cuda.cu), the same lists as rb_knn_image up
+ * to float rounding; other methods are passed to rb_knn_image (FAISS, CPU).
+ * Errors: as rb_knn_image, plus RC_ENOGPU.
+ */
+int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                     const struct rb_knn_opts *o, char *err);
+#endif
+
 #endif

@@ -33,6 +33,7 @@
 #include "dataset.h"
 #include "error.h"
 #include "eval.h"
+#include "gpu.h"
 #include "ingest.h"
 #include "json.h"
 #include "knn.h"
@@ -157,7 +158,8 @@ static const struct opt options[] = {
      "a cookie gets a CF list with at least N purchases", NULL},
 
     {"factors", "F", OPT_U32, C(als.factors), 1, 1024, NULL, "ALS latent factors", "Collaborative filtering (ALS)"},
-    {"reg", "L", OPT_F32, C(als.reg), 0, 1e6, NULL, "ALS L2 regularisation", NULL},
+    {"reg", "L", OPT_F32, C(als.reg), 0, 1e6, NULL,
+     "ALS L2 regularisation per observed entry: a row with n entries gets reg * n", NULL},
     {"alpha", "A", OPT_F32, C(als.alpha), 0, 1e6, NULL, "ALS confidence scale: c = 1 + alpha * weight", NULL},
     {"iterations", "N", OPT_U32, C(als.iterations), 1, 1000, NULL, "ALS iterations", NULL},
     {"cg-steps", "N", OPT_U32, C(als.cg_steps), 0, 100, NULL,
@@ -192,7 +194,8 @@ static const struct opt options[] = {
     {"no-flip", NULL, OPT_FLAG, C(no_flip), 0, 0, NULL,
      "publish the version but leave current as it is (a rollout job verifies, then flips)", NULL},
     {"device", "auto|cpu|gpu", OPT_CHOICE, C(device), 0, 0, device_names,
-     "where ALS runs; gpu fails (exit 1) without CUDA or a device; auto uses cpu then", NULL},
+     "where ALS, CF scoring and exact kNN run; gpu fails (exit 1) without CUDA or a device; auto uses cpu then",
+     NULL},
 
     {"log-level", "debug|info|warn|error", OPT_CHOICE, C(log_level), 0, 0, level_names, "least level logged",
      "Logging"},
@@ -468,7 +471,9 @@ static int probe_gpu(char *err)
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess)
-        return rc_fail(err, RC_ENOGPU, "no usable CUDA device: %s", cudaGetErrorString(e));
+        return rc_fail(err, RC_ENOGPU, "no usable CUDA device: %s%s", cudaGetErrorString(e),
+                       e == cudaErrorInsufficientDriver ? " (no NVIDIA driver, or one too old for this CUDA runtime)"
+                                                        : "");
     if (count == 0)
         return rc_fail(err, RC_ENOGPU, "no CUDA device present");
     return 0;
@@ -632,8 +637,13 @@ static int run_models(struct build *b, int *bad_input, char *err)
     stage_end(b);
 
     stage(b, "score", NULL);
-    rc = rb_score_cf(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought, (enum rb_score_method)c->score_method,
-                     err);
+#ifdef RB_HAVE_CUDA
+    if (strcmp(b->device, "gpu") == 0)
+        rc = rb_score_cf_gpu(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought, err);
+    else
+#endif
+        rc = rb_score_cf(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought,
+                         (enum rb_score_method)c->score_method, err);
     if (rc)
         return rc;
     b->have_cf = 1;
@@ -642,7 +652,13 @@ static int run_models(struct build *b, int *bad_input, char *err)
 
     if (b->d.emb_rows > 0) {
         stage(b, "knn", NULL);
-        if ((rc = rb_knn_image(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err)) != 0)
+#ifdef RB_HAVE_CUDA
+        if (strcmp(b->device, "gpu") == 0)
+            rc = rb_knn_image_gpu(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
+        else
+#endif
+            rc = rb_knn_image(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
+        if (rc)
             return rc;
         b->have_image = 1;
         stage_end(b);
@@ -1010,6 +1026,13 @@ int main(int argc, char **argv)
         int g = probe_gpu(err);
         if (g == 0) {
             b.device = "gpu";
+#ifdef RB_HAVE_CUDA
+            char name[256];
+            uint64_t free_b = 0, total_b = 0;
+            if (rb_gpu_info(name, &free_b, &total_b, err) == 0)
+                rc_log(RC_LOG_INFO, "device", "device=gpu name=\"%s\" free_mib=%" PRIu64 " total_mib=%" PRIu64, name,
+                       free_b >> 20, total_b >> 20);
+#endif
         } else if (c->device == DEVICE_GPU) {
             rc_log(RC_LOG_ERROR, "device", "msg=\"--device gpu: %s\" code=%d", err, g);
             return EXIT_FAILED;

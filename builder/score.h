@@ -24,4 +24,16 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err);
 
+#ifdef RB_HAVE_CUDA
+/*
+ * The same lists on the GPU (score_cuda.cu): float32 cuBLAS GEMM per tile of
+ * candidates and a top-k kernel per row, exclusions applied on the device.
+ * Equal to rb_score_cf up to float rounding of the scores (list overlap
+ * held >= 0.99 by tests/test_gpu_parity.c). Errors: as rb_score_cf, plus
+ * RC_ENOGPU, -ENOMEM when the candidates do not fit on the device.
+ */
+int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                    const struct rb_dataset *d, uint32_t n, int exclude_bought, char *err);
+#endif
+
 #endif

@@ -1,0 +1,152 @@
+/*
+ * score_cuda.cu - CF top-N per cookie on the GPU (score.h): the lists
+ * rb_score_cf makes, through the tiled top-k engine (topk_cuda.cu).
+ *
+ * As in score.c, only in-stock products are candidates: their rows of V are
+ * copied, in ascending product order, into one (cands, f) matrix, so
+ * out-of-stock products are never scored (this replaces a per-tile
+ * out-of-stock bitmap: same lists, fewer flops), and ties go to the lower
+ * product index. A cookie's bought products become a list of candidate
+ * positions per query row (CSR), uploaded once and applied on the device.
+ */
+#include <stdlib.h>
+
+#include "gpu_cuda.cuh"
+
+extern "C" {
+#include "record.h"
+#include "score.h"
+}
+
+struct emit_ctx {
+    struct rb_lists *out;
+    const uint32_t *prod; /* candidate -> product index */
+};
+
+static int emit_lists(void *ctx, uint64_t q0, uint32_t nb, const struct rb_hit *hits, const uint32_t *len)
+{
+    const struct emit_ctx *e = (const struct emit_ctx *)ctx;
+    struct rb_lists *out = e->out;
+    for (uint32_t b = 0; b < nb; b++) {
+        size_t li = (size_t)q0 + b;
+        for (uint32_t j = 0; j < len[b]; j++) {
+            const struct rb_hit *x = hits + (size_t)b * out->k + j;
+            out->items[li * out->k + j] = e->prod[x->i];
+            out->scores[li * out->k + j] = x->s;
+        }
+        out->len[li] = (uint16_t)len[b];
+    }
+    return 0;
+}
+
+int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                    const struct rb_dataset *d, uint32_t n, int exclude_bought, char *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n > RC_LIST_MAX)
+        return rc_fail(err, RC_ERANGE, "score: n %u outside 1..%u", n, RC_LIST_MAX);
+    if (m->users != t->ui.rows || m->f == 0 || (m->users > 0 && !m->U) || (m->items > 0 && !m->V))
+        return rc_fail(err, RC_EINTERNAL, "score: model (%u users) does not match the training rows (%u)", m->users,
+                       t->ui.rows);
+    if (m->users > 0 && (!t->row_cookie || !t->row_wants_list))
+        return rc_fail(err, RC_EINTERNAL, "score: training rows without cookies");
+
+    const uint32_t f = m->f;
+    const struct rb_csr *b = &t->bought;
+    int use_bought = exclude_bought && b->indptr;
+    int rc = 0;
+    size_t nrows = 0;
+    uint32_t nc = 0;
+    uint64_t nex = 0;
+    for (uint32_t r = 0; r < m->users; r++)
+        nrows += t->row_wants_list[r] != 0;
+    uint32_t *rows = (uint32_t *)malloc(sizeof(uint32_t) * (nrows + 1));
+    uint32_t *prod = (uint32_t *)malloc(sizeof(uint32_t) * ((size_t)m->items + 1));
+    uint32_t *pos = (uint32_t *)malloc(sizeof(uint32_t) * ((size_t)m->items + 1));
+    uint64_t *exoff = (uint64_t *)malloc(sizeof(uint64_t) * (nrows + 1));
+    float *C = NULL;
+    uint32_t *ex = NULL;
+    struct emit_ctx ectx = {out, prod};
+    struct rb_gpu_topk_in in;
+    if (!rows || !prod || !pos || !exoff) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for %u candidates", m->items);
+        goto out;
+    }
+    for (uint32_t i = 0; i < m->items; i++) {
+        int ok = i < d->products.n && (!d->in_stock || d->in_stock[i]);
+        pos[i] = ok ? nc : RB_NONE;
+        if (ok)
+            prod[nc++] = i;
+    }
+    C = (float *)malloc(sizeof(float) * ((size_t)nc * f + 1));
+    if (!C) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for %u candidates", nc);
+        goto out;
+    }
+    for (uint32_t j = 0; j < nc; j++)
+        memcpy(C + (size_t)j * f, m->V + (size_t)prod[j] * f, sizeof(float) * f);
+
+    nrows = 0;
+    for (uint32_t r = 0; r < m->users; r++) {
+        if (!t->row_wants_list[r])
+            continue;
+        rows[nrows++] = r;
+        if (use_bought && r < b->rows)
+            nex += b->indptr[r + 1] - b->indptr[r];
+    }
+    ex = (uint32_t *)malloc(sizeof(uint32_t) * (nex + 1));
+    if (!ex) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for %llu exclusions", (unsigned long long)nex);
+        goto out;
+    }
+    nex = 0;
+    for (size_t q = 0; q < nrows; q++) {
+        uint32_t r = rows[q];
+        exoff[q] = nex;
+        if (use_bought && r < b->rows)
+            for (uint64_t j = b->indptr[r]; j < b->indptr[r + 1]; j++)
+                if (b->indices[j] < m->items && pos[b->indices[j]] != RB_NONE)
+                    ex[nex++] = pos[b->indices[j]];
+    }
+    exoff[nrows] = nex;
+
+    rc = rb_lists_init(out, nrows, n);
+    if (rc) {
+        rc = rc_fail(err, rc, "score: unable to allocate %zu lists of %u", nrows, n);
+        goto out;
+    }
+    for (size_t li = 0; li < nrows; li++) {
+        uint32_t cookie = t->row_cookie[rows[li]];
+        if (cookie >= d->cookies.n) {
+            rc = rc_fail(err, RC_EINTERNAL, "score: row %u names cookie %u of %u", rows[li], cookie, d->cookies.n);
+            goto out;
+        }
+        out->owner_key[li] = d->cookies.keys[cookie];
+        out->source[li] = RC_SRC_CF;
+        out->len[li] = 0;
+    }
+    out->n = nrows;
+
+    memset(&in, 0, sizeof(in));
+    in.Q = m->U;
+    in.qrow = rows;
+    in.nq = nrows;
+    in.C = C;
+    in.nc = nc;
+    in.f = f;
+    in.n = n;
+    in.exoff = nex ? exoff : NULL;
+    in.ex = nex ? ex : NULL;
+    in.tf32 = 0;
+    rc = rb_gpu_topk(&in, emit_lists, &ectx, err);
+out:
+    free(rows);
+    free(prod);
+    free(pos);
+    free(exoff);
+    free(C);
+    free(ex);
+    if (rc)
+        rb_lists_release(out);
+    return rc;
+}
