@@ -22,6 +22,7 @@ struct re_config {
     unsigned threads;         /* libmicrohttpd thread pool size */
     unsigned max_connections; /* concurrent connections */
     unsigned idle_timeout;    /* seconds before an idle connection is closed */
+    unsigned conn_memory;     /* bytes of libmicrohttpd memory per connection */
     unsigned poll_ms;         /* readlink poll of `current`, milliseconds */
     unsigned drain_ms;        /* how long SIGTERM waits for in-flight requests */
     char cors_origin[256];    /* Access-Control-Allow-Origin; empty: not sent */

@@ -20,6 +20,10 @@
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOWED "GET, HEAD, OPTIONS"
 
+/* How much the read buffer of a connection grows at a time, within its
+ * --conn-memory (libmicrohttpd's own default). */
+#define RE_CONN_MEMORY_INCREMENT 1024
+
 struct re_worker;
 
 /* One request, from the URI log callback to the completion callback. */
@@ -470,6 +474,8 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_ARRAY, cfg->threads > 1 ? pool : pool + 1, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
+        (size_t)RE_CONN_MEMORY_INCREMENT,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
     if (!s->daemon) {

@@ -2,6 +2,7 @@
 #include "keys.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void re_route_scratch_init(struct re_route_scratch *s)
@@ -48,7 +49,7 @@ static int get_list(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint6
         return 0;
     if (rc)
         return rc;
-    if (rc_list_open(list, v.mv_data, v.mv_size, 0, NULL) != 0) {
+    if (rc_list_open(list, v.mv_data, v.mv_size, RC_DECODE_LAZY, NULL) != 0) {
         out->bad_records++;
         return 0;
     }
@@ -65,11 +66,24 @@ static void take(struct re_recs *out, const struct rc_entry *e, uint8_t source)
     it->source = source;
 }
 
+/* Next entry of a lazily opened list; a defect found on the way ends the
+ * list and counts it as a bad record once. */
+static int next_entry(struct rc_list *list, struct rc_entry *e, struct re_recs *out)
+{
+    if (rc_list_next(list, e))
+        return 1;
+    if (list->err) {
+        out->bad_records++;
+        list->err = 0; /* counted; the list stays at its end */
+    }
+    return 0;
+}
+
 /* Take a whole list in its order until out holds n items. */
 static void fill_from(struct re_recs *out, struct re_route_scratch *s, struct rc_list *list, unsigned n)
 {
     struct rc_entry e;
-    while (out->count < n && rc_list_next(list, &e))
+    while (out->count < n && next_entry(list, &e, out))
         if (seen_add(s, e.key))
             take(out, &e, list->source);
 }
@@ -90,7 +104,7 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
         int rc = get_list(c, txn, RC_DB_PRODUCT, pkeys[i], &lists[live], out);
         if (rc < 0)
             return rc;
-        if (rc == 1 && rc_list_next(&lists[live], &heads[live]))
+        if (rc == 1 && next_entry(&lists[live], &heads[live], out))
             live++;
     }
     while (out->count < q->n && live) {
@@ -100,7 +114,7 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
                 best = i;
         if (seen_add(s, heads[best].key))
             take(out, &heads[best], lists[best].source);
-        if (!rc_list_next(&lists[best], &heads[best])) {
+        if (!next_entry(&lists[best], &heads[best], out)) {
             /* Keep the order of the remaining lists: ties go to the
              * product named first. */
             memmove(&lists[best], &lists[best + 1], (live - best - 1) * sizeof(lists[0]));
@@ -144,11 +158,11 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
     const char *loc = q->loc.len ? q->loc.p : RC_WILDCARD, *dev = q->device.len ? q->device.p : RC_WILDCARD;
     size_t loc_len = q->loc.len ? q->loc.len : 1, dev_len = q->device.len ? q->device.len : 1;
     uint64_t seg[4];
-    seg[0] = rc_segment_key(loc, loc_len, dev, dev_len);
-    seg[1] = rc_segment_key(loc, loc_len, RC_WILDCARD, 1);
-    seg[2] = rc_segment_key(RC_WILDCARD, 1, dev, dev_len);
-    seg[3] = rc_segment_key(RC_WILDCARD, 1, RC_WILDCARD, 1);
     for (int i = 0; i < 4 && out->count < q->n; i++) {
+        /* Keys are hashed only when the tier is reached: most answers are
+         * full before it. */
+        seg[i] = rc_segment_key(i & 2 ? RC_WILDCARD : loc, i & 2 ? 1 : loc_len, i & 1 ? RC_WILDCARD : dev,
+                                i & 1 ? 1 : dev_len);
         int repeated = 0;
         for (int j = 0; j < i; j++)
             repeated |= seg[j] == seg[i];
@@ -176,74 +190,141 @@ fail:
     return rc;
 }
 
-/*
- * A score as a JSON number with 6 significant digits, as "%.6g" writes it
- * for the usual range (1e-4 <= |v| < 1e6) without going through printf,
- * which costs more than the rest of the answer; other values (and rounding
- * that would carry into a seventh digit) go through rc_buf_add_float.
- */
-static void add_score(struct rc_buf *b, float f)
+/* Most bytes put_score writes: "%.6g" of a float is at most 12
+ * ("-1.17549e-38"), "null" 4. */
+#define SCORE_MAX 24
+
+/* The slow path of put_score: what rc_buf_add_float writes. */
+static char *put_score_printf(char *o, double v)
 {
-    double v = f, a = fabs(v);
-    if (!(a >= 1e-4 && a < 1e6)) {
-        rc_buf_add_float(b, v);
-        return;
+    if (!isfinite(v)) {
+        memcpy(o, "null", 4);
+        return o + 4;
     }
+    int n = snprintf(o, SCORE_MAX, "%.6g", v);
+    return o + (n > 0 && n < SCORE_MAX ? n : 0);
+}
+
+/*
+ * A score as a JSON number with 6 significant digits at o (room for
+ * SCORE_MAX bytes), as "%.6g" writes it, returning the end. The usual range
+ * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
+ * rest of the answer; other values (and rounding that would carry into a
+ * seventh digit) go through snprintf.
+ */
+static char *put_score(char *o, float f)
+{
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    int e = 0; /* a = m * 10^e with 1 <= m < 10 */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
+    double v = f, a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6))
+        return put_score_printf(o, v);
+    int e; /* a = m * 10^e with 1 <= m < 10; the same bounds as pow10 and its correctly rounded inverses */
     if (a >= 1)
-        while (e < 5 && a >= pow10[e + 1])
-            e++;
+        e = a >= 1e3 ? (a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3) : (a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0);
     else
-        while (e > -4 && a < 1.0 / pow10[-e])
-            e--;
+        e = a >= 1e-1 ? -1 : a >= 1e-2 ? -2 : a >= 1e-3 ? -3 : -4;
     int decimals = 5 - e; /* 0..9 */
     uint64_t digits = (uint64_t)llrint(a * pow10[decimals]); /* ties to even, as printf */
-    if (digits >= 1000000 || digits < 100000) {
-        rc_buf_add_float(b, v);
-        return;
-    }
-    char tmp[32];
-    int o = 0;
+    if (digits >= 1000000 || digits < 100000)
+        return put_score_printf(o, v);
+    char d[6]; /* the 6 significant digits: value = 0.d0..d5 x 10^(e+1) */
+    unsigned x = (unsigned)digits;
+    memcpy(d, pairs + 2 * (x / 10000), 2);
+    memcpy(d + 2, pairs + 2 * (x / 100 % 100), 2);
+    memcpy(d + 4, pairs + 2 * (x % 100), 2);
+    int last = 5; /* the last digit written: trailing fraction zeros go */
     if (v < 0)
-        tmp[o++] = '-';
-    char d[16];
-    int nd = 0;
-    for (uint64_t x = digits; nd < decimals + 1 || x; x /= 10)
-        d[nd++] = (char)('0' + x % 10); /* reversed, at least decimals+1 digits */
-    int int_digits = nd - decimals;
-    for (int i = nd - 1; i >= nd - int_digits; i--)
-        tmp[o++] = d[i];
-    int last = -1; /* the least significant non-zero fraction digit */
-    for (int i = 0; i < decimals; i++)
-        if (d[i] != '0') {
-            last = i;
-            break;
+        *o++ = '-';
+    if (e >= 0) {
+        while (last > e && d[last] == '0')
+            last--;
+        memcpy(o, d, (size_t)e + 1);
+        o += e + 1;
+        if (last > e) {
+            *o++ = '.';
+            memcpy(o, d + e + 1, (size_t)(last - e));
+            o += last - e;
         }
-    if (last >= 0) {
-        tmp[o++] = '.';
-        for (int i = decimals - 1; i >= last; i--)
-            tmp[o++] = d[i];
+    } else {
+        while (d[last] == '0') /* d[0] is not '0' */
+            last--;
+        memcpy(o, "0.000", (size_t)(1 - e));
+        o += 1 - e;
+        memcpy(o, d, (size_t)last + 1);
+        o += last + 1;
     }
-    rc_buf_add(b, tmp, (size_t)o);
+    return o;
+}
+
+/* Fixed text by source, written with constant-length copies of the whole
+ * array (the room for it is reserved) and advanced by len. */
+struct fixed_text {
+    char text[32];
+    uint8_t len;
+};
+#define TEXT(s) {s, sizeof(s) - 1}
+#define ROUTE(name) TEXT(",\"route\":\"" name "\",\"items\":[")
+#define TAIL(name) TEXT(",\"source\":\"" name "\"}")
+static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"), ROUTE("image"), ROUTE("segment"),
+                                               ROUTE("global")};
+static const struct fixed_text item_tail[] = {TAIL("unknown"), TAIL("cf"), TAIL("image"), TAIL("segment"),
+                                              TAIL("global")};
+#undef TAIL
+#undef ROUTE
+#undef TEXT
+
+static const struct fixed_text *by_source(const struct fixed_text *table, unsigned source)
+{
+    return &table[source <= RC_SRC_GLOBAL ? source : 0]; /* 0: "unknown", as rc_source_name */
+}
+
+/* Most bytes of one item but its id: ",{\"product\":" (12), ",\"score\":"
+ * (9), the score, the tail (written as 32). */
+#define ITEM_FIXED_MAX (12 + 9 + SCORE_MAX + 32)
+
+/* One item the exact way, for a fixed buffer too full for the worst case. */
+static void item_exact(struct rc_buf *b, const struct re_item *it, int first, const struct fixed_text *tail)
+{
+    rc_buf_add(b, &",{\"product\":"[first], first ? 11 : 12);
+    rc_buf_json_str(b, it->id, it->id_len);
+    rc_buf_add(b, ",\"score\":", 9);
+    char tmp[SCORE_MAX];
+    rc_buf_add(b, tmp, (size_t)(put_score(tmp, it->score) - tmp));
+    rc_buf_add(b, tail->text, tail->len);
 }
 
 void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b)
 {
     rc_buf_add(b, "{\"version\":", 11);
     rc_buf_json_str(b, version, strlen(version));
-    rc_buf_add(b, ",\"route\":\"", 10);
-    rc_buf_adds(b, rc_source_name(r->route));
-    rc_buf_add(b, "\",\"items\":[", 11);
+    const struct fixed_text *rt = by_source(route_text, r->route);
+    char *o = rc_buf_try_reserve(b, sizeof(rt->text));
+    if (o) {
+        memcpy(o, rt->text, sizeof(rt->text));
+        b->len += rt->len;
+    } else {
+        rc_buf_add(b, rt->text, rt->len);
+    }
     for (unsigned i = 0; i < r->count; i++) {
         const struct re_item *it = &r->items[i];
-        rc_buf_add(b, i ? ",{\"product\":" : "{\"product\":", i ? 12 : 11);
-        rc_buf_json_str(b, it->id, it->id_len);
-        rc_buf_add(b, ",\"score\":", 9);
-        add_score(b, it->score);
-        rc_buf_add(b, ",\"source\":\"", 11);
-        rc_buf_adds(b, rc_source_name(it->source));
-        rc_buf_add(b, "\"}", 2);
+        const struct fixed_text *tail = by_source(item_tail, it->source);
+        /* One reservation for the item's worst case, then plain stores. */
+        o = rc_buf_try_reserve(b, ITEM_FIXED_MAX + RC_JSON_STR_MAX(it->id_len));
+        if (!o) {
+            item_exact(b, it, i == 0, tail);
+            continue;
+        }
+        *o = ',';
+        o += i != 0;
+        memcpy(o, "{\"product\":", 11);
+        o = rc_json_str_write(o + 11, it->id, it->id_len);
+        memcpy(o, ",\"score\":", 9);
+        o = put_score(o + 9, it->score);
+        memcpy(o, tail->text, sizeof(tail->text));
+        rc_buf_commit(b, o + tail->len);
     }
     rc_buf_add(b, "]}", 2);
 }

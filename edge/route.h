@@ -22,9 +22,13 @@
  * given, else global).
  *
  * Lists are ranked best first (schemas/cache.md); the image merge relies on
- * it and reads only as far down each list as the answer needs. A list
- * record that fails to decode is skipped and counted in bad_records (the
- * version's checksum was verified at load, so this means a builder bug).
+ * it and reads only as far down each list as the answer needs (one entry
+ * ahead of what it takes). Lists are opened with RC_DECODE_LAZY: entries
+ * are checked as they are read, not all at open. A record whose header
+ * does not decode is skipped; one whose entries go bad is used up to the
+ * first bad entry; either is counted once in bad_records (the version's
+ * checksum was verified at load, so this means a builder bug). A defect
+ * past what the answer reads is not seen.
  *
  * Thread rules: a scratch belongs to one thread at a time; the cache and
  * txn are the caller's. Items point into the LMDB map and are valid until

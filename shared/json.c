@@ -30,16 +30,15 @@ void rc_buf_release(struct rc_buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Make room for n more bytes plus a NUL; 0 when there is room. */
-static int reserve(struct rc_buf *b, size_t n)
+char *rc_buf_reserve_slow(struct rc_buf *b, size_t n)
 {
     if (b->overflow)
-        return -1;
+        return NULL;
     if (b->len + n + 1 <= b->cap)
-        return 0;
+        return b->data + b->len;
     if (!b->growable) {
         b->overflow = 1;
-        return -1;
+        return NULL;
     }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1)
@@ -47,24 +46,17 @@ static int reserve(struct rc_buf *b, size_t n)
     char *p = realloc(b->data, cap);
     if (!p) {
         b->overflow = 1;
-        return -1;
+        return NULL;
     }
     b->data = p;
     b->cap = cap;
-    return 0;
+    return b->data + b->len;
 }
 
-void rc_buf_add(struct rc_buf *b, const char *s, size_t n)
+/* Make room for n more bytes plus a NUL; 0 when there is room. */
+static int reserve(struct rc_buf *b, size_t n)
 {
-    if (reserve(b, n) == 0) {
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-    }
-}
-
-void rc_buf_adds(struct rc_buf *b, const char *s)
-{
-    rc_buf_add(b, s, strlen(s));
+    return rc_buf_reserve(b, n) ? 0 : -1;
 }
 
 void rc_buf_addf(struct rc_buf *b, const char *fmt, ...)
@@ -135,7 +127,81 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-void rc_buf_json_str(struct rc_buf *b, const char *str, size_t n)
+/* Bytes copied as they are inside a JSON string: printable ASCII other
+ * than '"' and '\\'. */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),                                   /* 0x00..0x1f */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x20..0x2f: '"' */
+    R16(1), R16(1),                                   /* 0x30..0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x50..0x5f: '\\' */
+    R16(1), R16(1),                                   /* 0x60..0x7f */
+#undef R16
+};
+
+/* 1 when all 8 bytes of w are plain: none has its top bit set, none is
+ * below 0x20, none is '"' or '\\' (the usual SWAR tests for a byte below
+ * k, (w - k*ones) & ~w & highs, exact while no top bit is set). */
+static int word_plain(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t bad = w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    return (bad & highs) == 0;
+}
+
+char *rc_json_str_write(char *o, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+        /* The common case: a run of plain bytes, copied 8 at a time while
+         * a whole word of them is plain, then byte by byte. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!word_plain(w))
+                break;
+            memcpy(o, &w, 8);
+            o += 8;
+            i += 8;
+        }
+        while (i < n && plain[s[i]])
+            *o++ = (char)s[i++];
+        if (i == n)
+            break;
+        unsigned char c = s[i];
+        size_t ul = c >= 0x80 ? utf8_len(s + i, n - i) : 0;
+        if (ul > 1) {
+            memcpy(o, s + i, ul);
+            o += ul;
+            i += ul;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            o[0] = '\\';
+            o[1] = (char)c;
+            o += 2;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
+        }
+        i++;
+    }
+    *o++ = '"';
+    return o;
+}
+
+/* The exact writer, for a buffer too full for the worst case: writes what
+ * fits of the escaped string (an overflow stops it where it is). */
+static void json_str_exact(struct rc_buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
@@ -144,7 +210,7 @@ void rc_buf_json_str(struct rc_buf *b, const char *str, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (plain[c]) {
             i++;
             continue;
         }
@@ -168,6 +234,19 @@ void rc_buf_json_str(struct rc_buf *b, const char *str, size_t n)
     }
     rc_buf_add(b, str + run, n - run);
     rc_buf_add(b, "\"", 1);
+}
+
+void rc_buf_json_str(struct rc_buf *b, const char *str, size_t n)
+{
+    /* Room for the worst case: one pass straight into the buffer. A fixed
+     * buffer too full for it takes the exact path, which fills it as far
+     * as the text goes, as before. */
+    size_t worst = RC_JSON_STR_MAX(n);
+    char *o = rc_buf_try_reserve(b, worst);
+    if (o)
+        rc_buf_commit(b, rc_json_str_write(o, str, n));
+    else if (!b->growable)
+        json_str_exact(b, str, n);
 }
 
 const char *rc_buf_cstr(struct rc_buf *b)

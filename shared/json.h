@@ -22,10 +22,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct rc_buf {
     char *data;
-    size_t len, cap;
+    size_t len, cap; /* len < cap whenever cap > 0: room for the NUL is kept */
     int growable;
     int overflow;
 };
@@ -33,13 +34,70 @@ struct rc_buf {
 void rc_buf_fixed(struct rc_buf *b, char *mem, size_t cap);
 void rc_buf_init(struct rc_buf *b);
 void rc_buf_release(struct rc_buf *b);
-void rc_buf_add(struct rc_buf *b, const char *s, size_t n);
-void rc_buf_adds(struct rc_buf *b, const char *s);
+
+/* The slow path of rc_buf_reserve (grow, or set overflow); call that. */
+char *rc_buf_reserve_slow(struct rc_buf *b, size_t n);
+
+/*
+ * Room for n more bytes (and the NUL after them): returns where they go,
+ * b->data + b->len, or NULL when the buffer is (or now becomes) overflowed.
+ * The caller writes at most n bytes there and then advances b->len by what
+ * it wrote (rc_buf_commit). Inline: the hot path of the edge's encoder
+ * reserves once per item and writes with memcpy.
+ */
+static inline char *rc_buf_reserve(struct rc_buf *b, size_t n)
+{
+    if (!b->overflow && b->cap - b->len > n)
+        return b->data + b->len;
+    return rc_buf_reserve_slow(b, n);
+}
+
+/*
+ * rc_buf_reserve for a worst case that may exceed what the text needs:
+ * where a fixed buffer lacks room for n bytes it returns NULL without
+ * setting overflow, so that the caller can write the exact text the slow
+ * way and overflow only when that does not fit.
+ */
+static inline char *rc_buf_try_reserve(struct rc_buf *b, size_t n)
+{
+    return b->growable || b->cap - b->len > n ? rc_buf_reserve(b, n) : NULL;
+}
+
+/* Set the end of the text to `end`, a pointer into the room reserved. */
+static inline void rc_buf_commit(struct rc_buf *b, char *end)
+{
+    b->len = (size_t)(end - b->data);
+}
+
+static inline void rc_buf_add(struct rc_buf *b, const char *s, size_t n)
+{
+    char *o = rc_buf_reserve(b, n);
+    if (o) {
+        memcpy(o, s, n);
+        b->len += n;
+    }
+}
+
+static inline void rc_buf_adds(struct rc_buf *b, const char *s)
+{
+    rc_buf_add(b, s, strlen(s));
+}
+
 void rc_buf_addf(struct rc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rc_buf_add_u64(struct rc_buf *b, uint64_t v);
 /* A float with up to 6 significant digits; NaN and infinities as null. */
 void rc_buf_add_float(struct rc_buf *b, double v);
 void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
+
+/* Most bytes rc_json_str_write writes for n input bytes: the quotes, and
+ * every byte escaped to 6 (\u00XX or \ufffd). */
+#define RC_JSON_STR_MAX(n) (2 + 6 * (size_t)(n))
+
+/*
+ * rc_buf_json_str into raw memory: writes the quoted, escaped string at o,
+ * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end.
+ */
+char *rc_json_str_write(char *o, const char *s, size_t n);
 /* NUL-terminate without counting the NUL; returns data (never NULL unless overflow on an empty growable buffer). */
 const char *rc_buf_cstr(struct rc_buf *b);
 

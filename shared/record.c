@@ -89,6 +89,18 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
     return (long)need;
 }
 
+static int list_start(struct rc_list *list, const unsigned char *p, size_t len, uint16_t count)
+{
+    list->buf = p;
+    list->len = len;
+    list->pos = RC_LIST_HEADER;
+    list->count = count;
+    list->index = 0;
+    list->source = p[6];
+    list->err = 0;
+    return 0;
+}
+
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err)
 {
     const unsigned char *p = buf;
@@ -106,6 +118,8 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     uint16_t count = get16(p + 8);
     if (count > RC_LIST_MAX)
         return rc_fail(err, RC_EFORMAT, "list record count %u exceeds %d", count, RC_LIST_MAX);
+    if ((flags & RC_DECODE_LAZY) && !(flags & RC_DECODE_VERIFY))
+        return list_start(list, p, len, count); /* rc_list_next checks each entry */
     size_t pos = RC_LIST_HEADER;
     for (uint16_t i = 0; i < count; i++) {
         if (len - pos < RC_ENTRY_FIXED)
@@ -121,31 +135,47 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
         return rc_fail(err, RC_EFORMAT, "list record has %zu trailing bytes", len - pos);
     if ((flags & RC_DECODE_VERIFY) && (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER) != get32(p + 12))
         return rc_fail(err, RC_ECHECKSUM, "list record checksum mismatch");
-    list->buf = p;
-    list->len = len;
-    list->pos = RC_LIST_HEADER;
-    list->count = count;
-    list->source = p[6];
+    return list_start(list, p, len, count);
+}
+
+/* Stop the iteration of a lazily opened list at a defect. */
+static int list_stop(struct rc_list *list, int code)
+{
+    list->err = code;
+    list->index = list->count;
+    list->pos = list->len;
     return 0;
 }
 
 int rc_list_next(struct rc_list *list, struct rc_entry *e)
 {
-    if (list->pos >= list->len)
-        return 0;
-    const unsigned char *q = list->buf + list->pos;
+    size_t pos = list->pos, left = list->len - pos;
+    if (list->index >= list->count)
+        return left && !list->err ? list_stop(list, RC_EFORMAT) : 0; /* trailing bytes */
+    /* The checks of rc_list_open, for this entry: after a full open they
+     * always pass, so they cost a few compares, never a second walk. */
+    if (left < RC_ENTRY_FIXED)
+        return list_stop(list, RC_ETRUNC);
+    const unsigned char *q = list->buf + pos;
+    uint16_t id_len = get16(q + 12);
+    if (id_len == 0 || id_len > RC_ID_MAX)
+        return list_stop(list, RC_EFORMAT);
+    if (left - RC_ENTRY_FIXED < id_len)
+        return list_stop(list, RC_ETRUNC);
     uint32_t bits = get32(q + 8);
     e->key = get64(q);
     memcpy(&e->score, &bits, 4);
-    e->id_len = get16(q + 12);
+    e->id_len = id_len;
     e->id = (const char *)q + RC_ENTRY_FIXED;
-    list->pos += RC_ENTRY_FIXED + e->id_len;
+    list->pos = pos + RC_ENTRY_FIXED + id_len;
+    list->index++;
     return 1;
 }
 
 void rc_list_rewind(struct rc_list *list)
 {
     list->pos = RC_LIST_HEADER;
+    list->index = 0;
 }
 
 long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,

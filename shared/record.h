@@ -28,11 +28,20 @@
  * All multi-byte fields are little-endian; values need not be aligned (LMDB
  * gives no alignment guarantee), so the codec reads them with memcpy.
  *
- * Decoding never reads outside [buf, buf+len): rc_list_open() walks every
- * entry once and refuses a record whose entries do not end exactly at len.
- * After a successful open, rc_list_next() cannot fail. The checksum is
- * checked only when RC_DECODE_VERIFY is passed (recctl verify, tests); the
- * edge trusts the file checksum it verified when the version was loaded.
+ * Decoding never reads outside [buf, buf+len), in either of two modes:
+ *   - full (the default): rc_list_open() walks every entry once and refuses
+ *     a record whose entries do not end exactly at len; after a successful
+ *     open, rc_list_next() cannot fail (recctl, recbuild, tests);
+ *   - lazy (RC_DECODE_LAZY, the edge): rc_list_open() checks the header
+ *     only, and rc_list_next() checks each entry as it reaches it. A
+ *     malformed entry, or bytes left after the last one, ends the iteration
+ *     (rc_list_next returns 0) with list->err set to RC_ETRUNC or
+ *     RC_EFORMAT; the entries returned before it were well-formed. A reader
+ *     that stops early never looks at the rest of the record, so a defect
+ *     there goes unnoticed: the edge reads only the head of most lists and
+ *     relies on the file checksum it verified when the version was loaded.
+ * The checksum is checked only when RC_DECODE_VERIFY is passed (recctl
+ * verify, tests); it needs the whole record, so it implies full decoding.
  */
 #ifndef RC_RECORD_H
 #define RC_RECORD_H
@@ -50,7 +59,8 @@
 #define RC_ITEM_HEADER 12
 #define RC_ITEM_IN_STOCK 0x01
 
-#define RC_DECODE_VERIFY 0x01
+#define RC_DECODE_VERIFY 0x01 /* check the record's checksum (full decoding) */
+#define RC_DECODE_LAZY 0x02   /* check entries in rc_list_next, not in rc_list_open */
 
 enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4 };
 
@@ -64,13 +74,15 @@ struct rc_entry {
     const char *id; /* points into the record; not NUL-terminated */
 };
 
-/* A validated list record; borrows the buffer it was opened on. */
+/* An opened list record; borrows the buffer it was opened on. */
 struct rc_list {
     const unsigned char *buf;
     size_t len;
-    size_t pos;
+    size_t pos;     /* offset of the next entry */
     uint16_t count;
+    uint16_t index; /* entries returned so far */
     uint8_t source;
+    int err;        /* 0, or why rc_list_next stopped early (lazy mode only) */
 };
 
 /*
@@ -87,18 +99,24 @@ size_t rc_list_size(size_t count, size_t ids_total);
 long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count);
 
 /*
- * Validate buf[0, len) as a list record and prepare iteration.
- * Errors: RC_ETRUNC (shorter than its header or entries), RC_EMAGIC,
- * RC_EVERSION (with the version found in *err), RC_EFORMAT (bad flags,
- * reserved, source, id length, or trailing bytes), RC_ECHECKSUM (only with
- * RC_DECODE_VERIFY). err may be NULL.
+ * Validate buf[0, len) as a list record and prepare iteration. flags:
+ * RC_DECODE_VERIFY, RC_DECODE_LAZY (ignored together with VERIFY).
+ * Errors: RC_ETRUNC (shorter than its header or, not lazy, its entries),
+ * RC_EMAGIC, RC_EVERSION (with the version found in *err), RC_EFORMAT (bad
+ * flags, reserved, source, count, or, not lazy, an id length or trailing
+ * bytes), RC_ECHECKSUM (only with RC_DECODE_VERIFY). err may be NULL.
  */
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err);
 
-/* Next entry; returns 1 and fills *e, or 0 at the end. */
+/*
+ * Next entry; returns 1 and fills *e, or 0 at the end. Lazy mode: also 0
+ * at a malformed entry or at bytes after the last entry, with list->err
+ * RC_ETRUNC or RC_EFORMAT (it stays 0 at a clean end); every later call
+ * returns 0 too. Never reads outside the record.
+ */
 int rc_list_next(struct rc_list *list, struct rc_entry *e);
 
-/* Rewind to the first entry. */
+/* Rewind to the first entry (list->err is kept; a defect is met again). */
 void rc_list_rewind(struct rc_list *list);
 
 struct rc_item {

@@ -225,6 +225,93 @@ static int lmdb_check(int rc, const char *what)
     return 0;
 }
 
+/* ---- the timed kinds ----
+ * One function each, never inlined, so that `valgrind --tool=callgrind`
+ * gives each kind's instruction count as the inclusive cost of its
+ * function (ops/bench/edge_callgrind.sh divides it by the requests). */
+
+struct bench {
+    const struct rc_cache *cache;
+    MDB_txn *txn;
+    struct re_route_scratch *scratch;
+    struct re_recs *recs;
+    char *out; /* RE_RECS_JSON_MAX bytes */
+    const struct lookup *look;
+    const size_t *look_off; /* lookups of request i: look[look_off[i] .. look_off[i+1]) */
+    uint64_t sink;
+};
+
+/* re_query_parse of requests base..base+m into qs[0..m) */
+static __attribute__((noinline)) void kind_parse(struct re_query *qs, const char *raw, const size_t *raw_off,
+                                                 size_t base, size_t m)
+{
+    for (size_t j = 0; j < m; j++) {
+        size_t i = base + j;
+        (void)re_query_parse(&qs[j], raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1);
+    }
+}
+
+static __attribute__((noinline)) void kind_route(struct bench *bn, const struct re_query *qs, size_t m)
+{
+    for (size_t j = 0; j < m; j++) {
+        (void)mdb_txn_renew(bn->txn);
+        (void)re_route(bn->cache, bn->txn, &qs[j], bn->scratch, bn->recs);
+        struct rc_buf b;
+        rc_buf_fixed(&b, bn->out, RE_RECS_JSON_MAX);
+        re_recs_json(bn->recs, bn->cache->manifest.version, &b);
+        mdb_txn_reset(bn->txn);
+        bn->sink += b.len;
+    }
+}
+
+static __attribute__((noinline)) void kind_ronly(struct bench *bn, const struct re_query *qs, size_t m)
+{
+    for (size_t j = 0; j < m; j++) {
+        (void)mdb_txn_renew(bn->txn);
+        (void)re_route(bn->cache, bn->txn, &qs[j], bn->scratch, bn->recs);
+        mdb_txn_reset(bn->txn);
+        bn->sink += bn->recs->count;
+    }
+}
+
+/* the same lookups, bare */
+static __attribute__((noinline)) void kind_get_all(struct bench *bn, size_t nreq)
+{
+    for (size_t i = 0; i < nreq; i++) {
+        (void)mdb_txn_renew(bn->txn);
+        for (size_t k = bn->look_off[i]; k < bn->look_off[i + 1]; k++) {
+            MDB_val key = {sizeof(uint64_t), (void *)&bn->look[k].key}, val;
+            if (mdb_get(bn->txn, bn->cache->dbi[bn->look[k].db], &key, &val) == 0)
+                bn->sink += val.mv_size;
+        }
+        mdb_txn_reset(bn->txn);
+    }
+}
+
+/* one get per request */
+static __attribute__((noinline)) void kind_get_one(struct bench *bn, size_t nreq)
+{
+    for (size_t i = 0; i < nreq; i++) {
+        (void)mdb_txn_renew(bn->txn);
+        if (bn->look_off[i + 1] > bn->look_off[i]) {
+            size_t k = bn->look_off[i];
+            MDB_val key = {sizeof(uint64_t), (void *)&bn->look[k].key}, val;
+            if (mdb_get(bn->txn, bn->cache->dbi[bn->look[k].db], &key, &val) == 0)
+                bn->sink += val.mv_size;
+        }
+        mdb_txn_reset(bn->txn);
+    }
+}
+
+/* renew + reset alone */
+static __attribute__((noinline)) void kind_txn(struct bench *bn, size_t nreq)
+{
+    for (size_t i = 0; i < nreq; i++) {
+        (void)mdb_txn_renew(bn->txn);
+        mdb_txn_reset(bn->txn);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 5) {
@@ -311,28 +398,18 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nreq; i++)
         with_lookup += look_off[i + 1] > look_off[i];
 
-    double t_ronly[MAX_ROUNDS], t_route[MAX_ROUNDS], t_all[MAX_ROUNDS], t_one[MAX_ROUNDS], t_txn[MAX_ROUNDS], t_parse[MAX_ROUNDS];
-    uint64_t sink = 0;
+    struct bench bn = {&cache, txn, &scratch, &recs, out, rec.v, look_off, 0};
+    double t_ronly[MAX_ROUNDS], t_route[MAX_ROUNDS], t_all[MAX_ROUNDS], t_one[MAX_ROUNDS], t_txn[MAX_ROUNDS],
+        t_parse[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
         /* route + encode, parsing done in untimed batches */
         double route_s = 0, parse_s = 0;
         for (size_t base = 0; base < nreq; base += BATCH) {
             size_t m = nreq - base < BATCH ? nreq - base : BATCH;
             double t0 = now_s();
-            for (size_t j = 0; j < m; j++) {
-                size_t i = base + j;
-                (void)re_query_parse(&qs[j], raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1);
-            }
+            kind_parse(qs, raw, raw_off, base, m);
             double t1 = now_s();
-            for (size_t j = 0; j < m; j++) {
-                (void)mdb_txn_renew(txn);
-                (void)re_route(&cache, txn, &qs[j], &scratch, &recs);
-                struct rc_buf b;
-                rc_buf_fixed(&b, out, sizeof(out));
-                re_recs_json(&recs, cache.manifest.version, &b);
-                mdb_txn_reset(txn);
-                sink += b.len;
-            }
+            kind_route(&bn, qs, m);
             double t2 = now_s();
             parse_s += t1 - t0;
             route_s += t2 - t1;
@@ -344,56 +421,24 @@ int main(int argc, char **argv)
         double ronly_s = 0;
         for (size_t base = 0; base < nreq; base += BATCH) {
             size_t m = nreq - base < BATCH ? nreq - base : BATCH;
-            for (size_t j = 0; j < m; j++) {
-                size_t i = base + j;
-                (void)re_query_parse(&qs[j], raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1);
-            }
+            kind_parse(qs, raw, raw_off, base, m);
             double t1 = now_s();
-            for (size_t j = 0; j < m; j++) {
-                (void)mdb_txn_renew(txn);
-                (void)re_route(&cache, txn, &qs[j], &scratch, &recs);
-                mdb_txn_reset(txn);
-                sink += recs.count;
-            }
+            kind_ronly(&bn, qs, m);
             ronly_s += now_s() - t1;
         }
         t_ronly[r] = ronly_s;
 
-        /* the same lookups, bare */
         double t0 = now_s();
-        for (size_t i = 0; i < nreq; i++) {
-            (void)mdb_txn_renew(txn);
-            for (size_t k = look_off[i]; k < look_off[i + 1]; k++) {
-                MDB_val key = {sizeof(uint64_t), &rec.v[k].key}, val;
-                if (mdb_get(txn, cache.dbi[rec.v[k].db], &key, &val) == 0)
-                    sink += val.mv_size;
-            }
-            mdb_txn_reset(txn);
-        }
+        kind_get_all(&bn, nreq);
         t_all[r] = now_s() - t0;
-
-        /* one get per request */
         t0 = now_s();
-        for (size_t i = 0; i < nreq; i++) {
-            (void)mdb_txn_renew(txn);
-            if (look_off[i + 1] > look_off[i]) {
-                size_t k = look_off[i];
-                MDB_val key = {sizeof(uint64_t), &rec.v[k].key}, val;
-                if (mdb_get(txn, cache.dbi[rec.v[k].db], &key, &val) == 0)
-                    sink += val.mv_size;
-            }
-            mdb_txn_reset(txn);
-        }
+        kind_get_one(&bn, nreq);
         t_one[r] = now_s() - t0;
-
-        /* renew + reset alone */
         t0 = now_s();
-        for (size_t i = 0; i < nreq; i++) {
-            (void)mdb_txn_renew(txn);
-            mdb_txn_reset(txn);
-        }
+        kind_txn(&bn, nreq);
         t_txn[r] = now_s() - t0;
     }
+    uint64_t sink = bn.sink;
 
     double ns = 1e9 / (double)nreq;
     printf("# bench_route: version %s, %zu requests (mix of ops/bench/edge_mixed.lua), %d rounds\n",

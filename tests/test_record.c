@@ -399,6 +399,168 @@ START_TEST(test_list_trailing)
 }
 END_TEST
 
+/* ---- lazy decoding (RC_DECODE_LAZY): entries checked by rc_list_next ---- */
+
+/*
+ * Open rec[0, len) lazily from an exact-size copy and iterate to the end.
+ * Returns what rc_list_open returned, or, when it opened, list.err at the
+ * end; *entries counts what was returned, each checked against the same
+ * entry of `want` (the valid record's entries) and to lie inside the copy.
+ */
+static int lazy_walk(const unsigned char *rec, size_t len, const struct rc_list *want, size_t *entries)
+{
+    unsigned char *p = exact_copy(rec, len);
+    struct rc_list l;
+    *entries = 0;
+    int rc = rc_list_open(&l, p, len, RC_DECODE_LAZY, NULL);
+    if (rc == 0) {
+        struct rc_list ref = *want;
+        rc_list_rewind(&ref);
+        struct rc_entry e, w;
+        while (rc_list_next(&l, &e)) {
+            ck_assert_msg(e.id >= (const char *)p && e.id + e.id_len <= (const char *)p + len, "entry outside");
+            ck_assert_int_eq(rc_list_next(&ref, &w), 1);
+            ck_assert_uint_eq(e.key, w.key);
+            ck_assert_uint_eq(e.id_len, w.id_len);
+            ck_assert_int_eq(memcmp(e.id, w.id, e.id_len), 0);
+            (*entries)++;
+        }
+        ck_assert_int_eq(rc_list_next(&l, &e), 0); /* stays at the end */
+        rc = l.err;
+    }
+    free(p);
+    return rc;
+}
+
+/* A valid record reads the same lazily, with err 0 at the end. */
+START_TEST(test_list_lazy_valid)
+{
+    struct rc_list full;
+    ck_assert_int_eq(rc_list_open(&full, list_two, sizeof(list_two), 0, NULL), 0);
+    size_t n;
+    ck_assert_int_eq(lazy_walk(list_two, sizeof(list_two), &full, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(rc_list_open(&full, list_empty, sizeof(list_empty), 0, NULL), 0);
+    ck_assert_int_eq(lazy_walk(list_empty, sizeof(list_empty), &full, &n), 0);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+/*
+ * Every truncation: refused at open (header cut), or opened and stopped at
+ * the cut entry with RC_ETRUNC after the whole entries before it. The
+ * copies are exact, so an ASan build catches any read past the cut.
+ */
+START_TEST(test_list_lazy_truncations)
+{
+    struct rc_list full;
+    ck_assert_int_eq(rc_list_open(&full, list_two, sizeof(list_two), 0, NULL), 0);
+    const size_t first_end = RC_LIST_HEADER + RC_ENTRY_FIXED + 2; /* "p1" */
+    for (size_t len = 0; len < sizeof(list_two); len++) {
+        size_t n;
+        int rc = lazy_walk(list_two, len, &full, &n);
+        ck_assert_msg(rc == RC_ETRUNC, "cut to %zu bytes: %d", len, rc);
+        ck_assert_uint_eq(n, len >= first_end ? 1 : 0);
+    }
+    ck_assert_int_eq(rc_list_open(&full, list_one, sizeof(list_one), 0, NULL), 0);
+    for (size_t len = RC_LIST_HEADER; len < sizeof(list_one); len++) {
+        size_t n;
+        ck_assert_int_eq(lazy_walk(list_one, len, &full, &n), RC_ETRUNC);
+        ck_assert_uint_eq(n, 0);
+    }
+}
+END_TEST
+
+/* A bad id length in the second entry: the first is returned, then
+ * RC_EFORMAT; bytes after the last entry: all entries, then RC_EFORMAT. */
+START_TEST(test_list_lazy_bad_entry_and_trailing)
+{
+    struct rc_list full, l;
+    struct rc_entry e;
+    ck_assert_int_eq(rc_list_open(&full, list_two, sizeof(list_two), 0, NULL), 0);
+    const size_t second = RC_LIST_HEADER + RC_ENTRY_FIXED + 2;
+    unsigned char r[sizeof(list_two) + 3];
+    const uint16_t bad_lens[] = {0, RC_ID_MAX + 1, 0xffff};
+    for (size_t b = 0; b < 3; b++) {
+        memcpy(r, list_two, sizeof(list_two));
+        r[second + 12] = (unsigned char)bad_lens[b];
+        r[second + 13] = (unsigned char)(bad_lens[b] >> 8);
+        size_t n;
+        ck_assert_int_eq(lazy_walk(r, sizeof(list_two), &full, &n), RC_EFORMAT);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_int_eq(open_copy(r, sizeof(list_two), 0), RC_EFORMAT); /* full mode still refuses at open */
+    }
+    memcpy(r, list_two, sizeof(list_two));
+    memset(r + sizeof(list_two), 0, 3);
+    for (size_t extra = 1; extra <= 3; extra++) {
+        size_t n;
+        ck_assert_int_eq(lazy_walk(r, sizeof(list_two) + extra, &full, &n), RC_EFORMAT);
+        ck_assert_uint_eq(n, 2);
+    }
+    /* rewind keeps the error and meets the defect again */
+    memcpy(r, list_two, sizeof(list_two));
+    r[second + 12] = 0;
+    r[second + 13] = 0;
+    ck_assert_int_eq(rc_list_open(&l, r, sizeof(list_two), RC_DECODE_LAZY, NULL), 0);
+    ck_assert_int_eq(rc_list_next(&l, &e), 1);
+    ck_assert_int_eq(rc_list_next(&l, &e), 0);
+    ck_assert_int_eq(l.err, RC_EFORMAT);
+    rc_list_rewind(&l);
+    ck_assert_int_eq(rc_list_next(&l, &e), 1);
+    ck_assert_int_eq(rc_list_next(&l, &e), 0);
+    ck_assert_int_eq(l.err, RC_EFORMAT);
+    /* header defects are still refused at open; VERIFY overrides LAZY */
+    ck_assert_int_eq(open_copy(list_two, 8, RC_DECODE_LAZY), RC_ETRUNC);
+    memcpy(r, list_two, sizeof(list_two));
+    r[0] = 'X';
+    ck_assert_int_eq(open_copy(r, sizeof(list_two), RC_DECODE_LAZY), RC_EMAGIC);
+    r[0] = 'E';
+    r[second + 12] = 0;
+    r[second + 13] = 0;
+    ck_assert_int_eq(open_copy(r, sizeof(list_two), RC_DECODE_LAZY | RC_DECODE_VERIFY), RC_EFORMAT);
+}
+END_TEST
+
+/* Lazy fuzz: whatever the bytes, iteration stays inside the record, and
+ * the entries it returns before a defect are those a full open accepts. */
+START_TEST(test_list_lazy_fuzz)
+{
+    rng_state = 20261123;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = rnd() % 96;
+        unsigned char *p = malloc(len ? len : 1);
+        for (size_t i = 0; i < len; i++)
+            p[i] = (unsigned char)(rnd() % 4 == 0 ? rnd() : rnd() % 3);
+        if (len >= RC_LIST_HEADER) {
+            memcpy(p, list_two, 8); /* a valid header start so that open gets past it */
+            p[8] = (unsigned char)(rnd() % 5);
+            p[9] = 0;
+            p[10] = p[11] = 0;
+        }
+        struct rc_list l;
+        if (rc_list_open(&l, p, len, RC_DECODE_LAZY, NULL) == 0) {
+            struct rc_entry e;
+            size_t n = 0;
+            while (rc_list_next(&l, &e)) {
+                ck_assert_uint_ge(e.id_len, 1);
+                ck_assert_uint_le(e.id_len, RC_ID_MAX);
+                ck_assert_msg(e.id + e.id_len <= (const char *)p + len, "id past the end");
+                n++;
+            }
+            ck_assert_uint_le(n, l.count);
+            /* iterated to the end: lazy finds a defect exactly when a full open refuses */
+            int lazy_err = l.err;
+            size_t count = l.count;
+            int full = rc_list_open(&l, p, len, 0, NULL);
+            ck_assert_msg((full == 0) == (lazy_err == 0), "full %d, lazy %d", full, lazy_err);
+            if (full == 0)
+                ck_assert_uint_eq(n, count);
+        }
+        free(p);
+    }
+}
+END_TEST
+
 /*
  * Seeded fuzz: mutate, truncate or extend valid records. The decoder must
  * refuse or accept; when it accepts, iteration yields exactly `count`
@@ -633,6 +795,10 @@ static Suite *record_suite(void)
     tcase_add_test(list, test_list_checksum);
     tcase_add_test(list, test_list_trailing);
     tcase_add_test(list, test_list_fuzz);
+    tcase_add_test(list, test_list_lazy_valid);
+    tcase_add_test(list, test_list_lazy_truncations);
+    tcase_add_test(list, test_list_lazy_bad_entry_and_trailing);
+    tcase_add_test(list, test_list_lazy_fuzz);
     tcase_set_timeout(list, 120);
     suite_add_tcase(s, list);
     TCase *item = tcase_create("item");

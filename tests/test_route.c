@@ -71,6 +71,15 @@ static void build(void)
 
     /* A record that does not decode: skipped and counted. */
     fx_put(f, RC_DB_PRODUCT, rc_key("corrupt", 7), "ERLS\x01\x00\x02\x00\x05\x00", 10);
+    /* A record whose header is fine and whose second entry is not (id
+     * length 0): the edge decodes lazily, so the first entry is used. */
+    unsigned char badtail[64];
+    struct rc_entry two[] = {{rc_key("u", 1), .9f, 1, "u"}, {rc_key("v", 1), .8f, 1, "v"}};
+    long badtail_len = rc_list_encode(badtail, sizeof(badtail), RC_SRC_IMAGE, two, 2);
+    if (badtail_len <= 0)
+        abort();
+    badtail[RC_LIST_HEADER + RC_ENTRY_FIXED + 1 + 12] = 0;
+    fx_put(f, RC_DB_PRODUCT, rc_key("badtail", 7), badtail, (size_t)badtail_len);
 
     char err[RC_ERRMSG_MAX];
     if (fx_write(f, root, "20260101T000000Z", 1, err) != 0) {
@@ -257,6 +266,22 @@ START_TEST(test_corrupt_record_skipped)
 }
 END_TEST
 
+/* A list that goes bad after its first entry: that entry is served, the
+ * rest of the answer comes from the next tiers, the record is counted. */
+START_TEST(test_lazily_found_bad_entry)
+{
+    ck_assert_str_eq(route("products=badtail&n=3"), "u,r,s");
+    ck_assert_str_eq(sources(), "image,global,global");
+    ck_assert_int_eq(recs.bad_records, 1);
+    /* The merge reads one entry ahead of what it takes, so the defect
+     * right after the first entry is met even for n=1. */
+    ck_assert_str_eq(route("products=badtail&n=1"), "u");
+    ck_assert_int_eq(recs.bad_records, 1);
+    ck_assert_str_eq(route("products=p2&n=1"), "b");
+    ck_assert_int_eq(recs.bad_records, 0);
+}
+END_TEST
+
 /* Valid UTF-8, no raw control bytes: what a JSON text must be. */
 static int valid_utf8_no_controls(const unsigned char *s, size_t n)
 {
@@ -383,6 +408,147 @@ START_TEST(test_json_scores_match_printf)
 }
 END_TEST
 
+/* ---- a reference encoder, written byte by byte from schemas/http.md ---- */
+
+static size_t ref_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] >= 0x90))
+        return 0; /* overlong, surrogate, above U+10FFFF */
+    return len;
+}
+
+static size_t ref_str(char *o, const char *id, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)id;
+    size_t w = 0;
+    o[w++] = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t ul = c >= 0x80 ? ref_utf8_len(s + i, n - i) : 0;
+        if (c == '"' || c == '\\') {
+            w += (size_t)sprintf(o + w, "\\%c", c);
+        } else if (c < 0x20) {
+            w += (size_t)sprintf(o + w, "\\u%04x", c);
+        } else if (c < 0x80) {
+            o[w++] = (char)c;
+        } else if (ul) {
+            memcpy(o + w, s + i, ul);
+            w += ul;
+            i += ul;
+            continue;
+        } else {
+            w += (size_t)sprintf(o + w, "\\ufffd");
+        }
+        i++;
+    }
+    o[w++] = '"';
+    return w;
+}
+
+static size_t ref_recs_json(char *o, const struct re_recs *r, const char *version)
+{
+    size_t w = (size_t)sprintf(o, "{\"version\":");
+    w += ref_str(o + w, version, strlen(version));
+    w += (size_t)sprintf(o + w, ",\"route\":\"%s\",\"items\":[", rc_source_name(r->route));
+    for (unsigned i = 0; i < r->count; i++) {
+        const struct re_item *it = &r->items[i];
+        w += (size_t)sprintf(o + w, "%s{\"product\":", i ? "," : "");
+        w += ref_str(o + w, it->id, it->id_len);
+        if (isfinite(it->score))
+            w += (size_t)sprintf(o + w, ",\"score\":%.6g", (double)it->score);
+        else
+            w += (size_t)sprintf(o + w, ",\"score\":null");
+        w += (size_t)sprintf(o + w, ",\"source\":\"%s\"}", rc_source_name(it->source));
+    }
+    w += (size_t)sprintf(o + w, "]}");
+    return w;
+}
+
+/* re_recs_json writes exactly what the reference writes: random ids
+ * (plain, UTF-8, escapes, bytes that are not UTF-8, all lengths), random
+ * scores and sources, into a fixed buffer and a growable one. */
+START_TEST(test_json_matches_reference)
+{
+    static char ids[RE_N_MAX][RC_ID_MAX];
+    static char got[RE_RECS_JSON_MAX], want[RE_RECS_JSON_MAX];
+    static const unsigned char pieces[][4] = {{'a'}, {'Z'}, {'0'}, {'-'}, {' '}, {'"'}, {'\\'}, {0x01}, {0x7f}, {0},
+                                              {0xc3, 0xa9}, {0xe2, 0x82, 0xac}, {0xf0, 0x9f, 0x98, 0x80},
+                                              {0xff}, {0xc3}, {0xed, 0xa0, 0x80}, {0x80}};
+    static const size_t piece_len[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4, 1, 1, 3, 1};
+    struct re_recs r;
+    srand(11);
+    for (int iter = 0; iter < 3000; iter++) {
+        r.route = (uint8_t)(rand() % 6);
+        r.count = (unsigned)(rand() % (iter % 10 == 0 ? RE_N_MAX + 1 : 21));
+        for (unsigned i = 0; i < r.count; i++) {
+            size_t len = 1 + (size_t)(rand() % (rand() % 8 == 0 ? RC_ID_MAX : 24));
+            int plain = rand() % 2;
+            for (size_t k = 0; k < len;) {
+                size_t p = plain ? (size_t)(rand() % 4) : (size_t)(rand() % 17);
+                if (k + piece_len[p] > len)
+                    p = 0;
+                memcpy(ids[i] + k, pieces[p], piece_len[p]);
+                k += piece_len[p];
+            }
+            float sc;
+            switch (rand() % 4) {
+            case 0: sc = (float)rand() / (float)RAND_MAX; break;
+            case 1: sc = powf(10, (float)(rand() % 120 - 60) / 5.0f) * (rand() % 2 ? 1 : -1); break;
+            case 2: sc = (float)(rand() % 2000) / 8.0f; break;
+            default: sc = rand() % 20 == 0 ? NAN : (float)rand();
+            }
+            r.items[i] = (struct re_item){(uint64_t)i, ids[i], sc, (uint16_t)len, (uint8_t)(rand() % 6)};
+        }
+        size_t want_len = ref_recs_json(want, &r, "20260101T000000Z");
+        struct rc_buf b;
+        rc_buf_fixed(&b, got, sizeof(got));
+        re_recs_json(&r, "20260101T000000Z", &b);
+        ck_assert(!b.overflow);
+        ck_assert_msg(b.len == want_len && memcmp(got, want, want_len) == 0, "iteration %d differs:\n%.*s\n%.*s",
+                      iter, (int)b.len, got, (int)want_len, want);
+        rc_buf_init(&b);
+        re_recs_json(&r, "20260101T000000Z", &b);
+        ck_assert(b.len == want_len && memcmp(b.data, want, want_len) == 0);
+        rc_buf_release(&b);
+    }
+}
+END_TEST
+
+/* A fixed buffer that ends inside the answer overflows exactly where the
+ * text stops fitting: every cut gives overflow, the bytes written are a
+ * prefix of the answer, nothing is written past the cut. */
+START_TEST(test_json_overflow_at_every_cut)
+{
+    route("products=w&n=9");
+    static char want[RE_RECS_JSON_MAX];
+    size_t want_len = ref_recs_json(want, &recs, cache.manifest.version);
+    char *mem = malloc(want_len + 64);
+    ck_assert_ptr_nonnull(mem);
+    for (size_t cap = 0; cap <= want_len + 1; cap++) {
+        memset(mem, 0x5a, want_len + 64);
+        struct rc_buf b;
+        rc_buf_fixed(&b, mem, cap);
+        re_recs_json(&recs, cache.manifest.version, &b);
+        ck_assert_int_eq(b.overflow, cap <= want_len); /* the text and its NUL need want_len + 1 */
+        ck_assert_uint_le(b.len, want_len);
+        ck_assert_int_eq(memcmp(mem, want, b.len), 0);
+        size_t i = cap;
+        while (i < want_len + 64 && (unsigned char)mem[i] == 0x5a)
+            i++;
+        ck_assert_msg(i == want_len + 64, "cap %zu: byte %zu written", cap, i);
+    }
+    free(mem);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -406,6 +572,9 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_json_empty_items);
     tcase_add_test(tc, test_scratch_stamp_wraps);
     tcase_add_test(tc, test_json_scores_match_printf);
+    tcase_add_test(tc, test_lazily_found_bad_entry);
+    tcase_add_test(tc, test_json_matches_reference);
+    tcase_add_test(tc, test_json_overflow_at_every_cut);
     suite_add_tcase(s, tc);
     return s;
 }

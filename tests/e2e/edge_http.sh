@@ -24,7 +24,10 @@ segment de * m:30
 segment * * r:9 s:8 t:7
 EOF
 
-EDGEREC_CORS_ORIGIN=https://shop.example start_server "$root" --cache-control 'public, max-age=30'
+# A 32 KiB connection pool here so that the 16384-byte query cap of the
+# parser is reachable (the default pool is smaller; its limits are tested
+# with the second server below).
+EDGEREC_CORS_ORIGIN=https://shop.example start_server "$root" --cache-control 'public, max-age=30' --conn-memory 32768
 wait_until 5 is_ready || fail "not ready with a valid version"
 
 # --- 200 and routing ---
@@ -189,6 +192,45 @@ expect_status 200 GET '/v1/recs'
 [ "$(header Access-Control-Allow-Origin)" = '*' ] || fail "default ACAO"
 [ "$(header Cache-Control)" = 'private, max-age=60' ] || fail "default Cache-Control"
 wait_until 2 grep -q 'event=access endpoint=recs status=200 route=global' "$tmp/server.log" || fail "access log line"
+grep -q 'event=listen .*conn_memory=16384' "$tmp/server.log" || fail "default --conn-memory is not 16384"
+
+# --- limits of the default connection memory (schemas/http.md, "Limits") ---
+# What fits: the largest valid query (20 ids of 256 bytes) from a browser
+# with its usual headers and 2 KB of cookies. What does not (a 40 KB request
+# line, 40 KB of headers) is never answered 200, gets 414 / 431 or a closed
+# connection from libmicrohttpd, and the server goes on serving.
+python3 - "$port" <<'PY' || fail "connection memory limits"
+import socket, sys
+port = int(sys.argv[1])
+def send(target, headers=b''):
+    s = socket.create_connection(('127.0.0.1', port), timeout=10)
+    data = b''
+    try:
+        s.sendall(b'GET ' + target + b' HTTP/1.1\r\nHost: 127.0.0.1\r\n' + headers + b'Connection: close\r\n\r\n')
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # refused while the client was still sending
+    s.close()
+    return data
+browser = (b'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n'
+           b'Accept: application/json, text/plain, */*\r\nAccept-Language: en-US,en;q=0.9\r\n'
+           b'Accept-Encoding: gzip, deflate, br\r\nOrigin: https://shop.example\r\n'
+           b'Referer: https://shop.example/category/shoes/p1?utm_source=newsletter\r\n'
+           b'Cookie: ' + b'c' * 2048 + b'\r\n')
+ids = b','.join(b'%d' % i + b'p' * 254 for i in range(10, 30))
+r = send(b'/v1/recs?products=' + ids, browser)
+assert r.startswith(b'HTTP/1.1 200 '), r[:200]
+for target, headers, code in ((b'/v1/recs?x=' + b'a' * 40000, b'', b'414'),
+                              (b'/v1/recs?products=p1', b'Cookie: ' + b'c' * 40000 + b'\r\n', b'431')):
+    r = send(target, headers)
+    assert r == b'' or r.startswith(b'HTTP/1.1 ' + code + b' '), r[:200]
+r = send(b'/healthz')
+assert r.startswith(b'HTTP/1.1 200 '), r[:200]
+PY
 stop_server
 
 # An empty --cors-origin sends no ACAO; a bad flag is refused with status 2.
@@ -201,6 +243,10 @@ rc=0
 "$recedge" --port 70000 2> /dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "bad --port exited with $rc"
 "$recedge" --help | grep -q -- '--cors-origin' || fail "--help lacks options"
+"$recedge" --help | grep -q 'EDGEREC_CONN_MEMORY' || fail "--help lacks --conn-memory"
+rc=0
+"$recedge" --conn-memory 1024 2> /dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "--conn-memory below 4096 exited with $rc"
 "$recedge" --help | grep -q 'EDGEREC_ROOT' || fail "--help lacks environment variables"
 
 echo "edge_http: ok"
