@@ -160,6 +160,13 @@ int rb_gpu_topk(const struct rb_gpu_topk_in *in, rb_gpu_emit_fn emit, void *ctx,
  * failed; the reason in err).
  */
 int rb_gpu_info(char *name, uint64_t *free_bytes, uint64_t *total_bytes, char *err);
+
+/*
+ * Load cuBLAS now (cublas_load.cu loads it on first use; rb does not link
+ * it). Needs no device. Returns 0, or RC_ENOGPU with the loader's reason in
+ * err.
+ */
+int rb_cublas_load(char *err);
 #endif
 
 #ifdef __cplusplus

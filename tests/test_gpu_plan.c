@@ -44,6 +44,19 @@ static uint32_t brute(struct rb_hit *out, const float *s, uint32_t len, uint32_t
     return k;
 }
 
+#ifdef RB_HAVE_CUDA
+/* rb does not link cuBLAS; the GPU path loads it on first use. Where the
+ * toolkit is installed (every build with CUDA on) it must load, device or
+ * not. */
+START_TEST(test_cublas_loads)
+{
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_cublas_load(err) == 0, "%s", err);
+    ck_assert_msg(rb_cublas_load(err) == 0, "second call: %s", err);
+}
+END_TEST
+#endif
+
 START_TEST(test_order)
 {
     ck_assert(rb_hit_before((struct rb_hit){2.0f, 9}, (struct rb_hit){1.0f, 0}));
@@ -238,6 +251,9 @@ static Suite *gpu_plan_suite(void)
     tcase_add_test(tc, test_update_all_excluded);
     tcase_add_test(tc, test_plan);
     tcase_add_test(tc, test_parts);
+#ifdef RB_HAVE_CUDA
+    tcase_add_test(tc, test_cublas_loads);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
