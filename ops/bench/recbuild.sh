@@ -9,9 +9,9 @@
 #   DATA=/big/disk/refdata ops/bench/recbuild.sh   keep the generated inputs
 #                                    there and reuse them on the next run
 #   RECBUILD_FLAGS="--threads 8" ops/bench/recbuild.sh   extra recbuild flags
-#   OPENBLAS_CORETYPE=SkylakeX ops/bench/recbuild.sh  OpenBLAS kernels (Debian's
-#                                    build picks generic "Prescott" kernels on
-#                                    some virtual CPUs; recbuild logs a hint)
+#   OPENBLAS_CORETYPE=Haswell ops/bench/recbuild.sh  force OpenBLAS kernels
+#                                    (unset, recbuild leaves Debian's generic
+#                                    "Prescott" fallback on its own)
 #
 # recgen writes the inputs (seed 1; 200 categories); recbuild runs once
 # under /usr/bin/time -v with --progress never. The script prints the load
