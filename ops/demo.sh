@@ -110,7 +110,7 @@ query() {
     # A returning visitor: the first cookie in the log with a purchase.
     buyer=$(awk -F, 'NR > 1 && $3 == "purchase" { print $2; exit }' "$data/events.csv")
     # A browsing visitor: two in-stock products from the catalog.
-    product=$(awk -F, 'NR > 1 && $3 == "1" { print $1 }' "$data/catalog.csv" | head -n 2 | paste -sd,)
+    product=$(awk -F, 'NR > 1 && $3 == "1" { print $1; if (++k == 2) exit }' "$data/catalog.csv" | paste -sd,)
     read -r loc device < <(awk -F, 'NR == 2 { print $5, $6 }' "$data/events.csv")
     ask "$base/v1/recs?cookie=$buyer&n=5"
     ask "$base/v1/recs?products=$product&n=5"

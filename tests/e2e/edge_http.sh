@@ -242,11 +242,12 @@ stop_server
 rc=0
 "$recedge" --port 70000 2> /dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "bad --port exited with $rc"
-"$recedge" --help | grep -q -- '--cors-origin' || fail "--help lacks options"
-"$recedge" --help | grep -q 'EDGEREC_CONN_MEMORY' || fail "--help lacks --conn-memory"
+help=$("$recedge" --help)
+grep -q -- '--cors-origin' <<< "$help" || fail "--help lacks options"
+grep -q 'EDGEREC_CONN_MEMORY' <<< "$help" || fail "--help lacks --conn-memory"
 rc=0
 "$recedge" --conn-memory 1024 2> /dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "--conn-memory below 4096 exited with $rc"
-"$recedge" --help | grep -q 'EDGEREC_ROOT' || fail "--help lacks environment variables"
+grep -q 'EDGEREC_ROOT' <<< "$help" || fail "--help lacks environment variables"
 
 echo "edge_http: ok"

@@ -98,7 +98,10 @@ wait_until 10 serves_version 20260101T000000Z || fail "rollback not picked up"
 serves_product from-20260101T000000Z || fail "rolled-back data not served"
 [ "$(metric recedge_cache_swaps_total)" = 4 ] || fail "swaps: $(metric recedge_cache_swaps_total), expected 4"
 [ "$(metric recedge_cache_refused_total)" = $((refused + 3)) ] || fail "refused counter"
-curl -s "$(url /metrics)" | grep -q '^recedge_cache_info{version="20260101T000000Z"} 1$' || fail "info metric after rollback"
+# Read the whole body before matching: under pipefail a grep -q that stops
+# early makes curl fail with a write error on a larger body.
+metrics=$(curl -sS "$(url /metrics)")
+grep -q '^recedge_cache_info{version="20260101T000000Z"} 1$' <<< "$metrics" || fail "info metric after rollback"
 
 stop_server
 echo "edge_swap: ok"

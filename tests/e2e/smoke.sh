@@ -69,7 +69,7 @@ case "$major" in
     2) hlen=$(od -An -tu4 -j8 -N4 "$data/emb.npy" | tr -d ' '); hoff=12 ;;
     *) fail "emb.npy has NumPy format version $major, expected 1 or 2" ;;
 esac
-npy_header=$(tail -c +$((hoff + 1)) "$data/emb.npy" | head -c "$hlen" | tr '\n' ' ')
+npy_header=$(dd if="$data/emb.npy" bs=1 skip="$hoff" count="$hlen" status=none | tr '\n' ' ')
 case "$npy_header" in *"'descr': '<f4'"*) ;; *) fail "emb.npy is not '<f4': $npy_header" ;; esac
 case "$npy_header" in *"'fortran_order': False"*) ;; *) fail "emb.npy is Fortran-ordered" ;; esac
 shape=$(printf '%s' "$npy_header" | sed -n "s/.*'shape': (\([0-9]*\), *\([0-9]*\)).*/\1 \2/p")
