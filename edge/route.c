@@ -49,6 +49,11 @@ static int get_list(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint6
         return 0;
     if (rc)
         return rc;
+    /* The value is usually cold: ask for the lines the answer will read
+     * (the header and about 20 entries) at once instead of one by one. */
+    const char *p = v.mv_data, *end = p + (v.mv_size < 512 ? v.mv_size : 512);
+    for (; p < end; p += 64)
+        __builtin_prefetch(p);
     if (rc_list_open(list, v.mv_data, v.mv_size, RC_DECODE_LAZY, NULL) != 0) {
         out->bad_records++;
         return 0;
@@ -209,7 +214,9 @@ static char *put_score_printf(char *o, double v)
  * A score as a JSON number with 6 significant digits at o (room for
  * SCORE_MAX bytes), as "%.6g" writes it, returning the end. The usual range
  * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
- * rest of the answer; other values (and rounding that would carry into a
+ * rest of the answer, and without variable-length copies: the six digits
+ * are built in one word and stored whole, and the end is moved by the
+ * length that counts. Other values (and rounding that would carry into a
  * seventh digit) go through snprintf.
  */
 static char *put_score(char *o, float f)
@@ -226,37 +233,40 @@ static char *put_score(char *o, float f)
         e = a >= 1e3 ? (a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3) : (a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0);
     else
         e = a >= 1e-1 ? -1 : a >= 1e-2 ? -2 : a >= 1e-3 ? -3 : -4;
-    int decimals = 5 - e; /* 0..9 */
-    uint64_t digits = (uint64_t)llrint(a * pow10[decimals]); /* ties to even, as printf */
+    /* Round to an integer, ties to even as printf (and llrint, which is a
+     * libc call unless errno is given up): below 2^52, adding and taking
+     * away 2^52 leaves the rounded value, exactly, in the default rounding
+     * mode (not folded away: C keeps the order of floating-point
+     * operations); the product is below 1e6. */
+    uint64_t digits = (uint64_t)((a * pow10[5 - e] + 0x1p52) - 0x1p52);
     if (digits >= 1000000 || digits < 100000)
         return put_score_printf(o, v);
-    char d[6]; /* the 6 significant digits: value = 0.d0..d5 x 10^(e+1) */
+    /* d: the 6 significant digits (value = 0.d0..d5 x 10^(e+1)), then
+     * zeros so that 8-byte loads at d + 0..6 stay inside */
+    char d[16] = {0};
     unsigned x = (unsigned)digits;
     memcpy(d, pairs + 2 * (x / 10000), 2);
     memcpy(d + 2, pairs + 2 * (x / 100 % 100), 2);
     memcpy(d + 4, pairs + 2 * (x % 100), 2);
-    int last = 5; /* the last digit written: trailing fraction zeros go */
-    if (v < 0)
-        *o++ = '-';
+    /* last: the index of the last digit that is not '0' (d[0] is not) */
+    uint64_t w;
+    memcpy(&w, d, 8);
+    w ^= 0x303030303030ULL;                                     /* digit values, 0..9 a byte */
+    uint64_t nz = ((w + 0x7f7f7f7f7f7fULL) | w) & 0x808080808080ULL; /* high bit: digit not 0 */
+    int last = (63 - __builtin_clzll(nz)) >> 3;
+    *o = '-';
+    o += v < 0;
     if (e >= 0) {
-        while (last > e && d[last] == '0')
-            last--;
-        memcpy(o, d, (size_t)e + 1);
-        o += e + 1;
-        if (last > e) {
-            *o++ = '.';
-            memcpy(o, d + e + 1, (size_t)(last - e));
-            o += last - e;
-        }
-    } else {
-        while (d[last] == '0') /* d[0] is not '0' */
-            last--;
-        memcpy(o, "0.000", (size_t)(1 - e));
-        o += 1 - e;
-        memcpy(o, d, (size_t)last + 1);
-        o += last + 1;
+        /* integer digits d[0..e], then '.' and d[e+1..last] if any */
+        memcpy(o, d, 8);
+        memcpy(o + e + 2, d + e + 1, 8);
+        o[e + 1] = '.';
+        return o + (last > e ? last + 2 : e + 1);
     }
-    return o;
+    /* "0." and -e-1 zeros, then d[0..last] */
+    memcpy(o, "0.000000", 8);
+    memcpy(o + 1 - e, d, 8);
+    return o + 1 - e + last + 1;
 }
 
 /* Fixed text by source, written with constant-length copies of the whole

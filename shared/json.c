@@ -139,18 +139,9 @@ static const unsigned char plain[256] = {
 #undef R16
 };
 
-/* 1 when all 8 bytes of w are plain: none has its top bit set, none is
- * below 0x20, none is '"' or '\\' (the usual SWAR tests for a byte below
- * k, (w - k*ones) & ~w & highs, exact while no top bit is set). */
-static int word_plain(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-    uint64_t bad = w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
-    return (bad & highs) == 0;
-}
+#define word_plain rc_json_word_plain
 
-char *rc_json_str_write(char *o, const char *str, size_t n)
+char *rc_json_str_write_any(char *o, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;

@@ -93,11 +93,53 @@ void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
  * every byte escaped to 6 (\u00XX or \ufffd). */
 #define RC_JSON_STR_MAX(n) (2 + 6 * (size_t)(n))
 
+/* Any string, the general way (rc_json_str_write's slow path). */
+char *rc_json_str_write_any(char *o, const char *s, size_t n);
+
+/* 1 when all 8 bytes of w are plain: none has its top bit set, none is
+ * below 0x20, none is '"' or '\\' (the usual SWAR tests for a byte below
+ * k, (w - k*ones) & ~w & highs, exact while no top bit is set). */
+static inline int rc_json_word_plain(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t bad = w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    return (bad & highs) == 0;
+}
+
 /*
  * rc_buf_json_str into raw memory: writes the quoted, escaped string at o,
- * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end.
+ * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end. Inline
+ * for the usual id, 4 to 16 plain bytes: two words, the second overlapping
+ * the first, checked and stored whole; anything else goes the general way.
  */
-char *rc_json_str_write(char *o, const char *s, size_t n);
+static inline char *rc_json_str_write(char *o, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t w0, w1;
+        memcpy(&w0, s, 8);
+        memcpy(&w1, s + n - 8, 8);
+        if (rc_json_word_plain(w0) && rc_json_word_plain(w1)) {
+            o[0] = '"';
+            memcpy(o + 1, &w0, 8);
+            memcpy(o + 1 + n - 8, &w1, 8);
+            o[n + 1] = '"';
+            return o + n + 2;
+        }
+    } else if (n >= 4 && n < 8) {
+        uint32_t w0, w1;
+        memcpy(&w0, s, 4);
+        memcpy(&w1, s + n - 4, 4);
+        if (rc_json_word_plain(w0 | (uint64_t)w1 << 32)) {
+            o[0] = '"';
+            memcpy(o + 1, &w0, 4);
+            memcpy(o + 1 + n - 4, &w1, 4);
+            o[n + 1] = '"';
+            return o + n + 2;
+        }
+    }
+    return rc_json_str_write_any(o, s, n);
+}
 /* NUL-terminate without counting the NUL; returns data (never NULL unless overflow on an empty growable buffer). */
 const char *rc_buf_cstr(struct rc_buf *b);
 

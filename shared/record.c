@@ -34,11 +34,6 @@ static uint32_t get32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 const char *rc_source_name(int source)
 {
     switch (source) {
@@ -139,37 +134,12 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
 }
 
 /* Stop the iteration of a lazily opened list at a defect. */
-static int list_stop(struct rc_list *list, int code)
+int rc_list_stop(struct rc_list *list, int code)
 {
     list->err = code;
     list->index = list->count;
     list->pos = list->len;
     return 0;
-}
-
-int rc_list_next(struct rc_list *list, struct rc_entry *e)
-{
-    size_t pos = list->pos, left = list->len - pos;
-    if (list->index >= list->count)
-        return left && !list->err ? list_stop(list, RC_EFORMAT) : 0; /* trailing bytes */
-    /* The checks of rc_list_open, for this entry: after a full open they
-     * always pass, so they cost a few compares, never a second walk. */
-    if (left < RC_ENTRY_FIXED)
-        return list_stop(list, RC_ETRUNC);
-    const unsigned char *q = list->buf + pos;
-    uint16_t id_len = get16(q + 12);
-    if (id_len == 0 || id_len > RC_ID_MAX)
-        return list_stop(list, RC_EFORMAT);
-    if (left - RC_ENTRY_FIXED < id_len)
-        return list_stop(list, RC_ETRUNC);
-    uint32_t bits = get32(q + 8);
-    e->key = get64(q);
-    memcpy(&e->score, &bits, 4);
-    e->id_len = id_len;
-    e->id = (const char *)q + RC_ENTRY_FIXED;
-    list->pos = pos + RC_ENTRY_FIXED + id_len;
-    list->index++;
-    return 1;
 }
 
 void rc_list_rewind(struct rc_list *list)

@@ -46,8 +46,12 @@
 #ifndef RC_RECORD_H
 #define RC_RECORD_H
 
+#include "error.h"
+#include "keys.h"
+
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define RC_LIST_MAGIC "ERLS"
 #define RC_ITEM_MAGIC "ERIT"
@@ -108,13 +112,56 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
  */
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err);
 
+/* End the iteration with list->err = code (rc_list_next's slow path); returns 0. */
+int rc_list_stop(struct rc_list *list, int code);
+
 /*
  * Next entry; returns 1 and fills *e, or 0 at the end. Lazy mode: also 0
  * at a malformed entry or at bytes after the last entry, with list->err
  * RC_ETRUNC or RC_EFORMAT (it stays 0 at a clean end); every later call
- * returns 0 too. Never reads outside the record.
+ * returns 0 too. Never reads outside the record. Inline: the edge calls it
+ * for every entry it serves. The checks are those of rc_list_open for this
+ * entry: after a full open they always pass, so they cost a few compares,
+ * never a second walk.
  */
-int rc_list_next(struct rc_list *list, struct rc_entry *e);
+static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
+{
+    size_t pos = list->pos, left = list->len - pos;
+    if (list->index >= list->count)
+    {
+        if (left && !list->err)
+            rc_list_stop(list, RC_EFORMAT); /* trailing bytes */
+        return 0;
+    }
+    if (left < RC_ENTRY_FIXED) {
+        rc_list_stop(list, RC_ETRUNC);
+        return 0;
+    }
+    const unsigned char *q = list->buf + pos;
+    uint16_t id_len = (uint16_t)(q[12] | q[13] << 8);
+    if (id_len == 0 || id_len > RC_ID_MAX || left - RC_ENTRY_FIXED < id_len) {
+        rc_list_stop(list, id_len == 0 || id_len > RC_ID_MAX ? RC_EFORMAT : RC_ETRUNC);
+        return 0;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&e->key, q, 8);
+    memcpy(&e->score, q + 8, 4);
+#else
+    uint64_t key = 0;
+    uint32_t bits = 0;
+    for (int i = 7; i >= 0; i--) /* the fields are little-endian */
+        key = key << 8 | q[i];
+    for (int i = 3; i >= 0; i--)
+        bits = bits << 8 | q[8 + i];
+    e->key = key;
+    memcpy(&e->score, &bits, 4);
+#endif
+    e->id_len = id_len;
+    e->id = (const char *)q + RC_ENTRY_FIXED;
+    list->pos = pos + RC_ENTRY_FIXED + id_len;
+    list->index++;
+    return 1;
+}
 
 /* Rewind to the first entry (list->err is kept; a defect is met again). */
 void rc_list_rewind(struct rc_list *list);

@@ -522,6 +522,53 @@ START_TEST(test_json_matches_reference)
 }
 END_TEST
 
+/* Scores at the edges of the fast path: random bits (NaN and infinities
+ * too), the neighbours of each power of ten, six-and-a-half digit values
+ * that round up into a new digit; 100 items an answer, against the
+ * reference encoder's "%.6g". */
+START_TEST(test_json_scores_at_boundaries)
+{
+    static char got[RE_RECS_JSON_MAX], want[RE_RECS_JSON_MAX];
+    struct re_recs r = {0};
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int iter = 0; iter < 3000; iter++) {
+        r.route = RC_SRC_CF;
+        r.count = RE_N_MAX;
+        for (unsigned i = 0; i < r.count; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            float sc;
+            uint32_t bits = (uint32_t)(x >> 32);
+            switch (x % 4) {
+            case 0: memcpy(&sc, &bits, 4); break; /* any float, NaN and infinities too */
+            case 1: { /* a neighbour of 10^k, k in -5..6 */
+                float p = powf(10.0f, (float)((int)(x >> 8) % 12 - 5));
+                memcpy(&bits, &p, 4);
+                bits += (uint32_t)((int)(x >> 20) % 9 - 4);
+                memcpy(&sc, &bits, 4);
+                break;
+            }
+            case 2: /* six digits and a half: rounding that carries */
+                sc = (float)((double)((x >> 16) % 900000 + 100000) + 0.5) * powf(10.0f, (float)((int)(x >> 40) % 11 - 10));
+                break;
+            default: sc = (float)((x >> 11) % 100000) / 1000.0f; break;
+            }
+            r.items[i] = (struct re_item){(uint64_t)i, "p1", sc, 2, RC_SRC_CF};
+        }
+        size_t want_len = ref_recs_json(want, &r, "v");
+        struct rc_buf b;
+        rc_buf_fixed(&b, got, sizeof(got));
+        re_recs_json(&r, "v", &b);
+        ck_assert(!b.overflow);
+        size_t d = 0; /* the first difference, shown with some context */
+        while (d < b.len && d < want_len && got[d] == want[d])
+            d++;
+        size_t from = d > 40 ? d - 40 : 0;
+        ck_assert_msg(d == b.len && d == want_len, "iteration %d differs at byte %zu:\n%.80s\n%.80s", iter, d,
+                      got + from, want + from);
+    }
+}
+END_TEST
+
 /* A fixed buffer that ends inside the answer overflows exactly where the
  * text stops fitting: every cut gives overflow, the bytes written are a
  * prefix of the answer, nothing is written past the cut. */
@@ -574,6 +621,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_json_scores_match_printf);
     tcase_add_test(tc, test_lazily_found_bad_entry);
     tcase_add_test(tc, test_json_matches_reference);
+    tcase_add_test(tc, test_json_scores_at_boundaries);
     tcase_add_test(tc, test_json_overflow_at_every_cut);
     suite_add_tcase(s, tc);
     return s;
