@@ -33,7 +33,7 @@ static const struct opt options[] = {
      "worker threads (libmicrohttpd thread pool); 0 = one per online CPU"},
     {"max-connections", "EDGEREC_MAX_CONNECTIONS", OPT_UINT, F(max_connections), 1, 1000000, "10000", "N",
      "concurrent connections; RLIMIT_NOFILE is raised to fit"},
-    {"conn-memory", "EDGEREC_CONN_MEMORY", OPT_UINT, F(conn_memory), 4096, 1048576, "16384", "BYTES",
+    {"conn-memory", "EDGEREC_CONN_MEMORY", OPT_UINT, F(conn_memory), 4096, 1048576, "5120", "BYTES",
      "memory per connection for the request line, the headers and the answer's headers; a larger request is "
      "refused (414, 431 or a closed connection; see \"Limits\" in schemas/http.md)"},
     {"idle-timeout", "EDGEREC_IDLE_TIMEOUT", OPT_UINT, F(idle_timeout), 0, 86400, "30", "SECONDS",

@@ -12,17 +12,21 @@
 #                                         reused on the next run (default
 #                                         ${TMPDIR:-/tmp}/edgerec-bench)
 #   RUNS=1 DURATION=10s ops/bench/edge.sh a shorter run
+#   CONNS="64" ops/bench/edge.sh          the wrk connection counts to run
+#                                         (default "16 32 64")
 #   EVENTS=2000000 ops/bench/edge.sh      fewer events (still 1M cookies)
 #
 # Steps: (1) recgen 1M cookies, 100k products, 64-d embeddings and recbuild
 # (--iterations 3) unless DATA already holds them; (2) id lists for
 # ops/bench/edge_mixed.lua; (3) bench_route (tests/bench_route.c);
-# (4) RUNS times, back to back: recedge --threads 1 on core 0 and wrk on
-# core 1 (wrk -t1 -c64 -dDURATION --latency -s edge_mixed.lua), the same
-# wrk against nginx (one worker on core 0, a static JSON file of the mean
-# answer size, keepalive, access_log off) and redis-benchmark (core 1)
-# against redis-server (core 0) GET of values of that size; (5) recedge's
-# RSS while wrk holds 10,000 keep-alive connections.
+# (4) RUNS times, back to back, for each of CONNS: recedge --threads 1 on
+# core 0 and wrk on core 1 (wrk -t1 -cCONNS -dDURATION --latency -s
+# edge_mixed.lua), the same wrk against nginx (one worker on core 0, a
+# static JSON file of the mean answer size, keepalive, access_log off),
+# alternating which goes first, with the CPU time each server and wrk
+# used; then redis-benchmark (core 1, 64 connections) against redis-server
+# (core 0) GET of values of that size; (5) recedge's RSS, at its default
+# --conn-memory, while wrk holds 10,000 keep-alive connections.
 # Every server is started by this script and stopped by its PID on exit.
 # Results and the commands are recorded in ops/bench/edge.md.
 set -euo pipefail
@@ -34,6 +38,7 @@ case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
 data=${DATA:-${TMPDIR:-/tmp}/edgerec-bench}
 runs=${RUNS:-3}
 duration=${DURATION:-15s}
+conns_list=${CONNS:-16 32 64}
 events=${EVENTS:-5000000}
 lua=$root/ops/bench/edge_mixed.lua
 case "${1:-}" in
@@ -170,7 +175,8 @@ http {
 EOF
 taskset -c 0 nginx -c "$scratch/nginx/nginx.conf" -p "$scratch/nginx" -g 'daemon off;' \
     > "$scratch/nginx/stdout.log" 2>&1 &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 
 taskset -c 0 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
     --dir "$scratch" --logfile "$scratch/redis.log" &
@@ -190,12 +196,23 @@ printf 'sample answer (%s): %s bytes; nginx file %s bytes\n' "$sample" \
     "$(curl -fs "http://127.0.0.1:$edge_port/v1/recs?cookie=${sample%% *}" | wc -c)" \
     "$(stat -c %s "$scratch/nginx/www/recs.json")"
 
-wrk_run() { # name url
-    local out=$scratch/wrk.$1.txt
-    taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -s "$lua" "$2" -- "$lists" > "$out"
-    local res
+# CPU time (clock ticks, all threads) of a process so far
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+wrk_run() { # name url server-pid conns
+    local out=$scratch/wrk.$1.$4.txt t0 t1 secs res
+    t0=$(ticks "$3")
+    # `times` in the subshell: the user and system time of wrk, its child
+    (taskset -c 1 wrk -t1 -c"$4" -d"$duration" --latency -s "$lua" "$2" -- "$lists" > "$out"; times > "$out.times")
+    t1=$(ticks "$3")
+    secs=${duration%s}
     res=$(sed -n 's/^RESULT //p' "$out")
-    printf '| %s | %s | %s |\n' "$1" "$res" "$(load)" | tee -a "$scratch/results.txt"
+    printf '| %s | %s | %s | %s | server_cpu=%.0f%% client_cpu=%.0f%% | %s |\n' "$r" "$4" "$1" "$res" \
+        "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$secs" 'BEGIN { print 100 * (b - a) / hz / s }')" \
+        "$(awk -v s="$secs" 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); c += t[1] * 60 + t[2] } }
+                              END { print 100 * c / s }' "$out.times")" \
+        "$(load)" | tee -a "$scratch/results.txt"
 }
 redis_run() {
     local res
@@ -208,35 +225,56 @@ printf '\n## warm-up (5 s each, not reported)\n'
 taskset -c 1 wrk -t1 -c64 -d5s -s "$lua" "http://127.0.0.1:$edge_port" -- "$lists" > /dev/null
 taskset -c 1 wrk -t1 -c64 -d5s -s "$lua" "http://127.0.0.1:$nginx_port" -- "$lists" > /dev/null
 
-printf '\n## throughput and latency: wrk -t1 -c64 -d%s --latency -s edge_mixed.lua (core 1), servers on core 0\n' \
+nginx_worker=$(pgrep -P "$nginx_pid" | head -n 1)
+printf '\n## throughput and latency: wrk -t1 -cCONNS -d%s --latency -s edge_mixed.lua (core 1), servers on core 0\n' \
     "$duration"
-printf '| server | result | load average after |\n|---|---|---|\n'
+printf '(server_cpu: the server process, all threads; client_cpu: wrk; percent of one core over the run)\n'
+printf '| run | conns | server | result | cpu | load average after |\n|---|---|---|---|---|---|\n'
 for r in $(seq 1 "$runs"); do
-    printf '| run %s | | |\n' "$r"
-    if [ $((r % 2)) -eq 1 ]; then
-        wrk_run recedge "http://127.0.0.1:$edge_port"
-        wrk_run nginx "http://127.0.0.1:$nginx_port"
-    else
-        wrk_run nginx "http://127.0.0.1:$nginx_port"
-        wrk_run recedge "http://127.0.0.1:$edge_port"
-    fi
+    for c in $conns_list; do
+        if [ $((r % 2)) -eq 1 ]; then
+            wrk_run recedge "http://127.0.0.1:$edge_port" "$edge_pid" "$c"
+            wrk_run nginx "http://127.0.0.1:$nginx_port" "$nginx_worker" "$c"
+        else
+            wrk_run nginx "http://127.0.0.1:$nginx_port" "$nginx_worker" "$c"
+            wrk_run recedge "http://127.0.0.1:$edge_port" "$edge_pid" "$c"
+        fi
+    done
     redis_run
 done
-printf '\nrecedge wrk output of the last run:\n'
-sed 's/^/    /' "$scratch/wrk.recedge.txt"
+printf '\nrecedge wrk output of the last run, %s connections:\n' "${conns_list##* }"
+sed 's/^/    /' "$scratch/wrk.recedge.${conns_list##* }.txt"
 
-printf '\n## ratios per run (recedge / nginx req/s)\n'
+printf '\n## per connection count: recedge / nginx req/s and p99, median over the runs\n'
 awk '
-    /^\| recedge/ { match($0, /rps=[0-9]+/); e[++ne] = substr($0, RSTART + 4, RLENGTH - 4) + 0;
-                    match($0, /p99_us=[0-9]+/); p[ne] = substr($0, RSTART + 7, RLENGTH - 7) + 0 }
-    /^\| nginx/   { match($0, /rps=[0-9]+/); n[++nn] = substr($0, RSTART + 4, RLENGTH - 4) + 0 }
+    function num(key,   v) { if (match($0, key "=[0-9]+")) return substr($0, RSTART + length(key) + 1, RLENGTH - length(key) - 1) + 0; return -1 }
+    function median(a, n,   i, j, t) {
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    /^\| [0-9]+ \| [0-9]+ \| (recedge|nginx) / {
+        split($0, f, "|"); c = f[3] + 0; s = f[4]; gsub(/ /, "", s); r = f[2] + 0
+        rps[s, c, r] = num("rps"); p99[s, c, r] = num("p99_us"); runs[r] = 1; conns[c] = 1
+    }
     END {
-        for (i = 1; i <= ne && i <= nn; i++) {
-            printf "run %d: recedge %s / nginx %s = %.2f; recedge p99 %s us\n", i, e[i], n[i], e[i] / n[i], p[i]
-            printf "target %s: recedge >= 0.8 x nginx req/s\n", (e[i] >= 0.8 * n[i]) ? "met   " : "MISSED"
-            printf "target %s: recedge p99 < 1 ms\n", (p[i] < 1000) ? "met   " : "MISSED"
+        nc = split(order, cs, " ")
+        for (k = 1; k <= nc; k++) {
+            c = cs[k] + 0; n = 0
+            for (r in runs) {
+                ke = "recedge" SUBSEP c SUBSEP r; kn = "nginx" SUBSEP c SUBSEP r
+                if ((ke in rps) && (kn in rps)) {
+                    n++; ratio[n] = rps["recedge", c, r] / rps["nginx", c, r]
+                    ep[n] = p99["recedge", c, r]; np[n] = p99["nginx", c, r]
+                    ratios[c] = ratios[c] sprintf(" %.2f", ratio[n]); eps[c] = eps[c] " " ep[n]; nps[c] = nps[c] " " np[n]
+                }
+            }
+            if (!n) continue
+            mr = median(ratio, n); me = median(ep, n); mn = median(np, n)
+            printf "%s connections: recedge/nginx req/s%s (median %.2f); p99 us recedge%s (median %d), nginx%s (median %d)\n", c, ratios[c], mr, eps[c], me, nps[c], mn
+            printf "  target %s: recedge >= 0.8 x nginx req/s (median)\n", (mr >= 0.8) ? "met   " : "MISSED"
+            printf "  target %s: recedge p99 < 1 ms (median)\n", (me < 1000) ? "met   " : "MISSED"
         }
-    }' "$scratch/results.txt"
+    }' order="$conns_list" "$scratch/results.txt"
 
 # ---- (5) memory with 10,000 connections ----
 rss() { # "VmRSS RssAnon RssFile" in kB

@@ -192,13 +192,15 @@ expect_status 200 GET '/v1/recs'
 [ "$(header Access-Control-Allow-Origin)" = '*' ] || fail "default ACAO"
 [ "$(header Cache-Control)" = 'private, max-age=60' ] || fail "default Cache-Control"
 wait_until 2 grep -q 'event=access endpoint=recs status=200 route=global' "$tmp/server.log" || fail "access log line"
-grep -q 'event=listen .*conn_memory=16384' "$tmp/server.log" || fail "default --conn-memory is not 16384"
+grep -q 'event=listen .*conn_memory=5120' "$tmp/server.log" || fail "default --conn-memory is not 5120"
 
 # --- limits of the default connection memory (schemas/http.md, "Limits") ---
-# What fits: the largest valid query (20 ids of 256 bytes) from a browser
-# with its usual headers and 2 KB of cookies. What does not (a 40 KB request
-# line, 40 KB of headers) is never answered 200, gets 414 / 431 or a closed
-# connection from libmicrohttpd, and the server goes on serving.
+# What fits: a browser's cross-origin request (its usual headers and those a
+# CDN adds, 650 bytes) with 20 ids of 64 bytes, or with 1 KB of cookies and
+# a short query. What does not (the largest valid query from a browser, a
+# 40 KB request line, 40 KB of headers) is never answered 200, gets 414 /
+# 431 or a closed connection from libmicrohttpd, and the server goes on
+# serving.
 python3 - "$port" <<'PY' || fail "connection memory limits"
 import socket, sys
 port = int(sys.argv[1])
@@ -216,15 +218,20 @@ def send(target, headers=b''):
         pass  # refused while the client was still sending
     s.close()
     return data
-browser = (b'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n'
-           b'Accept: application/json, text/plain, */*\r\nAccept-Language: en-US,en;q=0.9\r\n'
-           b'Accept-Encoding: gzip, deflate, br\r\nOrigin: https://shop.example\r\n'
-           b'Referer: https://shop.example/category/shoes/p1?utm_source=newsletter\r\n'
-           b'Cookie: ' + b'c' * 2048 + b'\r\n')
-ids = b','.join(b'%d' % i + b'p' * 254 for i in range(10, 30))
-r = send(b'/v1/recs?products=' + ids, browser)
+browser = (b'User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n'
+           b'Accept: */*\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n'
+           b'Origin: https://www.shop.example\r\nReferer: https://www.shop.example/category/shoes/p1?utm_source=newsletter&utm_medium=email\r\n'
+           b'sec-ch-ua: "Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"\r\nsec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: "Windows"\r\n'
+           b'Sec-Fetch-Site: same-site\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\nPriority: u=1, i\r\n'
+           b'X-Forwarded-For: 203.0.113.7, 198.51.100.23\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge-cache\r\n')
+ids64 = b','.join(b'%d' % i + b'p' * 62 for i in range(10, 30))
+r = send(b'/v1/recs?products=' + ids64, browser)
 assert r.startswith(b'HTTP/1.1 200 '), r[:200]
-for target, headers, code in ((b'/v1/recs?x=' + b'a' * 40000, b'', b'414'),
+r = send(b'/v1/recs?cookie=c1&products=p1,p2&n=10', browser + b'Cookie: ' + b'c' * 1024 + b'\r\n')
+assert r.startswith(b'HTTP/1.1 200 '), r[:200]
+ids256 = b','.join(b'%d' % i + b'p' * 254 for i in range(10, 30))
+for target, headers, code in ((b'/v1/recs?products=' + ids256, browser, b'414'),
+                              (b'/v1/recs?x=' + b'a' * 40000, b'', b'414'),
                               (b'/v1/recs?products=p1', b'Cookie: ' + b'c' * 40000 + b'\r\n', b'431')):
     r = send(target, headers)
     assert r == b'' or r.startswith(b'HTTP/1.1 ' + code + b' '), r[:200]
