@@ -485,10 +485,39 @@ static int parse_value(struct parser *ps, struct rc_json **out)
         j->type = RC_JSON_NULL;
         ps->p += 4;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
+        /* RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?;
+         * strtod alone would also take "01", "1.", "-.5", "0x10", "inf". */
+        const char *q = ps->p, *end = ps->end;
+        if (q < end && *q == '-')
+            q++;
+        if (q < end && *q == '0')
+            q++;
+        else if (q < end && *q >= '1' && *q <= '9')
+            while (q < end && *q >= '0' && *q <= '9')
+                q++;
+        else
+            return perr(ps, "bad number");
+        if (q < end && *q == '.') {
+            const char *d = ++q;
+            while (q < end && *q >= '0' && *q <= '9')
+                q++;
+            if (q == d)
+                return perr(ps, "bad number");
+        }
+        if (q < end && (*q == 'e' || *q == 'E')) {
+            q++;
+            if (q < end && (*q == '+' || *q == '-'))
+                q++;
+            const char *d = q;
+            while (q < end && *q >= '0' && *q <= '9')
+                q++;
+            if (q == d)
+                return perr(ps, "bad number");
+        }
         char tmp[64];
-        size_t n = 0;
-        while (ps->p + n < ps->end && n < sizeof(tmp) - 1 && strchr("+-0123456789.eE", ps->p[n]))
-            n++;
+        size_t n = (size_t)(q - ps->p);
+        if (n >= sizeof(tmp))
+            return perr(ps, "number too long");
         memcpy(tmp, ps->p, n);
         tmp[n] = 0;
         char *endp;

@@ -383,6 +383,15 @@ START_TEST(test_parse_document)
     j = parse_ok("  -0.25 ");
     ck_assert_double_eq(j->num, -0.25);
     rc_json_free(j);
+    /* every part of the number grammar */
+    static const struct { const char *text; double v; } nums[] = {
+        {"0", 0}, {"-0", 0}, {"7", 7}, {"10", 10}, {"0.5", 0.5}, {"-0.0", 0}, {"1e3", 1000}, {"1E+3", 1000},
+        {"25e-2", 0.25}, {"1.5E2", 150}, {"-12.5e2", -1250}, {"[0]", 0}};
+    for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+        j = parse_ok(nums[k].text);
+        ck_assert_double_eq(j->type == RC_JSON_ARR ? j->child->num : j->num, nums[k].v);
+        rc_json_free(j);
+    }
     j = parse_ok("{\"k\": 1, \"k\": 2}");
     ck_assert_int_eq(rc_json_get_num(j, "k", &v), 0);
     ck_assert_double_eq(v, 1.0);
@@ -469,6 +478,15 @@ START_TEST(test_parse_errors)
     PARSE_FAILS("NaN");
     PARSE_FAILS("Infinity");
     PARSE_FAILS("-Infinity");
+    PARSE_FAILS("01");             /* leading zero */
+    PARSE_FAILS("-01");
+    PARSE_FAILS("1.");             /* a point needs digits on both sides */
+    PARSE_FAILS("-.5");
+    PARSE_FAILS("1.e5");
+    PARSE_FAILS("[1.]");
+    PARSE_FAILS("1e+");
+    PARSE_FAILS("1E-");
+    PARSE_FAILS("1234567890123456789012345678901234567890123456789012345678901234567890"); /* longer than the parser takes */
     PARSE_FAILS("[1, \"two\", {\"three\": [3, -]}]"); /* deep errors free what was built (ASan) */
     PARSE_FAILS("{\"a\": [1, 2, {\"b\": \"c\\q\"}]}");
 }
