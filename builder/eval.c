@@ -11,7 +11,7 @@
  * each averaged over the evaluated rows. The baseline list of a row is the
  * in-stock products by training popularity - purchases in t->bought, then
  * summed training weight in t->ui, then lower index - skipping the row's
- * bought products, as the CF lists do by default.
+ * bought products when the CF lists skip them (exclude_bought).
  *
  * Coverage and popularity bias look at every entry of every CF list:
  * distinct products / in-stock products, and the share of entries that are
@@ -91,7 +91,7 @@ static void score_list(const uint32_t *items, uint32_t len, const struct rb_csr 
 }
 
 int rb_eval_holdout(struct rb_eval *out, const struct rb_lists *cf, const struct rb_train *t,
-                    const struct rb_dataset *d, uint32_t k, char *err)
+                    const struct rb_dataset *d, uint32_t k, int exclude_bought, char *err)
 {
     memset(out, 0, sizeof(*out));
     out->k = k;
@@ -168,7 +168,7 @@ int rb_eval_holdout(struct rb_eval *out, const struct rb_lists *cf, const struct
 
         uint32_t nb = 0;
         for (uint32_t j = 0; j < nstock && nb < k; j++)
-            if (!in_row(&t->bought, r, ranked[j]))
+            if (!exclude_bought || !in_row(&t->bought, r, ranked[j]))
                 base[nb++] = ranked[j];
         score_list(base, nb, h, r, k, &out->pop_hr, &out->pop_recall, &out->pop_ndcg);
     }

@@ -17,8 +17,10 @@ struct rb_eval {
     double pop_bias;             /* share of recommended slots going to the top 1% products by popularity */
 };
 
-/* cf: the CF lists (owner keys = cookie keys); global: the (*, *) list ranking, at least k long where possible. */
+/* cf: the CF lists (owner keys = cookie keys). exclude_bought: the baseline
+ * skips each row's bought products, as the CF lists do unless recbuild runs
+ * with --keep-bought (pass what the CF lists were scored with). */
 int rb_eval_holdout(struct rb_eval *out, const struct rb_lists *cf, const struct rb_train *t,
-                    const struct rb_dataset *d, uint32_t k, char *err);
+                    const struct rb_dataset *d, uint32_t k, int exclude_bought, char *err);
 
 #endif

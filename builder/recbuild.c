@@ -673,7 +673,7 @@ static int run_models(struct build *b, int *bad_input, char *err)
 
     if (c->train.holdout > 0) {
         stage(b, "eval", NULL);
-        if ((rc = rb_eval_holdout(&b->eval, &b->cf, &b->t, &b->d, c->eval_k, err)) != 0)
+        if ((rc = rb_eval_holdout(&b->eval, &b->cf, &b->t, &b->d, c->eval_k, !c->keep_bought, err)) != 0)
             return rc;
         b->have_eval = 1;
         stage_end(b);

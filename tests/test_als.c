@@ -436,7 +436,7 @@ START_TEST(test_beats_popularity)
     ck_assert_msg(rb_als_train_cpu(&m, &t, &o, err) == 0, "%s", err);
     ck_assert_msg(rb_score_cf(&cf, &m, &t, &d, 10, 1, RB_SCORE_AUTO, err) == 0, "%s", err);
     ck_assert_uint_eq(cf.n, users);
-    ck_assert_msg(rb_eval_holdout(&ev, &cf, &t, &d, 10, err) == 0, "%s", err);
+    ck_assert_msg(rb_eval_holdout(&ev, &cf, &t, &d, 10, 1, err) == 0, "%s", err);
     ck_assert_uint_eq(ev.users, users);
     ck_assert_msg(ev.hr > ev.pop_hr + 0.15 && ev.ndcg > 1.5 * ev.pop_ndcg,
                   "als hr@10 %.3f ndcg@10 %.3f vs popularity hr@10 %.3f ndcg@10 %.3f", ev.hr, ev.ndcg, ev.pop_hr,
@@ -537,7 +537,7 @@ START_TEST(test_defaults_beat_popularity_light_users)
     rb_als_opts_default(&o);
     ck_assert_msg(rb_als_train_cpu(&m, &t, &o, err) == 0, "%s", err);
     ck_assert_msg(rb_score_cf(&cf, &m, &t, &d, 10, 1, RB_SCORE_AUTO, err) == 0, "%s", err);
-    ck_assert_msg(rb_eval_holdout(&ev, &cf, &t, &d, 10, err) == 0, "%s", err);
+    ck_assert_msg(rb_eval_holdout(&ev, &cf, &t, &d, 10, 1, err) == 0, "%s", err);
     ck_assert_uint_eq(ev.users, users);
     ck_assert_msg(ev.hr > ev.pop_hr + 0.1 && ev.ndcg > 1.4 * ev.pop_ndcg,
                   "als hr@10 %.3f ndcg@10 %.3f vs popularity hr@10 %.3f ndcg@10 %.3f", ev.hr, ev.ndcg, ev.pop_hr,

@@ -115,7 +115,7 @@ START_TEST(test_metrics_by_hand)
     };
     static const uint16_t len[] = {5, 5, 5, 5};
     lists_make(&l, &x, rows, 4, 5, items, len);
-    ck_assert_msg(rb_eval_holdout(&ev, &l, &x.t, &x.d, 3, err) == 0, "%s", err);
+    ck_assert_msg(rb_eval_holdout(&ev, &l, &x.t, &x.d, 3, 1, err) == 0, "%s", err);
     ck_assert_uint_eq(ev.k, 3);
     ck_assert_uint_eq(ev.users, 3);
     /* @3: row 0 hits 5 (rank 0) only, 4 is at rank 3; row 1 hits 1 at rank 2; row 3 misses */
@@ -138,6 +138,16 @@ START_TEST(test_metrics_by_hand)
     /* coverage: products 1..8 listed = 8 of 9 in stock; top 1% = product 0 only, never listed */
     ck_assert_double_eq_tol(ev.coverage, 8.0 / 9.0, 1e-12);
     ck_assert_double_eq_tol(ev.pop_bias, 0.0, 1e-12);
+
+    /* Lists scored with --keep-bought: the baseline keeps bought products
+     * too, 0 1 2 for every row: row 0 misses {4, 5}, row 1 hits 1 at rank
+     * 1, row 3 misses 9. The CF figures do not change. */
+    ck_assert_msg(rb_eval_holdout(&ev, &l, &x.t, &x.d, 3, 0, err) == 0, "%s", err);
+    ck_assert_uint_eq(ev.users, 3);
+    ck_assert_double_eq_tol(ev.hr, 2.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_hr, 1.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_recall, 1.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_ndcg, ndcg_term(1) / ndcg_term(0) / 3.0, 1e-12);
     rb_lists_release(&l);
 
     /* @1 and a list holding the most popular product */
@@ -145,7 +155,7 @@ START_TEST(test_metrics_by_hand)
     static const uint16_t len2[] = {2, 1};
     static const uint32_t rows2[] = {3, 1};
     lists_make(&l, &x, rows2, 2, 5, items2, len2);
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 1, NULL), 0);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 1, 1, NULL), 0);
     ck_assert_uint_eq(ev.users, 2); /* row 0 has no list now */
     ck_assert_double_eq_tol(ev.hr, 0.5, 1e-12);
     ck_assert_double_eq_tol(ev.recall, 0.5, 1e-12);
@@ -171,7 +181,7 @@ START_TEST(test_short_lists_and_no_holdout)
     static const uint32_t items[][5] = {{4}};
     static const uint16_t len[] = {1};
     lists_make(&l, &x, rows, 1, 5, items, len);
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, NULL), 0);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, 1, NULL), 0);
     ck_assert_uint_eq(ev.users, 1);
     ck_assert_double_eq_tol(ev.hr, 1.0, 1e-12);
     ck_assert_double_eq_tol(ev.recall, 0.5, 1e-12);
@@ -181,7 +191,7 @@ START_TEST(test_short_lists_and_no_holdout)
     ck_assert_double_eq_tol(ev.pop_ndcg, (ndcg_term(2) + ndcg_term(3)) / (1.0 + ndcg_term(1)), 1e-12);
 
     rb_csr_release(&x.t.heldout); /* holdout off */
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, NULL), 0);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 10, 1, NULL), 0);
     ck_assert_uint_eq(ev.users, 0);
     ck_assert_double_eq(ev.hr, 0.0);
     ck_assert_double_eq(ev.pop_hr, 0.0);
@@ -199,11 +209,11 @@ START_TEST(test_errors)
     char err[RC_ERRMSG_MAX] = "";
     fixture_make(&x);
     memset(&l, 0, sizeof(l));
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 0, err), RC_ERANGE);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 0, 1, err), RC_ERANGE);
     ck_assert_ptr_nonnull(strstr(err, "k 0"));
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, RC_LIST_MAX + 1, NULL), RC_ERANGE);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, RC_LIST_MAX + 1, 1, NULL), RC_ERANGE);
     /* no lists at all is fine */
-    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 5, NULL), 0);
+    ck_assert_int_eq(rb_eval_holdout(&ev, &l, &x.t, &x.d, 5, 1, NULL), 0);
     ck_assert_uint_eq(ev.users, 0);
     ck_assert_double_eq(ev.coverage, 0.0);
     fixture_free(&x);
