@@ -295,7 +295,8 @@ copy_to_host() { # copy_to_host I - rsync the version into <root>/.incoming/<V>/
     [ -z "$bwlimit" ] || args+=(--bwlimit="$bwlimit")
     if [ -n "${H_RSYNC[$i]}" ]; then
         dest=${H_RSYNC[$i]%/}/.incoming/$version/
-        [ -z "${H_SSH[$i]}" ] || on_host "$i" mkdir -p "$root/.incoming"
+        # rsync makes the last directory only; .incoming may not exist yet
+        on_host "$i" mkdir -p "$root/.incoming"
     elif [ -n "${H_SSH[$i]}" ]; then
         on_host "$i" mkdir -p "$root/.incoming"
         args+=(-e "$ssh_cmd")
