@@ -23,7 +23,7 @@ static void seen_reset(struct re_route_scratch *s)
 /* Add key; 1 when it was new, 0 when already present. Keys are XXH3
  * hashes, so their low bits index well. Never full: at most
  * RE_N_MAX + RE_PRODUCTS_MAX keys go in per request. */
-static int seen_add(struct re_route_scratch *s, uint64_t key)
+static inline __attribute__((always_inline)) int seen_add(struct re_route_scratch *s, uint64_t key)
 {
     unsigned mask = RE_SEEN_SLOTS - 1, i = (unsigned)(key ^ (key >> 32)) & mask;
     for (;;) {
@@ -61,7 +61,7 @@ static int get_list(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint6
     return 1;
 }
 
-static void take(struct re_recs *out, const struct rc_entry *e, uint8_t source)
+static inline __attribute__((always_inline)) void take(struct re_recs *out, const struct rc_entry *e, uint8_t source)
 {
     struct re_item *it = &out->items[out->count++];
     it->key = e->key;
@@ -73,7 +73,7 @@ static void take(struct re_recs *out, const struct rc_entry *e, uint8_t source)
 
 /* Next entry of a lazily opened list; a defect found on the way ends the
  * list and counts it as a bad record once. */
-static int next_entry(struct rc_list *list, struct rc_entry *e, struct re_recs *out)
+static inline __attribute__((always_inline)) int next_entry(struct rc_list *list, struct rc_entry *e, struct re_recs *out)
 {
     if (rc_list_next(list, e))
         return 1;
@@ -85,7 +85,7 @@ static int next_entry(struct rc_list *list, struct rc_entry *e, struct re_recs *
 }
 
 /* Take a whole list in its order until out holds n items. */
-static void fill_from(struct re_recs *out, struct re_route_scratch *s, struct rc_list *list, unsigned n)
+static inline __attribute__((always_inline)) void fill_from(struct re_recs *out, struct re_route_scratch *s, struct rc_list *list, unsigned n)
 {
     struct rc_entry e;
     while (out->count < n && next_entry(list, &e, out))
@@ -210,23 +210,33 @@ static char *put_score_printf(char *o, double v)
     return o + (n > 0 && n < SCORE_MAX ? n : 0);
 }
 
+/* "000".."999" and, in the fourth byte, how many of those three digits are
+ * trailing zeros (3 for "000"). */
+#define D3(a, b, c) {'0' + (a), '0' + (b), '0' + (c), (c) ? 0 : (b) ? 1 : (a) ? 2 : 3}
+#define D3_10(a, b) D3(a, b, 0), D3(a, b, 1), D3(a, b, 2), D3(a, b, 3), D3(a, b, 4), D3(a, b, 5), D3(a, b, 6), \
+                    D3(a, b, 7), D3(a, b, 8), D3(a, b, 9)
+#define D3_100(a) D3_10(a, 0), D3_10(a, 1), D3_10(a, 2), D3_10(a, 3), D3_10(a, 4), D3_10(a, 5), D3_10(a, 6), \
+                  D3_10(a, 7), D3_10(a, 8), D3_10(a, 9)
+static const unsigned char digits3[1000][4] = {D3_100(0), D3_100(1), D3_100(2), D3_100(3), D3_100(4),
+                                               D3_100(5), D3_100(6), D3_100(7), D3_100(8), D3_100(9)};
+#undef D3_100
+#undef D3_10
+#undef D3
+
 /*
  * A score as a JSON number with 6 significant digits at o (room for
  * SCORE_MAX bytes), as "%.6g" writes it, returning the end. The usual range
  * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
  * rest of the answer, and without variable-length copies: the six digits
- * are built in one word and stored whole, and the end is moved by the
- * length that counts. Other values (and rounding that would carry into a
+ * come from two rows of digits3 and are stored as whole words, and the end
+ * is moved by the length that counts. Other values (and rounding that would carry into a
  * seventh digit) go through snprintf.
  */
-static char *put_score(char *o, float f)
+static inline __attribute__((always_inline)) char *put_score(char *o, float f)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                "8081828384858687888990919293949596979899";
     double v = f, a = fabs(v);
-    if (!(a >= 1e-4 && a < 1e6))
+    if (__builtin_expect(!(a >= 1e-4 && a < 1e6), 0))
         return put_score_printf(o, v);
     int e; /* a = m * 10^e with 1 <= m < 10; the same bounds as pow10 and its correctly rounded inverses */
     if (a >= 1)
@@ -239,21 +249,17 @@ static char *put_score(char *o, float f)
      * mode (not folded away: C keeps the order of floating-point
      * operations); the product is below 1e6. */
     uint64_t digits = (uint64_t)((a * pow10[5 - e] + 0x1p52) - 0x1p52);
-    if (digits >= 1000000 || digits < 100000)
+    if (__builtin_expect(digits >= 1000000 || digits < 100000, 0))
         return put_score_printf(o, v);
-    /* d: the 6 significant digits (value = 0.d0..d5 x 10^(e+1)), then
-     * zeros so that 8-byte loads at d + 0..6 stay inside */
+    /* d: the 6 significant digits (value = 0.d0..d5 x 10^(e+1)) from two
+     * table rows, then zeros so that 8-byte loads at d + 0..6 stay inside */
+    unsigned x = (unsigned)digits, hi = x / 1000, lo = x - hi * 1000;
     char d[16] = {0};
-    unsigned x = (unsigned)digits;
-    memcpy(d, pairs + 2 * (x / 10000), 2);
-    memcpy(d + 2, pairs + 2 * (x / 100 % 100), 2);
-    memcpy(d + 4, pairs + 2 * (x % 100), 2);
+    memcpy(d, digits3[hi], 4);
+    memcpy(d + 3, digits3[lo], 4);
+    d[6] = 0;
     /* last: the index of the last digit that is not '0' (d[0] is not) */
-    uint64_t w;
-    memcpy(&w, d, 8);
-    w ^= 0x303030303030ULL;                                     /* digit values, 0..9 a byte */
-    uint64_t nz = ((w + 0x7f7f7f7f7f7fULL) | w) & 0x808080808080ULL; /* high bit: digit not 0 */
-    int last = (63 - __builtin_clzll(nz)) >> 3;
+    int last = lo ? 5 - digits3[lo][3] : 2 - digits3[hi][3];
     *o = '-';
     o += v < 0;
     if (e >= 0) {
@@ -306,35 +312,55 @@ static void item_exact(struct rc_buf *b, const struct re_item *it, int first, co
     rc_buf_add(b, tail->text, tail->len);
 }
 
+/* One item at o, which has room for its worst case; returns the end. */
+static inline __attribute__((always_inline)) char *item_write(char *o, const struct re_item *it, int first)
+{
+    const struct fixed_text *tail = by_source(item_tail, it->source);
+    *o = ',';
+    o += !first;
+    memcpy(o, "{\"product\":", 11);
+    o = rc_json_str_write(o + 11, it->id, it->id_len);
+    memcpy(o, ",\"score\":", 9);
+    o = put_score(o + 9, it->score);
+    memcpy(o, tail->text, sizeof(tail->text));
+    return o + tail->len;
+}
+
 void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b)
 {
-    rc_buf_add(b, "{\"version\":", 11);
-    rc_buf_json_str(b, version, strlen(version));
+    size_t vlen = strlen(version);
     const struct fixed_text *rt = by_source(route_text, r->route);
-    char *o = rc_buf_try_reserve(b, sizeof(rt->text));
+    /* The head in one reservation: {"version":"V","route":"R","items":[ */
+    char *o = rc_buf_try_reserve(b, 11 + RC_JSON_STR_MAX(vlen) + sizeof(rt->text));
     if (o) {
+        memcpy(o, "{\"version\":", 11);
+        o = rc_json_str_write(o + 11, version, vlen);
         memcpy(o, rt->text, sizeof(rt->text));
-        b->len += rt->len;
+        rc_buf_commit(b, o + rt->len);
     } else {
+        rc_buf_add(b, "{\"version\":", 11);
+        rc_buf_json_str(b, version, vlen);
         rc_buf_add(b, rt->text, rt->len);
     }
-    for (unsigned i = 0; i < r->count; i++) {
-        const struct re_item *it = &r->items[i];
-        const struct fixed_text *tail = by_source(item_tail, it->source);
-        /* One reservation for the item's worst case, then plain stores. */
-        o = rc_buf_try_reserve(b, ITEM_FIXED_MAX + RC_JSON_STR_MAX(it->id_len));
-        if (!o) {
-            item_exact(b, it, i == 0, tail);
-            continue;
+    /* The items: one reservation for all of them when their worst case
+     * fits (the usual case), else one per item, else the exact way. */
+    size_t worst = 0;
+    for (unsigned i = 0; i < r->count; i++)
+        worst += ITEM_FIXED_MAX + RC_JSON_STR_MAX(r->items[i].id_len);
+    o = r->count ? rc_buf_try_reserve(b, worst) : NULL;
+    if (o) {
+        for (unsigned i = 0; i < r->count; i++)
+            o = item_write(o, &r->items[i], i == 0);
+        rc_buf_commit(b, o);
+    } else {
+        for (unsigned i = 0; i < r->count; i++) {
+            const struct re_item *it = &r->items[i];
+            o = rc_buf_try_reserve(b, ITEM_FIXED_MAX + RC_JSON_STR_MAX(it->id_len));
+            if (o)
+                rc_buf_commit(b, item_write(o, it, i == 0));
+            else
+                item_exact(b, it, i == 0, by_source(item_tail, it->source));
         }
-        *o = ',';
-        o += i != 0;
-        memcpy(o, "{\"product\":", 11);
-        o = rc_json_str_write(o + 11, it->id, it->id_len);
-        memcpy(o, ",\"score\":", 9);
-        o = put_score(o + 9, it->score);
-        memcpy(o, tail->text, sizeof(tail->text));
-        rc_buf_commit(b, o + tail->len);
     }
     rc_buf_add(b, "]}", 2);
 }

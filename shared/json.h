@@ -113,7 +113,7 @@ static inline int rc_json_word_plain(uint64_t w)
  * for the usual id, 4 to 16 plain bytes: two words, the second overlapping
  * the first, checked and stored whole; anything else goes the general way.
  */
-static inline char *rc_json_str_write(char *o, const char *s, size_t n)
+static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, const char *s, size_t n)
 {
     if (n >= 8 && n <= 16) {
         uint64_t w0, w1;
