@@ -11,9 +11,9 @@
 #include "error.h"
 #include "gen.h"
 #include "log.h"
+#include "scratch.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -30,55 +30,6 @@ static const char *const all_files[] = {
     "truth_products.csv", "truth_categories.csv", "truth_segments.csv", "recgen.json",
 };
 #define N_FILES (sizeof(all_files) / sizeof(all_files[0]))
-
-static void mkdir_p(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            (void)mkdir(path, 0755);
-            *p = '/';
-        }
-    ck_assert_msg(mkdir(path, 0755) == 0 || errno == EEXIST, "cannot create '%s': %s", path, strerror(errno));
-}
-
-/* A fresh folder for one test: $EDGEREC_TEST_TMP/gen-<tag>-<pid>. */
-static void test_dir(char *out, size_t n, const char *tag)
-{
-    const char *root = getenv("EDGEREC_TEST_TMP");
-    if (root && root[0]) {
-        mkdir_p(root);
-        snprintf(out, n, "%s/gen-%s-%ld", root, tag, (long)getpid());
-        mkdir_p(out);
-    } else {
-        snprintf(out, n, "/tmp/test_gen-%s.XXXXXX", tag);
-        ck_assert_msg(mkdtemp(out) != NULL, "mkdtemp: %s", strerror(errno));
-    }
-}
-
-/* Remove a folder made by test_dir (one level of plain files and folders). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char p[4096];
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(p);
-        else
-            (void)unlink(p);
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 /* The configuration most tests use: small but large enough for statistics. */
 static void small_config(struct rb_gen_config *cfg, const char *dir, uint64_t seed)
@@ -244,9 +195,9 @@ static size_t *load_categories(const char *dir, long products, struct names *cat
 START_TEST(test_same_seed_same_bytes)
 {
     char a[4096], b[4096], c[4096];
-    test_dir(a, sizeof(a), "det-a");
-    test_dir(b, sizeof(b), "det-b");
-    test_dir(c, sizeof(c), "det-c");
+    scratch_make(a, sizeof(a), "gen-det-a");
+    scratch_make(b, sizeof(b), "gen-det-b");
+    scratch_make(c, sizeof(c), "gen-det-c");
     struct rb_gen_config ca, cb, cc;
     small_config(&ca, a, 42);
     small_config(&cb, b, 42);
@@ -268,9 +219,9 @@ START_TEST(test_same_seed_same_bytes)
         free(fb);
         free(fc);
     }
-    remove_tree(a);
-    remove_tree(b);
-    remove_tree(c);
+    scratch_remove(a);
+    scratch_remove(b);
+    scratch_remove(c);
 }
 END_TEST
 
@@ -279,8 +230,8 @@ END_TEST
 START_TEST(test_cookie_ids_stable)
 {
     char a[4096], b[4096];
-    test_dir(a, sizeof(a), "ids-a");
-    test_dir(b, sizeof(b), "ids-b");
+    scratch_make(a, sizeof(a), "gen-ids-a");
+    scratch_make(b, sizeof(b), "gen-ids-b");
     struct rb_gen_config ca, cb;
     small_config(&ca, a, 5);
     small_config(&cb, b, 5);
@@ -297,8 +248,8 @@ START_TEST(test_cookie_ids_stable)
         ck_assert_int_eq(strncmp(ta.line[i], tb.line[i], 16), 0);
     text_free(&ta);
     text_free(&tb);
-    remove_tree(a);
-    remove_tree(b);
+    scratch_remove(a);
+    scratch_remove(b);
 }
 END_TEST
 
@@ -307,7 +258,7 @@ END_TEST
 START_TEST(test_events_parse)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "events");
+    scratch_make(dir, sizeof(dir), "gen-events");
     struct rb_gen_config cfg;
     struct rb_gen_stats st;
     small_config(&cfg, dir, 7);
@@ -390,14 +341,14 @@ START_TEST(test_events_parse)
                   (unsigned long long)tv, (unsigned long long)tcarts, (unsigned long long)tbuys);
     text_free(&ev);
     text_free(&tc);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
 START_TEST(test_catalog_and_truth_parse)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "catalog");
+    scratch_make(dir, sizeof(dir), "gen-catalog");
     struct rb_gen_config cfg;
     struct rb_gen_stats st;
     small_config(&cfg, dir, 8);
@@ -471,7 +422,7 @@ START_TEST(test_catalog_and_truth_parse)
     text_free(&tp);
     text_free(&tcat);
     text_free(&ts);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -516,7 +467,7 @@ static double *load_npy(const char *dir, uint32_t rows, uint32_t dim)
 START_TEST(test_npy_header_and_shape)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "npy");
+    scratch_make(dir, sizeof(dir), "gen-npy");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 9);
     /* a dimension whose header needs different padding than the default */
@@ -534,7 +485,7 @@ START_TEST(test_npy_header_and_shape)
         ck_assert_msg(n > 0.1, "row %u has norm^2 %g", i, n);
     }
     free(x);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -542,7 +493,7 @@ END_TEST
 START_TEST(test_tiny)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "tiny");
+    scratch_make(dir, sizeof(dir), "gen-tiny");
     struct rb_gen_config cfg;
     rb_gen_defaults(&cfg);
     cfg.out_dir = dir;
@@ -566,7 +517,7 @@ START_TEST(test_tiny)
     text_free(&ev);
     double *x = load_npy(dir, 1, 1);
     free(x);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -577,7 +528,7 @@ END_TEST
 START_TEST(test_popularity_skew)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "pop");
+    scratch_make(dir, sizeof(dir), "gen-pop");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 11);
     generate(&cfg, NULL);
@@ -624,7 +575,7 @@ START_TEST(test_popularity_skew)
     text_free(&tp);
     free(count);
     free(sorted);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -633,7 +584,7 @@ END_TEST
 START_TEST(test_funnel_order)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "funnel");
+    scratch_make(dir, sizeof(dir), "gen-funnel");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 12);
     cfg.buyers = 0.8;
@@ -678,7 +629,7 @@ START_TEST(test_funnel_order)
     text_free(&ev);
     free(state);
     free(touched);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -687,7 +638,7 @@ END_TEST
 START_TEST(test_cookie_tastes)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "taste");
+    scratch_make(dir, sizeof(dir), "gen-taste");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 13);
     cfg.categories = 20;
@@ -748,7 +699,7 @@ START_TEST(test_cookie_tastes)
     names_free(&cats);
     text_free(&ev);
     text_free(&tc);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -757,7 +708,7 @@ END_TEST
 START_TEST(test_activity_tail)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "tail");
+    scratch_make(dir, sizeof(dir), "gen-tail");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 14);
     struct rb_gen_stats st;
@@ -775,7 +726,7 @@ START_TEST(test_activity_tail)
     generate(&cfg, &st);
     ck_assert_uint_eq(st.purchases, 0);
     ck_assert_uint_gt(st.carts, 0); /* abandoned carts still happen */
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -786,7 +737,7 @@ START_TEST(test_segment_boosts)
 {
     enum { L = 4, D = 3, K = 16 };
     char dir[4096];
-    test_dir(dir, sizeof(dir), "seg");
+    scratch_make(dir, sizeof(dir), "gen-seg");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 15);
     cfg.events = 80000;
@@ -949,7 +900,7 @@ START_TEST(test_segment_boosts)
     names_free(&devs);
     text_free(&ev);
     text_free(&ts);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -958,7 +909,7 @@ END_TEST
 START_TEST(test_embedding_clusters)
 {
     char dir[4096];
-    test_dir(dir, sizeof(dir), "emb");
+    scratch_make(dir, sizeof(dir), "gen-emb");
     struct rb_gen_config cfg;
     small_config(&cfg, dir, 16);
     cfg.products = 800;
@@ -1008,7 +959,7 @@ START_TEST(test_embedding_clusters)
     free(x);
     free(cat);
     names_free(&cats);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 
@@ -1056,7 +1007,7 @@ START_TEST(test_write_error_names_file)
     if (access("/dev/full", W_OK) != 0)
         return; /* nothing to provoke ENOSPC with */
     char dir[4096], link[4200], path[4200];
-    test_dir(dir, sizeof(dir), "full");
+    scratch_make(dir, sizeof(dir), "gen-full");
     snprintf(link, sizeof(link), "%s/events.csv.tmp", dir);
     ck_assert_int_eq(symlink("/dev/full", link), 0);
     snprintf(path, sizeof(path), "%s/recgen.json", dir); /* a stale one from an earlier run */
@@ -1074,10 +1025,10 @@ START_TEST(test_write_error_names_file)
     ck_assert_int_ne(access(link, F_OK), 0);
     snprintf(path, sizeof(path), "%s/catalog.csv", dir); /* finished before the failure */
     ck_assert_int_eq(access(path, F_OK), 0);
-    remove_tree(dir);
+    scratch_remove(dir);
 
     /* --out naming a regular file */
-    test_dir(dir, sizeof(dir), "notdir");
+    scratch_make(dir, sizeof(dir), "gen-notdir");
     snprintf(path, sizeof(path), "%s/file", dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -1087,7 +1038,7 @@ START_TEST(test_write_error_names_file)
     rc = rb_gen_run(&cfg, NULL, err);
     ck_assert_msg(rc == -ENOTDIR || rc == -EEXIST, "rc %d (%s)", rc, rc_strerror(rc));
     ck_assert_msg(strstr(err, path) != NULL, "message '%s' does not name '%s'", err, path);
-    remove_tree(dir);
+    scratch_remove(dir);
 }
 END_TEST
 

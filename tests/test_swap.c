@@ -5,6 +5,7 @@
  */
 #include "error.h"
 #include "fixture.h"
+#include "scratch.h"
 #include "log.h"
 #include "query.h"
 #include "route.h"
@@ -24,17 +25,13 @@ static char root[PATH_MAX];
 
 static void make_root(void)
 {
-    const char *tmp = getenv("EDGEREC_TEST_TMP");
-    if (tmp && *tmp)
-        (void)mkdir(tmp, 0755);
-    snprintf(root, sizeof(root), "%s/swap.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    scratch_make(root, sizeof(root), "swap");
     rc_log_setup(RC_LOG_WARN, 0);
 }
 
 static void remove_root(void)
 {
-    (void)rc_remove_tree(root);
+    scratch_remove(root);
 }
 
 /* A version whose global list holds one product named after it. */
