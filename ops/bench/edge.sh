@@ -42,7 +42,7 @@ conns_list=${CONNS:-16 32 64}
 events=${EVENTS:-5000000}
 lua=$root/ops/bench/edge_mixed.lua
 case "${1:-}" in
-    -h|--help) sed -n '2,27s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31s/^# \{0,1\}//p' "$0"; exit 0 ;;
     '') ;;
     *) printf 'edge.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
 esac

@@ -1,7 +1,10 @@
 -- ops/bench/edge_mixed.lua - a mixed GET /v1/recs load for wrk.
 --
 --   wrk -t1 -c64 -d15s --latency -s ops/bench/edge_mixed.lua \
---       http://127.0.0.1:PORT -- LISTS_DIR [SEED]
+--       http://127.0.0.1:PORT -- LISTS_DIR [SEED [RING]]
+--
+-- init() draws RING (default 262144) requests of the mix once; request()
+-- returns them in turn, starting over at the end.
 --
 -- LISTS_DIR holds the id lists that ops/bench/edge.sh prepares from the
 -- recgen files, one entry a line:
