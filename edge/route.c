@@ -73,7 +73,8 @@ static inline __attribute__((always_inline)) void take(struct re_recs *out, cons
 
 /* Next entry of a lazily opened list; a defect found on the way ends the
  * list and counts it as a bad record once. */
-static inline __attribute__((always_inline)) int next_entry(struct rc_list *list, struct rc_entry *e, struct re_recs *out)
+static inline __attribute__((always_inline)) int next_entry(struct rc_list *list, struct rc_entry *e,
+                                                           struct re_recs *out)
 {
     if (rc_list_next(list, e))
         return 1;
@@ -85,7 +86,8 @@ static inline __attribute__((always_inline)) int next_entry(struct rc_list *list
 }
 
 /* Take a whole list in its order until out holds n items. */
-static inline __attribute__((always_inline)) void fill_from(struct re_recs *out, struct re_route_scratch *s, struct rc_list *list, unsigned n)
+static inline __attribute__((always_inline)) void fill_from(struct re_recs *out, struct re_route_scratch *s,
+                                                            struct rc_list *list, unsigned n)
 {
     struct rc_entry e;
     while (out->count < n && next_entry(list, &e, out))
@@ -229,8 +231,8 @@ static const unsigned char digits3[1000][4] = {D3_100(0), D3_100(1), D3_100(2), 
  * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
  * rest of the answer, and without variable-length copies: the six digits
  * come from two rows of digits3 and are stored as whole words, and the end
- * is moved by the length that counts. Other values (and rounding that would carry into a
- * seventh digit) go through snprintf.
+ * is moved by the length that counts. Other values (and rounding that
+ * would carry into a seventh digit) go through snprintf.
  */
 static inline __attribute__((always_inline)) char *put_score(char *o, float f)
 {

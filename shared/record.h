@@ -127,8 +127,7 @@ int rc_list_stop(struct rc_list *list, int code);
 static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
 {
     size_t pos = list->pos, left = list->len - pos;
-    if (list->index >= list->count)
-    {
+    if (list->index >= list->count) {
         if (left && !list->err)
             rc_list_stop(list, RC_EFORMAT); /* trailing bytes */
         return 0;

@@ -20,6 +20,8 @@
  *   get-all  mdb_get of exactly the (DB, key) pairs that re_route looked up
  *            for that request (recorded in an untimed pass by wrapping
  *            rc_cache_get, see tests/bench.cmake), keys precomputed;
+ *   get-read the same gets, each followed by one pass over its value's
+ *            bytes (what an answer must at least read; not a target);
  *   get-one  mdb_get of the first of those keys only (one get per request);
  *   txn      renew + reset alone;
  *   parse    re_query_parse of the raw query string (reported apart: it is
@@ -425,8 +427,8 @@ int main(int argc, char **argv)
         with_lookup += look_off[i + 1] > look_off[i];
 
     struct bench bn = {&cache, txn, &scratch, &recs, out, rec.v, look_off, 0};
-    double t_ronly[MAX_ROUNDS], t_route[MAX_ROUNDS], t_all[MAX_ROUNDS], t_read[MAX_ROUNDS], t_one[MAX_ROUNDS], t_txn[MAX_ROUNDS],
-        t_parse[MAX_ROUNDS];
+    double t_ronly[MAX_ROUNDS], t_route[MAX_ROUNDS], t_all[MAX_ROUNDS], t_read[MAX_ROUNDS], t_one[MAX_ROUNDS],
+        t_txn[MAX_ROUNDS], t_parse[MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
         /* route + encode, parsing done in untimed batches */
         double route_s = 0, parse_s = 0;

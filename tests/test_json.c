@@ -486,7 +486,8 @@ START_TEST(test_parse_errors)
     PARSE_FAILS("[1.]");
     PARSE_FAILS("1e+");
     PARSE_FAILS("1E-");
-    PARSE_FAILS("1234567890123456789012345678901234567890123456789012345678901234567890"); /* longer than the parser takes */
+    /* longer than the parser takes */
+    PARSE_FAILS("1234567890123456789012345678901234567890123456789012345678901234567890");
     PARSE_FAILS("[1, \"two\", {\"three\": [3, -]}]"); /* deep errors free what was built (ASan) */
     PARSE_FAILS("{\"a\": [1, 2, {\"b\": \"c\\q\"}]}");
 }

@@ -548,7 +548,8 @@ START_TEST(test_json_scores_at_boundaries)
                 break;
             }
             case 2: /* six digits and a half: rounding that carries */
-                sc = (float)((double)((x >> 16) % 900000 + 100000) + 0.5) * powf(10.0f, (float)((int)(x >> 40) % 11 - 10));
+                sc = (float)((double)((x >> 16) % 900000 + 100000) + 0.5) *
+                     powf(10.0f, (float)((int)(x >> 40) % 11 - 10));
                 break;
             default: sc = (float)((x >> 11) % 100000) / 1000.0f; break;
             }
