@@ -154,6 +154,16 @@ typedef int (*rb_gpu_emit_fn)(void *ctx, uint64_t q0, uint32_t nb, const struct 
 /* Errors: RC_ERANGE (f 0, n outside 1..RC_LIST_MAX), -ENOMEM (host or device), RC_ENOGPU, RC_EINTERNAL, emit's. */
 int rb_gpu_topk(const struct rb_gpu_topk_in *in, rb_gpu_emit_fn emit, void *ctx, char *err);
 
+/* The emit of rb_score_cf_gpu and rb_knn_image_gpu, ctx a struct
+ * rb_gpu_lists_sink: query q becomes list q of out (whose k is n), each
+ * hit's candidate mapped to its product index through cand_product. */
+struct rb_lists;
+struct rb_gpu_lists_sink {
+    struct rb_lists *out;
+    const uint32_t *cand_product;
+};
+int rb_gpu_emit_lists(void *ctx, uint64_t q0, uint32_t nb, const struct rb_hit *hits, const uint32_t *len);
+
 /*
  * The device recbuild will use (device 0): its name (room for 256 bytes),
  * free and total memory. Errors: RC_ENOGPU (no device, or the runtime

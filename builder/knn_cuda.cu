@@ -19,27 +19,6 @@ extern "C" {
 #include "record.h"
 }
 
-struct emit_ctx {
-    struct rb_lists *out;
-    const uint32_t *cprod; /* candidate -> product index */
-};
-
-static int emit_lists(void *ctx, uint64_t q0, uint32_t nb, const struct rb_hit *hits, const uint32_t *len)
-{
-    const struct emit_ctx *e = (const struct emit_ctx *)ctx;
-    struct rb_lists *out = e->out;
-    for (uint32_t b = 0; b < nb; b++) {
-        size_t li = (size_t)q0 + b;
-        for (uint32_t j = 0; j < len[b]; j++) {
-            const struct rb_hit *x = hits + (size_t)b * out->k + j;
-            out->items[li * out->k + j] = e->cprod[x->i];
-            out->scores[li * out->k + j] = x->s;
-        }
-        out->len[li] = (uint16_t)len[b];
-    }
-    return 0;
-}
-
 int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                      const struct rb_knn_opts *o, char *err)
 {
@@ -65,7 +44,7 @@ int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const str
     uint64_t *exoff = (uint64_t *)malloc(sizeof(uint64_t) * ((size_t)d->emb_rows + 1));
     uint32_t *ex = (uint32_t *)malloc(sizeof(uint32_t) * ((size_t)d->emb_rows + 1));
     float *C = NULL;
-    struct emit_ctx ectx = {out, cprod};
+    struct rb_gpu_lists_sink sink = {out, cprod};
     struct rb_gpu_topk_in in;
     if (!first || !pos || !qrow || !cprod || !exoff || !ex) {
         rc = rc_fail(err, -ENOMEM, "knn: out of memory for %u embedding rows", d->emb_rows);
@@ -128,7 +107,7 @@ int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const str
     in.ex = exoff[nq] ? ex : NULL;
     in.tf32 = 0;
     if (nq > 0)
-        rc = rb_gpu_topk(&in, emit_lists, &ectx, err);
+        rc = rb_gpu_topk(&in, rb_gpu_emit_lists, &sink, err);
 out:
     free(first);
     free(pos);

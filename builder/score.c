@@ -451,6 +451,25 @@ out:
     return rc;
 }
 
+int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const struct rb_dataset *d,
+                           const uint32_t *rows, size_t nrows, uint32_t n, char *err)
+{
+    int rc = rb_lists_init(out, nrows, n);
+    if (rc)
+        return rc_fail(err, rc, "score: unable to allocate %zu lists of %u", nrows, n);
+    for (size_t li = 0; li < nrows; li++) {
+        uint32_t cookie = t->row_cookie[rows[li]];
+        if (cookie >= d->cookies.n)
+            return rc_fail(err, RC_EINTERNAL, "score: row %u names cookie %u of %u", rows[li], cookie,
+                           d->cookies.n);
+        out->owner_key[li] = d->cookies.keys[cookie];
+        out->source[li] = RC_SRC_CF;
+        out->len[li] = 0;
+    }
+    out->n = nrows;
+    return 0;
+}
+
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err)
 {
@@ -478,22 +497,8 @@ int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct
         if (t->row_wants_list[r])
             rows[nrows++] = r;
 
-    rc = rb_lists_init(out, nrows, n);
-    if (rc) {
-        rc = rc_fail(err, rc, "score: unable to allocate %zu lists of %u", nrows, n);
+    if ((rc = rb_score_cf_lists_init(out, t, d, rows, nrows, n, err)) != 0)
         goto out;
-    }
-    for (size_t li = 0; li < nrows; li++) {
-        uint32_t cookie = t->row_cookie[rows[li]];
-        if (cookie >= d->cookies.n) {
-            rc = rc_fail(err, RC_EINTERNAL, "score: row %u names cookie %u of %u", rows[li], cookie, d->cookies.n);
-            goto out;
-        }
-        out->owner_key[li] = d->cookies.keys[cookie];
-        out->source[li] = RC_SRC_CF;
-        out->len[li] = 0;
-    }
-    out->n = nrows;
 
     warn_generic_blas();
     if (method == RB_SCORE_FAISS)

@@ -24,6 +24,14 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err);
 
+/*
+ * The lists both scorers fill: rb_lists_init(out, nrows, n), list li owned
+ * by the cookie of training row rows[li], source RC_SRC_CF, empty. Errors:
+ * -ENOMEM, RC_EINTERNAL (a row names no cookie); the message in err.
+ */
+int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const struct rb_dataset *d,
+                           const uint32_t *rows, size_t nrows, uint32_t n, char *err);
+
 #ifdef RB_HAVE_CUDA
 /*
  * The same lists on the GPU (score_cuda.cu): float32 cuBLAS GEMM per tile of

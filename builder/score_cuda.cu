@@ -18,27 +18,6 @@ extern "C" {
 #include "score.h"
 }
 
-struct emit_ctx {
-    struct rb_lists *out;
-    const uint32_t *prod; /* candidate -> product index */
-};
-
-static int emit_lists(void *ctx, uint64_t q0, uint32_t nb, const struct rb_hit *hits, const uint32_t *len)
-{
-    const struct emit_ctx *e = (const struct emit_ctx *)ctx;
-    struct rb_lists *out = e->out;
-    for (uint32_t b = 0; b < nb; b++) {
-        size_t li = (size_t)q0 + b;
-        for (uint32_t j = 0; j < len[b]; j++) {
-            const struct rb_hit *x = hits + (size_t)b * out->k + j;
-            out->items[li * out->k + j] = e->prod[x->i];
-            out->scores[li * out->k + j] = x->s;
-        }
-        out->len[li] = (uint16_t)len[b];
-    }
-    return 0;
-}
-
 int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                     const struct rb_dataset *d, uint32_t n, int exclude_bought, char *err)
 {
@@ -66,7 +45,7 @@ int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const st
     uint64_t *exoff = (uint64_t *)malloc(sizeof(uint64_t) * (nrows + 1));
     float *C = NULL;
     uint32_t *ex = NULL;
-    struct emit_ctx ectx = {out, prod};
+    struct rb_gpu_lists_sink sink = {out, prod};
     struct rb_gpu_topk_in in;
     if (!rows || !prod || !pos || !exoff) {
         rc = rc_fail(err, -ENOMEM, "score: out of memory for %u candidates", m->items);
@@ -110,22 +89,8 @@ int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const st
     }
     exoff[nrows] = nex;
 
-    rc = rb_lists_init(out, nrows, n);
-    if (rc) {
-        rc = rc_fail(err, rc, "score: unable to allocate %zu lists of %u", nrows, n);
+    if ((rc = rb_score_cf_lists_init(out, t, d, rows, nrows, n, err)) != 0)
         goto out;
-    }
-    for (size_t li = 0; li < nrows; li++) {
-        uint32_t cookie = t->row_cookie[rows[li]];
-        if (cookie >= d->cookies.n) {
-            rc = rc_fail(err, RC_EINTERNAL, "score: row %u names cookie %u of %u", rows[li], cookie, d->cookies.n);
-            goto out;
-        }
-        out->owner_key[li] = d->cookies.keys[cookie];
-        out->source[li] = RC_SRC_CF;
-        out->len[li] = 0;
-    }
-    out->n = nrows;
 
     memset(&in, 0, sizeof(in));
     in.Q = m->U;
@@ -138,7 +103,7 @@ int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const st
     in.exoff = nex ? exoff : NULL;
     in.ex = nex ? ex : NULL;
     in.tf32 = 0;
-    rc = rb_gpu_topk(&in, emit_lists, &ectx, err);
+    rc = rb_gpu_topk(&in, rb_gpu_emit_lists, &sink, err);
 out:
     free(rows);
     free(prod);

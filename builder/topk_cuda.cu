@@ -269,3 +269,19 @@ int rb_gpu_info(char *name, uint64_t *free_bytes, uint64_t *total_bytes, char *e
 out:
     return rc;
 }
+
+int rb_gpu_emit_lists(void *ctx, uint64_t q0, uint32_t nb, const struct rb_hit *hits, const uint32_t *len)
+{
+    const struct rb_gpu_lists_sink *sink = (const struct rb_gpu_lists_sink *)ctx;
+    struct rb_lists *out = sink->out;
+    for (uint32_t b = 0; b < nb; b++) {
+        size_t li = (size_t)q0 + b;
+        for (uint32_t j = 0; j < len[b]; j++) {
+            const struct rb_hit *x = hits + (size_t)b * out->k + j;
+            out->items[li * out->k + j] = sink->cand_product[x->i];
+            out->scores[li * out->k + j] = x->s;
+        }
+        out->len[li] = (uint16_t)len[b];
+    }
+    return 0;
+}
