@@ -342,6 +342,17 @@ static void out_discard(struct out *o)
     o->buf = NULL;
 }
 
+/* The end of a file: committed when rc is 0, discarded (and rc returned)
+ * otherwise. */
+static int out_finish(struct out *o, int rc, char *err)
+{
+    if (rc) {
+        out_discard(o);
+        return rc;
+    }
+    return out_commit(o, err);
+}
+
 /* ----------------------------------------------------------- formatting */
 
 static inline char *put_u64(char *p, uint64_t v)
@@ -922,11 +933,7 @@ static int write_catalog(const struct model *m, const char *dir, char *err)
     }
     free(base);
     free(noun);
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 static int write_emb_ids(const struct model *m, const char *dir, char *err)
@@ -941,11 +948,7 @@ static int write_emb_ids(const struct model *m, const char *dir, char *err)
             o.len += m->pid_len + 1;
         }
     }
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 /* NumPy format 1.0: magic, version, u16 LE header length, then a Python
@@ -1011,11 +1014,7 @@ static int write_emb(const struct model *m, const char *dir, char *err)
     }
     free(cent);
     free(row);
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 static int write_truth_products(const struct model *m, const char *dir, char *err)
@@ -1029,11 +1028,7 @@ static int write_truth_products(const struct model *m, const char *dir, char *er
         rc = out_printf(&o, err, "%.*s,%s,%u,%u,%.6e,%d,%d\n", (int)m->pid_len, product_id(m, j),
                         m->cat_name[m->cat[j]], m->cluster[j], m->rank[j], m->share[j],
                         (m->flags[j] & PF_IN_STOCK) != 0, (m->flags[j] & PF_NEW) != 0);
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 static int write_truth_categories(const struct model *m, const char *dir, char *err)
@@ -1054,11 +1049,7 @@ static int write_truth_categories(const struct model *m, const char *dir, char *
         }
         rc = out_printf(&o, err, "%s,%.6e,%.6e,%u,%u,%u\n", m->cat_name[k], m->cat_prior[k], share, n, nnew, noos);
     }
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 /* One line per (location, device): the planted boosts and the expected top
@@ -1156,11 +1147,7 @@ static int write_truth_segments(const struct model *m, const char *dir, char *er
             *p++ = '\n';
             o.len = (size_t)(p - o.buf);
         }
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 /* ---------------------------------------------------------------- cookies */
@@ -1582,11 +1569,7 @@ static int write_manifest(const struct model *m, const char *dir, const struct r
                         "  \"files\": [\"events.csv\", \"catalog.csv\", \"emb.npy\", \"emb_ids.txt\", "
                         "\"truth_cookies.csv\", \"truth_products.csv\", \"truth_categories.csv\", "
                         "\"truth_segments.csv\"]\n}\n");
-    if (rc) {
-        out_discard(&o);
-        return rc;
-    }
-    return out_commit(&o, err);
+    return out_finish(&o, rc, err);
 }
 
 /* mkdir -p: every missing component, 0755. */
