@@ -16,32 +16,17 @@
 # until every step is done, then wrk is stopped with SIGINT and reports.
 # Exits 77 (skipped) when recedge, recctl, mkcache, wrk, rsync or curl is missing.
 set -euo pipefail
-export LC_ALL=C
-
-: "${BIN:?BIN must name the CMake build folder}"
-: "${SRC:?SRC must name the source folder}"
-recctl=$BIN/edge/recctl
+OPS_TOOLS="wrk rsync curl"
+source "$(dirname "$0")/ops_common.bash"
 recedge=$BIN/edge/recedge
-mkcache=$BIN/tests/mkcache
 rollout=$SRC/ops/rollout.sh
 load_s=${EDGEREC_FLEET_LOAD_S:-300}
-for p in "$recctl" "$recedge" "$mkcache"; do
-    if [ ! -x "$p" ]; then
-        echo "fleet: $p not built; skipped"
-        exit 77
-    fi
-done
-for t in wrk rsync curl; do
-    if ! command -v "$t" > /dev/null; then
-        echo "fleet: $t not installed; skipped"
-        exit 77
-    fi
-done
-
-mkdir -p "${EDGEREC_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${EDGEREC_TEST_TMP:-/tmp}/fleet.XXXXXX")
+if [ ! -x "$recedge" ]; then
+    echo "fleet: $recedge not built; skipped"
+    exit 77
+fi
 pids=()
-cleanup() {
+stop_all() {
     local p
     for p in "${pids[@]}"; do
         kill "$p" 2>/dev/null || true
@@ -49,16 +34,17 @@ cleanup() {
     for p in "${pids[@]}"; do
         wait "$p" 2>/dev/null || true
     done
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
+cleanup_extra=stop_all
 
-fail() {
-    echo "fleet: FAIL: $*" >&2
+fail_extra() { # the last lines of each node's log
+    local n
     for n in 1 2 3; do
-        [ -f "$tmp/recedge$n.log" ] && { echo "--- recedge$n log (tail)" >&2; tail -n 5 "$tmp/recedge$n.log" >&2; }
+        if [ -f "$tmp/recedge$n.log" ]; then
+            echo "--- recedge$n log (tail)" >&2
+            tail -n 5 "$tmp/recedge$n.log" >&2
+        fi
     done
-    exit 1
 }
 
 # The build side: four versions, written in order (ids sort by time).

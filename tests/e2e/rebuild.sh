@@ -13,38 +13,18 @@
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
 # Exits 77 (skipped) while recctl or mkcache is not built.
 set -euo pipefail
-export LC_ALL=C
-
-: "${BIN:?BIN must name the CMake build folder}"
-: "${SRC:?SRC must name the source folder}"
-recctl=$BIN/edge/recctl
-mkcache=$BIN/tests/mkcache
+source "$(dirname "$0")/ops_common.bash"
 recbuild=$BIN/builder/recbuild
 recgen=$BIN/builder/recgen
 job=$SRC/ops/rebuild.sh
-for p in "$recctl" "$mkcache"; do
-    if [ ! -x "$p" ]; then
-        echo "rebuild: $p not built; skipped"
-        exit 77
-    fi
-done
-
-mkdir -p "${EDGEREC_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${EDGEREC_TEST_TMP:-/tmp}/rebuild.XXXXXX")
 holder=
-cleanup() {
+stop_holder() {
     if [ -n "$holder" ]; then
         kill "$holder" 2>/dev/null || true
         wait "$holder" 2>/dev/null || true
     fi
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
-
-fail() {
-    echo "rebuild: FAIL: $*" >&2
-    exit 1
-}
+cleanup_extra=stop_holder
 
 # run_job EXPECTED_EXIT ARGS... - run the job, keep its log, check the exit
 run_job() {

@@ -8,27 +8,7 @@
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
 # Exits 77 (skipped) while recctl or mkcache is not built.
 set -euo pipefail
-export LC_ALL=C
-
-: "${BIN:?BIN must name the CMake build folder}"
-: "${SRC:?SRC must name the source folder}"
-recctl=$BIN/edge/recctl
-mkcache=$BIN/tests/mkcache
-for p in "$recctl" "$mkcache"; do
-    if [ ! -x "$p" ]; then
-        echo "recctl: $p not built; skipped"
-        exit 77
-    fi
-done
-
-mkdir -p "${EDGEREC_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${EDGEREC_TEST_TMP:-/tmp}/recctl.XXXXXX")
-trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
-
-fail() {
-    echo "recctl: FAIL: $*" >&2
-    exit 1
-}
+source "$(dirname "$0")/ops_common.bash"
 
 # expect CODE CMD... - run CMD, require exit CODE; stdout in $out, stderr in $err
 expect() {

@@ -9,44 +9,26 @@
 # deleting, reading, a wrong password.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
-# Exits 77 (skipped) while recctl or mkcache is not built or rsync is missing.
+# Exits 77 (skipped) while recctl or mkcache is not built or rsync or
+# python3 is missing.
 set -euo pipefail
-export LC_ALL=C
-
-: "${BIN:?BIN must name the CMake build folder}"
-: "${SRC:?SRC must name the source folder}"
-recctl=$BIN/edge/recctl
-mkcache=$BIN/tests/mkcache
+OPS_TOOLS="rsync python3"
+source "$(dirname "$0")/ops_common.bash"
 rollout=$SRC/ops/rollout.sh
-for p in "$recctl" "$mkcache"; do
-    if [ ! -x "$p" ]; then
-        echo "rollout_rsyncd: $p not built; skipped"
-        exit 77
-    fi
-done
-if ! command -v rsync > /dev/null; then
-    echo "rollout_rsyncd: rsync not installed; skipped"
-    exit 77
-fi
-
-mkdir -p "${EDGEREC_TEST_TMP:-/tmp}"
-tmp=$(mktemp -d "${EDGEREC_TEST_TMP:-/tmp}/rollout_rsyncd.XXXXXX")
 daemon_pid=
-cleanup() {
+stop_daemon() {
     if [ -n "$daemon_pid" ]; then
         kill "$daemon_pid" 2> /dev/null || true
         wait "$daemon_pid" 2> /dev/null || true
     fi
-    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
-
-fail() {
-    echo "rollout_rsyncd: FAIL: $*" >&2
-    [ -f "$tmp/rsyncd.log" ] && { echo "--- rsyncd log (tail)" >&2; tail -n 15 "$tmp/rsyncd.log" >&2; }
-    exit 1
+cleanup_extra=stop_daemon
+fail_extra() {
+    if [ -f "$tmp/rsyncd.log" ]; then
+        echo "--- rsyncd log (tail)" >&2
+        tail -n 15 "$tmp/rsyncd.log" >&2
+    fi
 }
-ok() { echo "rollout_rsyncd: ok: $*"; }
 
 src=$tmp/src node=$tmp/node
 v1=20260101T000000Z v2=20260101T010000Z v3=20260101T020000Z
