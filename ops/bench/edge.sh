@@ -32,9 +32,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BIN:-$root/build}
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+# shellcheck source=ops/bench/common.sh
+source "$(dirname "$0")/common.sh"
 data=${DATA:-${TMPDIR:-/tmp}/edgerec-bench}
 runs=${RUNS:-3}
 duration=${DURATION:-15s}
@@ -118,7 +117,7 @@ if [ ! -s "$lists/locations.txt" ]; then
 fi
 
 printf '\n# edge benchmark: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    "$(cpu_model)" \
     "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)"
 printf 'cache: version %s, %s MiB data.mdb, counts %s\n' "$(basename "$version_dir")" \
     "$(($(stat -c %s "$version_dir/data.mdb") / 1048576))" "$counts"

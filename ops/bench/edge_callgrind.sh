@@ -16,9 +16,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BIN:-$root/build}
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+# shellcheck source=ops/bench/common.sh
+source "$(dirname "$0")/common.sh"
 case "${1:-}" in
     -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     '') sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;

@@ -29,9 +29,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BIN:-$root/build}
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+# shellcheck source=ops/bench/common.sh
+source "$(dirname "$0")/common.sh"
 recbuild=$bin/builder/recbuild
 recgen=$bin/builder/recgen
 events=10000000
@@ -56,16 +55,7 @@ data=${DATA:-$scratch/data}
 gen_args=(--seed 1 --events "$events" --cookies "$cookies" --products 100000 --categories 200 --dim 128)
 
 # Inputs: reuse DATA when it holds a complete set made with the same flags.
-stamp="recgen ${gen_args[*]}"
-if [ -f "$data/recgen.json" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ]; then
-    printf 'inputs: reusing %s\n' "$data"
-else
-    rm -rf "$data"
-    t0=$(date +%s)
-    "$recgen" --out "$data" "${gen_args[@]}" --log-level warn
-    printf '%s\n' "$stamp" > "$data/bench.stamp"
-    printf 'inputs: %s written in %ss (%s MiB)\n' "$data" "$(( $(date +%s) - t0 ))" "$(du -sm "$data" | cut -f1)"
-fi
+bench_inputs "$data" "${gen_args[@]}"
 
 out=$scratch/cache
 cmd=("$recbuild" --events "$data/events.csv" --catalog "$data/catalog.csv" --embeddings "$data/emb.npy"
@@ -74,7 +64,7 @@ cmd=("$recbuild" --events "$data/events.csv" --catalog "$data/catalog.csv" --emb
 [ -z "${RECBUILD_FLAGS:-}" ] || cmd+=($RECBUILD_FLAGS)
 
 printf '\n# recbuild benchmark: %s CPUs (%s), %s GiB RAM, %s, load average %s\n' "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
+    "$(cpu_model)" \
     "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$(uname -sr)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'environment: OPENBLAS_CORETYPE=%s OMP_NUM_THREADS=%s\n' "${OPENBLAS_CORETYPE:-unset}" "${OMP_NUM_THREADS:-unset}"

@@ -19,9 +19,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BIN:-$root/build}
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+# shellcheck source=ops/bench/common.sh
+source "$(dirname "$0")/common.sh"
 recgen=$bin/builder/recgen
 big=0
 for arg in "$@"; do
@@ -38,7 +37,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/recgen-bench.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
 printf '# recgen benchmark: %s CPUs (%s), %s, load average %s\n' "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(uname -sr)" \
+    "$(cpu_model)" "$(uname -sr)" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| events | cookies | wall s | events/s | CPU s | max RSS MiB | output MiB | sync s |\n'
 printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'

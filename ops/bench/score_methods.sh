@@ -19,9 +19,8 @@
 set -euo pipefail
 export LC_ALL=C
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${BIN:-$root/build}
-case "$bin" in /*) ;; *) bin=$root/$bin ;; esac
+# shellcheck source=ops/bench/common.sh
+source "$(dirname "$0")/common.sh"
 recbuild=$bin/builder/recbuild
 recgen=$bin/builder/recgen
 events=10000000
@@ -41,17 +40,10 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/score-bench.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 data=${DATA:-$scratch/data}
 gen_args=(--seed 1 --events "$events" --cookies "$cookies" --products 100000 --categories 200 --dim 128)
-stamp="recgen ${gen_args[*]}"
-if [ -f "$data/recgen.json" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ]; then
-    printf 'inputs: reusing %s\n' "$data"
-else
-    rm -rf "$data"
-    "$recgen" --out "$data" "${gen_args[@]}" --log-level warn
-    printf '%s\n' "$stamp" > "$data/bench.stamp"
-fi
+bench_inputs "$data" "${gen_args[@]}"
 
 printf '\n# CF scoring methods: %s CPUs (%s), load average %s\n' "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    "$(cpu_model)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'command: recgen --out DATA %s\n' "${gen_args[*]}"
 printf '\n| OPENBLAS_CORETYPE | method | als ms (3 it.) | score ms | knn ms | cookie lists | load after |\n'
 printf '|---|---|---:|---:|---:|---:|---|\n'
