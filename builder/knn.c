@@ -214,8 +214,8 @@ out:
     return rc;
 }
 
-int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
-                 const struct rb_knn_opts *o, char *err)
+int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                 char *err)
 {
     memset(out, 0, sizeof(*out));
     memset(stats, 0, sizeof(*stats));
@@ -224,6 +224,15 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
         return rc_fail(err, RC_ERANGE, "knn: n %u outside 1..%u", n, RC_LIST_MAX);
     if (d->emb_rows > 0 && (!d->emb || !d->emb_product || d->dim == 0))
         return rc_fail(err, RC_EINTERNAL, "knn: %u embedding rows without vectors", d->emb_rows);
+    return 0;
+}
+
+int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                 const struct rb_knn_opts *o, char *err)
+{
+    int rc = rb_knn_begin(out, stats, d, n, err);
+    if (rc)
+        return rc;
 
     struct knn_set s;
     FaissIndex *index = NULL, *exact = NULL;
@@ -231,7 +240,7 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
     idx_t *L = NULL, *Lx = NULL;
     struct pick *pa = NULL, *px = NULL;
     uint32_t *sample = NULL;
-    int rc = knn_set_build(&s, d);
+    rc = knn_set_build(&s, d);
     if (rc) {
         rc = rc_fail(err, rc, "knn: out of memory for %u embedding rows", d->emb_rows);
         goto out;

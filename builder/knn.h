@@ -28,6 +28,11 @@ struct rb_knn_stats {
 
 void rb_knn_opts_default(struct rb_knn_opts *o);
 
+/* What both image scorers do first: out and stats emptied (recall 1), n
+ * and the embeddings checked. Errors: RC_ERANGE, RC_EINTERNAL. */
+int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                 char *err);
+
 /* Owner keys are product keys, source RC_SRC_IMAGE. Errors: -ENOMEM, RC_EINTERNAL (FAISS). */
 int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                  const struct rb_knn_opts *o, char *err);

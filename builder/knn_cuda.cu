@@ -26,16 +26,11 @@ int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const str
         rc_log(RC_LOG_INFO, "knn_gpu", "msg=\"approximate knn (ivf, hnsw) runs on the cpu through faiss\"");
         return rb_knn_image(out, stats, d, n, o, err);
     }
-    memset(out, 0, sizeof(*out));
-    memset(stats, 0, sizeof(*stats));
-    stats->recall = 1.0;
-    if (n == 0 || n > RC_LIST_MAX)
-        return rc_fail(err, RC_ERANGE, "knn: n %u outside 1..%u", n, RC_LIST_MAX);
-    if (d->emb_rows > 0 && (!d->emb || !d->emb_product || d->dim == 0))
-        return rc_fail(err, RC_EINTERNAL, "knn: %u embedding rows without vectors", d->emb_rows);
+    int rc = rb_knn_begin(out, stats, d, n, err);
+    if (rc)
+        return rc;
 
     const uint32_t np = d->products.n, dim = d->dim;
-    int rc = 0;
     uint32_t nq = 0, nc = 0;
     uint32_t *first = (uint32_t *)malloc(sizeof(uint32_t) * ((size_t)np + 1)); /* product -> first row */
     uint32_t *pos = (uint32_t *)malloc(sizeof(uint32_t) * ((size_t)np + 1));   /* product -> candidate */
