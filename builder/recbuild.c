@@ -25,10 +25,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifdef RB_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 #include "als.h"
 #include "dataset.h"
 #include "error.h"
@@ -464,19 +460,18 @@ static void install_signals(void)
 
 /* ---- device ---- */
 
-/* 0 when a CUDA device can be used, else RC_ENOGPU with the reason in err. */
+/* 0 when a CUDA device can be used (its name and memory logged), else an
+ * error (RC_ENOGPU when there is none) with the reason in err. */
 static int probe_gpu(char *err)
 {
 #ifdef RB_HAVE_CUDA
-    int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess)
-        return rc_fail(err, RC_ENOGPU, "no usable CUDA device: %s%s", cudaGetErrorString(e),
-                       e == cudaErrorInsufficientDriver ? " (no NVIDIA driver, or one too old for this CUDA runtime)"
-                                                        : "");
-    if (count == 0)
-        return rc_fail(err, RC_ENOGPU, "no CUDA device present");
-    return 0;
+    char name[256];
+    uint64_t free_b = 0, total_b = 0;
+    int rc = rb_gpu_info(name, &free_b, &total_b, err);
+    if (rc == 0)
+        rc_log(RC_LOG_INFO, "device", "device=gpu name=\"%s\" free_mib=%" PRIu64 " total_mib=%" PRIu64, name,
+               free_b >> 20, total_b >> 20);
+    return rc;
 #else
     return rc_fail(err, RC_ENOGPU, "this recbuild was built without CUDA");
 #endif
@@ -1026,13 +1021,6 @@ int main(int argc, char **argv)
         int g = probe_gpu(err);
         if (g == 0) {
             b.device = "gpu";
-#ifdef RB_HAVE_CUDA
-            char name[256];
-            uint64_t free_b = 0, total_b = 0;
-            if (rb_gpu_info(name, &free_b, &total_b, err) == 0)
-                rc_log(RC_LOG_INFO, "device", "device=gpu name=\"%s\" free_mib=%" PRIu64 " total_mib=%" PRIu64, name,
-                       free_b >> 20, total_b >> 20);
-#endif
         } else if (c->device == DEVICE_GPU) {
             rc_log(RC_LOG_ERROR, "device", "msg=\"--device gpu: %s\" code=%d", err, g);
             return EXIT_FAILED;
@@ -1040,9 +1028,6 @@ int main(int argc, char **argv)
             rc_log(RC_LOG_INFO, "device", "device=cpu reason=\"%s\"", err);
         }
     }
-#ifndef RB_HAVE_CUDA
-    (void)probe_gpu;
-#endif
     rc_log(RC_LOG_INFO, "start", "events_files=%zu out=%s device=%s threads=%d", c->nevents, c->out, b.device,
            c->als.threads > 0 ? c->als.threads : omp_get_max_threads());
 
