@@ -187,8 +187,14 @@ struct writer_ctx {
     uint64_t done, total;
 };
 
-static int after_put(struct writer_ctx *c, char *err)
+/* Write one record, count its bytes and, every CHECK_EVERY records, stop
+ * on a signal and report progress. */
+static int put(struct writer_ctx *c, enum rc_db db, uint64_t key, const unsigned char *buf, size_t n, char *err)
 {
+    int rc = rc_cache_writer_put(c->w, db, key, buf, n, err);
+    if (rc)
+        return rc;
+    c->o->value_bytes += (uint64_t)n;
     if (++c->done % CHECK_EVERY)
         return 0;
     if (cancelled(c->o))
@@ -239,11 +245,8 @@ static int write_lists(struct writer_ctx *c, enum rc_db db, const struct rb_list
         if (n < 0)
             return rc_fail(err, (int)n, "unable to encode the %s list of key %016" PRIx64 ": %s", rc_db_names[db],
                            key, rc_strerror((int)n));
-        int rc = rc_cache_writer_put(c->w, db, key, buf, (size_t)n, err);
+        int rc = put(c, db, key, buf, (size_t)n, err);
         if (rc)
-            return rc;
-        c->o->value_bytes += (uint64_t)n;
-        if ((rc = after_put(c, err)) != 0)
             return rc;
     }
     return 0;
@@ -265,11 +268,8 @@ static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const s
         if (n < 0)
             return rc_fail(err, (int)n, "unable to encode the item '%.*s': %s", (int)id_len, id,
                            rc_strerror((int)n));
-        int rc = rc_cache_writer_put(c->w, RC_DB_ITEMS, p->keys[i], buf, (size_t)n, err);
+        int rc = put(c, RC_DB_ITEMS, p->keys[i], buf, (size_t)n, err);
         if (rc)
-            return rc;
-        c->o->value_bytes += (uint64_t)n;
-        if ((rc = after_put(c, err)) != 0)
             return rc;
     }
     return 0;
