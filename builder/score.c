@@ -451,6 +451,20 @@ out:
     return rc;
 }
 
+int rb_score_cf_begin(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t, uint32_t n,
+                      char *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n > RC_LIST_MAX)
+        return rc_fail(err, RC_ERANGE, "score: n %u outside 1..%u", n, RC_LIST_MAX);
+    if (m->users != t->ui.rows || m->f == 0 || (m->users > 0 && !m->U) || (m->items > 0 && !m->V))
+        return rc_fail(err, RC_EINTERNAL, "score: model (%u users) does not match the training rows (%u)", m->users,
+                       t->ui.rows);
+    if (m->users > 0 && (!t->row_cookie || !t->row_wants_list))
+        return rc_fail(err, RC_EINTERNAL, "score: training rows without cookies");
+    return 0;
+}
+
 int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const struct rb_dataset *d,
                            const uint32_t *rows, size_t nrows, uint32_t n, char *err)
 {
@@ -473,21 +487,16 @@ int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err)
 {
-    memset(out, 0, sizeof(*out));
-    if (n == 0 || n > RC_LIST_MAX)
-        return rc_fail(err, RC_ERANGE, "score: n %u outside 1..%u", n, RC_LIST_MAX);
-    if (m->users != t->ui.rows || m->f == 0 || (m->users > 0 && !m->U) || (m->items > 0 && !m->V))
-        return rc_fail(err, RC_EINTERNAL, "score: model (%u users) does not match the training rows (%u)", m->users,
-                       t->ui.rows);
-    if (m->users > 0 && (!t->row_cookie || !t->row_wants_list))
-        return rc_fail(err, RC_EINTERNAL, "score: training rows without cookies");
+    int rc = rb_score_cf_begin(out, m, t, n, err);
+    if (rc)
+        return rc;
 
     size_t nrows = 0;
     for (uint32_t r = 0; r < m->users; r++)
         nrows += t->row_wants_list[r] != 0;
     uint32_t *rows = malloc(sizeof(uint32_t) * (nrows + 1));
     struct cands c;
-    int rc = cands_build(&c, m, d);
+    rc = cands_build(&c, m, d);
     if (rc || !rows) {
         rc = rc_fail(err, -ENOMEM, "score: out of memory for %u candidates", m->items);
         goto out;

@@ -24,6 +24,11 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err);
 
+/* What both CF scorers do first: out emptied, n and the model checked
+ * against the training rows. Errors: RC_ERANGE, RC_EINTERNAL. */
+int rb_score_cf_begin(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t, uint32_t n,
+                      char *err);
+
 /*
  * The lists both scorers fill: rb_lists_init(out, nrows, n), list li owned
  * by the cookie of training row rows[li], source RC_SRC_CF, empty. Errors:

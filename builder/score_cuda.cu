@@ -21,19 +21,13 @@ extern "C" {
 int rb_score_cf_gpu(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                     const struct rb_dataset *d, uint32_t n, int exclude_bought, char *err)
 {
-    memset(out, 0, sizeof(*out));
-    if (n == 0 || n > RC_LIST_MAX)
-        return rc_fail(err, RC_ERANGE, "score: n %u outside 1..%u", n, RC_LIST_MAX);
-    if (m->users != t->ui.rows || m->f == 0 || (m->users > 0 && !m->U) || (m->items > 0 && !m->V))
-        return rc_fail(err, RC_EINTERNAL, "score: model (%u users) does not match the training rows (%u)", m->users,
-                       t->ui.rows);
-    if (m->users > 0 && (!t->row_cookie || !t->row_wants_list))
-        return rc_fail(err, RC_EINTERNAL, "score: training rows without cookies");
+    int rc = rb_score_cf_begin(out, m, t, n, err);
+    if (rc)
+        return rc;
 
     const uint32_t f = m->f;
     const struct rb_csr *b = &t->bought;
     int use_bought = exclude_bought && b->indptr;
-    int rc = 0;
     size_t nrows = 0;
     uint32_t nc = 0;
     uint64_t nex = 0;
