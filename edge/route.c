@@ -2,6 +2,9 @@
 #include "keys.h"
 
 #include <math.h>
+#if defined(__SSE2__) && defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -38,27 +41,41 @@ static inline __attribute__((always_inline)) int seen_add(struct re_route_scratc
     }
 }
 
-/* Look up a list record; 1 when *list is open, 0 when absent or bad, or a
- * negative LMDB error. */
-static int get_list(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, struct rc_list *list,
-                    struct re_recs *out)
+/* Look up a list record into *v and ask for the lines of it an answer of
+ * n items reads (the header and about n entries of 7-byte ids, one line
+ * more for longer ids) at once instead of one by one: the value is
+ * usually cold. 1 when found, 0 when absent, or a negative LMDB error. */
+static int lookup(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, unsigned n, MDB_val *v)
 {
-    MDB_val v;
-    int rc = rc_cache_get(c, txn, db, key, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    int rc = rc_cache_get(c, txn, db, key, v);
     if (rc)
-        return rc;
-    /* The value is usually cold: ask for the lines the answer will read
-     * (the header and about 20 entries) at once instead of one by one. */
-    const char *p = v.mv_data, *end = p + (v.mv_size < 512 ? v.mv_size : 512);
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    size_t want = RC_LIST_HEADER + (n + 1) * (RC_ENTRY_FIXED + 8) + 64;
+    const char *p = v->mv_data, *end = p + (v->mv_size < want ? v->mv_size : want);
     for (; p < end; p += 64)
         __builtin_prefetch(p);
-    if (rc_list_open(list, v.mv_data, v.mv_size, RC_DECODE_LAZY, NULL) != 0) {
+    return 1;
+}
+
+/* Open a looked-up list lazily; 1 when open, 0 when its header is bad
+ * (counted in bad_records). */
+static int open_list(const MDB_val *v, struct rc_list *list, struct re_recs *out)
+{
+    if (rc_list_open_lazy(list, v->mv_data, v->mv_size) != 0) {
         out->bad_records++;
         return 0;
     }
     return 1;
+}
+
+/* lookup and open_list: 1 when *list is open, 0 when absent or bad, or a
+ * negative LMDB error. */
+static int get_list(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, unsigned n,
+                    struct rc_list *list, struct re_recs *out)
+{
+    MDB_val v;
+    int rc = lookup(c, txn, db, key, n, &v);
+    return rc == 1 ? open_list(&v, list, out) : rc;
 }
 
 static inline __attribute__((always_inline)) void take(struct re_recs *out, const struct rc_entry *e, uint8_t source)
@@ -106,14 +123,19 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
 {
     struct rc_list lists[RE_PRODUCTS_MAX];
     struct rc_entry heads[RE_PRODUCTS_MAX];
-    unsigned live = 0;
+    MDB_val vals[RE_PRODUCTS_MAX];
+    unsigned found = 0, live = 0;
+    /* All lookups first, then the reading: the lines of one list arrive
+     * while the next is looked up. */
     for (unsigned i = 0; i < q->nproducts; i++) {
-        int rc = get_list(c, txn, RC_DB_PRODUCT, pkeys[i], &lists[live], out);
+        int rc = lookup(c, txn, RC_DB_PRODUCT, pkeys[i], q->n, &vals[found]);
         if (rc < 0)
             return rc;
-        if (rc == 1 && next_entry(&lists[live], &heads[live], out))
-            live++;
+        found += (unsigned)rc;
     }
+    for (unsigned i = 0; i < found; i++)
+        if (open_list(&vals[i], &lists[live], out) && next_entry(&lists[live], &heads[live], out))
+            live++;
     while (out->count < q->n && live) {
         unsigned best = 0;
         for (unsigned i = 1; i < live; i++)
@@ -152,7 +174,7 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
         goto fail;
 
     if (out->count < q->n && q->cookie.len) {
-        rc = get_list(c, txn, RC_DB_COOKIE, rc_key(q->cookie.p, q->cookie.len), &list, out);
+        rc = get_list(c, txn, RC_DB_COOKIE, rc_key(q->cookie.p, q->cookie.len), q->n, &list, out);
         if (rc < 0)
             goto fail;
         if (rc == 1) {
@@ -175,7 +197,7 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
             repeated |= seg[j] == seg[i];
         if (repeated)
             continue;
-        rc = get_list(c, txn, RC_DB_SEGMENT, seg[i], &list, out);
+        rc = get_list(c, txn, RC_DB_SEGMENT, seg[i], q->n, &list, out);
         if (rc < 0)
             goto fail;
         if (rc == 1)
@@ -212,75 +234,114 @@ static char *put_score_printf(char *o, double v)
     return o + (n > 0 && n < SCORE_MAX ? n : 0);
 }
 
-/* "000".."999" and, in the fourth byte, how many of those three digits are
+/* "000".."999" as the bytes of a little-endian word (first digit in the
+ * low byte) and, in its top byte, how many of those three digits are
  * trailing zeros (3 for "000"). */
-#define D3(a, b, c) {'0' + (a), '0' + (b), '0' + (c), (c) ? 0 : (b) ? 1 : (a) ? 2 : 3}
+#define D3(a, b, c) \
+    ((uint32_t)('0' + (a)) | (uint32_t)('0' + (b)) << 8 | (uint32_t)('0' + (c)) << 16 | \
+     (uint32_t)((c) ? 0 : (b) ? 1 : (a) ? 2 : 3) << 24)
 #define D3_10(a, b) D3(a, b, 0), D3(a, b, 1), D3(a, b, 2), D3(a, b, 3), D3(a, b, 4), D3(a, b, 5), D3(a, b, 6), \
                     D3(a, b, 7), D3(a, b, 8), D3(a, b, 9)
 #define D3_100(a) D3_10(a, 0), D3_10(a, 1), D3_10(a, 2), D3_10(a, 3), D3_10(a, 4), D3_10(a, 5), D3_10(a, 6), \
                   D3_10(a, 7), D3_10(a, 8), D3_10(a, 9)
-static const unsigned char digits3[1000][4] = {D3_100(0), D3_100(1), D3_100(2), D3_100(3), D3_100(4),
-                                               D3_100(5), D3_100(6), D3_100(7), D3_100(8), D3_100(9)};
+static const uint32_t digits3[1000] = {D3_100(0), D3_100(1), D3_100(2), D3_100(3), D3_100(4),
+                                       D3_100(5), D3_100(6), D3_100(7), D3_100(8), D3_100(9)};
 #undef D3_100
 #undef D3_10
 #undef D3
+
+/* Round to an integer, ties to even as printf. SSE2 converts in the
+ * current rounding mode (to nearest even unless changed). Elsewhere:
+ * below 2^52, adding and taking away 2^52 leaves the rounded value,
+ * exactly (not folded away: C keeps the order of floating-point
+ * operations). llrint would be a libc call unless errno is given up. */
+static inline __attribute__((always_inline)) int64_t round_even(double x)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    return _mm_cvtsd_si64(_mm_set_sd(x));
+#else
+    return (int64_t)((x + 0x1p52) - 0x1p52);
+#endif
+}
+
+/* Store the 8 bytes of w at o, low byte first. */
+static inline __attribute__((always_inline)) void store_le64(char *o, uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(o, &w, 8);
+}
 
 /*
  * A score as a JSON number with 6 significant digits at o (room for
  * SCORE_MAX bytes), as "%.6g" writes it, returning the end. The usual range
  * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
- * rest of the answer, and without variable-length copies: the six digits
- * come from two rows of digits3 and are stored as whole words, and the end
- * is moved by the length that counts. Other values (and rounding that
- * would carry into a seventh digit) go through snprintf.
+ * rest of the answer, and without variable-length copies or small stores
+ * read back as words (a store that cannot be forwarded to a wider load
+ * stalls it): the six digits come from two rows of digits3 into one
+ * register and are stored as whole words, and the end is moved by the
+ * length that counts. Other values
+ * (and rounding that would carry into a seventh digit) go through
+ * snprintf. The branches on the value stay: scores of one list are
+ * alike, so they are predicted, and a predicted branch costs less than
+ * the arithmetic that would replace it.
  */
 static inline __attribute__((always_inline)) char *put_score(char *o, float f)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     double v = f, a = fabs(v);
-    if (__builtin_expect(!(a >= 1e-4 && a < 1e6), 0))
-        return put_score_printf(o, v);
-    int e; /* a = m * 10^e with 1 <= m < 10; the same bounds as pow10 and its correctly rounded inverses */
-    if (a >= 1)
-        e = a >= 1e3 ? (a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3) : (a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0);
-    else
-        e = a >= 1e-1 ? -1 : a >= 1e-2 ? -2 : a >= 1e-3 ? -3 : -4;
-    /* Round to an integer, ties to even as printf (and llrint, which is a
-     * libc call unless errno is given up): below 2^52, adding and taking
-     * away 2^52 leaves the rounded value, exactly, in the default rounding
-     * mode (not folded away: C keeps the order of floating-point
-     * operations); the product is below 1e6. */
-    uint64_t digits = (uint64_t)((a * pow10[5 - e] + 0x1p52) - 0x1p52);
+    /* e: a = m * 10^e with 1 <= m < 10 (the same bounds as pow10 and its
+     * correctly rounded inverses); the range check is folded into the
+     * search, and NaN fails every compare down to the slow path. */
+    int e;
+    if (a >= 1) {
+        if (a >= 1e3) {
+            if (__builtin_expect(a >= 1e6, 0))
+                return put_score_printf(o, v);
+            e = a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3;
+        } else {
+            e = a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0;
+        }
+    } else if (a >= 1e-2) {
+        e = a >= 1e-1 ? -1 : -2;
+    } else {
+        if (__builtin_expect(!(a >= 1e-4), 0))
+            return put_score_printf(o, v);
+        e = a >= 1e-3 ? -3 : -4;
+    }
+    uint64_t digits = (uint64_t)round_even(a * pow10[5 - e]); /* below 1e6 */
     if (__builtin_expect(digits >= 1000000 || digits < 100000, 0))
         return put_score_printf(o, v);
-    /* d: the 6 significant digits (value = 0.d0..d5 x 10^(e+1)) from two
-     * table rows, then zeros so that 8-byte loads at d + 0..6 stay inside */
+    /* d: the 6 significant digits d0..d5 (value = 0.d0..d5 x 10^(e+1)),
+     * d0 in the low byte */
     unsigned x = (unsigned)digits, hi = x / 1000, lo = x - hi * 1000;
-    char d[16] = {0};
-    memcpy(d, digits3[hi], 4);
-    memcpy(d + 3, digits3[lo], 4);
-    d[6] = 0;
-    /* last: the index of the last digit that is not '0' (d[0] is not) */
-    int last = lo ? 5 - digits3[lo][3] : 2 - digits3[hi][3];
+    uint32_t rh = digits3[hi], rl = digits3[lo];
+    uint64_t d = (rh & 0xffffff) | (uint64_t)(rl & 0xffffff) << 24;
+    /* last: the index of the last digit that is not '0' (d0 is not) */
+    int last = lo ? 5 - (int)(rl >> 24) : 2 - (int)(rh >> 24);
+    uint32_t fbits;
+    memcpy(&fbits, &f, 4);
     *o = '-';
-    o += v < 0;
+    o += fbits >> 31; /* the sign bit: v is not 0 or NaN here */
     if (e >= 0) {
-        /* integer digits d[0..e], then '.' and d[e+1..last] if any */
-        memcpy(o, d, 8);
-        memcpy(o + e + 2, d + e + 1, 8);
+        /* digits d0..de, then '.' and d(e+1)..d(last) if any: the word,
+         * its tail again one byte further on, and the point between */
+        store_le64(o, d);
+        store_le64(o + e + 2, d >> (8 * (unsigned)(e + 1))); /* e + 1 <= 6 */
         o[e + 1] = '.';
         return o + (last > e ? last + 2 : e + 1);
     }
-    /* "0." and -e-1 zeros, then d[0..last] */
+    /* "0." and -e-1 zeros, then d0..d(last) */
     memcpy(o, "0.000000", 8);
-    memcpy(o + 1 - e, d, 8);
+    store_le64(o + 1 - e, d);
     return o + 1 - e + last + 1;
 }
 
 /* Fixed text by source, written with constant-length copies of the whole
  * array (the room for it is reserved) and advanced by len. */
 struct fixed_text {
-    char text[32];
+    char text[31]; /* with len: 32 bytes, a power of two to index by */
     uint8_t len;
 };
 #define TEXT(s) {s, sizeof(s) - 1}

@@ -41,11 +41,6 @@ const char *rc_strerror(int code)
     return strerror(code < 0 ? -code : code);
 }
 
-int rc_lmdb(int code)
-{
-    return code > 0 ? -code : code;
-}
-
 int rc_fail(char *err, int code, const char *fmt, ...)
 {
     if (err) {

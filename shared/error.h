@@ -44,7 +44,10 @@ const char *rc_strerror(int code);
 
 /* LMDB returns system errors as positive errno values: turn them into
  * -errno, leave 0 and LMDB's own (negative) codes as they are. */
-int rc_lmdb(int code);
+static inline int rc_lmdb(int code)
+{
+    return code > 0 ? -code : code;
+}
 
 /* Write "fmt: args" into err (RC_ERRMSG_MAX bytes) when err is not NULL and
  * return code unchanged, so callers can `return rc_fail(err, code, ...)`. */

@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct rc_buf {
     char *data;
@@ -107,11 +110,28 @@ static inline int rc_json_word_plain(uint64_t w)
     return (bad & highs) == 0;
 }
 
+/* 1 when the 16 bytes of lo (first) and hi are plain, as rc_json_word_plain:
+ * one signed compare below 0x20 (which also catches bytes >= 0x80) and two
+ * equality compares, where SSE2 is there. */
+static inline int rc_json_words_plain(uint64_t lo, uint64_t hi)
+{
+#ifdef __SSE2__
+    __m128i v = _mm_set_epi64x((long long)hi, (long long)lo);
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return _mm_movemask_epi8(bad) == 0;
+#else
+    return rc_json_word_plain(lo) && rc_json_word_plain(hi);
+#endif
+}
+
 /*
  * rc_buf_json_str into raw memory: writes the quoted, escaped string at o,
  * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end. Inline
  * for the usual id, 4 to 16 plain bytes: two words, the second overlapping
- * the first, checked and stored whole; anything else goes the general way.
+ * the first, checked together and stored whole; anything else goes the
+ * general way.
  */
 static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, const char *s, size_t n)
 {
@@ -119,7 +139,7 @@ static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, co
         uint64_t w0, w1;
         memcpy(&w0, s, 8);
         memcpy(&w1, s + n - 8, 8);
-        if (rc_json_word_plain(w0) && rc_json_word_plain(w1)) {
+        if (rc_json_words_plain(w0, w1)) {
             o[0] = '"';
             memcpy(o + 1, &w0, 8);
             memcpy(o + 1 + n - 8, &w1, 8);
@@ -130,7 +150,8 @@ static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, co
         uint32_t w0, w1;
         memcpy(&w0, s, 4);
         memcpy(&w1, s + n - 4, 4);
-        if (rc_json_word_plain(w0 | (uint64_t)w1 << 32)) {
+        uint64_t w = w0 | (uint64_t)w1 << 32;
+        if (rc_json_words_plain(w, w)) {
             o[0] = '"';
             memcpy(o + 1, &w0, 4);
             memcpy(o + 1 + n - 4, &w1, 4);

@@ -84,18 +84,6 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
     return (long)need;
 }
 
-static int list_start(struct rc_list *list, const unsigned char *p, size_t len, uint16_t count)
-{
-    list->buf = p;
-    list->len = len;
-    list->pos = RC_LIST_HEADER;
-    list->count = count;
-    list->index = 0;
-    list->source = p[6];
-    list->err = 0;
-    return 0;
-}
-
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err)
 {
     const unsigned char *p = buf;
@@ -114,7 +102,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     if (count > RC_LIST_MAX)
         return rc_fail(err, RC_EFORMAT, "list record count %u exceeds %d", count, RC_LIST_MAX);
     if ((flags & RC_DECODE_LAZY) && !(flags & RC_DECODE_VERIFY))
-        return list_start(list, p, len, count); /* rc_list_next checks each entry */
+        return rc_list_start(list, p, len, count); /* rc_list_next checks each entry */
     size_t pos = RC_LIST_HEADER;
     for (uint16_t i = 0; i < count; i++) {
         if (len - pos < RC_ENTRY_FIXED)
@@ -130,7 +118,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
         return rc_fail(err, RC_EFORMAT, "list record has %zu trailing bytes", len - pos);
     if ((flags & RC_DECODE_VERIFY) && (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER) != get32(p + 12))
         return rc_fail(err, RC_ECHECKSUM, "list record checksum mismatch");
-    return list_start(list, p, len, count);
+    return rc_list_start(list, p, len, count);
 }
 
 /* Stop the iteration of a lazily opened list at a defect. */
@@ -138,13 +126,13 @@ int rc_list_stop(struct rc_list *list, int code)
 {
     list->err = code;
     list->index = list->count;
-    list->pos = list->len;
+    list->next = list->end;
     return 0;
 }
 
 void rc_list_rewind(struct rc_list *list)
 {
-    list->pos = RC_LIST_HEADER;
+    list->next = list->buf + RC_LIST_HEADER;
     list->index = 0;
 }
 

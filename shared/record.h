@@ -81,8 +81,8 @@ struct rc_entry {
 /* An opened list record; borrows the buffer it was opened on. */
 struct rc_list {
     const unsigned char *buf;
-    size_t len;
-    size_t pos;     /* offset of the next entry */
+    const unsigned char *next; /* the next entry */
+    const unsigned char *end;  /* buf + the record's length */
     uint16_t count;
     uint16_t index; /* entries returned so far */
     uint8_t source;
@@ -112,6 +112,37 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
  */
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err);
 
+/* Set up the iteration of a record whose header was checked (rc_list_open). */
+static inline int rc_list_start(struct rc_list *list, const unsigned char *p, size_t len, uint16_t count)
+{
+    list->buf = p;
+    list->next = p + RC_LIST_HEADER;
+    list->end = p + len;
+    list->count = count;
+    list->index = 0;
+    list->source = p[6];
+    list->err = 0;
+    return 0;
+}
+
+/*
+ * rc_list_open(list, buf, len, RC_DECODE_LAZY, NULL), inline for the edge,
+ * which opens a list or more per request: a header that is plainly good
+ * opens here, anything else goes to rc_list_open, which finds the defect
+ * and returns its code.
+ */
+static inline int rc_list_open_lazy(struct rc_list *list, const void *buf, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    unsigned count = len >= RC_LIST_HEADER ? (unsigned)(p[8] | p[9] << 8) : 0;
+    int good = len >= RC_LIST_HEADER && memcmp(p, RC_LIST_MAGIC, 4) == 0 && (p[4] | p[5] << 8) == RC_LIST_VERSION &&
+               (unsigned)p[6] - RC_SRC_CF <= RC_SRC_GLOBAL - RC_SRC_CF && p[7] == 0 && p[10] == 0 && p[11] == 0 &&
+               count <= RC_LIST_MAX;
+    if (__builtin_expect(good, 1))
+        return rc_list_start(list, p, len, (uint16_t)count);
+    return rc_list_open(list, buf, len, RC_DECODE_LAZY, NULL);
+}
+
 /* End the iteration with list->err = code (rc_list_next's slow path); returns 0. */
 int rc_list_stop(struct rc_list *list, int code);
 
@@ -126,20 +157,21 @@ int rc_list_stop(struct rc_list *list, int code);
  */
 static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
 {
-    size_t pos = list->pos, left = list->len - pos;
+    const unsigned char *q = list->next;
+    size_t left = (size_t)(list->end - q);
     if (list->index >= list->count) {
         if (left && !list->err)
             rc_list_stop(list, RC_EFORMAT); /* trailing bytes */
         return 0;
     }
-    if (left < RC_ENTRY_FIXED) {
+    if (__builtin_expect(left < RC_ENTRY_FIXED, 0)) {
         rc_list_stop(list, RC_ETRUNC);
         return 0;
     }
-    const unsigned char *q = list->buf + pos;
-    uint16_t id_len = (uint16_t)(q[12] | q[13] << 8);
-    if (id_len == 0 || id_len > RC_ID_MAX || left - RC_ENTRY_FIXED < id_len) {
-        rc_list_stop(list, id_len == 0 || id_len > RC_ID_MAX ? RC_EFORMAT : RC_ETRUNC);
+    unsigned id_len = (unsigned)(q[12] | q[13] << 8);
+    /* id_len - 1 wraps for 0: one compare for 1..RC_ID_MAX */
+    if (__builtin_expect(id_len - 1 >= RC_ID_MAX || left - RC_ENTRY_FIXED < id_len, 0)) {
+        rc_list_stop(list, id_len - 1 >= RC_ID_MAX ? RC_EFORMAT : RC_ETRUNC);
         return 0;
     }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -155,9 +187,9 @@ static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
     e->key = key;
     memcpy(&e->score, &bits, 4);
 #endif
-    e->id_len = id_len;
+    e->id_len = (uint16_t)id_len;
     e->id = (const char *)q + RC_ENTRY_FIXED;
-    list->pos = pos + RC_ENTRY_FIXED + id_len;
+    list->next = q + RC_ENTRY_FIXED + id_len;
     list->index++;
     return 1;
 }
