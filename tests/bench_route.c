@@ -25,9 +25,13 @@
  *   get-one  mdb_get of the first of those keys only (one get per request);
  *   txn      renew + reset alone;
  *   parse    re_query_parse of the raw query string (reported apart: it is
- *            not part of route.h, recedge runs it before routing).
+ *            not part of route.h, recedge runs it before routing; here it
+ *            runs untimed in batches of BATCH queries just before they are
+ *            routed).
  * Rounds alternate the kinds so that a change in machine load hits all of
- * them; the best round of each is reported with every round listed.
+ * them; the best round of each is reported with every round listed, and
+ * the median of each round's own route/get-all ratio (its kinds ran back to
+ * back, so it moves less with the machine's load).
  * Exit status: 0, 1 on a failure (message on stderr), 2 on bad usage.
  */
 #include "cache.h"
@@ -45,7 +49,12 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH 1024 /* queries parsed ahead of a timed stretch */
+/* Queries parsed (untimed) ahead of a timed stretch: few enough that the
+ * parsed queries are still in the first-level cache when they are routed,
+ * as in recedge, which routes a query right after parsing it (1024 parsed
+ * queries, 6 MiB of struct re_query, were routed from the L2 cache and
+ * their parse pushed LMDB's pages out before every stretch). */
+#define BATCH 64
 #define MAX_ROUNDS 64
 
 struct lookup {
