@@ -389,11 +389,26 @@ static void check_error(struct ctl_check *chk, const char *msg)
 
 static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, 0};
 
+struct seen_entry {
+    uint64_t key;
+    unsigned index;
+};
+
+static int cmp_seen_entry(const void *a, const void *b)
+{
+    const struct seen_entry *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 /*
  * Check one record of db: an 8-byte key; a list record that decodes with
  * its checksum, whose source belongs to db and whose entries' keys are the
- * hashes of their ids with finite scores; or an item record whose key is
- * the hash of its id. Returns 0 or a negative code with err set.
+ * hashes of their ids with finite scores, each product once (recedge
+ * relies on it: it does not dedupe the entries of one list against each
+ * other); or an item record whose key is the hash of its id. Returns 0 or
+ * a negative code with err set.
  */
 static int check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint64_t *entries, char *err)
 {
@@ -421,6 +436,8 @@ static int check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint6
         return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": source '%s' does not belong in this DB",
                        rc_db_names[db], key, rc_source_name(list.source));
     struct rc_entry e;
+    struct seen_entry seen[RC_LIST_MAX];
+    unsigned n = 0;
     for (unsigned i = 0; rc_list_next(&list, &e); i++) {
         if (rc_key(e.id, e.id_len) != e.key)
             return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u key is not the hash of '%.*s'",
@@ -428,8 +445,14 @@ static int check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint6
         if (!isfinite(e.score))
             return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u has a score that is not finite",
                            rc_db_names[db], key, i);
+        seen[n++] = (struct seen_entry){e.key, i}; /* count <= RC_LIST_MAX: rc_list_open checked it */
         (*entries)++;
     }
+    qsort(seen, n, sizeof(seen[0]), cmp_seen_entry);
+    for (unsigned i = 1; i < n; i++)
+        if (seen[i].key == seen[i - 1].key)
+            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u repeats the product of entry %u",
+                           rc_db_names[db], key, seen[i].index, seen[i - 1].index);
     return 0;
 }
 

@@ -102,10 +102,61 @@ static inline __attribute__((always_inline)) int next_entry(struct rc_list *list
     return 0;
 }
 
-/* Take a whole list in its order until out holds n items. */
-static inline __attribute__((always_inline)) void fill_from(struct re_recs *out, struct re_route_scratch *s,
+/*
+ * Dedupe. The entries of one list are distinct products (schemas/cache.md;
+ * recctl verify checks it), so while a single list is the only source of
+ * items, an entry is only checked against the products on screen, a few
+ * compares, and the seen-set stays empty. The seen-set is filled (with the
+ * products on screen and every item so far) when a second source begins:
+ * the image merge of two or more lists, or a tier filling up the answer
+ * after items were taken (rare: most answers are full from one list).
+ */
+struct dedupe {
+    const uint64_t *pkeys; /* the products on screen */
+    unsigned np;
+    int live; /* the seen-set holds pkeys and every item taken */
+};
+
+static inline __attribute__((always_inline)) int on_screen(const struct dedupe *d, uint64_t key)
+{
+    for (unsigned i = 0; i < d->np; i++)
+        if (d->pkeys[i] == key)
+            return 1;
+    return 0;
+}
+
+static void seen_fill(struct re_route_scratch *s, struct dedupe *d, const struct re_recs *out)
+{
+    if (d->live)
+        return;
+    for (unsigned i = 0; i < d->np; i++)
+        (void)seen_add(s, d->pkeys[i]);
+    for (unsigned i = 0; i < out->count; i++)
+        (void)seen_add(s, out->items[i].key);
+    d->live = 1;
+}
+
+/* Take the rest of a list that is the only source of the items in out,
+ * in its order, until out holds n items. */
+static inline __attribute__((always_inline)) void fill_only(struct re_recs *out, struct dedupe *d,
                                                             struct rc_list *list, unsigned n)
 {
+    struct rc_entry e;
+    while (out->count < n && next_entry(list, &e, out))
+        if (!on_screen(d, e.key))
+            take(out, &e, list->source);
+    d->live = 0; /* the seen-set, if filled, lacks these items */
+}
+
+/* Take a whole list in its order until out holds n items. */
+static inline __attribute__((always_inline)) void fill_from(struct re_recs *out, struct re_route_scratch *s,
+                                                            struct dedupe *d, struct rc_list *list, unsigned n)
+{
+    if (out->count == 0) {
+        fill_only(out, d, list, n);
+        return;
+    }
+    seen_fill(s, d, out);
     struct rc_entry e;
     while (out->count < n && next_entry(list, &e, out))
         if (seen_add(s, e.key))
@@ -119,7 +170,7 @@ static float rank_score(float f)
 
 /* The image tier: the product lists merged best score first. */
 static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, const uint64_t *pkeys,
-                      struct re_route_scratch *s, struct re_recs *out)
+                      struct re_route_scratch *s, struct dedupe *d, struct re_recs *out)
 {
     struct rc_list lists[RE_PRODUCTS_MAX];
     struct rc_entry heads[RE_PRODUCTS_MAX];
@@ -136,6 +187,15 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
     for (unsigned i = 0; i < found; i++)
         if (open_list(&vals[i], &lists[live], out) && next_entry(&lists[live], &heads[live], out))
             live++;
+    if (live == 1) {
+        /* one list: no merge, and its entries are distinct */
+        if (!on_screen(d, heads[0].key))
+            take(out, &heads[0], lists[0].source);
+        fill_only(out, d, &lists[0], q->n);
+        return 0;
+    }
+    if (live)
+        seen_fill(s, d, out);
     while (out->count < q->n && live) {
         unsigned best = 0;
         for (unsigned i = 1; i < live; i++)
@@ -162,15 +222,14 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
     out->route = RC_SRC_GLOBAL;
     seen_reset(s);
 
-    uint64_t pkeys[RE_PRODUCTS_MAX];
-    for (unsigned i = 0; i < q->nproducts; i++) {
+    uint64_t pkeys[RE_PRODUCTS_MAX]; /* never recommended: they are on screen */
+    for (unsigned i = 0; i < q->nproducts; i++)
         pkeys[i] = rc_key(q->products[i].p, q->products[i].len);
-        (void)seen_add(s, pkeys[i]); /* never recommend what is on screen */
-    }
+    struct dedupe d = {pkeys, q->nproducts, 0};
 
     int rc, cookie_found = 0;
     struct rc_list list;
-    if (q->nproducts && (rc = image_tier(c, txn, q, pkeys, s, out)) != 0)
+    if (q->nproducts && (rc = image_tier(c, txn, q, pkeys, s, &d, out)) != 0)
         goto fail;
 
     if (out->count < q->n && q->cookie.len) {
@@ -179,7 +238,7 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
             goto fail;
         if (rc == 1) {
             cookie_found = 1;
-            fill_from(out, s, &list, q->n);
+            fill_from(out, s, &d, &list, q->n);
         }
     }
 
@@ -201,7 +260,7 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
         if (rc < 0)
             goto fail;
         if (rc == 1)
-            fill_from(out, s, &list, q->n);
+            fill_from(out, s, &d, &list, q->n);
     }
 
     if (out->count)

@@ -15,7 +15,10 @@
  *
  * The first tier that applies answers; while fewer than n items are
  * collected, the next tiers fill up. An item appears once (compared by its
- * 64-bit product key) and never when it is on screen. Every item carries the
+ * 64-bit product key) and never when it is on screen; the entries of one
+ * list are taken to be distinct (a format rule, schemas/cache.md, that
+ * recctl verify checks), so only items from different lists are compared
+ * with each other. Every item carries the
  * source byte of the list it came from. `route` is the source of the first
  * item, or when there is none the tier the rules chose (image when products
  * were given, cf when the cookie has a list, segment when loc or device was

@@ -5,7 +5,7 @@
  * not depend on recbuild's models.
  *
  *   mkcache --root R [--version V] [--products N] [--cookies N] [--shift K]
- *           [--hr X] [--ndcg X] [--created T] [--bad-record] [--flip]
+ *           [--hr X] [--ndcg X] [--created T] [--bad-record] [--dup-entry] [--flip]
  *
  * Products are "p0".."p<N-1>" in category "c<i%7>"; product p<i> is similar
  * to p<i+1+shift>.. (10 entries, wrapping); cookie "u<j>" gets 10 products
@@ -13,7 +13,9 @@
  * with every back-off key. --shift changes every list, so two versions
  * differ in a known way. --bad-record stores one product list with a wrong
  * record checksum (the manifest still matches the file): only a record walk
- * finds it. Prints the version id on stdout. Exit 0 ok, 1 failure, 2 usage.
+ * finds it. --dup-entry stores one cookie list whose second entry repeats
+ * its first (checksum right): only a record walk finds that too. Prints
+ * the version id on stdout. Exit 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +39,7 @@ struct mk_config {
     long products, cookies, shift;
     double hr, ndcg;
     long long created;
-    int bad_record, flip;
+    int bad_record, dup_entry, flip;
 };
 
 struct mk_rec {
@@ -54,11 +56,11 @@ static int cmp_rec(const void *a, const void *b)
 
 static char ids[4096][16]; /* product ids, "p<i>" */
 
-static struct mk_rec make_list(uint64_t key, enum rc_source src, long start, long step, long n, long count)
+static struct mk_rec make_list(uint64_t key, enum rc_source src, long start, long step, long n, long count, int dup)
 {
     struct rc_entry e[LIST_LEN];
     for (long i = 0; i < count; i++) {
-        long p = (start + i * step) % n;
+        long p = (start + (dup && i == 1 ? 0 : i) * step) % n; /* dup: entry 1 repeats entry 0 */
         e[i].id = ids[p];
         e[i].id_len = (uint16_t)strlen(ids[p]);
         e[i].key = rc_key(ids[p], e[i].id_len);
@@ -89,7 +91,7 @@ static int put_all(struct rc_cache_writer *w, enum rc_db db, struct mk_rec *r, s
 static int usage(void)
 {
     fprintf(stderr, "usage: mkcache --root R [--version V] [--products N] [--cookies N] [--shift K] [--hr X] "
-                    "[--ndcg X] [--created T] [--bad-record] [--flip]\n");
+                    "[--ndcg X] [--created T] [--bad-record] [--dup-entry] [--flip]\n");
     return 2;
 }
 
@@ -100,6 +102,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--bad-record") == 0) {
             cfg.bad_record = 1;
+            continue;
+        }
+        if (strcmp(a, "--dup-entry") == 0) {
+            cfg.dup_entry = 1;
             continue;
         }
         if (strcmp(a, "--flip") == 0) {
@@ -157,14 +163,15 @@ int main(int argc, char **argv)
     for (long j = 0; j < nc; j++) {
         char id[32];
         snprintf(id, sizeof(id), "u%ld", j);
-        r[n++] = make_list(rc_key(id, strlen(id)), RC_SRC_CF, 3 * j + cfg.shift, 1, np, LIST_LEN);
+        r[n++] = make_list(rc_key(id, strlen(id)), RC_SRC_CF, 3 * j + cfg.shift, 1, np, LIST_LEN,
+                           cfg.dup_entry && j == nc / 2);
     }
     if (put_all(&w, RC_DB_COOKIE, r, n, err))
         goto fail_writer;
     /* product: p<i> -> p<i+1+shift>, ... */
     n = 0;
     for (long i = 0; i < np; i++) {
-        r[n] = make_list(rc_key(ids[i], strlen(ids[i])), RC_SRC_IMAGE, i + 1 + cfg.shift, 1, np, LIST_LEN);
+        r[n] = make_list(rc_key(ids[i], strlen(ids[i])), RC_SRC_IMAGE, i + 1 + cfg.shift, 1, np, LIST_LEN, 0);
         if (cfg.bad_record && i == np / 2)
             r[n].val[12] ^= 0x5a; /* the record checksum field */
         n++;
@@ -178,7 +185,7 @@ int main(int argc, char **argv)
         for (int b = 0; b < 3; b++) {
             uint64_t key = rc_segment_key(locs[a], strlen(locs[a]), devs[b], strlen(devs[b]));
             int global = a == 2 && b == 2;
-            r[n++] = make_list(key, global ? RC_SRC_GLOBAL : RC_SRC_SEGMENT, a * 5 + b + cfg.shift, 2, np, LIST_LEN);
+            r[n++] = make_list(key, global ? RC_SRC_GLOBAL : RC_SRC_SEGMENT, a * 5 + b + cfg.shift, 2, np, LIST_LEN, 0);
         }
     if (put_all(&w, RC_DB_SEGMENT, r, n, err))
         goto fail_writer;

@@ -273,9 +273,13 @@ START_TEST(test_lazily_found_bad_entry)
     ck_assert_str_eq(route("products=badtail&n=3"), "u,r,s");
     ck_assert_str_eq(sources(), "image,global,global");
     ck_assert_int_eq(recs.bad_records, 1);
-    /* The merge reads one entry ahead of what it takes, so the defect
-     * right after the first entry is met even for n=1. */
+    /* One list is read no further than the answer needs: for n=1 the
+     * defect after the first entry is not reached. */
     ck_assert_str_eq(route("products=badtail&n=1"), "u");
+    ck_assert_int_eq(recs.bad_records, 0);
+    /* A merge reads one entry ahead of what it takes in every list, so
+     * there the defect right after the first entry is met even for n=1. */
+    ck_assert_str_eq(route("products=badtail,p3&n=1"), "u");
     ck_assert_int_eq(recs.bad_records, 1);
     ck_assert_str_eq(route("products=p2&n=1"), "b");
     ck_assert_int_eq(recs.bad_records, 0);

@@ -57,6 +57,11 @@ expect 0 "$recctl" verify "$root/versions/$v2"   # a directory, no root
 # A record whose own checksum is wrong, under a manifest that matches the file.
 expect 1 "$recctl" --root "$root" verify $v3
 has "$err" "list record checksum mismatch" "verify of a bad record"
+# A list that names one product twice (checksums right): recedge relies on
+# the entries of a list being distinct, so verify refuses it.
+"$mkcache" --root "$tmp/dup" --version $v1 --created 1767225600 --dup-entry > /dev/null
+expect 1 "$recctl" --root "$tmp/dup" verify $v1
+has "$err" "entry 1 repeats the product of entry 0" "verify of a list with a repeated product"
 # Damage in transit: truncated, one byte flipped, the directory misnamed.
 mkdir -p "$tmp/damaged"
 cp -r "$root/versions/$v1" "$tmp/damaged/$v1"
