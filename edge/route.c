@@ -419,9 +419,11 @@ static const struct fixed_text *by_source(const struct fixed_text *table, unsign
     return &table[source <= RC_SRC_GLOBAL ? source : 0]; /* 0: "unknown", as rc_source_name */
 }
 
-/* Most bytes of one item but its id: ",{\"product\":" (12), ",\"score\":"
- * (9), the score, the tail (written as 32). */
-#define ITEM_FIXED_MAX (12 + 9 + SCORE_MAX + 32)
+/* Most bytes of one item but its id: the head (written as 16), the id's
+ * quotes, the middle (written as 16), the score, the tail (written as 32). */
+#define ITEM_FIXED_MAX (16 + 2 + 16 + SCORE_MAX + 32)
+/* The most one item can take, whatever its id. */
+#define ITEM_MAX (ITEM_FIXED_MAX + RC_JSON_STR_MAX(RC_ID_MAX))
 
 /* One item the exact way, for a fixed buffer too full for the worst case. */
 static void item_exact(struct rc_buf *b, const struct re_item *it, int first, const struct fixed_text *tail)
@@ -434,16 +436,25 @@ static void item_exact(struct rc_buf *b, const struct re_item *it, int first, co
     rc_buf_add(b, tail->text, tail->len);
 }
 
-/* One item at o, which has room for its worst case; returns the end. */
-static inline __attribute__((always_inline)) char *item_write(char *o, const struct re_item *it, int first)
+/* The text before an item's id (the first item has no comma) and between
+ * its id and its score, as whole 16-byte copies. */
+static const char item_head[2][16] = {",{\"product\":\"", "{\"product\":\""};
+static const char item_mid[16] = "\",\"score\":";
+
+/* One item at o, which has room for ITEM_FIXED_MAX + RC_JSON_STR_MAX(id
+ * length) bytes; returns the end. The head ends with the id's opening
+ * quote and the middle starts with its closing one: a plain id is copied
+ * between them, any other is written quoted over them. */
+static inline __attribute__((always_inline)) char *item_write(char *o, const struct re_item *it, int first,
+                                                             const struct fixed_text *tail)
 {
-    const struct fixed_text *tail = by_source(item_tail, it->source);
-    *o = ',';
-    o += !first;
-    memcpy(o, "{\"product\":", 11);
-    o = rc_json_str_write(o + 11, it->id, it->id_len);
-    memcpy(o, ",\"score\":", 9);
-    o = put_score(o + 9, it->score);
+    memcpy(o, item_head[first], 16);
+    o += 13 - first;
+    char *q = rc_json_plain_write(o, it->id, it->id_len);
+    if (__builtin_expect(!q, 0))
+        q = rc_json_str_write_any(o - 1, it->id, it->id_len) - 1;
+    memcpy(q, item_mid, 16);
+    o = put_score(q + 10, it->score);
     memcpy(o, tail->text, sizeof(tail->text));
     return o + tail->len;
 }
@@ -464,24 +475,30 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
         rc_buf_json_str(b, version, vlen);
         rc_buf_add(b, rt->text, rt->len);
     }
-    /* The items: one reservation for all of them when their worst case
-     * fits (the usual case), else one per item, else the exact way. */
-    size_t worst = 0;
-    for (unsigned i = 0; i < r->count; i++)
-        worst += ITEM_FIXED_MAX + RC_JSON_STR_MAX(r->items[i].id_len);
-    o = r->count ? rc_buf_try_reserve(b, worst) : NULL;
+    /* The items: one reservation for all of them when the worst case of
+     * any ids fits (a RE_RECS_JSON_MAX buffer holds it for about 98
+     * items), else one per item, else the exact way. The tail text is
+     * looked up again only where the source changes. */
+    unsigned source = r->count ? r->items[0].source : 0;
+    const struct fixed_text *tail = by_source(item_tail, source);
+    o = r->count ? rc_buf_try_reserve(b, (size_t)r->count * ITEM_MAX) : NULL;
     if (o) {
-        for (unsigned i = 0; i < r->count; i++)
-            o = item_write(o, &r->items[i], i == 0);
+        for (unsigned i = 0; i < r->count; i++) {
+            const struct re_item *it = &r->items[i];
+            if (__builtin_expect(it->source != source, 0))
+                tail = by_source(item_tail, source = it->source);
+            o = item_write(o, it, i == 0, tail);
+        }
         rc_buf_commit(b, o);
     } else {
         for (unsigned i = 0; i < r->count; i++) {
             const struct re_item *it = &r->items[i];
+            tail = by_source(item_tail, it->source);
             o = rc_buf_try_reserve(b, ITEM_FIXED_MAX + RC_JSON_STR_MAX(it->id_len));
             if (o)
-                rc_buf_commit(b, item_write(o, it, i == 0));
+                rc_buf_commit(b, item_write(o, it, i == 0, tail));
             else
-                item_exact(b, it, i == 0, by_source(item_tail, it->source));
+                item_exact(b, it, i == 0, tail);
         }
     }
     rc_buf_add(b, "]}", 2);

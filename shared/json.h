@@ -127,39 +127,51 @@ static inline int rc_json_words_plain(uint64_t lo, uint64_t hi)
 }
 
 /*
- * rc_buf_json_str into raw memory: writes the quoted, escaped string at o,
- * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end. Inline
- * for the usual id, 4 to 16 plain bytes: two words, the second overlapping
- * the first, checked together and stored whole; anything else goes the
- * general way.
+ * The usual id, 4 to 16 plain bytes, copied to o[0, n) without quotes:
+ * two words, the second overlapping the first, checked together and
+ * stored whole. Returns the end, or NULL (nothing written) for any other
+ * string, which needs rc_json_str_write_any.
  */
-static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, const char *s, size_t n)
+static inline __attribute__((always_inline)) char *rc_json_plain_write(char *o, const char *s, size_t n)
 {
     if (n >= 8 && n <= 16) {
         uint64_t w0, w1;
         memcpy(&w0, s, 8);
         memcpy(&w1, s + n - 8, 8);
-        if (rc_json_words_plain(w0, w1)) {
-            o[0] = '"';
-            memcpy(o + 1, &w0, 8);
-            memcpy(o + 1 + n - 8, &w1, 8);
-            o[n + 1] = '"';
-            return o + n + 2;
-        }
-    } else if (n >= 4 && n < 8) {
+        if (!rc_json_words_plain(w0, w1))
+            return NULL;
+        memcpy(o, &w0, 8);
+        memcpy(o + n - 8, &w1, 8);
+        return o + n;
+    }
+    if (n >= 4 && n < 8) {
         uint32_t w0, w1;
         memcpy(&w0, s, 4);
         memcpy(&w1, s + n - 4, 4);
         uint64_t w = w0 | (uint64_t)w1 << 32;
-        if (rc_json_words_plain(w, w)) {
-            o[0] = '"';
-            memcpy(o + 1, &w0, 4);
-            memcpy(o + 1 + n - 4, &w1, 4);
-            o[n + 1] = '"';
-            return o + n + 2;
-        }
+        if (!rc_json_words_plain(w, w))
+            return NULL;
+        memcpy(o, &w0, 4);
+        memcpy(o + n - 4, &w1, 4);
+        return o + n;
     }
-    return rc_json_str_write_any(o, s, n);
+    return NULL;
+}
+
+/*
+ * rc_buf_json_str into raw memory: writes the quoted, escaped string at o,
+ * which has room for RC_JSON_STR_MAX(n) bytes, and returns its end. Inline
+ * for the usual id (rc_json_plain_write); anything else goes the general
+ * way.
+ */
+static inline __attribute__((always_inline)) char *rc_json_str_write(char *o, const char *s, size_t n)
+{
+    char *end = rc_json_plain_write(o + 1, s, n);
+    if (!end)
+        return rc_json_str_write_any(o, s, n);
+    o[0] = '"';
+    *end = '"';
+    return end + 1;
 }
 /* NUL-terminate without counting the NUL; returns data (never NULL unless overflow on an empty growable buffer). */
 const char *rc_buf_cstr(struct rc_buf *b);
