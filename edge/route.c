@@ -340,11 +340,10 @@ static inline __attribute__((always_inline)) void store_le64(char *o, uint64_t w
  * read back as words (a store that cannot be forwarded to a wider load
  * stalls it): the six digits come from two rows of digits3 into one
  * register and are stored as whole words, and the end is moved by the
- * length that counts. Other values
- * (and rounding that would carry into a seventh digit) go through
- * snprintf. The branches on the value stay: scores of one list are
- * alike, so they are predicted, and a predicted branch costs less than
- * the arithmetic that would replace it.
+ * length that counts. Other values (and rounding that would carry into a
+ * seventh digit) go through snprintf. The branches on the value stay:
+ * scores of one list are alike, so they are predicted, and a predicted
+ * branch costs less than the arithmetic that would replace it.
  */
 static inline __attribute__((always_inline)) char *put_score(char *o, float f)
 {
