@@ -110,19 +110,36 @@ static inline int rc_json_word_plain(uint64_t w)
     return (bad & highs) == 0;
 }
 
-/* 1 when the 16 bytes of lo (first) and hi are plain, as rc_json_word_plain:
- * one signed compare below 0x20 (which also catches bytes >= 0x80) and two
- * equality compares, where SSE2 is there. */
-static inline int rc_json_words_plain(uint64_t lo, uint64_t hi)
-{
 #ifdef __SSE2__
-    __m128i v = _mm_set_epi64x((long long)hi, (long long)lo);
+/* The lanes of v that are not plain: below 0x20 by a signed compare (which
+ * also catches bytes >= 0x80), '"' or '\\'; one bit a byte. */
+static inline int rc_json_bad_lanes(__m128i v)
+{
     __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-    return _mm_movemask_epi8(bad) == 0;
+    return _mm_movemask_epi8(bad);
+}
+#endif
+
+/* 1 when the 16 bytes of lo (first) and hi are plain, as rc_json_word_plain;
+ * with SSE2, checked together. */
+static inline int rc_json_words_plain(uint64_t lo, uint64_t hi)
+{
+#ifdef __SSE2__
+    return rc_json_bad_lanes(_mm_set_epi64x((long long)hi, (long long)lo)) == 0;
 #else
     return rc_json_word_plain(lo) && rc_json_word_plain(hi);
+#endif
+}
+
+/* rc_json_word_plain, with SSE2 where it is there. */
+static inline int rc_json_word_plain8(uint64_t w)
+{
+#ifdef __SSE2__
+    return (rc_json_bad_lanes(_mm_set_epi64x(0, (long long)w)) & 0xff) == 0;
+#else
+    return rc_json_word_plain(w);
 #endif
 }
 
@@ -148,8 +165,7 @@ static inline __attribute__((always_inline)) char *rc_json_plain_write(char *o, 
         uint32_t w0, w1;
         memcpy(&w0, s, 4);
         memcpy(&w1, s + n - 4, 4);
-        uint64_t w = w0 | (uint64_t)w1 << 32;
-        if (!rc_json_words_plain(w, w))
+        if (!rc_json_word_plain8(w0 | (uint64_t)w1 << 32))
             return NULL;
         memcpy(o, &w0, 4);
         memcpy(o + n - 4, &w1, 4);
