@@ -387,73 +387,10 @@ static void check_error(struct ctl_check *chk, const char *msg)
         snprintf(chk->errors[chk->nerrors++], RC_ERRMSG_MAX, "%s", msg);
 }
 
-static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, 0};
-
-struct seen_entry {
-    uint64_t key;
-    unsigned index;
-};
-
-static int cmp_seen_entry(const void *a, const void *b)
+/* rc_cache_check_records reports each bad record here. */
+static void check_bad(void *ctx, const char *why)
 {
-    const struct seen_entry *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/*
- * Check one record of db: an 8-byte key; a list record that decodes with
- * its checksum, whose source belongs to db and whose entries' keys are the
- * hashes of their ids with finite scores, each product once (recedge
- * relies on it: it does not dedupe the entries of one list against each
- * other); or an item record whose key is the hash of its id. Returns 0 or
- * a negative code with err set.
- */
-static int check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint64_t *entries, char *err)
-{
-    char why[RC_ERRMSG_MAX];
-    uint64_t key;
-    if (k->mv_size != sizeof(key))
-        return rc_fail(err, RC_EFORMAT, "%s has a %zu-byte key, keys are 8 bytes", rc_db_names[db], k->mv_size);
-    memcpy(&key, k->mv_data, sizeof(key));
-    if (db == RC_DB_ITEMS) {
-        struct rc_item item;
-        int rc = rc_item_decode(&item, v->mv_data, v->mv_size, why);
-        if (rc)
-            return rc_fail(err, rc, "items record %016" PRIx64 ": %s", key, why);
-        if (rc_key(item.id, item.id_len) != key)
-            return rc_fail(err, RC_EFORMAT, "items record %016" PRIx64 ": key is not the hash of its id '%.*s'", key,
-                           (int)item.id_len, item.id);
-        return 0;
-    }
-    struct rc_list list;
-    int rc = rc_list_open(&list, v->mv_data, v->mv_size, RC_DECODE_VERIFY, why);
-    if (rc)
-        return rc_fail(err, rc, "%s record %016" PRIx64 ": %s", rc_db_names[db], key, why);
-    int source_ok = list.source == db_source[db] || (db == RC_DB_SEGMENT && list.source == RC_SRC_GLOBAL);
-    if (!source_ok)
-        return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": source '%s' does not belong in this DB",
-                       rc_db_names[db], key, rc_source_name(list.source));
-    struct rc_entry e;
-    struct seen_entry seen[RC_LIST_MAX];
-    unsigned n = 0;
-    for (unsigned i = 0; rc_list_next(&list, &e); i++) {
-        if (rc_key(e.id, e.id_len) != e.key)
-            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u key is not the hash of '%.*s'",
-                           rc_db_names[db], key, i, (int)e.id_len, e.id);
-        if (!isfinite(e.score))
-            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u has a score that is not finite",
-                           rc_db_names[db], key, i);
-        seen[n++] = (struct seen_entry){e.key, i}; /* count <= RC_LIST_MAX: rc_list_open checked it */
-        (*entries)++;
-    }
-    qsort(seen, n, sizeof(seen[0]), cmp_seen_entry);
-    for (unsigned i = 1; i < n; i++)
-        if (seen[i].key == seen[i - 1].key)
-            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u repeats the product of entry %u",
-                           rc_db_names[db], key, seen[i].index, seen[i - 1].index);
-    return 0;
+    check_error(ctx, why);
 }
 
 /*
@@ -491,47 +428,11 @@ static int check_version(const char *dir, struct ctl_check *chk)
         check_error(chk, err);
         goto out;
     }
-    MDB_txn *txn;
-    if ((rc = rc_lmdb(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn))) != 0) {
-        snprintf(err, sizeof(err), "unable to read '%s': %s", dir, rc_strerror(rc));
-        check_error(chk, err);
-        goto out;
-    }
-    int first_rc = 0;
-    for (int db = 0; db < RC_DB_COUNT && !rc; db++) {
-        MDB_cursor *cur;
-        if ((rc = rc_lmdb(mdb_cursor_open(txn, c.dbi[db], &cur))) != 0)
-            break;
-        MDB_val k, v;
-        int op = MDB_FIRST, grc;
-        while ((grc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-            op = MDB_NEXT;
-            chk->records[db]++;
-            int r = check_record((enum rc_db)db, &k, &v, &chk->entries, err);
-            if (r) {
-                chk->bad++;
-                check_error(chk, err);
-                if (!first_rc)
-                    first_rc = r;
-            }
-        }
-        mdb_cursor_close(cur);
-        if (grc != MDB_NOTFOUND)
-            rc = rc_lmdb(grc);
-        else if (chk->records[db] != c.manifest.counts[db]) {
-            rc = RC_EFORMAT;
-            snprintf(err, sizeof(err), "%s: walked %" PRIu64 " records, the manifest says %" PRIu64, rc_db_names[db],
-                     chk->records[db], c.manifest.counts[db]);
-            check_error(chk, err);
-        }
-    }
-    mdb_txn_abort(txn);
-    if (rc && rc != RC_EFORMAT) {
-        snprintf(err, sizeof(err), "unable to walk '%s': %s", dir, rc_strerror(rc));
-        check_error(chk, err);
-    }
-    if (!rc)
-        rc = first_rc;
+    struct rc_cache_check rec = {.on_bad = check_bad, .ctx = chk};
+    rc = rc_cache_check_records(&c, &rec, err);
+    memcpy(chk->records, rec.records, sizeof(chk->records));
+    chk->entries = rec.entries;
+    chk->bad = rec.bad;
 out:
     rc_cache_close(&c);
     chk->ms = now_ms() - t0;

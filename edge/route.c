@@ -2,10 +2,6 @@
 #include "keys.h"
 
 #include <math.h>
-#if defined(__SSE2__) && defined(__x86_64__)
-#include <emmintrin.h>
-#endif
-#include <stdio.h>
 #include <string.h>
 
 void re_route_scratch_init(struct re_route_scratch *s)
@@ -42,15 +38,15 @@ static inline __attribute__((always_inline)) int seen_add(struct re_route_scratc
 }
 
 /* Look up a list record into *v and ask for the lines of it an answer of
- * n items reads (the header and about n entries of 7-byte ids, one line
- * more for longer ids) at once instead of one by one: the value is
- * usually cold. 1 when found, 0 when absent, or a negative LMDB error. */
+ * n items reads (the header and about n entries of 8-byte ids and score
+ * texts, one line more for longer ones) at once instead of one by one: the
+ * value is usually cold. 1 when found, 0 when absent, or a negative LMDB error. */
 static int lookup(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, unsigned n, MDB_val *v)
 {
     int rc = rc_cache_get(c, txn, db, key, v);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    size_t want = RC_LIST_HEADER + (n + 1) * (RC_ENTRY_FIXED + 8) + 64;
+    size_t want = RC_LIST_HEADER + (n + 1) * (RC_ENTRY_FIXED + 8 + 8) + 64;
     const char *p = v->mv_data, *end = p + (v->mv_size < want ? v->mv_size : want);
     for (; p < end; p += 64)
         __builtin_prefetch(p);
@@ -84,6 +80,7 @@ static inline __attribute__((always_inline)) void take(struct re_recs *out, cons
     it->key = e->key;
     it->id = e->id;
     it->id_len = e->id_len;
+    it->score_len = e->score_len;
     it->score = e->score;
     it->source = source;
 }
@@ -278,124 +275,6 @@ fail:
     return rc;
 }
 
-/* Most bytes put_score writes: "%.6g" of a float is at most 12
- * ("-1.17549e-38"), "null" 4. */
-#define SCORE_MAX 24
-
-/* The slow path of put_score: what rc_buf_add_float writes. */
-static char *put_score_printf(char *o, double v)
-{
-    if (!isfinite(v)) {
-        memcpy(o, "null", 4);
-        return o + 4;
-    }
-    int n = snprintf(o, SCORE_MAX, "%.6g", v);
-    return o + (n > 0 && n < SCORE_MAX ? n : 0);
-}
-
-/* "000".."999" as the bytes of a little-endian word (first digit in the
- * low byte) and, in its top byte, how many of those three digits are
- * trailing zeros (3 for "000"). */
-#define D3(a, b, c) \
-    ((uint32_t)('0' + (a)) | (uint32_t)('0' + (b)) << 8 | (uint32_t)('0' + (c)) << 16 | \
-     (uint32_t)((c) ? 0 : (b) ? 1 : (a) ? 2 : 3) << 24)
-#define D3_10(a, b) D3(a, b, 0), D3(a, b, 1), D3(a, b, 2), D3(a, b, 3), D3(a, b, 4), D3(a, b, 5), D3(a, b, 6), \
-                    D3(a, b, 7), D3(a, b, 8), D3(a, b, 9)
-#define D3_100(a) D3_10(a, 0), D3_10(a, 1), D3_10(a, 2), D3_10(a, 3), D3_10(a, 4), D3_10(a, 5), D3_10(a, 6), \
-                  D3_10(a, 7), D3_10(a, 8), D3_10(a, 9)
-static const uint32_t digits3[1000] = {D3_100(0), D3_100(1), D3_100(2), D3_100(3), D3_100(4),
-                                       D3_100(5), D3_100(6), D3_100(7), D3_100(8), D3_100(9)};
-#undef D3_100
-#undef D3_10
-#undef D3
-
-/* Round to an integer, ties to even as printf. SSE2 converts in the
- * current rounding mode (to nearest even unless changed). Elsewhere:
- * below 2^52, adding and taking away 2^52 leaves the rounded value,
- * exactly (not folded away: C keeps the order of floating-point
- * operations). llrint would be a libc call unless errno is given up. */
-static inline __attribute__((always_inline)) int64_t round_even(double x)
-{
-#if defined(__SSE2__) && defined(__x86_64__)
-    return _mm_cvtsd_si64(_mm_set_sd(x));
-#else
-    return (int64_t)((x + 0x1p52) - 0x1p52);
-#endif
-}
-
-/* Store the 8 bytes of w at o, low byte first. */
-static inline __attribute__((always_inline)) void store_le64(char *o, uint64_t w)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    memcpy(o, &w, 8);
-}
-
-/*
- * A score as a JSON number with 6 significant digits at o (room for
- * SCORE_MAX bytes), as "%.6g" writes it, returning the end. The usual range
- * (1e-4 <= |v| < 1e6) is written without printf, which costs more than the
- * rest of the answer, and without variable-length copies or small stores
- * read back as words (a store that cannot be forwarded to a wider load
- * stalls it): the six digits come from two rows of digits3 into one
- * register and are stored as whole words, and the end is moved by the
- * length that counts. Other values (and rounding that would carry into a
- * seventh digit) go through snprintf. The branches on the value stay:
- * scores of one list are alike, so they are predicted, and a predicted
- * branch costs less than the arithmetic that would replace it.
- */
-static inline __attribute__((always_inline)) char *put_score(char *o, float f)
-{
-    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    double v = f, a = fabs(v);
-    /* e: a = m * 10^e with 1 <= m < 10 (the same bounds as pow10 and its
-     * correctly rounded inverses); the range check is folded into the
-     * search, and NaN fails every compare down to the slow path. */
-    int e;
-    if (a >= 1) {
-        if (a >= 1e3) {
-            if (__builtin_expect(a >= 1e6, 0))
-                return put_score_printf(o, v);
-            e = a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3;
-        } else {
-            e = a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0;
-        }
-    } else if (a >= 1e-2) {
-        e = a >= 1e-1 ? -1 : -2;
-    } else {
-        if (__builtin_expect(!(a >= 1e-4), 0))
-            return put_score_printf(o, v);
-        e = a >= 1e-3 ? -3 : -4;
-    }
-    uint64_t digits = (uint64_t)round_even(a * pow10[5 - e]); /* below 1e6 */
-    if (__builtin_expect(digits >= 1000000 || digits < 100000, 0))
-        return put_score_printf(o, v);
-    /* d: the 6 significant digits d0..d5 (value = 0.d0..d5 x 10^(e+1)),
-     * d0 in the low byte */
-    unsigned x = (unsigned)digits, hi = x / 1000, lo = x - hi * 1000;
-    uint32_t rh = digits3[hi], rl = digits3[lo];
-    uint64_t d = (rh & 0xffffff) | (uint64_t)(rl & 0xffffff) << 24;
-    /* last: the index of the last digit that is not '0' (d0 is not) */
-    int last = lo ? 5 - (int)(rl >> 24) : 2 - (int)(rh >> 24);
-    uint32_t fbits;
-    memcpy(&fbits, &f, 4);
-    *o = '-';
-    o += fbits >> 31; /* the sign bit: v is not 0 or NaN here */
-    if (e >= 0) {
-        /* digits d0..de, then '.' and d(e+1)..d(last) if any: the word,
-         * its tail again one byte further on, and the point between */
-        store_le64(o, d);
-        store_le64(o + e + 2, d >> (8 * (unsigned)(e + 1))); /* e + 1 <= 6 */
-        o[e + 1] = '.';
-        return o + (last > e ? last + 2 : e + 1);
-    }
-    /* "0." and -e-1 zeros, then d0..d(last) */
-    memcpy(o, "0.000000", 8);
-    store_le64(o + 1 - e, d);
-    return o + 1 - e + last + 1;
-}
-
 /* Fixed text by source, written with constant-length copies of the whole
  * array (the room for it is reserved) and advanced by len. */
 struct fixed_text {
@@ -420,7 +299,7 @@ static const struct fixed_text *by_source(const struct fixed_text *table, unsign
 
 /* Most bytes of one item but its id: the head (written as 16), the id's
  * quotes, the middle (written as 16), the score, the tail (written as 32). */
-#define ITEM_FIXED_MAX (16 + 2 + 16 + SCORE_MAX + 32)
+#define ITEM_FIXED_MAX (16 + 2 + 16 + 16 + 32)
 /* The most one item can take, whatever its id. */
 #define ITEM_MAX (ITEM_FIXED_MAX + RC_JSON_STR_MAX(RC_ID_MAX))
 
@@ -430,9 +309,30 @@ static void item_exact(struct rc_buf *b, const struct re_item *it, int first, co
     rc_buf_add(b, &",{\"product\":"[first], first ? 11 : 12);
     rc_buf_json_str(b, it->id, it->id_len);
     rc_buf_add(b, ",\"score\":", 9);
-    char tmp[SCORE_MAX];
-    rc_buf_add(b, tmp, (size_t)(put_score(tmp, it->score) - tmp));
+    rc_buf_add(b, it->id + it->id_len, it->score_len);
     rc_buf_add(b, tail->text, tail->len);
+}
+
+/* An item's score text at o, which has room for 16 bytes; returns the end.
+ * The 16 bytes that end where the text ends are loaded as two words and
+ * shifted down past what precedes the text: no copy of variable length,
+ * and no read past the entry (it holds at least 15 + 1 + 1 bytes). */
+static inline __attribute__((always_inline)) char *score_copy(char *o, const struct re_item *it)
+{
+    const char *end = it->id + it->id_len + it->score_len;
+#if defined(__SIZEOF_INT128__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t lo, hi;
+    memcpy(&lo, end - 16, 8);
+    memcpy(&hi, end - 8, 8);
+    unsigned __int128 w = ((unsigned __int128)hi << 64 | lo) >> (8 * (16 - it->score_len)); /* score_len >= 1 */
+    lo = (uint64_t)w;
+    hi = (uint64_t)(w >> 64);
+    memcpy(o, &lo, 8);
+    memcpy(o + 8, &hi, 8);
+#else
+    memcpy(o, end - it->score_len, it->score_len);
+#endif
+    return o + it->score_len;
 }
 
 /* The text before an item's id (the first item has no comma) and between
@@ -453,7 +353,7 @@ static inline __attribute__((always_inline)) char *item_write(char *o, const str
     if (__builtin_expect(!q, 0))
         q = rc_json_str_write_any(o - 1, it->id, it->id_len) - 1;
     memcpy(q, item_mid, 16);
-    o = put_score(q + 10, it->score);
+    o = score_copy(q + 10, it);
     memcpy(o, tail->text, sizeof(tail->text));
     return o + tail->len;
 }

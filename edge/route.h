@@ -54,12 +54,14 @@
  * \ufffd (6 bytes per byte), plus the fixed text around them. */
 #define RE_RECS_JSON_MAX (1024 + RE_N_MAX * (64 + 6 * RC_ID_MAX))
 
+/* One item of an answer, as its list entry holds it (record.h). */
 struct re_item {
     uint64_t key;
     const char *id; /* into the LMDB map; not NUL-terminated */
     float score;
     uint16_t id_len;
-    uint8_t source; /* enum rc_source */
+    uint8_t score_len; /* the score text: the score_len bytes after the id */
+    uint8_t source;    /* enum rc_source */
 };
 
 struct re_recs {
@@ -91,8 +93,11 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
 /*
  * Append {"version":..,"route":..,"items":[{"product":..,"score":..,
  * "source":..},..]} to b. Ids are escaped with rc_buf_json_str, so the text
- * is valid JSON whatever bytes they hold. A fixed buffer of
- * RE_RECS_JSON_MAX bytes never overflows.
+ * is valid JSON whatever bytes they hold; scores are their entries' score
+ * texts, copied (a version's every record is checked when it is loaded).
+ * An item's 16 bytes that end where its score text ends are read (in a
+ * record, all of them are its entry's). A fixed buffer of RE_RECS_JSON_MAX
+ * bytes never overflows.
  */
 void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b);
 

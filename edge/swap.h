@@ -5,8 +5,10 @@
  * A holder watches <root>/current (schemas/cache.md, "Layout"). When the
  * link names a version other than the one loaded, the holder opens it with
  * RC_CACHE_VERIFY (manifest parsed, every file's size and XXH3 checked, meta
- * and counts compared) and requires the manifest's version to equal the
- * directory name. A version that passes replaces the current one; one that
+ * and counts compared), requires the manifest's version to equal the
+ * directory name, and checks every record in full (rc_cache_check_records:
+ * the request path reads records lazily and copies their score texts into
+ * answers as they are). A version that passes replaces the current one; one that
  * fails is refused (logged, counted) and the current one keeps serving. A
  * refused target is not retried until `current` names another version or
  * re_holder_check() is called with force (SIGHUP).

@@ -1,10 +1,15 @@
 #include "cache.h"
 #include "error.h"
+#include "keys.h"
 #include "layout.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -211,7 +216,9 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
     MDB_val k = {6, "format"}, v;
     rc = mdb_get(txn, c->meta, &k, &v);
     if (rc || v.mv_size != strlen(RC_CACHE_FORMAT) || memcmp(v.mv_data, RC_CACHE_FORMAT, v.mv_size) != 0) {
-        rc = rc_fail(err, RC_EFORMAT, "'%s' is not an %s cache", path, RC_CACHE_FORMAT);
+        int shown = rc || v.mv_size > 64 || memchr(v.mv_data, 0, v.mv_size) ? 0 : (int)v.mv_size;
+        rc = rc_fail(err, RC_EFORMAT, "'%s' is not an %s cache (its format: '%.*s')", path, RC_CACHE_FORMAT, shown,
+                     shown ? (const char *)v.mv_data : "");
         goto fail_txn;
     }
     k = (MDB_val){7, "version"};
@@ -265,4 +272,129 @@ int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t
 {
     MDB_val k = {sizeof(key), &key};
     return rc_lmdb(mdb_get(txn, c->dbi[db], &k, val));
+}
+
+/* The list source each DB holds (segment also holds the global list). */
+static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, 0};
+
+struct seen_entry {
+    uint64_t key;
+    unsigned index;
+};
+
+static int cmp_seen_entry(const void *a, const void *b)
+{
+    const struct seen_entry *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint64_t *entries, char *err)
+{
+    char why[RC_ERRMSG_MAX];
+    uint64_t key;
+    if (k->mv_size != sizeof(key))
+        return rc_fail(err, RC_EFORMAT, "%s has a %zu-byte key, keys are 8 bytes", rc_db_names[db], k->mv_size);
+    memcpy(&key, k->mv_data, sizeof(key));
+    if (db == RC_DB_ITEMS) {
+        struct rc_item item;
+        int rc = rc_item_decode(&item, v->mv_data, v->mv_size, why);
+        if (rc)
+            return rc_fail(err, rc, "items record %016" PRIx64 ": %s", key, why);
+        if (rc_key(item.id, item.id_len) != key)
+            return rc_fail(err, RC_EFORMAT, "items record %016" PRIx64 ": key is not the hash of its id '%.*s'", key,
+                           (int)item.id_len, item.id);
+        return 0;
+    }
+    struct rc_list list;
+    int rc = rc_list_open(&list, v->mv_data, v->mv_size, RC_DECODE_VERIFY, why);
+    if (rc)
+        return rc_fail(err, rc, "%s record %016" PRIx64 ": %s", rc_db_names[db], key, why);
+    int source_ok = list.source == db_source[db] || (db == RC_DB_SEGMENT && list.source == RC_SRC_GLOBAL);
+    if (!source_ok)
+        return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": source '%s' does not belong in this DB",
+                       rc_db_names[db], key, rc_source_name(list.source));
+    struct rc_entry e;
+    struct seen_entry seen[RC_LIST_MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; rc_list_next(&list, &e); i++) {
+        if (rc_key(e.id, e.id_len) != e.key)
+            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u key is not the hash of '%.*s'",
+                           rc_db_names[db], key, i, (int)e.id_len, e.id);
+        if (!isfinite(e.score))
+            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u has a score that is not finite",
+                           rc_db_names[db], key, i);
+        seen[n++] = (struct seen_entry){e.key, i}; /* count <= RC_LIST_MAX: rc_list_open checked it */
+        if (entries)
+            (*entries)++;
+    }
+    qsort(seen, n, sizeof(seen[0]), cmp_seen_entry);
+    for (unsigned i = 1; i < n; i++)
+        if (seen[i].key == seen[i - 1].key)
+            return rc_fail(err, RC_EFORMAT, "%s record %016" PRIx64 ": entry %u repeats the product of entry %u",
+                           rc_db_names[db], key, seen[i].index, seen[i - 1].index);
+    return 0;
+}
+
+/* A defect found by rc_cache_check_records: to the caller's report, and
+ * into err when it is the first. */
+static void check_report(struct rc_cache_check *chk, int *first, int code, const char *why, char *err)
+{
+    if (chk->on_bad)
+        chk->on_bad(chk->ctx, why);
+    if (!*first) {
+        *first = code;
+        rc_fail(err, code, "%s", why);
+    }
+}
+
+int rc_cache_check_records(const struct rc_cache *c, struct rc_cache_check *chk, char *err)
+{
+    memset(chk->records, 0, sizeof(chk->records));
+    chk->entries = chk->bad = 0;
+    char why[RC_ERRMSG_MAX];
+    int first = 0;
+    MDB_txn *txn;
+    int rc = rc_lmdb(mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn));
+    if (rc) {
+        snprintf(why, sizeof(why), "unable to read the cache: %s", rc_strerror(rc));
+        check_report(chk, &first, rc, why, err);
+        return rc;
+    }
+    for (int db = 0; db < RC_DB_COUNT && !(first && chk->stop_at_bad); db++) {
+        MDB_cursor *cur;
+        int grc = mdb_cursor_open(txn, c->dbi[db], &cur);
+        if (!grc) {
+            MDB_val k, v;
+            int op = MDB_FIRST;
+            while ((grc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+                op = MDB_NEXT;
+                chk->records[db]++;
+                int r = rc_cache_check_record((enum rc_db)db, &k, &v, &chk->entries, why);
+                if (r) {
+                    chk->bad++;
+                    check_report(chk, &first, r, why, err);
+                    if (chk->stop_at_bad)
+                        break;
+                }
+            }
+            mdb_cursor_close(cur);
+        }
+        if (first && chk->stop_at_bad)
+            break;
+        if (grc != MDB_NOTFOUND) {
+            rc = rc_lmdb(grc);
+            snprintf(why, sizeof(why), "unable to walk the %s DB: %s", rc_db_names[db], rc_strerror(rc));
+            check_report(chk, &first, rc, why, err);
+            break;
+        }
+        if (chk->records[db] != c->manifest.counts[db]) {
+            snprintf(why, sizeof(why), "%s: walked %" PRIu64 " records, the manifest says %" PRIu64, rc_db_names[db],
+                     chk->records[db], c->manifest.counts[db]);
+            check_report(chk, &first, RC_EFORMAT, why, err);
+        }
+    }
+    mdb_txn_abort(txn);
+    return first;
 }

@@ -27,7 +27,7 @@
 
 #include "manifest.h"
 
-#define RC_CACHE_FORMAT "edgerec-cache/1"
+#define RC_CACHE_FORMAT "edgerec-cache/2" /* list records of version 2 (record.h) */
 #define RC_CACHE_BATCH 65536 /* puts per write transaction */
 
 struct rc_cache_writer {
@@ -112,6 +112,35 @@ struct rc_cache {
  */
 int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err);
 void rc_cache_close(struct rc_cache *c);
+
+/*
+ * Check one record of db completely: an 8-byte key; a list record that
+ * decodes in full with its checksum (score texts included), whose source
+ * belongs to db and whose entries' keys are the hashes of their ids with
+ * finite scores, each product once (recedge relies on it: it does not
+ * dedupe the entries of one list against each other); or an item record
+ * whose key is the hash of its id. Adds the list's entries to *entries
+ * (may be NULL). Returns 0 or a negative code with err set.
+ */
+int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint64_t *entries, char *err);
+
+/* What rc_cache_check_records found, and how it reports. */
+struct rc_cache_check {
+    int stop_at_bad;                               /* in: stop at the first bad record */
+    void (*on_bad)(void *ctx, const char *why);    /* in, may be NULL: called for each defect */
+    void *ctx;
+    uint64_t records[RC_DB_COUNT], entries, bad;   /* out */
+};
+
+/*
+ * Check every record of every DB of an open version with
+ * rc_cache_check_record, and that each DB holds the manifest's count
+ * (chk holds the options; its counts are set here). Every defect goes to
+ * chk->on_bad: a bad record, a DB whose count differs, an LMDB error
+ * (which ends the walk). Returns 0, or the first defect's code with its
+ * reason in err.
+ */
+int rc_cache_check_records(const struct rc_cache *c, struct rc_cache_check *chk, char *err);
 
 /* Look up key in db within txn; *val points into the map (valid until the
  * txn is reset). Returns 0, MDB_NOTFOUND or another LMDB code. */

@@ -95,6 +95,115 @@ void rc_buf_add_float(struct rc_buf *b, double v)
     rc_buf_add(b, tmp, (size_t)n);
 }
 
+/* The slow path of rc_json_score_write: what rc_buf_add_float writes. */
+static char *score_printf(char *o, double v)
+{
+    if (!isfinite(v)) {
+        memcpy(o, "null", 4);
+        return o + 4;
+    }
+    int n = snprintf(o, RC_JSON_SCORE_ROOM, "%.6g", v);
+    return o + (n > 0 && n < RC_JSON_SCORE_ROOM ? n : 0);
+}
+
+/* "000".."999" as the bytes of a little-endian word (first digit in the
+ * low byte) and, in its top byte, how many of those three digits are
+ * trailing zeros (3 for "000"). */
+#define D3(a, b, c) \
+    ((uint32_t)('0' + (a)) | (uint32_t)('0' + (b)) << 8 | (uint32_t)('0' + (c)) << 16 | \
+     (uint32_t)((c) ? 0 : (b) ? 1 : (a) ? 2 : 3) << 24)
+#define D3_10(a, b) D3(a, b, 0), D3(a, b, 1), D3(a, b, 2), D3(a, b, 3), D3(a, b, 4), D3(a, b, 5), D3(a, b, 6), \
+                    D3(a, b, 7), D3(a, b, 8), D3(a, b, 9)
+#define D3_100(a) D3_10(a, 0), D3_10(a, 1), D3_10(a, 2), D3_10(a, 3), D3_10(a, 4), D3_10(a, 5), D3_10(a, 6), \
+                  D3_10(a, 7), D3_10(a, 8), D3_10(a, 9)
+static const uint32_t digits3[1000] = {D3_100(0), D3_100(1), D3_100(2), D3_100(3), D3_100(4),
+                                       D3_100(5), D3_100(6), D3_100(7), D3_100(8), D3_100(9)};
+#undef D3_100
+#undef D3_10
+#undef D3
+
+/* Round to an integer, ties to even as printf. SSE2 converts in the
+ * current rounding mode (to nearest even unless changed). Elsewhere:
+ * below 2^52, adding and taking away 2^52 leaves the rounded value,
+ * exactly (not folded away: C keeps the order of floating-point
+ * operations). llrint would be a libc call unless errno is given up. */
+static inline __attribute__((always_inline)) int64_t round_even(double x)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    return _mm_cvtsd_si64(_mm_set_sd(x));
+#else
+    return (int64_t)((x + 0x1p52) - 0x1p52);
+#endif
+}
+
+/* Store the 8 bytes of w at o, low byte first. */
+static inline __attribute__((always_inline)) void store_le64(char *o, uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(o, &w, 8);
+}
+
+/*
+ * rc_json_score_write (json.h). The usual range (1e-4 <= |v| < 1e6) is
+ * written without printf, and without variable-length copies or small
+ * stores read back as words: the six digits come from two rows of digits3
+ * into one register and are stored as whole words, and the end is moved by
+ * the length that counts. Other values (and rounding that would carry into
+ * a seventh digit) go through snprintf.
+ */
+char *rc_json_score_write(char *o, float f)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double v = f, a = fabs(v);
+    /* e: a = m * 10^e with 1 <= m < 10 (the same bounds as pow10 and its
+     * correctly rounded inverses); the range check is folded into the
+     * search, and NaN fails every compare down to the slow path. */
+    int e;
+    if (a >= 1) {
+        if (a >= 1e3) {
+            if (__builtin_expect(a >= 1e6, 0))
+                return score_printf(o, v);
+            e = a >= 1e5 ? 5 : a >= 1e4 ? 4 : 3;
+        } else {
+            e = a >= 1e2 ? 2 : a >= 1e1 ? 1 : 0;
+        }
+    } else if (a >= 1e-2) {
+        e = a >= 1e-1 ? -1 : -2;
+    } else {
+        if (__builtin_expect(!(a >= 1e-4), 0))
+            return score_printf(o, v);
+        e = a >= 1e-3 ? -3 : -4;
+    }
+    uint64_t digits = (uint64_t)round_even(a * pow10[5 - e]); /* below 1e6 */
+    if (__builtin_expect(digits >= 1000000 || digits < 100000, 0))
+        return score_printf(o, v);
+    /* d: the 6 significant digits d0..d5 (value = 0.d0..d5 x 10^(e+1)),
+     * d0 in the low byte */
+    unsigned x = (unsigned)digits, hi = x / 1000, lo = x - hi * 1000;
+    uint32_t rh = digits3[hi], rl = digits3[lo];
+    uint64_t d = (rh & 0xffffff) | (uint64_t)(rl & 0xffffff) << 24;
+    /* last: the index of the last digit that is not '0' (d0 is not) */
+    int last = lo ? 5 - (int)(rl >> 24) : 2 - (int)(rh >> 24);
+    uint32_t fbits;
+    memcpy(&fbits, &f, 4);
+    *o = '-';
+    o += fbits >> 31; /* the sign bit: v is not 0 or NaN here */
+    if (e >= 0) {
+        /* digits d0..de, then '.' and d(e+1)..d(last) if any: the word,
+         * its tail again one byte further on, and the point between */
+        store_le64(o, d);
+        store_le64(o + e + 2, d >> (8 * (unsigned)(e + 1))); /* e + 1 <= 6 */
+        o[e + 1] = '.';
+        return o + (last > e ? last + 2 : e + 1);
+    }
+    /* "0." and -e-1 zeros, then d0..d(last) */
+    memcpy(o, "0.000000", 8);
+    store_le64(o + 1 - e, d);
+    return o + 1 - e + last + 1;
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {

@@ -92,6 +92,20 @@ void rc_buf_add_u64(struct rc_buf *b, uint64_t v);
 void rc_buf_add_float(struct rc_buf *b, double v);
 void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
 
+/* Most bytes rc_json_score_write writes ("%.6g" of a float is at most 12,
+ * as in "-1.17549e-38"; "null" 4), and the room it needs at o: it stores
+ * whole words past the end of the text. */
+#define RC_JSON_SCORE_MAX 12
+#define RC_JSON_SCORE_ROOM 24
+
+/*
+ * A score as a JSON number at o, exactly what "%.6g" writes for it (null
+ * when it is not finite), returning the end; o has room for
+ * RC_JSON_SCORE_ROOM bytes. recbuild stores this text in every list entry
+ * (record.h), so that recedge copies a score rather than formats it.
+ */
+char *rc_json_score_write(char *o, float f);
+
 /* Most bytes rc_json_str_write writes for n input bytes: the quotes, and
  * every byte escaped to 6 (\u00XX or \ufffd). */
 #define RC_JSON_STR_MAX(n) (2 + 6 * (size_t)(n))

@@ -1,5 +1,6 @@
 #include "record.h"
 #include "error.h"
+#include "json.h"
 #include "keys.h"
 
 #include <errno.h>
@@ -45,22 +46,30 @@ const char *rc_source_name(int source)
     }
 }
 
+_Static_assert(RC_SCORE_TEXT_MAX == RC_JSON_SCORE_MAX, "a score text field holds any score's text");
+
 size_t rc_list_size(size_t count, size_t ids_total)
 {
-    return RC_LIST_HEADER + count * RC_ENTRY_FIXED + ids_total;
+    return RC_LIST_HEADER + count * (RC_ENTRY_FIXED + RC_SCORE_TEXT_MAX) + ids_total;
+}
+
+/* The score text of f into text (RC_JSON_SCORE_ROOM bytes); its length. */
+static unsigned score_text(char *text, float f)
+{
+    return (unsigned)(rc_json_score_write(text, f) - text);
 }
 
 long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count)
 {
     if (count > RC_LIST_MAX || source < RC_SRC_CF || source > RC_SRC_GLOBAL)
         return RC_ERANGE;
-    size_t ids = 0;
+    size_t need = RC_LIST_HEADER;
+    char text[RC_JSON_SCORE_ROOM];
     for (size_t i = 0; i < count; i++) {
         if (entries[i].id_len == 0 || entries[i].id_len > RC_ID_MAX)
             return RC_ETOOLONG;
-        ids += entries[i].id_len;
+        need += RC_ENTRY_FIXED + entries[i].id_len + score_text(text, entries[i].score);
     }
-    size_t need = rc_list_size(count, ids);
     if (need > cap)
         return -ENOSPC;
     unsigned char *p = out;
@@ -77,8 +86,11 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
         put64(q, entries[i].key);
         put32(q + 8, bits);
         put16(q + 12, entries[i].id_len);
+        unsigned text_len = score_text(text, entries[i].score);
+        q[14] = (unsigned char)text_len;
         memcpy(q + RC_ENTRY_FIXED, entries[i].id, entries[i].id_len);
-        q += RC_ENTRY_FIXED + entries[i].id_len;
+        memcpy(q + RC_ENTRY_FIXED + entries[i].id_len, text, text_len);
+        q += RC_ENTRY_FIXED + entries[i].id_len + text_len;
     }
     put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, need - RC_LIST_HEADER));
     return (long)need;
@@ -108,11 +120,21 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
         if (len - pos < RC_ENTRY_FIXED)
             return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u", i);
         uint16_t id_len = get16(p + pos + 12);
+        unsigned text_len = p[pos + 14];
         if (id_len == 0 || id_len > RC_ID_MAX)
             return rc_fail(err, RC_EFORMAT, "list entry %u has id length %u", i, id_len);
-        if (len - pos - RC_ENTRY_FIXED < id_len)
-            return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u id", i);
-        pos += RC_ENTRY_FIXED + id_len;
+        if (text_len == 0 || text_len > RC_SCORE_TEXT_MAX)
+            return rc_fail(err, RC_EFORMAT, "list entry %u has score text length %u", i, text_len);
+        if (len - pos - RC_ENTRY_FIXED < (size_t)id_len + text_len)
+            return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u id or score text", i);
+        float score;
+        uint32_t bits = get32(p + pos + 8);
+        memcpy(&score, &bits, 4);
+        char text[RC_JSON_SCORE_ROOM];
+        if (score_text(text, score) != text_len || memcmp(text, p + pos + RC_ENTRY_FIXED + id_len, text_len) != 0)
+            return rc_fail(err, RC_EFORMAT, "list entry %u has a score text that is not its score's ('%.*s')", i,
+                           (int)(score_text(text, score)), text);
+        pos += RC_ENTRY_FIXED + id_len + text_len;
     }
     if (pos != len)
         return rc_fail(err, RC_EFORMAT, "list record has %zu trailing bytes", len - pos);

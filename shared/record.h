@@ -13,7 +13,13 @@
  *   10  2    reserved   0
  *   12  4    check      low 32 bits of XXH3_64 over bytes [16, end)
  *   16  ...  count entries, packed, no padding:
- *            u64 product key, f32 score, u16 id_len (1..RC_ID_MAX), id bytes
+ *            u64 product key, f32 score, u16 id_len (1..RC_ID_MAX),
+ *            u8 score_len (1..RC_SCORE_TEXT_MAX), id bytes, score text
+ *
+ * The score text is the score as a JSON number, exactly what
+ * rc_json_score_write (json.h) writes for it: "%.6g", or null when it is
+ * not finite. It is written once per list by the builder so that the edge
+ * copies it into every answer rather than formats it.
  *
  * Item record (items DB): one catalog product.
  *
@@ -30,8 +36,9 @@
  *
  * Decoding never reads outside [buf, buf+len), in either of two modes:
  *   - full (the default): rc_list_open() walks every entry once and refuses
- *     a record whose entries do not end exactly at len; after a successful
- *     open, rc_list_next() cannot fail (recctl, recbuild, tests);
+ *     a record whose entries do not end exactly at len or whose score text
+ *     is not its score's; after a successful open, rc_list_next() cannot
+ *     fail (recctl, recbuild, recedge when it loads a version, tests);
  *   - lazy (RC_DECODE_LAZY, the edge): rc_list_open() checks the header
  *     only, and rc_list_next() checks each entry as it reaches it. A
  *     malformed entry, or bytes left after the last one, ends the iteration
@@ -39,7 +46,8 @@
  *     RC_EFORMAT; the entries returned before it were well-formed. A reader
  *     that stops early never looks at the rest of the record, so a defect
  *     there goes unnoticed: the edge reads only the head of most lists and
- *     relies on the file checksum it verified when the version was loaded.
+ *     relies on the full check of every record it made when the version
+ *     was loaded. Lazy mode checks an entry's lengths, not its bytes.
  * The checksum is checked only when RC_DECODE_VERIFY is passed (recctl
  * verify, tests); it needs the whole record, so it implies full decoding.
  */
@@ -55,10 +63,11 @@
 
 #define RC_LIST_MAGIC "ERLS"
 #define RC_ITEM_MAGIC "ERIT"
-#define RC_LIST_VERSION 1
+#define RC_LIST_VERSION 2
 #define RC_ITEM_VERSION 1
 #define RC_LIST_HEADER 16
-#define RC_ENTRY_FIXED 14 /* key + score + id_len */
+#define RC_ENTRY_FIXED 15 /* key + score + id_len + score_len */
+#define RC_SCORE_TEXT_MAX 12 /* RC_JSON_SCORE_MAX */
 #define RC_LIST_MAX 1000
 #define RC_ITEM_HEADER 12
 #define RC_ITEM_IN_STOCK 0x01
@@ -75,8 +84,16 @@ struct rc_entry {
     uint64_t key;
     float score;
     uint16_t id_len;
-    const char *id; /* points into the record; not NUL-terminated */
+    const char *id;    /* points into the record; not NUL-terminated */
+    uint8_t score_len; /* of the score text, which follows the id (read only) */
 };
+
+/* The score text of an entry read from a record (rc_list_next): the
+ * score_len bytes after its id. */
+static inline const char *rc_entry_score_text(const struct rc_entry *e)
+{
+    return e->id + e->id_len;
+}
 
 /* An opened list record; borrows the buffer it was opened on. */
 struct rc_list {
@@ -90,13 +107,16 @@ struct rc_list {
 };
 
 /*
- * Bytes needed to encode `count` entries whose id lengths sum to ids_total.
+ * Most bytes needed to encode `count` entries whose id lengths sum to
+ * ids_total (each score text counted at its longest; rc_list_encode returns
+ * the exact length).
  */
 size_t rc_list_size(size_t count, size_t ids_total);
 
 /*
  * Encode a list into out (capacity cap). Entries are written in the order
- * given; the caller ranks them. Returns the encoded length (> 0), or
+ * given; the caller ranks them. Each entry's score text is written here
+ * from its score (score_len is ignored). Returns the encoded length (> 0), or
  * RC_ERANGE (count > RC_LIST_MAX, bad source), RC_ETOOLONG (an id is empty
  * or longer than RC_ID_MAX), -ENOSPC (cap too small).
  */
@@ -152,8 +172,8 @@ int rc_list_stop(struct rc_list *list, int code);
  * RC_ETRUNC or RC_EFORMAT (it stays 0 at a clean end); every later call
  * returns 0 too. Never reads outside the record. Inline: the edge calls it
  * for every entry it serves. The checks are those of rc_list_open for this
- * entry: after a full open they always pass, so they cost a few compares,
- * never a second walk.
+ * entry's lengths (not its score text's bytes): after a full open they
+ * always pass, so they cost a few compares, never a second walk.
  */
 static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
 {
@@ -168,10 +188,11 @@ static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
         rc_list_stop(list, RC_ETRUNC);
         return 0;
     }
-    unsigned id_len = (unsigned)(q[12] | q[13] << 8);
-    /* id_len - 1 wraps for 0: one compare for 1..RC_ID_MAX */
-    if (__builtin_expect(id_len - 1 >= RC_ID_MAX || left - RC_ENTRY_FIXED < id_len, 0)) {
-        rc_list_stop(list, id_len - 1 >= RC_ID_MAX ? RC_EFORMAT : RC_ETRUNC);
+    unsigned id_len = (unsigned)(q[12] | q[13] << 8), score_len = q[14];
+    /* n - 1 wraps for 0: one compare for 1..MAX */
+    int bad_len = id_len - 1 >= RC_ID_MAX || score_len - 1 >= RC_SCORE_TEXT_MAX;
+    if (__builtin_expect(bad_len || left - RC_ENTRY_FIXED < id_len + score_len, 0)) {
+        rc_list_stop(list, bad_len ? RC_EFORMAT : RC_ETRUNC);
         return 0;
     }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -188,8 +209,9 @@ static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
     memcpy(&e->score, &bits, 4);
 #endif
     e->id_len = (uint16_t)id_len;
+    e->score_len = (uint8_t)score_len;
     e->id = (const char *)q + RC_ENTRY_FIXED;
-    list->next = q + RC_ENTRY_FIXED + id_len;
+    list->next = q + RC_ENTRY_FIXED + id_len + score_len;
     list->index++;
     return 1;
 }

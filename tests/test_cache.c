@@ -77,7 +77,7 @@ static void make_records(void)
             if (db == RC_DB_ITEMS) {
                 len = rc_item_encode(r->val, sizeof(r->val), r->id, (size_t)n, "cat", 3, i % 2);
             } else {
-                struct rc_entry e = {rc_key("p1", 2), (float)i, (uint16_t)n, r->id};
+                struct rc_entry e = {r->key, (float)i, (uint16_t)n, r->id, 0}; /* the list names its own id */
                 enum rc_source src = db == RC_DB_COOKIE ? RC_SRC_CF : db == RC_DB_PRODUCT ? RC_SRC_IMAGE : RC_SRC_SEGMENT;
                 len = rc_list_encode(r->val, sizeof(r->val), src, &e, 1);
             }
@@ -385,6 +385,58 @@ START_TEST(test_refuse_counts)
 }
 END_TEST
 
+/* rc_cache_check_records walks every record: a clean version passes with
+ * its counts; two bad records (a flipped id byte: the record checksum; a
+ * score text that is not its score's) are each reported, the first one's
+ * code returned, and stop_at_bad ends the walk at the first. */
+static void count_bad(void *ctx, const char *why)
+{
+    ck_assert_ptr_nonnull(why);
+    (*(int *)ctx)++;
+}
+
+START_TEST(test_check_records)
+{
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 1);
+    struct rc_cache c;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0);
+    int reported = 0;
+    struct rc_cache_check chk = {.on_bad = count_bad, .ctx = &reported};
+    ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
+    for (int db = 0; db < RC_DB_COUNT; db++)
+        ck_assert_uint_eq(chk.records[db], PER_DB);
+    ck_assert_uint_eq(chk.entries, 3 * PER_DB); /* one entry per list */
+    ck_assert_uint_eq(chk.bad, 0);
+    ck_assert_int_eq(reported, 0);
+    rc_cache_close(&c);
+
+    struct rec *cookie = &recs[RC_DB_COOKIE][7], *product = &recs[RC_DB_PRODUCT][3];
+    cookie->val[RC_LIST_HEADER + RC_ENTRY_FIXED] ^= 0x01; /* its id */
+    size_t text = RC_LIST_HEADER + RC_ENTRY_FIXED + product->val[RC_LIST_HEADER + 12];
+    product->val[text] = product->val[text] == '9' ? '8' : '9';
+    write_env(RC_CACHE_FORMAT, "v1");
+    write_manifest("v1", 0, 1);
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0); /* the files match the manifest */
+    ck_assert_int_eq(rc_cache_check_records(&c, &chk, err), RC_ECHECKSUM); /* the cookie DB is walked first */
+    ck_assert_msg(strstr(err, "cookie record"), "%s", err);
+    ck_assert_uint_eq(chk.bad, 2);
+    ck_assert_int_eq(reported, 2);
+    ck_assert_uint_eq(chk.records[RC_DB_ITEMS], PER_DB);
+
+    reported = 0;
+    chk.stop_at_bad = 1;
+    ck_assert_int_eq(rc_cache_check_records(&c, &chk, err), RC_ECHECKSUM);
+    ck_assert_uint_eq(chk.bad, 1);
+    ck_assert_int_eq(reported, 1);
+    ck_assert_uint_eq(chk.records[RC_DB_COOKIE], 8); /* up to the bad one */
+    ck_assert_uint_eq(chk.records[RC_DB_PRODUCT], 0);
+    rc_cache_close(&c);
+}
+END_TEST
+
 START_TEST(test_refuse_meta)
 {
     make_records();
@@ -399,9 +451,17 @@ START_TEST(test_refuse_meta)
     write_manifest("v", 0, 1); /* a prefix of the meta version */
     open_fails(0, RC_EFORMAT);
 
-    write_env("edgerec-cache/2", "v1");
-    write_manifest("v1", 0, 1);
-    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    /* another format: the one before (lists without score texts), or a
+     * later one; the message names what was found */
+    const char *formats[] = {"edgerec-cache/1", "edgerec-cache/3"};
+    for (int i = 0; i < 2; i++) {
+        write_env(formats[i], "v1");
+        write_manifest("v1", 0, 1);
+        open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+        char err[RC_ERRMSG_MAX] = "";
+        ck_assert_int_eq(rc_cache_open(&c, dir, 0, err), RC_EFORMAT);
+        ck_assert_msg(strstr(err, formats[i]) && strstr(err, RC_CACHE_FORMAT), "%s", err);
+    }
     write_env(NULL, "v1");
     write_manifest("v1", 0, 1);
     open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
@@ -476,6 +536,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_writer_abort);
     tcase_add_test(tc, test_mapsize);
     tcase_add_test(tc, test_refuse_counts);
+    tcase_add_test(tc, test_check_records);
     tcase_add_test(tc, test_refuse_meta);
     tcase_add_test(tc, test_refuse_damage);
     tcase_add_test(tc, test_refuse_unlisted);

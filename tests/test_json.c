@@ -6,7 +6,8 @@
  * the table of well-formed UTF-8 byte sequences (Unicode 15, table 3-7):
  * every byte that does not start a well-formed sequence becomes one U+FFFD.
  * Random byte strings must come out as JSON that rc_json_parse reads back
- * to exactly that reference.
+ * to exactly that reference. Score texts (rc_json_score_write) are held to
+ * snprintf's "%.6g".
  */
 #include "error.h"
 #include "json.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +229,61 @@ START_TEST(test_numbers_out)
     rc_buf_add_float(&b, -INFINITY);
     ck_assert_str_eq(rc_buf_cstr(&b), "0 18446744073709551615 1000 0.5 -1.23457e+06 null null null");
     rc_buf_release(&b);
+}
+END_TEST
+
+/* rc_json_score_write writes what "%.6g" writes (null when not finite),
+ * at most RC_JSON_SCORE_MAX bytes, and nothing past RC_JSON_SCORE_ROOM:
+ * float bit patterns spread over the whole range (every sign, exponent,
+ * NaN and infinities), and the neighbours of every power of ten in the
+ * fast path's range and of the values that round up into a seventh digit. */
+static void check_score(float f)
+{
+    char got[RC_JSON_SCORE_ROOM + 8], want[32];
+    memset(got, 0x5a, sizeof(got));
+    char *end = rc_json_score_write(got, f);
+    size_t n = (size_t)(end - got);
+    int w = isfinite(f) ? snprintf(want, sizeof(want), "%.6g", (double)f) : snprintf(want, sizeof(want), "null");
+    /* checked before asserting: an assertion costs Check a write to its
+     * parent, and this runs a million times */
+    if (n != (size_t)w || memcmp(got, want, n) != 0)
+        ck_abort_msg("%.9g gave '%.*s', expected '%s'", (double)f, (int)n, got, want);
+    if (n > RC_JSON_SCORE_MAX)
+        ck_abort_msg("%.9g gave %zu bytes", (double)f, n);
+    for (size_t i = RC_JSON_SCORE_ROOM; i < sizeof(got); i++)
+        if (got[i] != 0x5a)
+            ck_abort_msg("%.9g: byte %zu written", (double)f, i);
+}
+
+START_TEST(test_score_text)
+{
+    for (uint64_t bits = 0; bits <= UINT32_MAX; bits += 4099) {
+        float f;
+        uint32_t b32 = (uint32_t)bits;
+        memcpy(&f, &b32, 4);
+        check_score(f);
+    }
+    for (int k = -6; k <= 7; k++) {
+        float p = powf(10.0f, (float)k);
+        uint32_t b32;
+        memcpy(&b32, &p, 4);
+        for (int d = -64; d <= 64; d++) {
+            uint32_t x = b32 + (uint32_t)d;
+            float f;
+            memcpy(&f, &x, 4);
+            check_score(f);
+            check_score(-f);
+            check_score(f * 0.9999995f); /* 999999.5 x 10^k: carries into a seventh digit */
+        }
+    }
+    check_score(0.0f);
+    check_score(-0.0f);
+    check_score(INFINITY);
+    check_score(-INFINITY);
+    check_score(NAN);
+    check_score(-3.4028235e38f);
+    check_score(1.17549435e-38f);
+    check_score(1.4e-45f);
 }
 END_TEST
 
@@ -566,6 +623,7 @@ static Suite *json_suite(void)
     tcase_add_test(buf, test_fixed_overflow);
     tcase_add_test(buf, test_growable);
     tcase_add_test(buf, test_numbers_out);
+    tcase_add_test(buf, test_score_text);
     suite_add_tcase(s, buf);
     TCase *esc = tcase_create("escape");
     tcase_add_test(esc, test_escape_ascii);

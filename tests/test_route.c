@@ -74,11 +74,11 @@ static void build(void)
     /* A record whose header is fine and whose second entry is not (id
      * length 0): the edge decodes lazily, so the first entry is used. */
     unsigned char badtail[64];
-    struct rc_entry two[] = {{rc_key("u", 1), .9f, 1, "u"}, {rc_key("v", 1), .8f, 1, "v"}};
+    struct rc_entry two[] = {{rc_key("u", 1), .9f, 1, "u", 0}, {rc_key("v", 1), .8f, 1, "v", 0}};
     long badtail_len = rc_list_encode(badtail, sizeof(badtail), RC_SRC_IMAGE, two, 2);
     if (badtail_len <= 0)
         abort();
-    badtail[RC_LIST_HEADER + RC_ENTRY_FIXED + 1 + 12] = 0;
+    badtail[RC_LIST_HEADER + RC_ENTRY_FIXED + 1 + badtail[RC_LIST_HEADER + 14] + 12] = 0; /* past "u" and its score */
     fx_put(f, RC_DB_PRODUCT, rc_key("badtail", 7), badtail, (size_t)badtail_len);
 
     char err[RC_ERRMSG_MAX];
@@ -342,14 +342,33 @@ START_TEST(test_json_weird_ids)
 }
 END_TEST
 
+/* Room for a one-entry record of any id. */
+#define REC_CAP (RC_LIST_HEADER + RC_ENTRY_FIXED + RC_SCORE_TEXT_MAX + RC_ID_MAX)
+
+/* An item as re_route takes it from a list: (key, id, score) encoded into
+ * rec (REC_CAP bytes) as a one-entry record and read back, so that it
+ * points into a real entry, score text included. */
+static struct re_item item_of(unsigned char *rec, uint64_t key, const char *id, size_t id_len, float score,
+                              uint8_t source)
+{
+    struct rc_entry e = {key, score, (uint16_t)id_len, id, 0};
+    long n = rc_list_encode(rec, REC_CAP, RC_SRC_CF, &e, 1);
+    ck_assert_int_gt(n, 0);
+    struct rc_list l;
+    ck_assert_int_eq(rc_list_open(&l, rec, (size_t)n, 0, NULL), 0);
+    ck_assert_int_eq(rc_list_next(&l, &e), 1);
+    return (struct re_item){key, e.id, score, (uint16_t)id_len, e.score_len, source};
+}
+
 START_TEST(test_json_worst_case_fits)
 {
     /* 100 items of RC_ID_MAX bytes that each escape to 6 bytes. */
     static char id[RC_ID_MAX];
     memset(id, 0x01, sizeof(id));
+    static unsigned char rec[RE_N_MAX][REC_CAP];
     struct re_recs r = {.route = RC_SRC_SEGMENT, .count = RE_N_MAX};
     for (unsigned i = 0; i < RE_N_MAX; i++)
-        r.items[i] = (struct re_item){i, id, -3.4e38f, RC_ID_MAX, RC_SRC_SEGMENT};
+        r.items[i] = item_of(rec[i], i, id, RC_ID_MAX, -3.4e38f, RC_SRC_SEGMENT);
     static char mem[RE_RECS_JSON_MAX];
     struct rc_buf b;
     rc_buf_fixed(&b, mem, sizeof(mem));
@@ -381,11 +400,13 @@ START_TEST(test_scratch_stamp_wraps)
 }
 END_TEST
 
-/* Scores read as "%.6g" would write them, over the whole float range. */
+/* Scores read as "%.6g" would write them, over the whole float range:
+ * written into a record by rc_list_encode, copied from it by
+ * re_recs_json. */
 START_TEST(test_json_scores_match_printf)
 {
+    static unsigned char rec[REC_CAP];
     struct re_recs r = {.route = RC_SRC_GLOBAL, .count = 1};
-    r.items[0] = (struct re_item){1, "x", 0, 1, RC_SRC_GLOBAL};
     const float fixed[] = {0, -0.0f, 1, 0.95f, 0.5f, 1e-4f, 9.99999e-5f, 999999.4f, 999999.6f, 1e6f, 123456.5f,
                            -0.0009765625f, 0.1f, 3.4e38f, 1e-38f, INFINITY, NAN};
     srand(7);
@@ -397,7 +418,7 @@ START_TEST(test_json_scores_match_printf)
             f = (float)rand() / (float)RAND_MAX * (rand() % 2 ? 1 : -1);
         else
             f = powf(10, (float)(rand() % 160 - 80) / 10.0f) * ((float)rand() / (float)RAND_MAX);
-        r.items[0].score = f;
+        r.items[0] = item_of(rec, 1, "x", 1, f, RC_SRC_GLOBAL);
         char mem[256], want[64];
         struct rc_buf b;
         rc_buf_fixed(&b, mem, sizeof(mem));
@@ -482,6 +503,7 @@ static size_t ref_recs_json(char *o, const struct re_recs *r, const char *versio
 START_TEST(test_json_matches_reference)
 {
     static char ids[RE_N_MAX][RC_ID_MAX];
+    static unsigned char rec[RE_N_MAX][REC_CAP];
     static char got[RE_RECS_JSON_MAX], want[RE_RECS_JSON_MAX];
     static const unsigned char pieces[][4] = {{'a'}, {'Z'}, {'0'}, {'-'}, {' '}, {'"'}, {'\\'}, {0x01}, {0x7f}, {0},
                                               {0xc3, 0xa9}, {0xe2, 0x82, 0xac}, {0xf0, 0x9f, 0x98, 0x80},
@@ -509,7 +531,7 @@ START_TEST(test_json_matches_reference)
             case 2: sc = (float)(rand() % 2000) / 8.0f; break;
             default: sc = rand() % 20 == 0 ? NAN : (float)rand();
             }
-            r.items[i] = (struct re_item){(uint64_t)i, ids[i], sc, (uint16_t)len, (uint8_t)(rand() % 6)};
+            r.items[i] = item_of(rec[i], (uint64_t)i, ids[i], len, sc, (uint8_t)(rand() % 6));
         }
         size_t want_len = ref_recs_json(want, &r, "20260101T000000Z");
         struct rc_buf b;
@@ -533,6 +555,7 @@ END_TEST
 START_TEST(test_json_scores_at_boundaries)
 {
     static char got[RE_RECS_JSON_MAX], want[RE_RECS_JSON_MAX];
+    static unsigned char rec[RE_N_MAX][REC_CAP];
     struct re_recs r = {0};
     uint64_t x = 0x9e3779b97f4a7c15u;
     for (int iter = 0; iter < 3000; iter++) {
@@ -557,7 +580,7 @@ START_TEST(test_json_scores_at_boundaries)
                 break;
             default: sc = (float)((x >> 11) % 100000) / 1000.0f; break;
             }
-            r.items[i] = (struct re_item){(uint64_t)i, "p1", sc, 2, RC_SRC_CF};
+            r.items[i] = item_of(rec[i], (uint64_t)i, "p1", 2, sc, RC_SRC_CF);
         }
         size_t want_len = ref_recs_json(want, &r, "v");
         struct rc_buf b;

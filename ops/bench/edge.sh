@@ -84,7 +84,9 @@ mkdir -p "$data"
 gen_args=(--seed 7 --events "$events" --cookies 1000000 --products 100000 --categories 200 --dim 64)
 build_args=(--iterations 3 --n 20 --progress never --log-level warn)
 stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]}"
-if [ -L "$data/cache/current" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ]; then
+# Reused only when this build reads it (a new cache format needs a rebuild).
+if [ -L "$data/cache/current" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ] &&
+    "$bin/edge/recctl" --root "$data/cache" verify > /dev/null 2>&1; then
     printf 'data: reusing %s\n' "$data"
 else
     rm -rf "$data/inputs" "$data/cache" "$data/lists" "$data/bench.stamp"

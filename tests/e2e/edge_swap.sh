@@ -2,9 +2,11 @@
 # tests/e2e/edge_swap.sh - recedge picks up cache versions while serving:
 # starts with no version (healthz 200, readyz 503, recs 503), takes the
 # first valid one, follows flips of `current`, refuses a corrupt and a
-# truncated version (old one keeps serving, refused counter grows), retries
-# on SIGHUP, rolls back, never fails a request during flips, and exits 0 on
-# SIGTERM.
+# truncated version, and two whose files match their manifests but hold a
+# bad record (a list with a wrong record checksum, a list that repeats a
+# product: only a walk of every record finds them) - the old one keeps
+# serving, the refused counter grows -, retries on SIGHUP, rolls back, never
+# fails a request during flips, and exits 0 on SIGTERM.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
 # Exits 77 (skipped) while recedge or mkfixture is not built.
@@ -92,12 +94,24 @@ flip_to "$root" 20260101T040000Z
 wait_until 10 refused_at_least $((refused + 3)) || fail "truncated version not refused"
 serves_version 20260101T020000Z || fail "old version not kept after a truncated one"
 
+# --- files that match the manifest, records that do not: refused too ---
+"$BIN/tests/mkcache" --root "$root" --version 20260101T050000Z --bad-record > /dev/null || fail "mkcache failed"
+flip_to "$root" 20260101T050000Z
+wait_until 10 refused_at_least $((refused + 4)) || fail "version with a bad record checksum not refused"
+grep -q 'event=refuse version=20260101T050000Z .*checksum' "$tmp/server.log" || fail "bad record reason not logged"
+"$BIN/tests/mkcache" --root "$root" --version 20260101T060000Z --dup-entry > /dev/null || fail "mkcache failed"
+flip_to "$root" 20260101T060000Z
+wait_until 10 refused_at_least $((refused + 5)) || fail "version with a repeated product not refused"
+grep -q 'event=refuse version=20260101T060000Z .*repeats the product' "$tmp/server.log" \
+    || fail "repeated product reason not logged"
+serves_version 20260101T020000Z || fail "old version not kept after versions with bad records"
+
 # --- rollback to an older version ---
 flip_to "$root" 20260101T000000Z
 wait_until 10 serves_version 20260101T000000Z || fail "rollback not picked up"
 serves_product from-20260101T000000Z || fail "rolled-back data not served"
 [ "$(metric recedge_cache_swaps_total)" = 4 ] || fail "swaps: $(metric recedge_cache_swaps_total), expected 4"
-[ "$(metric recedge_cache_refused_total)" = $((refused + 3)) ] || fail "refused counter"
+[ "$(metric recedge_cache_refused_total)" = $((refused + 5)) ] || fail "refused counter"
 # Read the whole body before matching: under pipefail a grep -q that stops
 # early makes curl fail with a write error on a larger body.
 metrics=$(curl -sS "$(url /metrics)")
