@@ -282,7 +282,7 @@ struct fixed_text {
     uint8_t len;
 };
 #define TEXT(s) {s, sizeof(s) - 1}
-#define ROUTE(name) TEXT(",\"route\":\"" name "\",\"items\":[")
+#define ROUTE(name) TEXT(",\"route\":\"" name "\",\"items\":") /* the '[' comes with the items */
 #define TAIL(name) TEXT(",\"source\":\"" name "\"}")
 static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"), ROUTE("image"), ROUTE("segment"),
                                                ROUTE("global")};
@@ -304,9 +304,9 @@ static const struct fixed_text *by_source(const struct fixed_text *table, unsign
 #define ITEM_MAX (ITEM_FIXED_MAX + RC_JSON_STR_MAX(RC_ID_MAX))
 
 /* One item the exact way, for a fixed buffer too full for the worst case. */
-static void item_exact(struct rc_buf *b, const struct re_item *it, int first, const struct fixed_text *tail)
+static void item_exact(struct rc_buf *b, const struct re_item *it, const struct fixed_text *tail)
 {
-    rc_buf_add(b, &",{\"product\":"[first], first ? 11 : 12);
+    rc_buf_add(b, ",{\"product\":", 12);
     rc_buf_json_str(b, it->id, it->id_len);
     rc_buf_add(b, ",\"score\":", 9);
     rc_buf_add(b, it->id + it->id_len, it->score_len);
@@ -335,20 +335,21 @@ static inline __attribute__((always_inline)) char *score_copy(char *o, const str
     return o + it->score_len;
 }
 
-/* The text before an item's id (the first item has no comma) and between
- * its id and its score, as whole 16-byte copies. */
-static const char item_head[2][16] = {",{\"product\":\"", "{\"product\":\""};
+/* The text before an item's id and between its id and its score, as whole
+ * 16-byte copies. Every item begins with a comma: re_recs_json turns the
+ * first one into the array's '['. */
+static const char item_head[16] = ",{\"product\":\"";
 static const char item_mid[16] = "\",\"score\":";
 
 /* One item at o, which has room for ITEM_FIXED_MAX + RC_JSON_STR_MAX(id
  * length) bytes; returns the end. The head ends with the id's opening
  * quote and the middle starts with its closing one: a plain id is copied
  * between them, any other is written quoted over them. */
-static inline __attribute__((always_inline)) char *item_write(char *o, const struct re_item *it, int first,
+static inline __attribute__((always_inline)) char *item_write(char *o, const struct re_item *it,
                                                              const struct fixed_text *tail)
 {
-    memcpy(o, item_head[first], 16);
-    o += 13 - first;
+    memcpy(o, item_head, 16);
+    o += 13;
     char *q = rc_json_plain_write(o, it->id, it->id_len);
     if (__builtin_expect(!q, 0))
         q = rc_json_str_write_any(o - 1, it->id, it->id_len) - 1;
@@ -362,7 +363,7 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
 {
     size_t vlen = strlen(version);
     const struct fixed_text *rt = by_source(route_text, r->route);
-    /* The head in one reservation: {"version":"V","route":"R","items":[ */
+    /* The head in one reservation: {"version":"V","route":"R","items": */
     char *o = rc_buf_try_reserve(b, 11 + RC_JSON_STR_MAX(vlen) + sizeof(rt->text));
     if (o) {
         memcpy(o, "{\"version\":", 11);
@@ -378,6 +379,7 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
      * any ids fits (a RE_RECS_JSON_MAX buffer holds it for about 98
      * items), else one per item, else the exact way. The tail text is
      * looked up again only where the source changes. */
+    size_t items_at = b->len;
     unsigned source = r->count ? r->items[0].source : 0;
     const struct fixed_text *tail = by_source(item_tail, source);
     o = r->count ? rc_buf_try_reserve(b, (size_t)r->count * ITEM_MAX) : NULL;
@@ -386,7 +388,7 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
             const struct re_item *it = &r->items[i];
             if (__builtin_expect(it->source != source, 0))
                 tail = by_source(item_tail, source = it->source);
-            o = item_write(o, it, i == 0, tail);
+            o = item_write(o, it, tail);
         }
         rc_buf_commit(b, o);
     } else {
@@ -395,10 +397,15 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
             tail = by_source(item_tail, it->source);
             o = rc_buf_try_reserve(b, ITEM_FIXED_MAX + RC_JSON_STR_MAX(it->id_len));
             if (o)
-                rc_buf_commit(b, item_write(o, it, i == 0, tail));
+                rc_buf_commit(b, item_write(o, it, tail));
             else
-                item_exact(b, it, i == 0, tail);
+                item_exact(b, it, tail);
         }
     }
+    /* the first item's comma, if one was written, opens the array */
+    if (b->len > items_at)
+        b->data[items_at] = '[';
+    else
+        rc_buf_add(b, "[", 1);
     rc_buf_add(b, "]}", 2);
 }
