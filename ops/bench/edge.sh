@@ -128,8 +128,8 @@ printf 'load average at start: %s\n' "$(load)"
 
 # ---- (3) in-process microbenchmark ----
 printf '\n## bench_route (load average %s)\n' "$(load)"
-printf 'command: taskset -c 0 bench_route VERSION_DIR LISTS 200000 5\n'
-taskset -c 0 "$bin/tests/bench_route" "$version_dir" "$lists" 200000 5 2> /dev/null | tee "$scratch/bench_route.txt"
+printf 'command: taskset -c 0 bench_route VERSION_DIR LISTS 200000 9\n'
+taskset -c 0 "$bin/tests/bench_route" "$version_dir" "$lists" 200000 9 2> /dev/null | tee "$scratch/bench_route.txt"
 size=$(sed -n 's/^# answers: mean \([0-9]*\) bytes.*/\1/p' "$scratch/bench_route.txt")
 printf 'load average after: %s\n' "$(load)"
 
