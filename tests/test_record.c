@@ -364,7 +364,7 @@ END_TEST
 /* id_len 0 and RC_ID_MAX+1 are refused even with enough bytes behind them. */
 START_TEST(test_list_bad_id_len)
 {
-    size_t len = RC_LIST_HEADER + RC_ENTRY_FIXED + 300;
+    size_t len = RC_LIST_HEADER + RC_ENTRY_FIXED + 300 + 1; /* ids up to 300 bytes, a 1-byte score text */
     unsigned char *r = calloc(1, len);
     memcpy(r, list_one, RC_LIST_HEADER);
     r[RC_LIST_HEADER + 14] = 1; /* score 0: score text "0" */
