@@ -298,7 +298,8 @@ static const struct fixed_text *by_source(const struct fixed_text *table, unsign
 }
 
 /* Most bytes of one item but its id: the head (written as 16), the id's
- * quotes, the middle (written as 16), the score, the tail (written as 32). */
+ * quotes, the middle (written as 16), the score text (written as 16), the
+ * tail (written as 32). */
 #define ITEM_FIXED_MAX (16 + 2 + 16 + 16 + 32)
 /* The most one item can take, whatever its id. */
 #define ITEM_MAX (ITEM_FIXED_MAX + RC_JSON_STR_MAX(RC_ID_MAX))

@@ -63,15 +63,24 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
 {
     if (count > RC_LIST_MAX || source < RC_SRC_CF || source > RC_SRC_GLOBAL)
         return RC_ERANGE;
-    size_t need = RC_LIST_HEADER;
+    size_t ids = 0;
     char text[RC_JSON_SCORE_ROOM];
     for (size_t i = 0; i < count; i++) {
         if (entries[i].id_len == 0 || entries[i].id_len > RC_ID_MAX)
             return RC_ETOOLONG;
-        need += RC_ENTRY_FIXED + entries[i].id_len + score_text(text, entries[i].score);
+        ids += entries[i].id_len;
     }
-    if (need > cap)
-        return -ENOSPC;
+    /* The scores are formatted once, while writing, when the longest texts
+     * would fit (recbuild sizes its buffer so); only a tighter cap needs
+     * the exact size first, so that a list that does not fit writes
+     * nothing. */
+    if (rc_list_size(count, ids) > cap) {
+        size_t need = RC_LIST_HEADER + count * RC_ENTRY_FIXED + ids;
+        for (size_t i = 0; i < count && need <= cap; i++)
+            need += score_text(text, entries[i].score);
+        if (need > cap)
+            return -ENOSPC;
+    }
     unsigned char *p = out;
     memcpy(p, RC_LIST_MAGIC, 4);
     put16(p + 4, RC_LIST_VERSION);
@@ -92,8 +101,9 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
         memcpy(q + RC_ENTRY_FIXED + entries[i].id_len, text, text_len);
         q += RC_ENTRY_FIXED + entries[i].id_len + text_len;
     }
-    put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, need - RC_LIST_HEADER));
-    return (long)need;
+    size_t len = (size_t)(q - p);
+    put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER));
+    return (long)len;
 }
 
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err)
