@@ -59,6 +59,17 @@ int rb_als_train_gpu(struct rb_als_model *m, const struct rb_train *t, const str
 void rb_als_release(struct rb_als_model *m);
 
 /*
+ * `iterations` more ALS iterations on the CPU, continuing from m's factors
+ * (from rb_als_train_cpu on the same t with the same options): training
+ * with N iterations and then M more gives the factors N + M iterations
+ * give. The tuner uses it to stop configurations early. On failure m keeps
+ * whatever factors it had. Errors: as rb_als_train_cpu, RC_ERANGE when m
+ * does not fit t or o->factors.
+ */
+int rb_als_more_cpu(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o,
+                    uint32_t iterations, char *err);
+
+/*
  * The objective ALS minimises, for monitoring and tests:
  *   sum_{u,i} c_ui (p_ui - U[u].V[i])^2 + reg (sum_u n_u |U[u]|^2 + sum_i n_i |V[i]|^2)
  * over all (users x items) pairs, in double. Deterministic for a given

@@ -258,41 +258,32 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int rb_als_train_cpu(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, char *err)
+static int check_opts(const struct rb_als_opts *o, char *err)
 {
-    memset(m, 0, sizeof(*m));
-    uint32_t f = o->factors;
-    if (f == 0 || f > RB_ALS_MAX_FACTORS)
-        return rc_fail(err, RC_ERANGE, "als: factors %u outside 1..%u", f, RB_ALS_MAX_FACTORS);
+    if (o->factors == 0 || o->factors > RB_ALS_MAX_FACTORS)
+        return rc_fail(err, RC_ERANGE, "als: factors %u outside 1..%u", o->factors, RB_ALS_MAX_FACTORS);
     if (!(o->reg >= 0.0f) || !(o->alpha >= 0.0f) || !isfinite(o->reg) || !isfinite(o->alpha))
         return rc_fail(err, RC_ERANGE, "als: reg (%g) and alpha (%g) must be finite and >= 0", (double)o->reg,
                        (double)o->alpha);
-    int rc = check_shapes(t, err);
-    if (rc)
-        return rc;
+    return 0;
+}
 
+/* `iterations` alternating sweeps (users, then items) over m, in place. */
+static int iterate(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o,
+                   uint32_t iterations, char *err)
+{
+    uint32_t f = m->f;
     int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
     size_t per_thread = o->cg_steps > 0 ? 3 * (size_t)f : (size_t)f * f + f;
     per_thread = (per_thread + 15) & ~(size_t)15; /* keep each thread's scratch on its own cache lines */
-    m->users = t->ui.rows;
-    m->items = t->ui.cols;
-    m->f = f;
-    m->U = malloc(sizeof(float) * ((size_t)m->users * f + 1));
-    m->V = malloc(sizeof(float) * ((size_t)m->items * f + 1));
     float *G = malloc(sizeof(float) * f * f);
     float *scratch = malloc(sizeof(float) * per_thread * (size_t)threads);
-    if (!m->U || !m->V || !G || !scratch) {
-        rc = rc_fail(err, -ENOMEM, "als: out of memory for %u x %u and %u x %u factors", m->users, f, m->items, f);
+    int rc = 0;
+    if (!G || !scratch) {
+        rc = rc_fail(err, -ENOMEM, "als: out of memory for the %u x %u Gramian", f, f);
         goto out;
     }
-
-    /* Small positive factors: every first score is a little above 0, and
-     * CG's first steps start near the solution's scale. */
-    float scale = 0.1f / sqrtf((float)f);
-    init_factors(m->U, (uint64_t)m->users * f, scale, o->seed, 1);
-    init_factors(m->V, (uint64_t)m->items * f, scale, o->seed, 2);
-
-    for (uint32_t it = 0; it < o->iterations; it++) {
+    for (uint32_t it = 0; it < iterations; it++) {
         double t0 = now_s();
         gramian(G, m->V, m->items, f);
         int64_t bad = solve_rows(m->U, m->V, &t->ui, G, o, threads, scratch, per_thread);
@@ -311,13 +302,56 @@ int rb_als_train_cpu(struct rb_als_model *m, const struct rb_train *t, const str
         rc_log(RC_LOG_DEBUG, "als_iteration", "iteration=%u seconds=%.3f solver=%s", it + 1, now_s() - t0,
                o->cg_steps > 0 ? "cg" : "cholesky");
     }
-    rc = 0;
 out:
     free(G);
     free(scratch);
+    return rc;
+}
+
+int rb_als_train_cpu(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, char *err)
+{
+    memset(m, 0, sizeof(*m));
+    uint32_t f = o->factors;
+    int rc = check_opts(o, err);
+    if (!rc)
+        rc = check_shapes(t, err);
+    if (rc)
+        return rc;
+
+    m->users = t->ui.rows;
+    m->items = t->ui.cols;
+    m->f = f;
+    m->U = malloc(sizeof(float) * ((size_t)m->users * f + 1));
+    m->V = malloc(sizeof(float) * ((size_t)m->items * f + 1));
+    if (!m->U || !m->V) {
+        rc = rc_fail(err, -ENOMEM, "als: out of memory for %u x %u and %u x %u factors", m->users, f, m->items, f);
+        goto out;
+    }
+
+    /* Small positive factors: every first score is a little above 0, and
+     * CG's first steps start near the solution's scale. */
+    float scale = 0.1f / sqrtf((float)f);
+    init_factors(m->U, (uint64_t)m->users * f, scale, o->seed, 1);
+    init_factors(m->V, (uint64_t)m->items * f, scale, o->seed, 2);
+    rc = iterate(m, t, o, o->iterations, err);
+out:
     if (rc)
         rb_als_release(m);
     return rc;
+}
+
+int rb_als_more_cpu(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o,
+                    uint32_t iterations, char *err)
+{
+    int rc = check_opts(o, err);
+    if (!rc)
+        rc = check_shapes(t, err);
+    if (rc)
+        return rc;
+    if (!m->U || !m->V || m->f != o->factors || m->users != t->ui.rows || m->items != t->ui.cols)
+        return rc_fail(err, RC_ERANGE, "als: model (%u x %u, %u factors) does not fit the training matrix "
+                       "(%u x %u, %u factors)", m->users, m->items, m->f, t->ui.rows, t->ui.cols, o->factors);
+    return iterate(m, t, o, iterations, err);
 }
 
 int rb_als_loss(const struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, double *loss,

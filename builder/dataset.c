@@ -178,7 +178,9 @@ void rb_dataset_release(struct rb_dataset *d)
     rb_strtab_release(&d->locs);
     rb_strtab_release(&d->devices);
     rb_strtab_release(&d->categories);
+    rb_strtab_release(&d->sessions);
     free(d->events);
+    free(d->event_session);
     free(d->in_stock);
     free(d->in_catalog);
     free(d->category);

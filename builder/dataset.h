@@ -75,7 +75,8 @@ struct rb_event {
 enum rb_bad_reason {
     RB_BAD_FIELDS,    /* fewer fields than the header needs */
     RB_BAD_TS,        /* unparsable timestamp */
-    RB_BAD_EVENT,     /* unknown event type */
+    RB_BAD_EVENT,     /* empty event value (a value no mapping knows is not malformed: see
+                         rb_ingest_stats.events_unknown_type) */
     RB_BAD_ID,        /* empty or over-long id, or a key collision */
     RB_BAD_QUOTE,     /* bad CSV quoting */
     RB_BAD_LOCDEV,    /* more than 65534 distinct locations or devices */
@@ -85,6 +86,7 @@ enum rb_bad_reason {
 extern const char *const rb_bad_reason_names[RB_BAD_REASONS];
 
 #define RB_BAD_SAMPLES 3
+#define RB_TYPE_SAMPLE 40 /* bytes of an unknown event value kept for the report */
 #define RB_LINE_MAX (64 * 1024) /* longest input line, terminator excluded */
 
 struct rb_ingest_stats {
@@ -96,18 +98,33 @@ struct rb_ingest_stats {
     uint64_t emb_rows, emb_bad_values, emb_no_catalog, catalog_no_emb;
     uint64_t emb_duplicates;               /* rows whose product already had a row (first kept) */
     uint64_t event_products_not_in_catalog;
+    /* Lines skipped because their event value (non-empty) matches no accepted
+     * spelling, e.g. REES46's remove_from_cart. Not in bad[], but counted
+     * toward --max-bad-ratio with them (rb_ingest_check_bad). */
+    uint64_t events_unknown_type;
+    char unknown_types[RB_BAD_SAMPLES][RB_TYPE_SAMPLE + 1];  /* first distinct values, "" unused */
+    char unknown_type_samples[RB_BAD_SAMPLES][160];          /* "file:line: text", a line with each */
 };
 
 /*
- * Column and value mapping, from --map / --map-event / --ts-unit. Mapped
- * names are copied into names_buf and the pointers above point there, so a
- * struct that went through rb_ingest_parse_map must stay where it is (pass
- * it by pointer; a copy keeps pointing into the original).
+ * Unit of numeric timestamps (--ts-unit). AUTO decides per value by its
+ * magnitude |v|: >= 1e14 microseconds, >= 1e11 milliseconds, else seconds
+ * (so seconds up to the year 5138, milliseconds and microseconds from
+ * 1973-03-03 on). ISO-8601 text is never scaled.
+ */
+enum rb_ts_unit { RB_TS_AUTO = 0, RB_TS_S = 1, RB_TS_MS = 2, RB_TS_US = 3 };
+
+/*
+ * Column and value mapping, from --preset / --map / --map-event / --ts-unit.
+ * Mapped names are copied into names_buf and the pointers above point there,
+ * so a struct that went through rb_ingest_parse_map must stay where it is
+ * (pass it by pointer; a copy keeps pointing into the original).
  */
 struct rb_ingest_opts {
     const char *col_ts, *col_cookie, *col_event, *col_product, *col_location, *col_device;
-    const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type, NULL-terminated */
-    int ts_millis;        /* --ts-unit ms */
+    const char *col_session;  /* optional, like location and device */
+    const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type (any case), NULL-terminated */
+    int ts_unit;          /* enum rb_ts_unit */
     double max_bad_ratio; /* fail past this share of bad lines (default 0.01) */
     char names_buf[1024]; /* storage for mapped names */
     size_t names_len;
@@ -117,6 +134,12 @@ struct rb_dataset {
     struct rb_strtab cookies, products, locs, devices, categories;
     struct rb_event *events;
     size_t nevents, events_cap;
+    /* Session ids, when an events file has a session column: NULL while no
+     * file had one; else [events_cap], event_session[i] belongs to events[i]
+     * and is an index into sessions, RB_NONE for an empty field (or an
+     * event from a file without the column). */
+    struct rb_strtab sessions;
+    uint32_t *event_session;
     int64_t ts_min, ts_max;
 
     /* Per product index, sized products.cap; products from the catalog and
@@ -159,7 +182,16 @@ struct rb_train_opts {
     double active_days;           /* ... within the last active_days (0 = whole window) */
     uint32_t min_purchases;       /* a cookie gets a CF list with >= this many purchases (default 1) */
     uint32_t holdout;             /* hold out each purchasing cookie's last `holdout` purchases (0 = off) */
+    uint32_t holdout_skip;        /* before the holdout, drop the first `holdout_skip` products of that order
+                                   * entirely (the tuner validates on data the evaluation never sees) */
+    int holdout_split;            /* enum rb_split: which purchases are "last" */
+    uint64_t split_seed;          /* RB_SPLIT_RANDOM: the order is a hash of (seed, cookie, product) */
+    double sample;                /* keep a cookie with this probability (hash of seed and cookie); 0 or 1: all */
 };
+
+/* How the holdout picks a cookie's held-out products: its latest purchases
+ * (temporal, the default), or a seeded random order of its purchased products. */
+enum rb_split { RB_SPLIT_TEMPORAL = 0, RB_SPLIT_RANDOM = 1 };
 
 struct rb_train {
     struct rb_csr ui;           /* train row x product: summed decayed weights */

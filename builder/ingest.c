@@ -5,9 +5,11 @@
  *
  * Hot path, per data line: one memchr for the newline (inside the reader),
  * one for a quote, one per needed field for the delimiter, hand-written
- * timestamp parsing, and a hash-table lookup per id (cookie lookups are
- * skipped while the cookie repeats, as it does in logs grouped by visitor).
- * Nothing is allocated per line; events land in one growing array.
+ * timestamp parsing, a case-folding compare against at most 12 event
+ * spellings, and a hash-table lookup per id (cookie and session lookups are
+ * skipped while the id repeats, as it does in logs grouped by visitor).
+ * Nothing is allocated per line; events land in one growing array (and
+ * session indices in a parallel one).
  */
 #include "ingest.h"
 
@@ -235,14 +237,9 @@ void rb_trim(struct rb_field *f)
         f->len--;
 }
 
-void rb_bad_line(struct rb_ingest_stats *st, enum rb_bad_reason why, const char *name, uint64_t lineno,
-                 const char *line, size_t len)
+/* "file:line: text" into out[cap], control bytes as '?', "..." when cut. */
+static void format_sample(char *out, size_t cap, const char *name, uint64_t lineno, const char *line, size_t len)
 {
-    uint64_t k = st->bad[why]++;
-    if (k >= RB_BAD_SAMPLES)
-        return;
-    char *out = st->samples[why][k];
-    size_t cap = sizeof(st->samples[why][k]);
     int w = snprintf(out, cap, "%.80s:%" PRIu64 ": ", name, lineno);
     size_t o = w < 0 ? 0 : (size_t)w;
     if (o >= cap)
@@ -257,6 +254,36 @@ void rb_bad_line(struct rb_ingest_stats *st, enum rb_bad_reason why, const char 
         out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }
     out[o] = '\0';
+}
+
+void rb_bad_line(struct rb_ingest_stats *st, enum rb_bad_reason why, const char *name, uint64_t lineno,
+                 const char *line, size_t len)
+{
+    uint64_t k = st->bad[why]++;
+    if (k < RB_BAD_SAMPLES)
+        format_sample(st->samples[why][k], sizeof(st->samples[why][k]), name, lineno, line, len);
+}
+
+/* Count a line whose event value v[0, vlen) is unknown; keep the first few distinct values with a line each. */
+static void unknown_type(struct rb_ingest_stats *st, const char *v, size_t vlen, const char *name, uint64_t lineno,
+                         const char *line, size_t len)
+{
+    st->events_unknown_type++;
+    for (int k = 0; k < RB_BAD_SAMPLES; k++) {
+        char *kept = st->unknown_types[k];
+        if (!kept[0]) {
+            size_t n = vlen < RB_TYPE_SAMPLE ? vlen : RB_TYPE_SAMPLE;
+            for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)v[i];
+                kept[i] = c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
+            }
+            kept[n] = '\0';
+            format_sample(st->unknown_type_samples[k], sizeof(st->unknown_type_samples[k]), name, lineno, line, len);
+            return;
+        }
+        if (vlen <= RB_TYPE_SAMPLE && strlen(kept) == vlen && memcmp(kept, v, vlen) == 0)
+            return; /* a value already kept (values with bytes shown as '?' may take a slot more than once) */
+    }
 }
 
 int rb_product_intern(struct rb_dataset *d, const char *s, size_t len, uint32_t *idx)
@@ -296,9 +323,10 @@ void rb_ingest_opts_default(struct rb_ingest_opts *o)
     o->col_product = "product";
     o->col_location = "location";
     o->col_device = "device";
+    o->col_session = "session";
     for (int t = 0; t < RB_EVENT_TYPES; t++)
         o->event_names[t][0] = canonical_events[t];
-    o->ts_millis = 0;
+    o->ts_unit = RB_TS_AUTO;
     o->max_bad_ratio = 0.01;
 }
 
@@ -347,6 +375,17 @@ static int name_is(const char *k, size_t kl, const char *name)
     return strlen(name) == kl && memcmp(k, name, kl) == 0;
 }
 
+/* a[0, n) and b[0, n) are equal when ASCII letters are folded to one case. */
+static int ascii_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) - 'a' > 25u))
+            return 0;
+    }
+    return 1;
+}
+
 static const char *set_column(struct rb_ingest_opts *o, const char *k, size_t kl, const char *v, size_t vl)
 {
     const char **slot = name_is(k, kl, "ts")         ? &o->col_ts
@@ -355,9 +394,10 @@ static const char *set_column(struct rb_ingest_opts *o, const char *k, size_t kl
                         : name_is(k, kl, "product")  ? &o->col_product
                         : name_is(k, kl, "location") ? &o->col_location
                         : name_is(k, kl, "device")   ? &o->col_device
+                        : name_is(k, kl, "session")  ? &o->col_session
                                                      : NULL;
     if (!slot)
-        return "unknown column (expected ts, cookie, event, product, location or device)";
+        return "unknown column (expected ts, cookie, event, product, location, device or session)";
     const char *s = opts_store(o, v, vl);
     if (!s)
         return "too many mapped names";
@@ -373,6 +413,18 @@ static const char *set_event(struct rb_ingest_opts *o, const char *k, size_t kl,
             t = i;
     if (t < 0)
         return "unknown event type (expected view, cart or purchase)";
+    /* A spelling belongs to one type: the latest mapping takes it from any other. */
+    for (int u = 0; u < RB_EVENT_TYPES; u++) {
+        const char **names = o->event_names[u];
+        for (int i = 0; i < 4 && names[i];) {
+            if (u != t && strlen(names[i]) == vl && ascii_ieq(names[i], v, vl)) {
+                memmove(&names[i], &names[i + 1], (size_t)(3 - i) * sizeof(*names));
+                names[3] = NULL;
+            } else {
+                i++;
+            }
+        }
+    }
     int n = 0;
     while (n < 4 && o->event_names[t][n])
         n++;
@@ -394,6 +446,39 @@ int rb_ingest_parse_map(struct rb_ingest_opts *o, const char *spec, char *err)
 int rb_ingest_parse_event_map(struct rb_ingest_opts *o, const char *spec, char *err)
 {
     return parse_pairs(o, spec, "--map-event", set_event, err);
+}
+
+/* Public log layouts (schemas/inputs.md, "Presets"). */
+static const struct preset {
+    const char *name, *map, *map_event;
+    int ts_unit;
+} presets[] = {
+    /* RetailRocket events.csv: timestamp (ms),visitorid,event,itemid,transactionid */
+    {"retailrocket", "ts=timestamp,cookie=visitorid,event=event,product=itemid", "cart=addtocart,purchase=transaction",
+     RB_TS_MS},
+    /* REES46 (Kaggle "eCommerce behavior data"): event_time (ISO, " UTC"),event_type,product_id,category_id,
+     * category_code,brand,price,user_id,user_session; event types view, cart, purchase (remove_from_cart is
+     * an unknown type) */
+    {"rees46", "ts=event_time,cookie=user_id,event=event_type,product=product_id,session=user_session", NULL,
+     RB_TS_AUTO},
+};
+
+int rb_ingest_preset(struct rb_ingest_opts *o, const char *name, char *err)
+{
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        const struct preset *p = &presets[i];
+        if (strcmp(name, p->name) != 0)
+            continue;
+        char why[RC_ERRMSG_MAX];
+        int rc = rb_ingest_parse_map(o, p->map, why);
+        if (rc == 0 && p->map_event)
+            rc = rb_ingest_parse_event_map(o, p->map_event, why);
+        if (rc) /* only when earlier options filled names_buf or a type's spellings */
+            return rc_fail(err, rc, "--preset %s: %s", name, why);
+        o->ts_unit = p->ts_unit;
+        return 0;
+    }
+    return rc_fail(err, RC_EFORMAT, "unknown preset '%s' (expected retailrocket or rees46)", name);
 }
 
 /* ---- timestamps ---- */
@@ -429,7 +514,11 @@ static int days_in_month(int y, int m)
     return m == 2 ? 28 + leap : dm[m - 1];
 }
 
-/* YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|±HH[[:]MM]] -> Unix seconds (fraction dropped). */
+/*
+ * YYYY-MM-DD[T ]HH:MM:SS[.f+][zone] -> Unix seconds (fraction dropped).
+ * zone: none (UTC), or, right after the time or one space: Z, UTC, ±HH,
+ * ±HHMM or ±HH:MM.
+ */
 static int parse_iso(const char *s, size_t n, int64_t *out)
 {
     int Y, M, D, h, mi, sec;
@@ -450,15 +539,19 @@ static int parse_iso(const char *s, size_t n, int64_t *out)
             return -1;
     }
     int off = 0;
+    if (p < n && s[p] == ' ' && ++p == n)
+        return -1; /* a space with no zone after it */
     if (p < n && (s[p] == 'Z' || s[p] == 'z')) {
         p++;
+    } else if (n - p == 3 && memcmp(s + p, "UTC", 3) == 0) {
+        p = n;
     } else if (p < n && (s[p] == '+' || s[p] == '-')) {
         int sign = s[p] == '-' ? -1 : 1, oh, om = 0;
         if (p + 3 > n || digits(s + p + 1, 2, &oh))
             return -1;
         p += 3;
-        if (p < n && s[p] == ':')
-            p++;
+        if (p < n && s[p] == ':' && ++p == n)
+            return -1; /* "+02:" */
         if (p < n) {
             if (p + 2 > n || digits(s + p, 2, &om))
                 return -1;
@@ -480,8 +573,11 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Unix time (integer or decimal, seconds or with millis milliseconds) or ISO-8601 -> seconds. */
-static int parse_ts(const char *s, size_t n, int millis, int64_t *out)
+#define TS_MS_FROM 100000000000LL    /* 1e11: |v| from here is milliseconds under RB_TS_AUTO */
+#define TS_US_FROM 100000000000000LL /* 1e14: ... and from here microseconds */
+
+/* Unix time (integer or decimal, in unit, an enum rb_ts_unit) or ISO-8601 -> seconds. */
+static int parse_ts(const char *s, size_t n, int unit, int64_t *out)
 {
     if (n >= 19 && s[4] == '-')
         return parse_iso(s, n, out);
@@ -510,15 +606,17 @@ static int parse_ts(const char *s, size_t n, int millis, int64_t *out)
     }
     if (p != n)
         return -1;
+    if (unit == RB_TS_AUTO)
+        unit = v >= TS_US_FROM ? RB_TS_US : v >= TS_MS_FROM ? RB_TS_MS : RB_TS_S;
     if (neg)
         v = frac ? -v - 1 : -v; /* floor */
-    *out = millis ? floor_div(v, 1000) : v;
+    *out = unit == RB_TS_US ? floor_div(v, 1000000) : unit == RB_TS_MS ? floor_div(v, 1000) : v;
     return 0;
 }
 
 /* ---- events ---- */
 
-enum role { ROLE_TS, ROLE_COOKIE, ROLE_EVENT, ROLE_PRODUCT, ROLE_LOC, ROLE_DEV, ROLES };
+enum role { ROLE_TS, ROLE_COOKIE, ROLE_EVENT, ROLE_PRODUCT, ROLE_LOC, ROLE_DEV, ROLE_SESSION, ROLES };
 
 struct event_name {
     const char *s;
@@ -529,9 +627,9 @@ struct event_name {
 static int header_columns(struct rb_lines *r, const struct rb_ingest_opts *o, const char *line, size_t len,
                           char *delim, int col[ROLES], char *scratch, char *err)
 {
-    static const char *const canon[ROLES] = {"ts", "cookie", "event", "product", "location", "device"};
-    const char *names[ROLES] = {o->col_ts,      o->col_cookie,   o->col_event,
-                                o->col_product, o->col_location, o->col_device};
+    static const char *const canon[ROLES] = {"ts", "cookie", "event", "product", "location", "device", "session"};
+    const char *names[ROLES] = {o->col_ts,       o->col_cookie, o->col_event,  o->col_product,
+                                o->col_location, o->col_device, o->col_session};
     *delim = memchr(line, '\t', len) ? '\t' : ',';
     struct rb_field *f = malloc(RB_HEADER_FIELDS * sizeof(*f));
     if (!f)
@@ -562,11 +660,15 @@ static int header_columns(struct rb_lines *r, const struct rb_ingest_opts *o, co
             free(f);
             return rc;
         }
+        if (col[role] < 0 && names[role] && strcmp(names[role], canon[role]) != 0)
+            rc_log(RC_LOG_WARN, "events_column", "file=\"%s\" column=%s mapped_from=%s msg=\"optional column not in "
+                   "the header: read without it\"", r->name, names[role], canon[role]);
     }
     free(f);
     return 0;
 }
 
+/* Double d->events, and d->event_session with it when there is one. */
 static int events_grow(struct rb_dataset *d)
 {
     size_t cap = d->events_cap ? d->events_cap * 2 : (size_t)1 << 16;
@@ -574,7 +676,27 @@ static int events_grow(struct rb_dataset *d)
     if (!ev)
         return -ENOMEM;
     d->events = ev;
+    if (d->event_session) {
+        uint32_t *es = realloc(d->event_session, cap * sizeof(*es));
+        if (!es)
+            return -ENOMEM; /* events_cap stays: both arrays still hold it */
+        d->event_session = es;
+    }
     d->events_cap = cap;
+    return 0;
+}
+
+/* The first file with a session column: event_session for the events so far, all RB_NONE. */
+static int sessions_start(struct rb_dataset *d)
+{
+    if (d->event_session)
+        return 0;
+    if (!d->events_cap && events_grow(d))
+        return -ENOMEM;
+    d->event_session = malloc(d->events_cap * sizeof(*d->event_session));
+    if (!d->event_session)
+        return -ENOMEM;
+    memset(d->event_session, 0xff, d->events_cap * sizeof(*d->event_session)); /* RB_NONE */
     return 0;
 }
 
@@ -658,10 +780,14 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
         if (col[role] + 1 > need)
             need = col[role] + 1;
     int csv = delim == ',';
+    if (col[ROLE_SESSION] >= 0 && (rc = sessions_start(d)) != 0) {
+        rc = rc_fail(err, rc, "out of memory reading '%s'", r.name);
+        goto out;
+    }
 
     struct rb_ingest_stats *st = &d->stats;
     uint64_t file_lines = 0;
-    uint32_t last_cookie = RB_NONE;
+    uint32_t last_cookie = RB_NONE, last_session = RB_NONE;
     uint16_t last_loc = RB_NONE16, last_dev = RB_NONE16;
     struct rb_field f[RB_HEADER_FIELDS];
     static const struct rb_field empty = {"", 0};
@@ -686,24 +812,28 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
         const struct rb_field *fev = &f[col[ROLE_EVENT]], *fpr = &f[col[ROLE_PRODUCT]];
         const struct rb_field *floc = col[ROLE_LOC] >= 0 ? &f[col[ROLE_LOC]] : &empty;
         const struct rb_field *fdev = col[ROLE_DEV] >= 0 ? &f[col[ROLE_DEV]] : &empty;
+        const struct rb_field *fses = col[ROLE_SESSION] >= 0 ? &f[col[ROLE_SESSION]] : &empty;
 
         int64_t ts;
-        if (parse_ts(fts->p, fts->len, o->ts_millis, &ts)) {
+        if (parse_ts(fts->p, fts->len, o->ts_unit, &ts)) {
             rb_bad_line(st, RB_BAD_TS, r.name, r.lineno, line, len);
             continue;
         }
         int type = -1;
         for (int i = 0; i < nnames; i++)
-            if (names[i].len == fev->len && memcmp(names[i].s, fev->p, fev->len) == 0) {
+            if (names[i].len == fev->len && ascii_ieq(names[i].s, fev->p, fev->len)) {
                 type = names[i].type;
                 break;
             }
         if (type < 0) {
-            rb_bad_line(st, RB_BAD_EVENT, r.name, r.lineno, line, len);
+            if (fev->len == 0)
+                rb_bad_line(st, RB_BAD_EVENT, r.name, r.lineno, line, len);
+            else
+                unknown_type(st, fev->p, fev->len, r.name, r.lineno, line, len);
             continue;
         }
         if (fck->len == 0 || fck->len > RC_ID_MAX || fpr->len == 0 || fpr->len > RC_ID_MAX ||
-            floc->len > RC_ID_MAX || fdev->len > RC_ID_MAX) {
+            floc->len > RC_ID_MAX || fdev->len > RC_ID_MAX || fses->len > RC_ID_MAX) {
             rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
             continue;
         }
@@ -717,6 +847,22 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
         }
         if (rc)
             goto fatal;
+
+        /* The session first: a collision there must not leave a cookie or product without events. */
+        uint32_t session = RB_NONE;
+        if (fses->len && last_session != RB_NONE && d->sessions.lens[last_session] == fses->len &&
+            memcmp(d->sessions.arena + d->sessions.offs[last_session], fses->p, fses->len) == 0) {
+            session = last_session;
+        } else if (fses->len) {
+            rc = rb_strtab_intern(&d->sessions, fses->p, fses->len, &session);
+            if (rc == RC_ECOLLISION) {
+                rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
+                continue;
+            }
+            if (rc)
+                goto fatal;
+            last_session = session;
+        }
 
         uint32_t cookie;
         const struct rb_strtab *ct = &d->cookies;
@@ -746,6 +892,8 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
 
         if (d->nevents == d->events_cap && (rc = events_grow(d)) != 0)
             goto fatal;
+        if (d->event_session)
+            d->event_session[d->nevents] = session;
         struct rb_event *e = &d->events[d->nevents];
         e->ts = ts;
         e->cookie = cookie;
@@ -783,7 +931,7 @@ out:
 int rb_ingest_check_bad(const struct rb_dataset *d, double max_ratio, char *err)
 {
     const struct rb_ingest_stats *st = &d->stats;
-    uint64_t bad = 0;
+    uint64_t bad = st->events_unknown_type;
     int worst = 0;
     for (int i = 0; i < RB_BAD_REASONS; i++) {
         bad += st->bad[i];
@@ -792,12 +940,19 @@ int rb_ingest_check_bad(const struct rb_dataset *d, double max_ratio, char *err)
     }
     if (max_ratio < 0)
         max_ratio = 0;
-    if (bad && (double)bad > max_ratio * (double)st->lines)
+    if (bad && (double)bad > max_ratio * (double)st->lines) {
+        int unknown = st->events_unknown_type > st->bad[worst];
         return rc_fail(err, RC_EBADLINES,
-                       "%" PRIu64 " of %" PRIu64 " event lines are malformed (%.3g%%, more than the allowed %.3g%%); "
-                       "most for reason '%s', e.g. %s",
+                       "%" PRIu64 " of %" PRIu64 " event lines are malformed or of an unknown event type (%.3g%%, "
+                       "more than the allowed %.3g%%); most for reason '%s'%s%s%s, e.g. %s",
                        bad, st->lines, 100.0 * (double)bad / (double)(st->lines ? st->lines : 1), 100.0 * max_ratio,
-                       rb_bad_reason_names[worst], st->samples[worst][0]);
+                       unknown ? "unknown_event_type" : rb_bad_reason_names[worst], unknown ? " (value '" : "",
+                       unknown ? st->unknown_types[0] : "",
+                       unknown ? "': --map-event if it spells view, cart or purchase, else a higher --max-bad-ratio "
+                                 "skips it)"
+                               : "",
+                       unknown ? st->unknown_type_samples[0] : st->samples[worst][0]);
+    }
     if (st->events == 0)
         return rc_fail(err, RC_EEMPTY, "no event was accepted (%" PRIu64 " lines read)", st->lines);
     return 0;
@@ -822,9 +977,24 @@ void rb_ingest_report(const struct rb_dataset *d)
     for (int i = 0; i < RB_BAD_REASONS; i++)
         bad += st->bad[i];
     rc_log(RC_LOG_INFO, "ingest",
-           "lines=%" PRIu64 " events=%" PRIu64 " bad=%" PRIu64 " cookies=%u products=%u locations=%u devices=%u "
-           "ts_min=%" PRId64 " ts_max=%" PRId64,
-           st->lines, st->events, bad, d->cookies.n, d->products.n, d->locs.n, d->devices.n, d->ts_min, d->ts_max);
+           "lines=%" PRIu64 " events=%" PRIu64 " bad=%" PRIu64 " unknown_event_type=%" PRIu64
+           " cookies=%u products=%u locations=%u devices=%u sessions=%u ts_min=%" PRId64 " ts_max=%" PRId64,
+           st->lines, st->events, bad, st->events_unknown_type, d->cookies.n, d->products.n, d->locs.n, d->devices.n,
+           d->sessions.n, d->ts_min, d->ts_max);
+    if (st->events_unknown_type) {
+        char values[RB_BAD_SAMPLES * (RB_TYPE_SAMPLE + 1)] = "";
+        for (int k = 0; k < RB_BAD_SAMPLES && st->unknown_types[k][0]; k++)
+            snprintf(values + strlen(values), sizeof(values) - strlen(values), "%s%s", k ? "," : "",
+                     st->unknown_types[k]);
+        rc_log(RC_LOG_WARN, "unknown_event_types",
+               "count=%" PRIu64 " values=\"%s\" msg=\"skipped; counted toward --max-bad-ratio\"",
+               st->events_unknown_type, values);
+        for (int k = 0; k < RB_BAD_SAMPLES && st->unknown_types[k][0]; k++) {
+            char esc[2 * sizeof(st->unknown_type_samples[k])];
+            escape(esc, sizeof(esc), st->unknown_type_samples[k]);
+            rc_log(RC_LOG_WARN, "unknown_event_type", "value=\"%s\" sample=\"%s\"", st->unknown_types[k], esc);
+        }
+    }
     for (int i = 0; i < RB_BAD_REASONS; i++) {
         if (!st->bad[i])
             continue;

@@ -50,8 +50,8 @@
 #include "ingest.h"
 #include "manifest.h"
 
-/* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT. */
-#define RB_OUTPUT_LISTS 3
+/* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW. */
+#define RB_OUTPUT_LISTS 4
 
 struct rb_output_opts {
     const char *root;                     /* cache root; created when missing */

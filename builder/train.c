@@ -7,16 +7,25 @@
  *   2. Activity: a cookie gets a row when at least max(min_events, 1) of its
  *      windowed events have ts >= ts_max - active_days (active_days 0: the
  *      whole window). Rows are in ascending cookie index order.
- *   3. Holdout (holdout = h > 0): a cookie with at least h + 1 distinct
- *      purchased products holds out the h products whose last purchase is
- *      latest (by timestamp, ties by input order: the later line wins). All
- *      of the cookie's events on those products (views and carts too) leave
- *      its training data; the products go to `heldout` (value 1).
- *   4. ui: per (row, product), the sum over the remaining events of
+ *   3. Sample (0 < sample < 1): a cookie is kept with probability `sample`,
+ *      by a hash of split_seed and its key, so the same cookies are kept
+ *      whatever the other options (the tuner trains on such a sample).
+ *   4. Holdout (holdout = h > 0, skip = holdout_skip): a cookie's distinct
+ *      purchased products are ordered latest purchase first (by timestamp,
+ *      ties by input order: the later line wins), or, with RB_SPLIT_RANDOM,
+ *      by a hash of split_seed and the cookie's and product's keys. A cookie
+ *      with at least skip + 1 of them drops the first skip products entirely
+ *      (the evaluation's, when the tuner validates); if at least h + 1
+ *      remain, it holds out the next h. All of the cookie's events on a
+ *      dropped or held-out product (views and carts too) leave its training
+ *      data; held-out products go to `heldout` (value 1).
+ *   5. ui: per (row, product), the sum over the remaining events of
  *      weight[type] * 0.5^((ts_max - ts) / half_life), summed in input
- *      order. Events of weight 0 add no entry; a cookie whose row ends up
- *      empty gets no row at all.
- *   5. bought: the products the row purchased in its training data (value
+ *      order; a sum that rounds to 0 (events many half-lives old) is stored
+ *      as FLT_MIN, so decay never erases an interaction and the rows do
+ *      not depend on the half-life. Events of weight 0 add no entry; a
+ *      cookie whose row ends up empty gets no row at all.
+ *   6. bought: the products the row purchased in its training data (value
  *      1); row_wants_list: the row has >= min_purchases purchase events in
  *      its training data.
  * Columns are all products (cols = d->products.n) in every matrix.
@@ -29,6 +38,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +60,24 @@ void rb_train_opts_default(struct rb_train_opts *o)
     o->active_days = 0.0;          /* 0: activity counted over the whole window */
     o->min_purchases = 1;          /* CF lists for cookies that purchased */
     o->holdout = 0;                /* 0: no evaluation holdout */
+    o->holdout_skip = 0;
+    o->holdout_split = RB_SPLIT_TEMPORAL;
+    o->split_seed = 0;
+    o->sample = 0.0;               /* 0: every cookie */
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* A uniform draw in [0, 1) from the seed and a key: the same for the same pair. */
+static double draw(uint64_t seed, uint64_t key)
+{
+    return (double)(mix64(seed ^ mix64(key)) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 double rb_decay(int64_t ts, int64_t ts_max, double half_life_days)
@@ -65,9 +93,10 @@ struct item {
     uint32_t idx;
 };
 
-/* A distinct purchased product with its last purchase. */
+/* A distinct purchased product with its last purchase; rnd orders RB_SPLIT_RANDOM. */
 struct last_purchase {
     int64_t ts;
+    uint64_t rnd;
     uint32_t idx;
     uint32_t product;
 };
@@ -104,6 +133,14 @@ static int cmp_latest(const void *a, const void *b)
     if (x->ts != y->ts)
         return x->ts > y->ts ? -1 : 1;
     return x->idx > y->idx ? -1 : x->idx < y->idx;
+}
+
+static int cmp_random(const void *a, const void *b)
+{
+    const struct last_purchase *x = a, *y = b;
+    if (x->rnd != y->rnd)
+        return x->rnd < y->rnd ? -1 : 1;
+    return x->product < y->product ? -1 : x->product > y->product;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -175,6 +212,10 @@ static int check_opts(const struct rb_train_opts *o, char *err)
         return rc_fail(err, RC_ERANGE, "window %g days (expected >= 0)", o->window_days);
     if (!(o->active_days >= 0) || !isfinite(o->active_days))
         return rc_fail(err, RC_ERANGE, "active period %g days (expected >= 0)", o->active_days);
+    if (!(o->sample >= 0) || !isfinite(o->sample))
+        return rc_fail(err, RC_ERANGE, "cookie sample %g (expected a share from 0 to 1)", o->sample);
+    if (o->holdout_split != RB_SPLIT_TEMPORAL && o->holdout_split != RB_SPLIT_RANDOM)
+        return rc_fail(err, RC_ERANGE, "holdout split %d is neither temporal nor random", o->holdout_split);
     return 0;
 }
 
@@ -209,7 +250,7 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
     uint32_t *order = NULL;
     struct item *items = NULL;
     struct last_purchase *lp = NULL;
-    uint32_t *held = NULL;
+    uint32_t *held = NULL, *drop = NULL;
     if (!start)
         goto nomem;
 
@@ -236,10 +277,14 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
     order = malloc(nwin * sizeof(*order));
     items = malloc((size_t)maxk * sizeof(*items));
     lp = malloc((size_t)maxk * sizeof(*lp));
-    /* At most min(holdout, largest cookie) products are held out of one row. */
+    /* At most min(holdout, largest cookie) products are held out of one row,
+     * and min(skip + holdout, largest cookie) leave it. */
+    uint64_t nleave = (uint64_t)o->holdout + o->holdout_skip;
     held = malloc(((size_t)(o->holdout < maxk ? o->holdout : maxk) + 1) * sizeof(*held));
-    if (!order || !items || !lp || !held)
+    drop = malloc(((size_t)(nleave < maxk ? nleave : maxk) + 1) * sizeof(*drop));
+    if (!order || !items || !lp || !held || !drop)
         goto nomem;
+    const int sampled = o->sample > 0 && o->sample < 1;
     for (size_t i = 0; i < d->nevents; i++)
         if (ev[i].ts >= ts_lo)
             order[start[ev[i].cookie]++] = (uint32_t)i;
@@ -262,13 +307,15 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
             active += ev[order[j]].ts >= ts_active;
         if (active < min_events)
             continue;
+        if (sampled && draw(o->split_seed, d->cookies.keys[c]) >= o->sample)
+            continue;
         for (uint32_t j = 0; j < k; j++)
             items[j] = (struct item){ev[order[b + j]].product, order[b + j]};
         sort_items(items, k);
 
         /* Holdout: each distinct purchased product with its last purchase. */
-        uint32_t nheld = 0;
-        if (o->holdout) {
+        uint32_t nheld = 0, ndrop = 0;
+        if (nleave) {
             uint32_t np = 0;
             for (uint32_t j = 0; j < k;) {
                 uint32_t p = items[j].product, found = 0;
@@ -277,15 +324,27 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
                     if (x->type != RB_PURCHASE)
                         continue;
                     if (!found || x->ts > lp[np].ts || (x->ts == lp[np].ts && items[j].idx > lp[np].idx))
-                        lp[np] = (struct last_purchase){x->ts, items[j].idx, p};
+                        lp[np] = (struct last_purchase){x->ts, 0, items[j].idx, p};
                     found = 1;
                 }
                 np += found;
             }
-            if (np >= (uint64_t)o->holdout + 1) {
-                qsort(lp, np, sizeof(*lp), cmp_latest);
-                for (nheld = 0; nheld < o->holdout; nheld++)
-                    held[nheld] = lp[nheld].product;
+            uint32_t skip = np >= (uint64_t)o->holdout_skip + 1 ? o->holdout_skip : 0;
+            uint32_t take = np - skip >= (uint64_t)o->holdout + 1 ? o->holdout : 0;
+            if (skip + take > 0) {
+                if (o->holdout_split == RB_SPLIT_RANDOM) {
+                    uint64_t ck = mix64(o->split_seed ^ mix64(d->cookies.keys[c]));
+                    for (uint32_t j = 0; j < np; j++)
+                        lp[j].rnd = mix64(ck ^ mix64(d->products.keys[lp[j].product]));
+                    qsort(lp, np, sizeof(*lp), cmp_random);
+                } else {
+                    qsort(lp, np, sizeof(*lp), cmp_latest);
+                }
+                for (ndrop = 0; ndrop < skip + take; ndrop++)
+                    drop[ndrop] = lp[ndrop].product;
+                for (nheld = 0; nheld < take; nheld++)
+                    held[nheld] = lp[skip + nheld].product;
+                qsort(drop, ndrop, sizeof(*drop), cmp_u32);
                 qsort(held, nheld, sizeof(*held), cmp_u32);
             }
         }
@@ -295,15 +354,15 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
         uint32_t purchases = 0, h = 0;
         for (uint32_t j = 0; j < k;) {
             uint32_t p = items[j].product;
-            while (h < nheld && held[h] < p)
+            while (h < ndrop && drop[h] < p)
                 h++;
-            if (h < nheld && held[h] == p) {
+            if (h < ndrop && drop[h] == p) {
                 while (j < k && items[j].product == p)
                     j++;
                 continue;
             }
             double w = 0;
-            int bought = 0;
+            int bought = 0, wpos = 0;
             for (; j < k && items[j].product == p; j++) {
                 const struct rb_event *x = &ev[items[j].idx];
                 float wt = o->weight[x->type < RB_EVENT_TYPES ? x->type : RB_VIEW];
@@ -311,12 +370,17 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
                     purchases++;
                     bought = 1;
                 }
-                if (wt > 0)
+                if (wt > 0) {
                     w += wt * rb_decay(x->ts, d->ts_max, o->half_life_days);
+                    wpos = 1;
+                }
             }
-            if (w > 0) {
+            if (wpos) {
+                /* Decay lowers the confidence of an old interaction, never
+                 * erases it: a weight that rounds to 0 is stored as FLT_MIN. */
+                float fw = (float)w;
                 t->ui.indices[ui0 + ui_n] = p;
-                t->ui.values[ui0 + ui_n] = (float)w;
+                t->ui.values[ui0 + ui_n] = fw > 0 ? fw : FLT_MIN;
                 ui_n++;
             }
             if (bought) {
@@ -345,7 +409,8 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
     free(items);
     free(lp);
     free(held);
-    start = order = held = NULL;
+    free(drop);
+    start = order = held = drop = NULL;
     items = NULL;
     lp = NULL;
 
@@ -375,6 +440,7 @@ nomem:
     free(items);
     free(lp);
     free(held);
+    free(drop);
     rb_train_release(t);
     return rc_fail(err, -ENOMEM, "out of memory building the training matrix (%zu events)", d->nevents);
 }

@@ -537,7 +537,7 @@ static int cmd_get(const struct ctl_config *cfg)
         if (strcmp(what, rc_db_names[i]) == 0)
             db = i;
     if (db < 0)
-        return usage_error(self, "get: '%s' is not cookie, product, segment or items", what);
+        return usage_error(self, "get: '%s' is not cookie, product, segment, coview or items", what);
 
     uint64_t key;
     const char *id = NULL;
@@ -729,16 +729,17 @@ static void diff_example(struct rc_buf *ex, uint64_t *n, long limit, uint64_t ke
 static int diff_db(const struct rc_cache *c1, MDB_txn *t1, const struct rc_cache *c2, MDB_txn *t2, int db,
                    const struct ctl_config *cfg, struct ctl_diff_db *d)
 {
-    MDB_cursor *k1, *k2;
-    int rc = rc_lmdb(mdb_cursor_open(t1, c1->dbi[db], &k1));
+    MDB_cursor *k1 = NULL, *k2 = NULL; /* NULL: the version lacks this (optional) DB, which reads as empty */
+    int rc = c1->absent >> db & 1u ? 0 : rc_lmdb(mdb_cursor_open(t1, c1->dbi[db], &k1));
     if (rc)
         return rc;
-    if ((rc = rc_lmdb(mdb_cursor_open(t2, c2->dbi[db], &k2))) != 0) {
+    if (!(c2->absent >> db & 1u) && (rc = rc_lmdb(mdb_cursor_open(t2, c2->dbi[db], &k2))) != 0) {
         mdb_cursor_close(k1);
         return rc;
     }
     MDB_val a_k, a_v, b_k, b_v;
-    int ra = mdb_cursor_get(k1, &a_k, &a_v, MDB_FIRST), rb = mdb_cursor_get(k2, &b_k, &b_v, MDB_FIRST);
+    int ra = k1 ? mdb_cursor_get(k1, &a_k, &a_v, MDB_FIRST) : MDB_NOTFOUND;
+    int rb = k2 ? mdb_cursor_get(k2, &b_k, &b_v, MDB_FIRST) : MDB_NOTFOUND;
     while (ra == 0 || rb == 0) {
         uint64_t ka = 0, kb = 0;
         if (ra == 0)
@@ -779,8 +780,10 @@ static int diff_db(const struct rc_cache *c1, MDB_txn *t1, const struct rc_cache
             rb = mdb_cursor_get(k2, &b_k, &b_v, MDB_NEXT);
         }
     }
-    mdb_cursor_close(k1);
-    mdb_cursor_close(k2);
+    if (k1)
+        mdb_cursor_close(k1);
+    if (k2)
+        mdb_cursor_close(k2);
     if (ra != MDB_NOTFOUND)
         return rc_lmdb(ra);
     if (rb != MDB_NOTFOUND)
@@ -973,8 +976,8 @@ static int cmd_list(const struct ctl_config *cfg)
             rc_buf_adds(&b, "null");
         rc_buf_adds(&b, ",\"versions\":[");
     } else {
-        rc_buf_addf(&b, "  %-22s %-20s %12s %9s %9s %7s %9s %7s %7s  %s\n", "VERSION", "CREATED", "BYTES", "COOKIE",
-                    "PRODUCT", "SEGMENT", "ITEMS", "HR", "NDCG", "STATE");
+        rc_buf_addf(&b, "  %-22s %-20s %12s %9s %9s %7s %9s %7s %7s %7s  %s\n", "VERSION", "CREATED", "BYTES",
+                    "COOKIE", "PRODUCT", "SEGMENT", "ITEMS", "HR", "NDCG", "LIFT", "STATE");
     }
     for (size_t i = 0; i < n; i++) {
         char dir[PATH_MAX], when[32] = "-";
@@ -1003,10 +1006,12 @@ static int cmd_list(const struct ctl_config *cfg)
         if (!mrc)
             iso_time(m.created_at, when);
         uint64_t bytes = dir_bytes(dir, mrc ? NULL : &m);
-        double hr = NAN, ndcg = NAN;
+        /* lift is recbuild's ndcg / pop_ndcg, absent when pop_ndcg is 0 or the manifest predates it */
+        double hr = NAN, ndcg = NAN, lift = NAN;
         const struct rc_json *ev = mrc ? NULL : rc_json_get(m.doc, "evaluation");
         (void)rc_json_get_num(ev, "hr", &hr);
         (void)rc_json_get_num(ev, "ndcg", &ndcg);
+        (void)rc_json_get_num(ev, "lift", &lift);
         if (cfg->json) {
             rc_buf_adds(&b, i ? ",\n {\"version\":" : "\n {\"version\":");
             rc_buf_json_str(&b, v[i], strlen(v[i]));
@@ -1031,15 +1036,17 @@ static int cmd_list(const struct ctl_config *cfg)
             }
             rc_buf_adds(&b, "}");
         } else {
-            char c[4][24], h[16] = "-", g[16] = "-";
+            char c[4][24], h[16] = "-", g[16] = "-", l[16] = "-";
             for (int d = 0; d < 4; d++)
                 snprintf(c[d], sizeof(c[d]), mrc ? "-" : "%" PRIu64, m.counts[d]);
             if (!isnan(hr))
                 snprintf(h, sizeof(h), "%.4f", hr);
             if (!isnan(ndcg))
                 snprintf(g, sizeof(g), "%.4f", ndcg);
-            rc_buf_addf(&b, "%c %-22s %-20s %12" PRIu64 " %9s %9s %7s %9s %7s %7s  %s%s\n", is_cur ? '*' : ' ', v[i],
-                        when, bytes, c[0], c[1], c[2], c[3], h, g, state, is_cur ? " current" : "");
+            if (!isnan(lift))
+                snprintf(l, sizeof(l), "%.3f", lift);
+            rc_buf_addf(&b, "%c %-22s %-20s %12" PRIu64 " %9s %9s %7s %9s %7s %7s %7s  %s%s\n", is_cur ? '*' : ' ',
+                        v[i], when, bytes, c[0], c[1], c[2], c[3], h, g, l, state, is_cur ? " current" : "");
         }
         rc_manifest_release(&m);
     }
@@ -1057,6 +1064,29 @@ static int cmd_list(const struct ctl_config *cfg)
     free(v);
     int out = emit(&b);
     return failed ? CTL_FAIL : out;
+}
+
+/*
+ * One scalar member of a manifest section as a `section.key=value` line:
+ * numbers as %.10g, booleans as true/false, strings as they are with each
+ * control character made a space (one line each; the value is everything
+ * after the first '='). Objects, arrays and nulls are left out.
+ */
+static void show_member(struct rc_buf *b, const char *section, const struct rc_json *e)
+{
+    switch (e->type) {
+    case RC_JSON_NUM: rc_buf_addf(b, "%s.%s=%.10g\n", section, e->key, e->num); break;
+    case RC_JSON_BOOL: rc_buf_addf(b, "%s.%s=%s\n", section, e->key, e->num ? "true" : "false"); break;
+    case RC_JSON_STR:
+        rc_buf_addf(b, "%s.%s=", section, e->key);
+        for (size_t i = 0; i < e->str_len; i++) {
+            unsigned char c = (unsigned char)e->str[i];
+            rc_buf_add(b, c < 0x20 || c == 0x7f ? " " : &e->str[i], 1);
+        }
+        rc_buf_adds(b, "\n");
+        break;
+    default: break;
+    }
 }
 
 static int cmd_show(const struct ctl_config *cfg)
@@ -1083,8 +1113,7 @@ static int cmd_show(const struct ctl_config *cfg)
         for (int s = 0; s < 2; s++) {
             const struct rc_json *sec = rc_json_get(m.doc, sections[s]);
             for (const struct rc_json *e = sec && sec->type == RC_JSON_OBJ ? sec->child : NULL; e; e = e->next)
-                if (e->type == RC_JSON_NUM)
-                    rc_buf_addf(&b, "%s.%s=%.10g\n", sections[s], e->key, e->num);
+                show_member(&b, sections[s], e);
         }
         const char *device = rc_json_get_str(m.doc, "device");
         if (device)

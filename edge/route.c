@@ -165,18 +165,25 @@ static float rank_score(float f)
     return isnan(f) ? -INFINITY : f;
 }
 
-/* The image tier: the product lists merged best score first. */
+/* The browsing tier: each product's image and coview lists, all merged
+ * best score first (recbuild scales coview scores to rank against the
+ * image cosines: schemas/cache.md). */
 static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, const uint64_t *pkeys,
                       struct re_route_scratch *s, struct dedupe *d, struct re_recs *out)
 {
-    struct rc_list lists[RE_PRODUCTS_MAX];
-    struct rc_entry heads[RE_PRODUCTS_MAX];
-    MDB_val vals[RE_PRODUCTS_MAX];
+    struct rc_list lists[2 * RE_PRODUCTS_MAX];
+    struct rc_entry heads[2 * RE_PRODUCTS_MAX];
+    MDB_val vals[2 * RE_PRODUCTS_MAX];
     unsigned found = 0, live = 0;
     /* All lookups first, then the reading: the lines of one list arrive
-     * while the next is looked up. */
+     * while the next is looked up. A product's image list comes before its
+     * coview list, so an equal score goes to the image item. */
     for (unsigned i = 0; i < q->nproducts; i++) {
         int rc = lookup(c, txn, RC_DB_PRODUCT, pkeys[i], q->n, &vals[found]);
+        if (rc < 0)
+            return rc;
+        found += (unsigned)rc;
+        rc = lookup(c, txn, RC_DB_COVIEW, pkeys[i], q->n, &vals[found]);
         if (rc < 0)
             return rc;
         found += (unsigned)rc;
@@ -284,17 +291,18 @@ struct fixed_text {
 #define TEXT(s) {s, sizeof(s) - 1}
 #define ROUTE(name) TEXT(",\"route\":\"" name "\",\"items\":") /* the '[' comes with the items */
 #define TAIL(name) TEXT(",\"source\":\"" name "\"}")
-static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"), ROUTE("image"), ROUTE("segment"),
-                                               ROUTE("global")};
-static const struct fixed_text item_tail[] = {TAIL("unknown"), TAIL("cf"), TAIL("image"), TAIL("segment"),
-                                              TAIL("global")};
+static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"),     ROUTE("image"),
+                                               ROUTE("segment"), ROUTE("global"), ROUTE("coview")};
+static const struct fixed_text item_tail[] = {TAIL("unknown"), TAIL("cf"),     TAIL("image"),
+                                              TAIL("segment"), TAIL("global"), TAIL("coview")};
+_Static_assert(sizeof(item_tail) / sizeof(item_tail[0]) == RC_SRC_LAST + 1, "a text for every source");
 #undef TAIL
 #undef ROUTE
 #undef TEXT
 
 static const struct fixed_text *by_source(const struct fixed_text *table, unsigned source)
 {
-    return &table[source <= RC_SRC_GLOBAL ? source : 0]; /* 0: "unknown", as rc_source_name */
+    return &table[source <= RC_SRC_LAST ? source : 0]; /* 0: "unknown", as rc_source_name */
 }
 
 /* Most bytes of one item but its id: the head (written as 16), the id's

@@ -6,9 +6,11 @@
  * A pure function over an open cache and a read transaction: no HTTP, no
  * globals, no allocation. Tiers, in order:
  *
- *   image    products given: the `product` list of every product on screen,
- *            merged best score first (a product in several lists keeps its
- *            highest score; equal scores keep the order of `products`);
+ *   image    products given: the `product` (image) and `coview` lists of
+ *            every product on screen, merged best score first (a product in
+ *            several lists keeps its highest score; equal scores keep the
+ *            order of `products`, a product's image list before its coview
+ *            list); recbuild scales coview scores to rank against cosines;
  *   cf       the cookie's `cookie` list;
  *   segment  the `segment` lists of (loc, device), (loc, *), (*, device),
  *   global   (*, *), an absent loc or device being "*", each key tried once.
@@ -20,11 +22,12 @@
  * recctl verify checks), so only items from different lists are compared
  * with each other. Every item carries the
  * source byte of the list it came from. `route` is the source of the first
- * item, or when there is none the tier the rules chose (image when products
+ * item (so "coview" when a coview item leads the browsing tier), or when
+ * there is none the tier the rules chose (image when products
  * were given, cf when the cookie has a list, segment when loc or device was
  * given, else global).
  *
- * Lists are ranked best first (schemas/cache.md); the image merge relies on
+ * Lists are ranked best first (schemas/cache.md); the browsing merge relies on
  * it and reads only as far down each list as the answer needs (one entry
  * ahead of what it takes). Lists are opened with RC_DECODE_LAZY: entries
  * are checked as they are read, not all at open. A record whose header

@@ -7,12 +7,16 @@
 #   3. recbuild --no-flip --keep 0 --window-days W --events F...: the new
 #      version lands under versions/ but `current` does not move
 #   4. recctl verify: manifest, checksums, every record
-#   5. sanity gates against the version `current` names (the one serving):
-#      record counts per DB must not collapse, holdout metrics (manifest
-#      "evaluation") must not drop too far
-#   6. recctl publish (atomic flip of `current`), recctl prune
+#   5. quality gate, on the new version alone (so also on the first build):
+#      the model must not be degenerate, and CF's NDCG must beat the
+#      most-popular baseline's on the holdout (recbuild --holdout K)
+#      by --min-lift (manifest "evaluation": degenerate, lift)
+#   6. comparison gates against the version `current` names (the one
+#      serving): record counts per DB must not collapse, holdout metrics
+#      must not drop too far
+#   7. recctl publish (atomic flip of `current`), recctl prune
 #
-# A version that fails step 4 or 5 is moved to <root>/rejected/<id>/ with a
+# A version that fails step 4, 5 or 6 is moved to <root>/rejected/<id>/ with a
 # <id>.reason file beside it: out of versions/, so neither rollback nor a
 # rollout can pick it up, but kept for a post-mortem (the newest
 # --keep-rejected are kept). `current` is never touched on failure.
@@ -26,6 +30,10 @@
 #   --catalog FILE          catalog.csv                      [EDGEREC_CATALOG]
 #   --embeddings FILE       emb.npy (ids beside it, see schemas/inputs.md)
 #                                                            [EDGEREC_EMBEDDINGS]
+#   --params FILE           CF parameters for recbuild (--params; written
+#                           daily by recbuild --tune-only --tune-out FILE,
+#                           schemas/params.md); while FILE does not exist
+#                           recbuild tunes them itself      [EDGEREC_PARAMS]
 #   --recbuild-flags "..."  extra recbuild flags, split on spaces (after the
 #                           job's own, e.g. "--holdout 1 --device gpu")
 #                                                            [EDGEREC_RECBUILD_FLAGS]
@@ -35,7 +43,14 @@
 #                           (default 20)                     [EDGEREC_GATE_MAX_METRIC_DROP_PCT]
 #   --metrics "hr ndcg"     manifest evaluation metrics to gate on
 #                                                            [EDGEREC_GATE_METRICS]
-#   --skip-gates            publish a version that verifies without the gates
+#   --min-lift R            quality gate: the evaluation's lift (CF ndcg /
+#                           most-popular ndcg) must be >= R (default 1.0;
+#                           0 checks only for a degenerate model)
+#                                                            [EDGEREC_GATE_MIN_LIFT]
+#   --skip-gates            publish without the comparison gates (exits 7, 8),
+#                           e.g. when a drop is expected (on-call override,
+#                           logged); the quality gate still runs
+#   --skip-quality-gate     publish without the quality gate (exit 10)
 #                           (on-call override, logged)
 #   --keep K                versions kept after publishing (default 24)
 #                                                            [EDGEREC_KEEP]
@@ -58,6 +73,8 @@
 #   7  gate: a DB's record count collapsed against the previous version; rejected
 #   8  gate: a holdout metric dropped too far against the previous version; rejected
 #   9  the version passed every check but publishing (the flip) failed
+#  10  quality gate: the model is degenerate, or CF does not beat the
+#      most-popular baseline by --min-lift; rejected
 #
 # Logs: one logfmt line per event on stderr (journald keeps them):
 #   ts=... level=info event=rebuild.published version=... previous=...
@@ -76,9 +93,11 @@ window=${EDGEREC_WINDOW:-7d}
 catalog=${EDGEREC_CATALOG:-}
 embeddings=${EDGEREC_EMBEDDINGS:-}
 recbuild_flags=${EDGEREC_RECBUILD_FLAGS:-}
+params=${EDGEREC_PARAMS:-}
 min_count_pct=${EDGEREC_GATE_MIN_COUNT_PCT:-50}
 max_metric_drop_pct=${EDGEREC_GATE_MAX_METRIC_DROP_PCT:-20}
 metrics=${EDGEREC_GATE_METRICS:-hr ndcg}
+min_lift=${EDGEREC_GATE_MIN_LIFT:-1.0}
 keep=${EDGEREC_KEEP:-24}
 keep_rejected=${EDGEREC_KEEP_REJECTED:-5}
 lock=${EDGEREC_LOCK:-}
@@ -86,12 +105,14 @@ bin=${EDGEREC_BIN:-}
 recbuild=${EDGEREC_RECBUILD:-}
 recctl=${EDGEREC_RECCTL:-}
 skip_gates=0
+skip_quality_gate=0
 
 while [ $# -gt 0 ]; do
     opt=$1
     case $opt in
         -h|--help) usage; exit 0 ;;
         --skip-gates) skip_gates=1; shift; continue ;;
+        --skip-quality-gate) skip_quality_gate=1; shift; continue ;;
     esac
     [ $# -ge 2 ] || { log error usage msg="option $opt needs a value (see --help)" exit=2; exit 2; }
     case $opt in
@@ -101,9 +122,11 @@ while [ $# -gt 0 ]; do
         --catalog) catalog=$2 ;;
         --embeddings) embeddings=$2 ;;
         --recbuild-flags) recbuild_flags=$2 ;;
+        --params) params=$2 ;;
         --min-count-pct) min_count_pct=$2 ;;
         --max-metric-drop-pct) max_metric_drop_pct=$2 ;;
         --metrics) metrics=$2 ;;
+        --min-lift) min_lift=$2 ;;
         --keep) keep=$2 ;;
         --keep-rejected) keep_rejected=$2 ;;
         --lock) lock=$2 ;;
@@ -128,6 +151,8 @@ for n in "$min_count_pct" "$max_metric_drop_pct" "$keep" "$keep_rejected"; do
     [[ $n =~ ^[0-9]+$ ]] || die 2 usage msg="'$n' is not a whole number"
 done
 [ "$keep" -ge 1 ] || die 2 usage msg="--keep must be at least 1"
+[[ $min_lift =~ ^[0-9]{1,6}(\.[0-9]{1,6})?$ ]] ||
+    die 2 usage msg="--min-lift wants a number >= 0 such as 1.2, not '$min_lift'"
 
 find_prog() { # find_prog NAME EXPLICIT
     local name=$1 explicit=$2
@@ -204,6 +229,11 @@ for f in "${files[@]}"; do
 done
 [ -z "$catalog" ] || args+=(--catalog "$catalog")
 [ -z "$embeddings" ] || args+=(--embeddings "$embeddings")
+if [ -n "$params" ] && [ -f "$params" ]; then
+    args+=(--params "$params")
+elif [ -n "$params" ]; then
+    log warn params_missing msg="no parameter file yet: recbuild tunes the CF parameters itself" params="$params"
+fi
 # shellcheck disable=SC2206 # extra flags are split on spaces on purpose
 [ -z "$recbuild_flags" ] || args+=($recbuild_flags)
 log info build cmd="$(basename "$recbuild") ${args[*]}" previous="${previous:-none}"
@@ -273,16 +303,58 @@ if [ $rc -ne 0 ]; then
 fi
 log info verified version="$new" detail="$vout"
 
-# ---- 5. sanity gates against the version now serving (exits 7, 8) ----
 show() { "$recctl" show --root "$root" "$1"; }
-value() { printf '%s\n' "$1" | awk -F= -v k="$2" '$1 == k { print $2; exit }'; }
+# value INFO KEY: the value of KEY in `recctl show` output (all after the first '=')
+value() { printf '%s\n' "$1" | awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }'; }
+new_info=$(show "$new")
+
+# ---- 5. quality gate: the new version alone (exit 10) ----
+# recbuild writes "degenerate" and "lift" in "evaluation"; "lift" needs
+# --holdout K and is absent when the most-popular baseline scored ndcg 0
+# (nothing to beat).
+degenerate=$(value "$new_info" evaluation.degenerate)
+lift=$(value "$new_info" evaluation.lift)
+if [ $skip_quality_gate -eq 1 ]; then
+    log warn quality_gate_skipped msg="--skip-quality-gate given: publishing without the quality gate" \
+        version="$new"
+elif [ -z "$degenerate" ] && [ -z "$lift" ]; then
+    if [ -z "$(value "$new_info" evaluation.k)" ]; then
+        log warn quality_gate_skipped msg="no holdout evaluation in the manifest, so the quality gate could not run; \
+add --holdout 1 to --recbuild-flags" version="$new"
+    else
+        log warn quality_gate_skipped msg="the evaluation has neither lift nor degenerate (recbuild too old?), \
+so the quality gate could not run" version="$new"
+    fi
+else
+    ndcg=$(value "$new_info" evaluation.ndcg)
+    pop_ndcg=$(value "$new_info" evaluation.pop_ndcg)
+    if [ "$degenerate" = true ]; then
+        why=$(value "$new_info" evaluation.degenerate_reason)
+        reject 10 gate_quality "degenerate model: ${why:-recbuild gave no reason}" \
+            degenerate_reason="${why:-none}" ndcg="${ndcg:-absent}" pop_ndcg="${pop_ndcg:-absent}"
+    fi
+    if [ -z "$lift" ] && [ -z "$(value "$new_info" evaluation.k)" ]; then
+        log warn gate_lift_skipped msg="no holdout evaluation, so only the degenerate check ran; \
+add --holdout 1 to --recbuild-flags" version="$new" degenerate="$degenerate"
+    elif [ -z "$lift" ] || awk -v p="$pop_ndcg" 'BEGIN { exit !(p != "" && p + 0 == 0) }'; then
+        log info gate_lift_skipped msg="no lift: the most-popular baseline scored ndcg 0, nothing to beat" \
+            version="$new" degenerate="$degenerate" ndcg="${ndcg:-absent}" pop_ndcg="${pop_ndcg:-absent}"
+    elif awk -v l="$lift" -v r="$min_lift" 'BEGIN { exit !(l + 0 < r + 0) }'; then
+        reject 10 gate_quality "cf ndcg $ndcg is below $min_lift x most-popular $pop_ndcg" \
+            lift="$lift" min_lift="$min_lift" ndcg="$ndcg" pop_ndcg="$pop_ndcg"
+    else
+        log info gate_quality_ok version="$new" lift="$lift" min_lift="$min_lift" ndcg="$ndcg" pop_ndcg="$pop_ndcg" \
+            degenerate="${degenerate:-absent}"
+    fi
+fi
+
+# ---- 6. comparison gates against the version now serving (exits 7, 8) ----
 if [ -z "$previous" ]; then
-    log info gates_skipped msg="no previous version: first build, only verification applies" version="$new"
+    log info gates_skipped msg="no previous version: first build, no comparison gates" version="$new"
 elif [ $skip_gates -eq 1 ]; then
     log warn gates_skipped msg="--skip-gates given: publishing without comparing to the previous version" \
         version="$new" previous="$previous"
 else
-    new_info=$(show "$new")
     old_info=$(show "$previous") || old_info=
     for db in cookie product segment items; do
         n=$(value "$new_info" "count.$db")
@@ -312,7 +384,7 @@ else
     done
 fi
 
-# ---- 6. publish, prune (exit 9) ----
+# ---- 7. publish, prune (exit 9) ----
 rc=0
 pout=$("$recctl" publish --root "$root" "$new" 2>&1) || rc=$?
 [ $rc -eq 0 ] || die 9 publish_failed msg="the version passed its checks but the flip failed; current unchanged" \

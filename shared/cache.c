@@ -36,10 +36,16 @@ size_t rc_cache_size_bytes(const struct rc_cache_size *s)
     return (size_t)(pages * PAGE);
 }
 
-static int open_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta, unsigned create)
+/* Open (or create) every DB; a reader (create 0) finds an optional DB
+ * that is not there absent (its bit in *absent) rather than failing. */
+static int open_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta, unsigned create, unsigned *absent)
 {
     for (int i = 0; i < RC_DB_COUNT; i++) {
         int rc = mdb_dbi_open(txn, rc_db_names[i], MDB_INTEGERKEY | create, &dbi[i]);
+        if (rc == MDB_NOTFOUND && !create && RC_DB_OPTIONAL(i)) {
+            *absent |= 1u << i;
+            continue;
+        }
         if (rc)
             return rc;
     }
@@ -74,7 +80,7 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
     if (!rc)
         rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
     if (!rc)
-        rc = open_dbis(w->txn, w->dbi, &w->meta, MDB_CREATE);
+        rc = open_dbis(w->txn, w->dbi, &w->meta, MDB_CREATE, NULL);
     rc = rc_lmdb(rc);
     if (rc) {
         rc_fail(err, rc, "unable to create '%s': %s", w->build_path, rc_strerror(rc));
@@ -209,7 +215,7 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
     if (!rc)
         rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
     if (!rc)
-        rc = open_dbis(txn, c->dbi, &c->meta, 0);
+        rc = open_dbis(txn, c->dbi, &c->meta, 0, &c->absent);
     if (rc)
         goto fail_lmdb;
 
@@ -229,8 +235,8 @@ int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
         goto fail_txn;
     }
     for (int i = 0; i < RC_DB_COUNT; i++) {
-        MDB_stat ms;
-        if ((rc = mdb_stat(txn, c->dbi[i], &ms)) != 0)
+        MDB_stat ms = {0};
+        if (!(c->absent & 1u << i) && (rc = mdb_stat(txn, c->dbi[i], &ms)) != 0)
             goto fail_lmdb;
         if (ms.ms_entries != c->manifest.counts[i]) {
             rc = rc_fail(err, RC_EFORMAT, "'%s' holds %zu %s records, the manifest says %llu", path, ms.ms_entries,
@@ -270,12 +276,14 @@ void rc_cache_close(struct rc_cache *c)
 
 int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
 {
+    if (__builtin_expect(c->absent >> db & 1u, 0))
+        return MDB_NOTFOUND;
     MDB_val k = {sizeof(key), &key};
     return rc_lmdb(mdb_get(txn, c->dbi[db], &k, val));
 }
 
 /* The list source each DB holds (segment also holds the global list). */
-static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, 0};
+static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, RC_SRC_COVIEW, 0};
 
 struct seen_entry {
     uint64_t key;
@@ -364,7 +372,7 @@ int rc_cache_check_records(const struct rc_cache *c, struct rc_cache_check *chk,
     }
     for (int db = 0; db < RC_DB_COUNT && !(first && chk->stop_at_bad); db++) {
         MDB_cursor *cur;
-        int grc = mdb_cursor_open(txn, c->dbi[db], &cur);
+        int grc = c->absent >> db & 1u ? MDB_NOTFOUND : mdb_cursor_open(txn, c->dbi[db], &cur);
         if (!grc) {
             MDB_val k, v;
             int op = MDB_FIRST;

@@ -3,7 +3,7 @@
  * fixtures) and opening it read-only (recedge, recctl).
  *
  * The env is one file, versions/<v>/data.mdb (MDB_NOSUBDIR), with the named
- * DBs "cookie", "product", "segment", "items" (MDB_INTEGERKEY, 8-byte
+ * DBs "cookie", "product", "segment", "coview", "items" (MDB_INTEGERKEY, 8-byte
  * native-endian XXH3 keys, values as in record.h) and "meta" (string keys
  * and values: "format" = RC_CACHE_FORMAT, "version" = the version id).
  *
@@ -96,6 +96,8 @@ void rc_cache_writer_abort(struct rc_cache_writer *w);
 struct rc_cache {
     MDB_env *env;
     MDB_dbi dbi[RC_DB_COUNT], meta;
+    unsigned absent; /* bit 1 << db: an optional DB (RC_DB_OPTIONAL) the version lacks; it reads as empty
+                      * (rc_cache_get: MDB_NOTFOUND; no records to check); its dbi is not valid */
     struct rc_manifest manifest;
     char dir[4096];
 };
@@ -105,7 +107,8 @@ struct rc_cache {
 /*
  * Open the version in `dir` read-only: read its manifest, check the files
  * against it (RC_CACHE_VERIFY), open the env and its DBs, check the meta
- * format and version and that each DB holds the manifest's count.
+ * format and version and that each DB holds the manifest's count (an
+ * optional DB the file lacks holds 0 and is marked in c->absent).
  * Errors: the manifest's (rc_manifest_read, rc_manifest_verify), RC_EFORMAT
  * (meta format or counts disagree), LMDB codes. On error nothing is left
  * open.

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "items"};
+const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "coview", "items"};
 
 int rc_file_xxh3(const char *path, uint64_t *bytes, uint64_t *hash)
 {
@@ -216,6 +216,10 @@ int rc_manifest_read(const char *dir, struct rc_manifest *m, char *err)
     m->created_at = (int64_t)created;
     for (int i = 0; i < RC_DB_COUNT; i++) {
         double c;
+        if (RC_DB_OPTIONAL(i) && !rc_json_get(counts, rc_db_names[i])) {
+            m->counts[i] = 0; /* written before the DB existed */
+            continue;
+        }
         if (rc_json_get_num(counts, rc_db_names[i], &c) != 0 || !whole_in(c, 0, JSON_INT_MAX)) {
             rc = rc_fail(err, RC_EMANIFEST, "'%s' lacks counts.%s", path, rc_db_names[i]);
             goto fail;

@@ -26,9 +26,14 @@
 #define RC_VERSION_MAX 64
 #define RC_MANIFEST_FILES_MAX 8
 
-enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_ITEMS, RC_DB_COUNT };
+/* The list DBs come first (RC_DB_COOKIE..RC_DB_COVIEW), then items. */
+enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW, RC_DB_ITEMS, RC_DB_COUNT };
 
-/* "cookie", "product", "segment", "items": the LMDB names and manifest count keys. */
+/* "cookie", "product", "segment", "coview", "items": the LMDB names and
+ * manifest count keys. "coview" came later within cache format 2: a
+ * manifest without counts.coview reads as 0 (rc_manifest_read) and a
+ * version without the DB opens with it empty (rc_cache_open). */
+#define RC_DB_OPTIONAL(db) ((db) == RC_DB_COVIEW)
 extern const char *const rc_db_names[RC_DB_COUNT];
 
 struct rc_manifest_file {

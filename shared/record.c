@@ -42,6 +42,7 @@ const char *rc_source_name(int source)
     case RC_SRC_IMAGE: return "image";
     case RC_SRC_SEGMENT: return "segment";
     case RC_SRC_GLOBAL: return "global";
+    case RC_SRC_COVIEW: return "coview";
     default: return "unknown";
     }
 }
@@ -61,7 +62,7 @@ static unsigned score_text(char *text, float f)
 
 long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count)
 {
-    if (count > RC_LIST_MAX || source < RC_SRC_CF || source > RC_SRC_GLOBAL)
+    if (count > RC_LIST_MAX || source < RC_SRC_CF || source > RC_SRC_LAST)
         return RC_ERANGE;
     size_t ids = 0;
     char text[RC_JSON_SCORE_ROOM];
@@ -118,7 +119,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     if (version != RC_LIST_VERSION)
         return rc_fail(err, RC_EVERSION, "list record version %u, this build reads version %d", version,
                        RC_LIST_VERSION);
-    if (p[6] < RC_SRC_CF || p[6] > RC_SRC_GLOBAL || p[7] != 0 || get16(p + 10) != 0)
+    if (p[6] < RC_SRC_CF || p[6] > RC_SRC_LAST || p[7] != 0 || get16(p + 10) != 0)
         return rc_fail(err, RC_EFORMAT, "list record has bad source, flags or reserved bytes");
     uint16_t count = get16(p + 8);
     if (count > RC_LIST_MAX)

@@ -2,7 +2,7 @@
  * record.h - the versioned binary records stored as LMDB values.
  * The byte layout is specified in schemas/cache.md; this is its codec.
  *
- * List record (cookie, product and segment DBs): a ranked list of products.
+ * List record (cookie, product, segment and coview DBs): a ranked list of products.
  *
  *   off size field
  *   0   4    magic      "ERLS" (0x45 0x52 0x4c 0x53)
@@ -75,9 +75,10 @@
 #define RC_DECODE_VERIFY 0x01 /* check the record's checksum (full decoding) */
 #define RC_DECODE_LAZY 0x02   /* check entries in rc_list_next, not in rc_list_open */
 
-enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4 };
+enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4, RC_SRC_COVIEW = 5 };
+#define RC_SRC_LAST RC_SRC_COVIEW /* sources are RC_SRC_CF..RC_SRC_LAST */
 
-/* "cf", "image", "segment", "global"; "unknown" otherwise. */
+/* "cf", "image", "segment", "global", "coview"; "unknown" otherwise. */
 const char *rc_source_name(int source);
 
 struct rc_entry {
@@ -156,7 +157,7 @@ static inline int rc_list_open_lazy(struct rc_list *list, const void *buf, size_
     const unsigned char *p = (const unsigned char *)buf;
     unsigned count = len >= RC_LIST_HEADER ? (unsigned)(p[8] | p[9] << 8) : 0;
     int good = len >= RC_LIST_HEADER && memcmp(p, RC_LIST_MAGIC, 4) == 0 && (p[4] | p[5] << 8) == RC_LIST_VERSION &&
-               (unsigned)p[6] - RC_SRC_CF <= RC_SRC_GLOBAL - RC_SRC_CF && p[7] == 0 && p[10] == 0 && p[11] == 0 &&
+               (unsigned)p[6] - RC_SRC_CF <= RC_SRC_LAST - RC_SRC_CF && p[7] == 0 && p[10] == 0 && p[11] == 0 &&
                count <= RC_LIST_MAX;
     if (__builtin_expect(good, 1))
         return rc_list_start(list, p, len, (uint16_t)count);

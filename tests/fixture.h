@@ -136,12 +136,13 @@ static inline int fx_list_key(struct fx *f, enum rc_db db, uint64_t key, enum rc
 }
 
 /* The list of a cookie (db RC_DB_COOKIE, source cf) or a product
- * (RC_DB_PRODUCT, source image). */
+ * (RC_DB_PRODUCT, source image; RC_DB_COVIEW, source coview). */
 static inline int fx_list(struct fx *f, enum rc_db db, const char *id, size_t id_len, const struct fx_entry *e,
                           size_t n)
 {
     size_t len = id_len ? id_len : strlen(id);
-    return fx_list_key(f, db, rc_key(id, len), db == RC_DB_COOKIE ? RC_SRC_CF : RC_SRC_IMAGE, e, n);
+    enum rc_source src = db == RC_DB_COOKIE ? RC_SRC_CF : db == RC_DB_COVIEW ? RC_SRC_COVIEW : RC_SRC_IMAGE;
+    return fx_list_key(f, db, rc_key(id, len), src, e, n);
 }
 
 /* The list of segment (loc, dev), "*" for any; (*, *) is the global list. */

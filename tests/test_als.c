@@ -337,6 +337,37 @@ START_TEST(test_deterministic)
 }
 END_TEST
 
+/* N iterations then M more (rb_als_more_cpu) are bit-identical to N + M at once. */
+START_TEST(test_more_continues)
+{
+    uint32_t users = 300, items = 120;
+    float *w, *h;
+    struct rb_train t;
+    struct rb_dataset d;
+    planted(&w, &h, users, items, 6, 8, 0, 5);
+    make_train(&t, &d, w, NULL, users, items);
+    struct rb_als_opts o;
+    struct rb_als_model a, b;
+    small_opts(&o);
+    o.iterations = 5;
+    ck_assert_int_eq(rb_als_train_cpu(&a, &t, &o, NULL), 0);
+    o.iterations = 2;
+    ck_assert_int_eq(rb_als_train_cpu(&b, &t, &o, NULL), 0);
+    ck_assert_int_eq(rb_als_more_cpu(&b, &t, &o, 3, NULL), 0);
+    ck_assert_int_eq(memcmp(a.U, b.U, sizeof(float) * users * o.factors), 0);
+    ck_assert_int_eq(memcmp(a.V, b.V, sizeof(float) * items * o.factors), 0);
+    /* a model of other factors does not continue */
+    o.factors += 1;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_als_more_cpu(&b, &t, &o, 1, err), RC_ERANGE);
+    rb_als_release(&a);
+    rb_als_release(&b);
+    free_train(&t, &d);
+    free(w);
+    free(h);
+}
+END_TEST
+
 /* CG with 3 warm-started steps ends near the exact solves' objective. */
 START_TEST(test_cg_close_to_cholesky)
 {
@@ -563,6 +594,7 @@ static Suite *als_suite(void)
     tcase_add_test(tc, test_defaults_beat_popularity_light_users);
     tcase_add_test(tc, test_reconstructs_observed);
     tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_more_continues);
     tcase_add_test(tc, test_cg_close_to_cholesky);
     tcase_add_test(tc, test_empty_rows_zero);
     tcase_add_test(tc, test_empty_matrix);

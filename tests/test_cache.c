@@ -67,7 +67,7 @@ static struct rec recs[RC_DB_COUNT][PER_DB];
 /* Records for every DB, sorted by key as the writer needs them. */
 static void make_records(void)
 {
-    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "sku-"};
+    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "cov-", "sku-"};
     for (int db = 0; db < RC_DB_COUNT; db++) {
         for (int i = 0; i < PER_DB; i++) {
             struct rec *r = &recs[db][i];
@@ -78,7 +78,10 @@ static void make_records(void)
                 len = rc_item_encode(r->val, sizeof(r->val), r->id, (size_t)n, "cat", 3, i % 2);
             } else {
                 struct rc_entry e = {r->key, (float)i, (uint16_t)n, r->id, 0}; /* the list names its own id */
-                enum rc_source src = db == RC_DB_COOKIE ? RC_SRC_CF : db == RC_DB_PRODUCT ? RC_SRC_IMAGE : RC_SRC_SEGMENT;
+                enum rc_source src = db == RC_DB_COOKIE    ? RC_SRC_CF
+                                     : db == RC_DB_PRODUCT ? RC_SRC_IMAGE
+                                     : db == RC_DB_COVIEW  ? RC_SRC_COVIEW
+                                                           : RC_SRC_SEGMENT;
                 len = rc_list_encode(r->val, sizeof(r->val), src, &e, 1);
             }
             ck_assert_int_gt(len, 0);
@@ -93,7 +96,7 @@ static void write_env(const char *format, const char *meta_version)
 {
     struct rc_cache_writer w;
     char err[RC_ERRMSG_MAX] = "";
-    ck_assert_msg(rc_cache_writer_open(&w, dir, test_mapsize_for(4 * PER_DB, 128), err) == 0, "%s",
+    ck_assert_msg(rc_cache_writer_open(&w, dir, test_mapsize_for(RC_DB_COUNT * PER_DB, 128), err) == 0, "%s",
                   err);
     for (int db = 0; db < RC_DB_COUNT; db++)
         for (int i = 0; i < PER_DB; i++)
@@ -408,7 +411,7 @@ START_TEST(test_check_records)
     ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
     for (int db = 0; db < RC_DB_COUNT; db++)
         ck_assert_uint_eq(chk.records[db], PER_DB);
-    ck_assert_uint_eq(chk.entries, 3 * PER_DB); /* one entry per list */
+    ck_assert_uint_eq(chk.entries, (RC_DB_COUNT - 1) * PER_DB); /* one entry per list */
     ck_assert_uint_eq(chk.bad, 0);
     ck_assert_int_eq(reported, 0);
     rc_cache_close(&c);
@@ -434,6 +437,73 @@ START_TEST(test_check_records)
     ck_assert_uint_eq(chk.records[RC_DB_COOKIE], 8); /* up to the bad one */
     ck_assert_uint_eq(chk.records[RC_DB_PRODUCT], 0);
     rc_cache_close(&c);
+}
+END_TEST
+
+/* A version written before the coview DB existed (same format, no "coview"
+ * DB, no counts.coview) opens with the DB empty and checks clean. */
+START_TEST(test_open_without_coview)
+{
+    char err[RC_ERRMSG_MAX] = "";
+    make_records();
+    write_env(RC_CACHE_FORMAT, "v1");
+    /* Drop the DB from the file, as an older recbuild wrote it. */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, RC_DATA_NAME);
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi dbi;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    ck_assert_int_eq(mdb_dbi_open(t, "coview", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+    /* The manifest without counts.coview. */
+    write_manifest("v1", 0, 1);
+    char mpath[PATH_MAX];
+    snprintf(mpath, sizeof(mpath), "%s/%s", dir, RC_MANIFEST_NAME);
+    FILE *f = fopen(mpath, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[65536];
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = 0;
+    char *at = strstr(text, "\"coview\": 50, ");
+    ck_assert_ptr_nonnull(at);
+    memmove(at, at + 14, strlen(at + 14) + 1);
+    ck_assert_int_eq(rc_write_file_atomic(mpath, text, strlen(text)), 0);
+
+    struct rc_cache c;
+    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW);
+    ck_assert_uint_eq(c.manifest.counts[RC_DB_COVIEW], 0);
+    ck_assert_uint_eq(c.manifest.counts[RC_DB_PRODUCT], PER_DB);
+    struct rc_cache_check chk = {0};
+    ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
+    ck_assert_uint_eq(chk.records[RC_DB_COVIEW], 0);
+    ck_assert_uint_eq(chk.records[RC_DB_ITEMS], PER_DB);
+    MDB_val v;
+    ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &t), 0);
+    ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_COVIEW, recs[RC_DB_COVIEW][0].key, &v), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_PRODUCT, recs[RC_DB_PRODUCT][0].key, &v), 0);
+    mdb_txn_abort(t);
+    rc_cache_close(&c);
+
+    /* A DB that is required is still required. */
+    write_env(RC_CACHE_FORMAT, "v1");
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    ck_assert_int_eq(mdb_dbi_open(t, "segment", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+    write_manifest("v1", 0, 1);
+    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), MDB_NOTFOUND);
 }
 END_TEST
 
@@ -537,6 +607,7 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_mapsize);
     tcase_add_test(tc, test_refuse_counts);
     tcase_add_test(tc, test_check_records);
+    tcase_add_test(tc, test_open_without_coview);
     tcase_add_test(tc, test_refuse_meta);
     tcase_add_test(tc, test_refuse_damage);
     tcase_add_test(tc, test_refuse_unlisted);

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,10 @@ START_TEST(test_metrics_by_hand)
     ck_assert_double_eq_tol(ev.pop_recall, (0.5 + 1.0) / 3.0, 1e-12);
     double p0 = ndcg_term(2) / (ndcg_term(0) + ndcg_term(1)), p1 = 1.0;
     ck_assert_double_eq_tol(ev.pop_ndcg, (p0 + p1) / 3.0, 1e-12);
+    /* P@3: one hit each for rows 0 and 1, for CF and the baseline alike */
+    ck_assert_double_eq_tol(ev.precision, 2.0 / 9.0, 1e-12);
+    ck_assert_double_eq_tol(ev.pop_precision, 2.0 / 9.0, 1e-12);
+    ck_assert_double_eq_tol(rb_eval_lift(&ev), (n0 + n1) / (p0 + p1), 1e-12);
 
     /* coverage: products 1..8 listed = 8 of 9 in stock; top 1% = product 0 only, never listed */
     ck_assert_double_eq_tol(ev.coverage, 8.0 / 9.0, 1e-12);
@@ -220,6 +225,178 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* rb_eval_health on the fixture: products 0-3 have training interactions, 4-8 none. */
+START_TEST(test_health)
+{
+    struct fixture x;
+    struct rb_lists l;
+    struct rb_health h;
+    fixture_make(&x);
+    static const uint32_t rows[] = {0, 1};
+    static const uint16_t len[] = {3, 3};
+
+    /* lists of products somebody interacted with, falling scores: healthy */
+    static const uint32_t warm[][5] = {{2, 3, 4}, {1, 3, 5}};
+    lists_make(&l, &x, rows, 2, 5, warm, len);
+    ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
+    ck_assert_uint_eq(h.slots, 6);
+    ck_assert_uint_eq(h.distinct, 5);
+    ck_assert_double_eq_tol(h.cold_share, 2.0 / 6.0, 1e-12);
+    ck_assert_double_eq_tol(h.spread, 0.2, 1e-6); /* (1 - 0.8) / 1 */
+    ck_assert_int_eq(h.degenerate, 0);
+    ck_assert_ptr_null(h.reason);
+
+    /* the same lists with one score everywhere: near-constant */
+    for (size_t i = 0; i < l.n * l.k; i++)
+        l.scores[i] = 0.5f;
+    ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
+    ck_assert_int_eq(h.degenerate, 1);
+    ck_assert_str_eq(h.reason, "near-constant scores");
+
+    /* factors of the interacted products all zero: collapsed */
+    for (size_t i = 0; i < l.n * l.k; i++)
+        l.scores[i] = 1.0f - 0.1f * (float)(i % l.k);
+    struct rb_als_model m = {.users = 4, .items = 10, .f = 2};
+    m.U = calloc(8, sizeof(float));
+    m.V = calloc(20, sizeof(float));
+    for (uint32_t i = 4; i < 10; i++)
+        m.V[i * 2] = 1.0f; /* only products nobody touched have factors */
+    ck_assert_int_eq(rb_eval_health(&h, &l, &m, &x.t, NULL), 0);
+    ck_assert_double_eq_tol(h.factor_norm, 0.0, 1e-12);
+    ck_assert_str_eq(h.reason, "collapsed factors");
+    for (uint32_t i = 0; i < 4; i++)
+        m.V[i * 2 + 1] = 0.5f;
+    ck_assert_int_eq(rb_eval_health(&h, &l, &m, &x.t, NULL), 0);
+    ck_assert_double_eq_tol(h.factor_norm, 0.5, 1e-6);
+    ck_assert_int_eq(h.degenerate, 0);
+    rb_als_release(&m);
+    rb_lists_release(&l);
+
+    /* lists of products no one interacted with */
+    static const uint32_t cold[][5] = {{4, 5, 6}, {6, 7, 1}};
+    lists_make(&l, &x, rows, 2, 5, cold, len);
+    ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
+    ck_assert_double_eq_tol(h.cold_share, 5.0 / 6.0, 1e-12);
+    ck_assert_str_eq(h.reason, "lists of products no one interacted with");
+    rb_lists_release(&l);
+
+    /* RB_HEALTH_MIN_LISTS cookies, all given {0, 1, 2} of a 5-long list: 3 distinct < 15 */
+    ck_assert_int_eq(rb_lists_init(&l, RB_HEALTH_MIN_LISTS, 5), 0);
+    for (size_t li = 0; li < l.n; li++) {
+        l.len[li] = 3;
+        for (uint32_t j = 0; j < 3; j++) {
+            l.items[li * 5 + j] = j;
+            l.scores[li * 5 + j] = 1.0f - 0.1f * (float)j;
+        }
+    }
+    ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
+    ck_assert_uint_eq(h.distinct, 3);
+    ck_assert_str_eq(h.reason, "the same few products for every cookie");
+    l.n = RB_HEALTH_MIN_LISTS - 1; /* fewer lists: not judged */
+    ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
+    ck_assert_int_eq(h.degenerate, 0);
+    l.n = RB_HEALTH_MIN_LISTS;
+    rb_lists_release(&l);
+    fixture_free(&x);
+}
+END_TEST
+
+/*
+ * The next-item protocol on a hand-made case. Products 0..5, all in stock.
+ * Sessions: s0 (training) 3 3 4; s1 (held out) 0 1 1 2: steps 0->1, 1->2
+ * (the repeat of 1 merged). Fill (training events): 3, then 4. k = 2.
+ *   coview  0: 1 (1.0), 2 (0.5)   1: 3 (1.0)
+ *   image   0: 2 (0.9), 5 (0.8)   1: 2 (0.3)
+ *   baseline                      1: 2
+ * coview:   0->1 rank 1; 1->2 [3, 4] miss         HR 0.5 MRR 0.5
+ * image:    0->1 [2, 5] miss; 1->2 [2, 3] rank 1  HR 0.5 MRR 0.5
+ * baseline: 0->1 [3, 4] miss; 1->2 rank 1         HR 0.5 MRR 0.5
+ * pop:      both miss                             HR 0   MRR 0
+ * blend w = 0:   as image                         HR 0.5 MRR 0.5
+ * blend w = 0.5: 0->1 1 (0.5) > 2 (0.45) > 5 (0.4): rank 1;
+ *                1->2 3 (0.5) > 2 (0.15): rank 2  HR 1   MRR 0.75, chosen
+ */
+static void next_list(struct rb_lists *l, size_t i, const struct rb_dataset *d, uint32_t owner, const uint32_t *items,
+                      const float *scores, uint16_t n)
+{
+    l->owner_key[i] = d->products.keys[owner];
+    l->len[i] = n;
+    for (uint16_t j = 0; j < n; j++) {
+        l->items[i * l->k + j] = items[j];
+        l->scores[i * l->k + j] = scores[j];
+    }
+}
+
+START_TEST(test_next_item)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    for (int p = 0; p < 6; p++) {
+        char id[8];
+        uint32_t idx;
+        snprintf(id, sizeof(id), "p%d", p);
+        ck_assert_int_eq(rb_strtab_intern(&d.products, id, strlen(id), &idx), 0);
+    }
+    static const uint32_t prods[] = {3, 3, 4, 0, 1, 1, 2};
+    d.nevents = d.events_cap = 7;
+    d.events = calloc(7, sizeof(*d.events));
+    for (int i = 0; i < 7; i++) {
+        d.events[i].product = prods[i];
+        d.events[i].ts = i;
+    }
+    uint32_t order[] = {0, 1, 2, 3, 4, 5, 6};
+    uint64_t start[] = {0, 3, 7};
+    uint32_t cookie[] = {0, 0};
+    struct rb_sessions s = {.n = 2, .nevents = 7, .order = order, .start = start, .cookie = cookie};
+    uint8_t held[] = {0, 1};
+    struct rb_lists cov, img, base;
+    ck_assert_int_eq(rb_lists_init(&cov, 2, 4), 0);
+    ck_assert_int_eq(rb_lists_init(&img, 2, 4), 0);
+    ck_assert_int_eq(rb_lists_init(&base, 1, 4), 0);
+    next_list(&cov, 0, &d, 0, (uint32_t[]){1, 2}, (float[]){1.0f, 0.5f}, 2);
+    next_list(&cov, 1, &d, 1, (uint32_t[]){3}, (float[]){1.0f}, 1);
+    next_list(&img, 0, &d, 0, (uint32_t[]){2, 5}, (float[]){0.9f, 0.8f}, 2);
+    next_list(&img, 1, &d, 1, (uint32_t[]){2}, (float[]){0.3f}, 1);
+    next_list(&base, 0, &d, 1, (uint32_t[]){2}, (float[]){1.0f}, 1);
+
+    struct rb_next_eval e;
+    char err[RC_ERRMSG_MAX];
+    const double grid[] = {0, 0.5};
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, grid, 2, err), 0);
+    ck_assert_uint_eq(e.sessions, 1);
+    ck_assert_uint_eq(e.steps, 2);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_COVIEW], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.mrr[RB_NEXT_COVIEW], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_IMAGE], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_BASELINE], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_POP], 0, 1e-12);
+    ck_assert_double_eq_tol(e.grid_hr[0], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.grid_mrr[0], 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.weight, 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_BLEND], 1.0, 1e-12);
+    ck_assert_double_eq_tol(e.mrr[RB_NEXT_BLEND], 0.75, 1e-12);
+    for (int i = 0; i < RB_NEXT_KINDS; i++)
+        ck_assert_int_eq(e.have[i], 1);
+
+    /* Without image lists the blend is the coview list; no baseline: not measured. */
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, NULL, NULL, &s, held, &d, 2, grid, 2, err), 0);
+    ck_assert_int_eq(e.have[RB_NEXT_IMAGE], 0);
+    ck_assert_int_eq(e.have[RB_NEXT_BASELINE], 0);
+    ck_assert_double_eq_tol(e.hr[RB_NEXT_BLEND], 0.5, 1e-12);
+
+    /* Errors. */
+    const double bad[] = {1.0};
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, bad, 1, err), RC_ERANGE);
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 0, grid, 2, err), RC_ERANGE);
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, grid, 0, err), RC_ERANGE);
+
+    rb_lists_release(&cov);
+    rb_lists_release(&img);
+    rb_lists_release(&base);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 static Suite *eval_suite(void)
 {
     Suite *s = suite_create("eval");
@@ -227,6 +404,8 @@ static Suite *eval_suite(void)
     tcase_add_test(tc, test_metrics_by_hand);
     tcase_add_test(tc, test_short_lists_and_no_holdout);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_health);
+    tcase_add_test(tc, test_next_item);
     suite_add_tcase(s, tc);
     return s;
 }

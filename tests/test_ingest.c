@@ -1,9 +1,11 @@
 /*
  * test_ingest.c - builder/ingest.c, catalog.c and npy.c on small files
  * written by the tests: CSV and TSV, quoting, column order and mapping,
- * timestamps, every bad-line reason with its sample, id length limits,
- * CRLF, lines split across read chunks, the catalog, and .npy embeddings
- * written byte by byte here.
+ * presets (lines as RetailRocket and REES46 publish them), every accepted
+ * timestamp form and unit, event names in any case, unknown event types,
+ * the session column, every bad-line reason with its sample, id length
+ * limits, CRLF, lines split across read chunks, the catalog, and .npy
+ * embeddings written byte by byte here.
  */
 #include "ingest.h"
 
@@ -117,6 +119,8 @@ START_TEST(test_csv_basic)
     ck_assert_uint_eq(e[2].type, RB_PURCHASE);
     ck_assert_int_eq(d.ts_min, 100);
     ck_assert_int_eq(d.ts_max, 200);
+    ck_assert_ptr_null(d.event_session); /* no session column */
+    ck_assert_uint_eq(d.sessions.n, 0);
     /* No catalog: every product is recommendable. */
     ck_assert_int_eq(d.have_catalog, 0);
     ck_assert_uint_eq(d.in_stock[0], 1);
@@ -127,7 +131,7 @@ START_TEST(test_csv_basic)
 }
 END_TEST
 
-/* Columns in another order, extra columns, no location/device columns, no final newline. */
+/* Columns in another order, extra columns, no location/device columns, a session column, no final newline. */
 START_TEST(test_column_order_and_extras)
 {
     struct rb_dataset d;
@@ -147,6 +151,9 @@ START_TEST(test_column_order_and_extras)
     ck_assert_uint_eq(d.events[0].device, RB_NONE16);
     ck_assert_int_eq(d.events[1].ts, 1700000001);
     ck_assert(str_is(&d.cookies, d.events[1].cookie, "cB"));
+    ck_assert_ptr_nonnull(d.event_session);
+    ck_assert(str_is(&d.sessions, d.event_session[0], "s1"));
+    ck_assert(str_is(&d.sessions, d.event_session[1], "s2"));
     rb_dataset_release(&d);
 }
 END_TEST
@@ -226,7 +233,7 @@ START_TEST(test_mapping)
     ck_assert_str_eq(o.col_product, "itemid");
     ck_assert_str_eq(o.col_ts, "timestamp");
     ck_assert_str_eq(o.col_event, "event");
-    o.ts_millis = 1;
+    o.ts_unit = RB_TS_MS;
 
     struct rb_dataset d;
     rb_dataset_init(&d);
@@ -248,7 +255,8 @@ START_TEST(test_mapping)
     ck_assert_int_eq(d.events[1].ts, 1433224214);
     ck_assert_uint_eq(d.events[2].type, RB_PURCHASE);
     ck_assert_uint_eq(d.events[3].type, RB_CART);
-    ck_assert_uint_eq(d.stats.bad[RB_BAD_EVENT], 1);
+    ck_assert_uint_eq(d.stats.events_unknown_type, 1); /* pageview */
+    ck_assert_uint_eq(total_bad(&d), 0);
 
     /* The canonical name no longer finds a mapped column: error names both and the header. */
     rb_dataset_release(&d);
@@ -268,6 +276,7 @@ START_TEST(test_mapping_errors)
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_int_eq(rb_ingest_parse_map(&o, "user=visitorid", err), RC_EFORMAT);
     ck_assert_ptr_nonnull(strstr(err, "'user=visitorid'"));
+    ck_assert_ptr_nonnull(strstr(err, "session"));
     ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie", err), RC_EFORMAT);
     ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie=", err), RC_EFORMAT);
     ck_assert_int_eq(rb_ingest_parse_map(&o, "", err), RC_EFORMAT);
@@ -280,6 +289,16 @@ START_TEST(test_mapping_errors)
     ck_assert_str_eq(o.event_names[RB_VIEW][1], "a");
     ck_assert_str_eq(o.event_names[RB_VIEW][2], "b");
     ck_assert_ptr_null(o.event_names[RB_VIEW][3]);
+    /* The latest mapping of a spelling wins, whatever its case: "B" leaves view for cart. */
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "cart=B", err), 0);
+    ck_assert_str_eq(o.event_names[RB_VIEW][1], "a");
+    ck_assert_ptr_null(o.event_names[RB_VIEW][2]);
+    ck_assert_str_eq(o.event_names[RB_CART][1], "B");
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "view=c", err), 0); /* room again */
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "session=visit", err), 0);
+    ck_assert_str_eq(o.col_session, "visit");
+    ck_assert_int_eq(rb_ingest_preset(&o, "nosuch", err), RC_EFORMAT);
+    ck_assert_msg(strstr(err, "'nosuch'") && strstr(err, "retailrocket") && strstr(err, "rees46"), "message: %s", err);
 }
 END_TEST
 
@@ -307,9 +326,32 @@ START_TEST(test_timestamps)
         {"1999-12-31T23:59:59Z", 946684799},
         {"2000-03-01T00:00:00z", 951868800},
         {"1969-12-31T23:59:59Z", -1},
+        /* Zones after one space, and " UTC" as REES46 writes it. */
+        {"2019-10-01 00:00:00 UTC", 1569888000},
+        {"2019-10-01T00:00:00UTC", 1569888000},
+        {"2019-10-01 00:00:00.123456 UTC", 1569888000},
+        {"2019-10-01T00:00:00 Z", 1569888000},
+        {"2019-10-01 00:00:00 +02:00", 1569880800},
+        {"2019-10-01T00:00:00+0000", 1569888000},
+        {"2019-10-01t00:00:00-01", 1569891600},
+        {"2019-10-01T00:00:00.5+05:30", 1569868200},
+        {"2019-10-01T00:00:00.999999999", 1569888000},
+        /* Numbers, unit by magnitude (--ts-unit auto): < 1e11 s, < 1e14 ms, else us. */
+        {"+1700000000", 1700000000},
+        {"99999999999", 99999999999},          /* the largest seconds */
+        {"100000000000", 100000000},           /* the smallest milliseconds */
+        {"1700000000000", 1700000000},
+        {"1700000000999.9", 1700000000},
+        {"99999999999999", 99999999999},       /* the largest milliseconds */
+        {"100000000000000", 100000000},        /* the smallest microseconds */
+        {"1700000000999999", 1700000000},
+        {"1700000000000000.5", 1700000000},
+        {"-1700000000000", -1700000000},       /* magnitude decides; floor */
+        {"-1700000000001", -1700000001},
+        {"-1700000000000000.5", -1700000001},
     };
     const size_t n = sizeof(cases) / sizeof(cases[0]);
-    char text[4096] = "ts,cookie,event,product\n";
+    char text[8192] = "ts,cookie,event,product\n";
     for (size_t i = 0; i < n; i++)
         snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s,c%zu,view,p\n", cases[i].text, i);
     static const char *const bad[] = {
@@ -317,6 +359,10 @@ START_TEST(test_timestamps)
         "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01",
         "2024-01-01T00:00:00+", "2024-01-01T00:00:00+02:0", "2024-01-01T00:00:00X", "2024-01-01T00:00:00.Z",
         "2024/01/01T00:00:00Z", "1234567890123456789",
+        "2019-10-01 00:00:00 ", "2019-10-01 00:00:00  UTC", "2019-10-01 00:00:00 utc", "2019-10-01 00:00:00 UT",
+        "2019-10-01 00:00:00 UTC+1", "2019-10-01 00:00:00 UTCZ", "2024-01-01T00:00:00+02:",
+        "2024-01-01T00:00:00 +02:00x",
+        "2019-10-01 00:00", "1700000000000 ",
     };
     const size_t nbad = sizeof(bad) / sizeof(bad[0]);
     for (size_t i = 0; i < nbad; i++)
@@ -329,31 +375,281 @@ START_TEST(test_timestamps)
                       (long long)d.events[i].ts, (long long)cases[i].want);
     ck_assert_uint_eq(d.stats.bad[RB_BAD_TS], nbad);
     ck_assert_uint_eq(total_bad(&d), nbad);
-    ck_assert_int_eq(d.ts_min, -2);
-    ck_assert_int_eq(d.ts_max, 1709229896);
+    ck_assert_int_eq(d.ts_min, -1700000001);
+    ck_assert_int_eq(d.ts_max, 99999999999);
     rb_dataset_release(&d);
 }
 END_TEST
 
-START_TEST(test_ts_millis)
+/* --ts-unit s|ms|us forces the unit whatever the magnitude; ISO text is never scaled. */
+START_TEST(test_ts_units_forced)
+{
+    static const char text[] = "ts,cookie,event,product\n"
+                               "1700000000999,c,view,p\n"
+                               "-1,c,view,p\n"
+                               "2024-01-01T00:00:00Z,c,view,p\n"
+                               "1500.7,c,view,p\n"
+                               "1700000000999999,c,view,p\n";
+    static const struct {
+        int unit;
+        int64_t want[5];
+    } cases[] = {
+        {RB_TS_S, {1700000000999, -1, 1704067200, 1500, 1700000000999999}},
+        {RB_TS_MS, {1700000000, -1, 1704067200, 1, 1700000000999}},
+        {RB_TS_US, {1700000, -1, 1704067200, 0, 1700000000}},
+        {RB_TS_AUTO, {1700000000, -1, 1704067200, 1500, 1700000000}},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct rb_ingest_opts o;
+        rb_ingest_opts_default(&o);
+        ck_assert_int_eq(o.ts_unit, RB_TS_AUTO); /* the default */
+        o.ts_unit = cases[c].unit;
+        struct rb_dataset d;
+        rb_dataset_init(&d);
+        char err[RC_ERRMSG_MAX];
+        ck_assert_int_eq(ingest_text(&d, text, &o, err), 0);
+        ck_assert_uint_eq(d.nevents, 5);
+        for (int i = 0; i < 5; i++)
+            ck_assert_msg(d.events[i].ts == cases[c].want[i], "unit %d line %d: %lld, want %lld", cases[c].unit, i + 2,
+                          (long long)d.events[i].ts, (long long)cases[c].want[i]);
+        rb_dataset_release(&d);
+    }
+}
+END_TEST
+
+/* Event values match ignoring ASCII case; other values are counted apart, skipped, and weigh in the ratio. */
+START_TEST(test_event_case_and_unknown)
 {
     struct rb_ingest_opts o;
     rb_ingest_opts_default(&o);
-    o.ts_millis = 1;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "cart=add_to_cart", err), 0);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    int rc = ingest_text(&d,
+                         "ts,cookie,event,product\n"
+                         "1,c,View,p\n"
+                         "2,c,VIEW,p\n"
+                         "3,c,Purchase,p\n"
+                         "4,c,cArT,p\n"
+                         "5,c,ADD_TO_CART,p\n"      /* a mapped spelling, any case */
+                         "6,c,add\x7fto_cart,p\n"   /* DEL is not '_' in another case */
+                         "7,c,remove_from_cart,p\n" /* REES46 writes these */
+                         "8,c,Remove_From_Cart,p\n"
+                         "9,c,views,p\n"
+                         "10,c,remove_from_cart,p\n",
+                         &o, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 5);
+    static const uint8_t want[5] = {RB_VIEW, RB_VIEW, RB_PURCHASE, RB_CART, RB_CART};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_uint_eq(d.events[i].type, want[i]);
+        ck_assert_int_eq(d.events[i].ts, i + 1);
+    }
+    ck_assert_uint_eq(d.stats.lines, 10);
+    ck_assert_uint_eq(total_bad(&d), 0);
+    ck_assert_uint_eq(d.stats.events_unknown_type, 5);
+    ck_assert_str_eq(d.stats.unknown_types[0], "add?to_cart");
+    ck_assert_str_eq(d.stats.unknown_types[1], "remove_from_cart");
+    ck_assert_str_eq(d.stats.unknown_types[2], "Remove_From_Cart");
+    ck_assert_uint_eq(d.products.n, 1); /* skipped lines intern nothing */
+    /* Not fatal on their own: only past the ratio, which they count toward. */
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.5, err), 0);
+    ck_assert_int_eq(rb_ingest_check_bad(&d, 0.01, err), RC_EBADLINES);
+    ck_assert_msg(strstr(err, "5 of 10") && strstr(err, "unknown event type") && strstr(err, "--map-event"),
+                  "message: %s", err);
+    rb_ingest_report(&d);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+#define REES46_HEADER "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+/* The first line of REES46's 2019-Oct.csv, as published. */
+#define REES46_LINE                                                                                                    \
+    "2019-10-01 00:00:00 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,"                             \
+    "72d76fde-8bb3-4e00-8c23-a032dfed738c"
+
+START_TEST(test_preset_rees46)
+{
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_preset(&o, "rees46", err), 0);
+    ck_assert_int_eq(o.ts_unit, RB_TS_AUTO);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    int rc = ingest_text(&d,
+                         REES46_HEADER REES46_LINE "\n"
+                         "2019-10-01 00:00:05 UTC,cart,44600062,2103807459595387724,,shiseido,35.79,541312140,"
+                         "72d76fde-8bb3-4e00-8c23-a032dfed738c\n"
+                         "2019-10-01 00:00:09 UTC,remove_from_cart,44600062,2103807459595387724,,shiseido,35.79,"
+                         "541312140,72d76fde-8bb3-4e00-8c23-a032dfed738c\n"
+                         "2019-10-01 00:01:00 UTC,purchase,3900821,2053013552326770905,"
+                         "appliances.environment.water_heater,aqua,33.20,554748717,"
+                         "9333dfbd-b87a-4708-9857-6336556b0fcc\n",
+                         &o, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nevents, 3);
+    ck_assert_int_eq(d.events[0].ts, 1569888000);
+    ck_assert_uint_eq(d.events[0].type, RB_VIEW);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "541312140"));
+    ck_assert(str_is(&d.products, d.events[0].product, "44600062"));
+    ck_assert_uint_eq(d.events[0].loc, RB_NONE16);
+    ck_assert_uint_eq(d.events[0].device, RB_NONE16);
+    ck_assert_ptr_nonnull(d.event_session);
+    ck_assert(str_is(&d.sessions, d.event_session[0], "72d76fde-8bb3-4e00-8c23-a032dfed738c"));
+    ck_assert_int_eq(d.events[1].ts, 1569888005);
+    ck_assert_uint_eq(d.events[1].type, RB_CART);
+    ck_assert_uint_eq(d.event_session[1], d.event_session[0]);
+    ck_assert_int_eq(d.events[2].ts, 1569888060);
+    ck_assert_uint_eq(d.events[2].type, RB_PURCHASE);
+    ck_assert(str_is(&d.cookies, d.events[2].cookie, "554748717"));
+    ck_assert(str_is(&d.sessions, d.event_session[2], "9333dfbd-b87a-4708-9857-6336556b0fcc"));
+    ck_assert_uint_eq(d.sessions.n, 2);
+    ck_assert_uint_eq(d.stats.events_unknown_type, 1);
+    ck_assert_str_eq(d.stats.unknown_types[0], "remove_from_cart");
+    ck_assert_uint_eq(total_bad(&d), 0);
+    rb_dataset_release(&d);
+
+    /* A file of this layout without user_session: read without sessions (a warning is logged). */
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, "event_time,event_type,product_id,user_id\n2019-10-01 00:00:00 UTC,Purchase,1,2\n",
+                                 &o, err),
+                     0);
+    ck_assert_uint_eq(d.nevents, 1);
+    ck_assert_uint_eq(d.events[0].type, RB_PURCHASE);
+    ck_assert_ptr_null(d.event_session);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* retailrocket as published; then what a --map, --map-event or --ts-unit after --preset changes, and before it. */
+START_TEST(test_preset_retailrocket_and_overrides)
+{
+    static const char rr[] = "timestamp,visitorid,event,itemid,transactionid\n"
+                             "1433221332117,257597,view,355908,\n"
+                             "1433224214164,992329,addtocart,248676,\n"
+                             "1433221999827,111016,transaction,318965,4000\n";
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_ingest_preset(&o, "retailrocket", err), 0);
+    ck_assert_int_eq(o.ts_unit, RB_TS_MS);
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, rr, &o, err), 0);
+    ck_assert_uint_eq(d.nevents, 3);
+    ck_assert_int_eq(d.events[0].ts, 1433221332);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "257597"));
+    ck_assert(str_is(&d.products, d.events[0].product, "355908"));
+    ck_assert_uint_eq(d.events[1].type, RB_CART);
+    ck_assert_uint_eq(d.events[2].type, RB_PURCHASE);
+    ck_assert_ptr_null(d.event_session);
+    rb_dataset_release(&d);
+
+    /* --preset retailrocket --ts-unit s --map-event purchase=addtocart --map product=transactionid */
+    o.ts_unit = RB_TS_S;
+    ck_assert_int_eq(rb_ingest_parse_event_map(&o, "purchase=addtocart", err), 0);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "product=transactionid", err), 0);
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, rr, &o, err), 0);
+    ck_assert_uint_eq(d.nevents, 1); /* the others have no transactionid */
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 2);
+    ck_assert_int_eq(d.events[0].ts, 1433221999827);
+    ck_assert(str_is(&d.products, d.events[0].product, "4000"));
+    rb_dataset_release(&d);
+    rb_dataset_init(&d);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "product=itemid", err), 0);
+    ck_assert_int_eq(ingest_text(&d, rr, &o, err), 0);
+    ck_assert_uint_eq(d.events[1].type, RB_PURCHASE); /* addtocart now counts as a purchase, not a cart */
+    rb_dataset_release(&d);
+
+    /* --preset rees46 --map cookie=user_session: the session id as the visitor; the preset's other columns stay. */
+    rb_ingest_opts_default(&o);
+    ck_assert_int_eq(rb_ingest_preset(&o, "rees46", err), 0);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie=user_session", err), 0);
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, REES46_HEADER REES46_LINE "\n", &o, err), 0);
+    ck_assert_uint_eq(d.nevents, 1);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "72d76fde-8bb3-4e00-8c23-a032dfed738c"));
+    ck_assert(str_is(&d.products, d.events[0].product, "44600062"));
+    ck_assert(str_is(&d.sessions, d.event_session[0], "72d76fde-8bb3-4e00-8c23-a032dfed738c"));
+    ck_assert_int_eq(d.events[0].ts, 1569888000);
+    rb_dataset_release(&d);
+
+    /* --map before --preset: the preset sets what it names over it, and leaves the rest. */
+    rb_ingest_opts_default(&o);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "cookie=user_session,location=brand", err), 0);
+    o.ts_unit = RB_TS_US;
+    ck_assert_int_eq(rb_ingest_preset(&o, "rees46", err), 0);
+    ck_assert_str_eq(o.col_cookie, "user_id");
+    ck_assert_str_eq(o.col_location, "brand");
+    ck_assert_int_eq(o.ts_unit, RB_TS_AUTO);
+    rb_dataset_init(&d);
+    ck_assert_int_eq(ingest_text(&d, REES46_HEADER REES46_LINE "\n", &o, err), 0);
+    ck_assert(str_is(&d.cookies, d.events[0].cookie, "541312140"));
+    ck_assert(str_is(&d.locs, d.events[0].loc, "shiseido"));
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/*
+ * Session ids: one index per event, RB_NONE when empty or from a file
+ * without the column, kept in step with the events array as it grows.
+ */
+START_TEST(test_session_column)
+{
     struct rb_dataset d;
     rb_dataset_init(&d);
     char err[RC_ERRMSG_MAX];
-    ck_assert_int_eq(ingest_text(&d,
-                                 "ts,cookie,event,product\n1700000000999,c,view,p\n-1,c,view,p\n"
-                                 "2024-01-01T00:00:00Z,c,view,p\n1500.7,c,view,p\n",
-                                 &o, err),
-                     0);
-    ck_assert_uint_eq(d.nevents, 4);
-    ck_assert_int_eq(d.events[0].ts, 1700000000);
-    ck_assert_int_eq(d.events[1].ts, -1);
-    ck_assert_int_eq(d.events[2].ts, 1704067200); /* ISO is not scaled */
-    ck_assert_int_eq(d.events[3].ts, 1);
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n1,c,view,p\n", NULL, err), 0);
+    ck_assert_ptr_null(d.event_session);
+    char id257[RC_ID_MAX + 2], text[1024];
+    memset(id257, 's', RC_ID_MAX + 1);
+    id257[RC_ID_MAX + 1] = '\0';
+    snprintf(text, sizeof(text),
+             "ts,cookie,event,product,session\n2,c,view,p,s1\n3,c,view,p,\n4,c,view,p,s1\n5,c2,cart,p,s2\n"
+             "6,c,view,p,%s\n",
+             id257);
+    ck_assert_int_eq(ingest_text(&d, text, NULL, err), 0);
+    ck_assert_ptr_nonnull(d.event_session);
+    ck_assert_uint_eq(d.nevents, 5);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 1); /* a session id over RC_ID_MAX bytes */
+    ck_assert_uint_eq(d.event_session[0], RB_NONE);
+    ck_assert(str_is(&d.sessions, d.event_session[1], "s1"));
+    ck_assert_uint_eq(d.event_session[2], RB_NONE);
+    ck_assert_uint_eq(d.event_session[3], d.event_session[1]);
+    ck_assert(str_is(&d.sessions, d.event_session[4], "s2"));
+    ck_assert_int_eq(ingest_text(&d, "ts,cookie,event,product\n7,c,view,p\n", NULL, err), 0);
+    ck_assert_uint_eq(d.event_session[5], RB_NONE);
+
+    /* A mapped session column, across the arrays' growth past 65536 events. */
+    struct rb_ingest_opts o;
+    rb_ingest_opts_default(&o);
+    ck_assert_int_eq(rb_ingest_parse_map(&o, "session=visit", err), 0);
+    const int lines = 70000;
+    size_t cap = (size_t)lines * 32 + 64, n = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    n += (size_t)sprintf(big + n, "visit\tts\tcookie\tevent\tproduct\n");
+    for (int i = 0; i < lines; i++)
+        n += (size_t)sprintf(big + n, "v%d\t%d\tc%d\tview\tp%d\n", i / 7, 100 + i, i / 7, i % 50);
+    const char *path = write_file("sessions.tsv", big, (long)n);
+    free(big);
+    ck_assert_int_eq(rb_ingest_events(&d, path, &o, NULL, NULL, err), 0);
+    ck_assert_uint_eq(d.nevents, 6 + (size_t)lines);
+    ck_assert_uint_ge(d.events_cap, d.nevents);
+    ck_assert_uint_eq(d.sessions.n, 2 + (uint32_t)((lines + 6) / 7));
+    for (int i = 0; i < lines; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "v%d", i / 7);
+        ck_assert(str_is(&d.sessions, d.event_session[6 + i], want));
+    }
+    ck_assert_uint_eq(d.event_session[0], RB_NONE); /* the first events kept theirs */
+    ck_assert(str_is(&d.sessions, d.event_session[4], "s2"));
+    rb_ingest_report(&d);
     rb_dataset_release(&d);
+    ck_assert_ptr_null(d.event_session);
 }
 END_TEST
 
@@ -367,38 +663,45 @@ START_TEST(test_bad_reasons_and_samples)
                          "ts,cookie,event,product\n" /* line 1 */
                          "1,c,view\n"                /* 2 fields */
                          "x,c,view,p\n"              /* 3 ts */
-                         "1,c,click,p\n"             /* 4 event */
+                         "1,c,click,p\n"             /* 4 unknown event type */
                          "1,,view,p\n"               /* 5 id */
                          "1,c,view,\n"               /* 6 id */
                          "1,c,view,\"p\n"            /* 7 quote */
-                         "1,c,VIEW,p\n"              /* 8 event (case matters) */
-                         "1,c,view,p\n"              /* 9 good */
-                         "1,c,bad1,p\n1,c,bad2,p\n1,c,bad3,p\n1,c,bad\x01" "4,p\n",
+                         "1,c,,p\n"                  /* 8 event (empty) */
+                         "1,c,VIEW,p\n"              /* 9 good (any case) */
+                         "1,c,bad1,p\n1,c,bad2,p\n1,c,click,p\n1,c,bad\x01" "4,p\n", /* 10-13 unknown */
                          NULL, err);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_uint_eq(d.nevents, 1);
     ck_assert_uint_eq(d.stats.lines, 12);
     ck_assert_uint_eq(d.stats.bad[RB_BAD_FIELDS], 1);
     ck_assert_uint_eq(d.stats.bad[RB_BAD_TS], 1);
-    ck_assert_uint_eq(d.stats.bad[RB_BAD_EVENT], 6);
+    ck_assert_uint_eq(d.stats.bad[RB_BAD_EVENT], 1);
     ck_assert_uint_eq(d.stats.bad[RB_BAD_ID], 2);
     ck_assert_uint_eq(d.stats.bad[RB_BAD_QUOTE], 1);
-    ck_assert_uint_eq(total_bad(&d), 11);
+    ck_assert_uint_eq(total_bad(&d), 6);
+    /* Unknown types: counted apart, the first distinct values kept with a line each. */
+    ck_assert_uint_eq(d.stats.events_unknown_type, 5);
+    ck_assert_str_eq(d.stats.unknown_types[0], "click");
+    ck_assert_str_eq(d.stats.unknown_types[1], "bad1");
+    ck_assert_str_eq(d.stats.unknown_types[2], "bad2");
+    ck_assert_ptr_nonnull(strstr(d.stats.unknown_type_samples[0], ":4: 1,c,click,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.unknown_type_samples[1], ":10: 1,c,bad1,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.unknown_type_samples[2], ":11: 1,c,bad2,p"));
     char want[PATH_MAX + 100];
     snprintf(want, sizeof(want), "%s/events.csv:2: 1,c,view", tmpdir);
     if (strlen(want) < 150)
         ck_assert_str_eq(d.stats.samples[RB_BAD_FIELDS][0], want);
     ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_TS][0], "events.csv:3: x,c,view,p"));
-    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][0], ":4: 1,c,click,p"));
-    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][1], ":8: 1,c,VIEW,p"));
-    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][2], ":10: 1,c,bad1,p"));
+    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][0], ":8: 1,c,,p"));
     ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_ID][0], ":5: 1,,view,p"));
     ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_ID][1], ":6: 1,c,view,"));
     ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_QUOTE][0], ":7: 1,c,view,\"p"));
-    ck_assert_ptr_nonnull(strstr(d.stats.samples[RB_BAD_EVENT][2], "bad1"));
-    /* 11 of 12 lines are bad. */
+    /* 11 of 12 lines are bad or of an unknown type; unknown types are the commonest. */
     ck_assert_int_eq(rb_ingest_check_bad(&d, 0.5, err), RC_EBADLINES);
-    ck_assert_msg(strstr(err, "11 of 12") && strstr(err, "'event'"), "message: %s", err);
+    ck_assert_msg(strstr(err, "11 of 12") && strstr(err, "'unknown_event_type'") && strstr(err, "click") &&
+                      strstr(err, ":4: 1,c,click,p"),
+                  "message: %s", err);
     ck_assert_int_eq(rb_ingest_check_bad(&d, 0.95, err), 0);
     rb_ingest_report(&d); /* logs; must not crash on control bytes or quotes */
     rb_dataset_release(&d);
@@ -905,7 +1208,11 @@ static Suite *ingest_suite(void)
     tcase_add_test(tc, test_mapping);
     tcase_add_test(tc, test_mapping_errors);
     tcase_add_test(tc, test_timestamps);
-    tcase_add_test(tc, test_ts_millis);
+    tcase_add_test(tc, test_ts_units_forced);
+    tcase_add_test(tc, test_event_case_and_unknown);
+    tcase_add_test(tc, test_preset_rees46);
+    tcase_add_test(tc, test_preset_retailrocket_and_overrides);
+    tcase_add_test(tc, test_session_column);
     tcase_add_test(tc, test_bad_reasons_and_samples);
     tcase_add_test(tc, test_sample_truncated);
     tcase_add_test(tc, test_id_length);

@@ -45,6 +45,12 @@ static void build(void)
     fx_list(f, RC_DB_PRODUCT, "p4", 0, (struct fx_entry[]){E("f", .7f), E("g", .7f)}, 2);
     fx_list(f, RC_DB_PRODUCT, "short", 0, (struct fx_entry[]){E("h", .5f)}, 1);
     fx_list(f, RC_DB_PRODUCT, "empty", 0, NULL, 0);
+    /* The browsing blend: p5 has both kinds, cv only coview, p6 both with a tie. */
+    fx_list(f, RC_DB_PRODUCT, "p5", 0, (struct fx_entry[]){E("a", .9f), E("b", .5f), E("c", .4f), E("p2", .35f)}, 4);
+    fx_list(f, RC_DB_COVIEW, "p5", 0, (struct fx_entry[]){E("x", .92f), E("a", .6f), E("p2", .5f)}, 3);
+    fx_list(f, RC_DB_COVIEW, "cv", 0, (struct fx_entry[]){E("y", 1), E("z", .5f)}, 2);
+    fx_list(f, RC_DB_PRODUCT, "p6", 0, (struct fx_entry[]){E("f", .7f), E("g", .7f)}, 2);
+    fx_list(f, RC_DB_COVIEW, "p6", 0, (struct fx_entry[]){E("h", .7f), E("f", .1f)}, 2);
     fx_list(f, RC_DB_COOKIE, "c1", 0, (struct fx_entry[]){E("i", 8), E("a", 7), E("j", 6)}, 3);
     fx_list(f, RC_DB_COOKIE, "c-screen", 0, (struct fx_entry[]){E("p1", 8), E("x", 7)}, 2);
     fx_segment(f, "de", "mobile", (struct fx_entry[]){E("k", 50), E("l", 40)}, 2);
@@ -168,6 +174,46 @@ START_TEST(test_image_ties_keep_product_order)
 {
     ck_assert_str_eq(route("products=p3,p4&n=3"), "e,f,g");
     ck_assert_str_eq(route("products=p4,p3&n=3"), "f,g,e");
+}
+END_TEST
+
+START_TEST(test_blend_coview_and_image)
+{
+    /* Merged by score: a keeps its image 0.9 over its coview 0.6; b (image
+     * 0.5) goes before p2 (coview 0.5): a product's image list first. */
+    ck_assert_str_eq(route("products=p5&n=5"), "x,a,b,p2,c");
+    ck_assert_str_eq(sources(), "coview,image,image,coview,image");
+    ck_assert_int_eq(recs.route, RC_SRC_COVIEW);
+    ck_assert_float_eq_tol(score_of("a"), 0.9f, 1e-6);
+    ck_assert_float_eq_tol(score_of("p2"), 0.5f, 1e-6);
+    /* Two products, four lists. */
+    ck_assert_str_eq(route("products=p5,p6&n=6"), "x,a,f,g,h,b");
+    ck_assert_str_eq(sources(), "coview,image,image,image,coview,image");
+    /* Ties keep the order of the lists: p6's image f, g before its coview h. */
+    ck_assert_str_eq(route("products=p6&n=3"), "f,g,h");
+    ck_assert_str_eq(sources(), "image,image,coview");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+}
+END_TEST
+
+START_TEST(test_blend_coview_only_and_fallback)
+{
+    /* A product with only a coview list: its items, then the fallback. */
+    ck_assert_str_eq(route("products=cv&n=4&loc=zz"), "y,z,r,s");
+    ck_assert_str_eq(sources(), "coview,coview,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_COVIEW);
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, "v1", &b);
+    ck_assert_str_eq(rc_buf_cstr(&b), "{\"version\":\"v1\",\"route\":\"coview\",\"items\":["
+                                      "{\"product\":\"y\",\"score\":1,\"source\":\"coview\"},"
+                                      "{\"product\":\"z\",\"score\":0.5,\"source\":\"coview\"},"
+                                      "{\"product\":\"r\",\"score\":9,\"source\":\"global\"},"
+                                      "{\"product\":\"s\",\"score\":8,\"source\":\"global\"}]}");
+    /* Neither list: as before, the next tiers answer. */
+    ck_assert_str_eq(route("products=nolist&n=2"), "r,s");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
 }
 END_TEST
 
@@ -633,6 +679,8 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_image_merge_best_score);
     tcase_add_test(tc, test_image_single_excludes_on_screen);
     tcase_add_test(tc, test_image_ties_keep_product_order);
+    tcase_add_test(tc, test_blend_coview_and_image);
+    tcase_add_test(tc, test_blend_coview_only_and_fallback);
     tcase_add_test(tc, test_cf);
     tcase_add_test(tc, test_cf_excludes_on_screen);
     tcase_add_test(tc, test_segment_backoff);

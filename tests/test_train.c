@@ -7,6 +7,7 @@
 #include "train.h"
 
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,16 @@ START_TEST(test_decay)
     o.half_life_days = 2;
     ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
     expect_row(&t.ui, 0, 1, (uint32_t[]){0}, (float[]){10 * 0.5f + 1 * (float)M_SQRT1_2});
+    rb_train_release(&t);
+
+    /* Thousands of half-lives old: the weight rounds to 0 but the entry,
+     * and the cookie's row, stay (FLT_MIN). */
+    o.half_life_days = 0.001;
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
+    ck_assert_uint_eq(t.ui.rows, 3);
+    expect_row(&t.ui, 0, 1, (uint32_t[]){0}, NULL);
+    ck_assert_float_eq(t.ui.values[0], FLT_MIN);
+    expect_row(&t.ui, 2, 1, (uint32_t[]){1}, (float[]){1});
     rb_train_release(&t);
     rb_dataset_release(&d);
 }
@@ -515,6 +526,117 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/*
+ * holdout_skip: the first `skip` products in split order leave the data
+ * entirely (the evaluation's), the next `holdout` are held out (the
+ * tuner's validation); a cookie with skip + 1 purchases only drops.
+ */
+START_TEST(test_holdout_skip)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    add(&d, 100, "A", "p1", RB_PURCHASE);
+    add(&d, 200, "A", "p2", RB_PURCHASE);
+    add(&d, 300, "A", "p3", RB_PURCHASE); /* latest: the evaluation's, dropped */
+    add(&d, 250, "A", "p3", RB_VIEW);
+    add(&d, 100, "B", "p1", RB_PURCHASE);
+    add(&d, 200, "B", "p2", RB_PURCHASE); /* two purchases: drops p2, too few left to validate */
+    struct rb_train_opts o = no_decay();
+    o.holdout = 1;
+    o.holdout_skip = 1;
+    struct rb_train t;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
+    check_invariants(&t, &d);
+    uint32_t p1 = P(&d, "p1"), p2 = P(&d, "p2");
+    ck_assert_uint_eq(t.ui.rows, 2);
+    expect_row(&t.heldout, 0, 1, (uint32_t[]){p2}, NULL);
+    expect_row(&t.ui, 0, 1, (uint32_t[]){p1}, (float[]){10}); /* p3's view left with it */
+    expect_empty(&t.heldout, 1);
+    expect_row(&t.ui, 1, 1, (uint32_t[]){p1}, (float[]){10});
+    rb_train_release(&t);
+
+    /* The same data without skip: holdout 1 holds out what skip dropped. */
+    o.holdout_skip = 0;
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
+    expect_row(&t.heldout, 0, 1, (uint32_t[]){P(&d, "p3")}, NULL);
+    expect_row(&t.heldout, 1, 1, (uint32_t[]){p2}, NULL);
+    rb_train_release(&t);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/*
+ * RB_SPLIT_RANDOM holds out products by a seeded hash, not by time: the
+ * same seed picks the same products, the choice is spread over positions,
+ * and a different seed picks differently.
+ */
+START_TEST(test_holdout_random)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char c[16], p[16];
+    for (int u = 0; u < 200; u++)
+        for (int i = 0; i < 5; i++) {
+            snprintf(c, sizeof(c), "c%d", u);
+            snprintf(p, sizeof(p), "p%d", i);
+            add(&d, 100 + i, c, p, RB_PURCHASE); /* p4 is always the latest */
+        }
+    struct rb_train_opts o = no_decay();
+    o.holdout = 1;
+    o.holdout_split = RB_SPLIT_RANDOM;
+    o.split_seed = 7;
+    struct rb_train t, t2;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
+    check_invariants(&t, &d);
+    ck_assert_uint_eq(t.heldout.nnz, 200);
+    unsigned by_product[5] = {0};
+    for (uint64_t k = 0; k < t.heldout.nnz; k++)
+        by_product[t.heldout.indices[k]]++;
+    for (int i = 0; i < 5; i++) /* about 40 each; the temporal split would put all 200 on p4 */
+        ck_assert_msg(by_product[i] >= 15 && by_product[i] <= 70, "p%d held out %u times", i, by_product[i]);
+    ck_assert_int_eq(rb_train_build(&t2, &d, &o, err), 0);
+    ck_assert_mem_eq(t.heldout.indices, t2.heldout.indices, t.heldout.nnz * sizeof(uint32_t));
+    rb_train_release(&t2);
+    o.split_seed = 8;
+    ck_assert_int_eq(rb_train_build(&t2, &d, &o, err), 0);
+    ck_assert_int_ne(memcmp(t.heldout.indices, t2.heldout.indices, t.heldout.nnz * sizeof(uint32_t)), 0);
+    rb_train_release(&t2);
+    rb_train_release(&t);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* sample keeps about that share of cookies, the same ones for the same seed. */
+START_TEST(test_sample)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char c[16];
+    for (int u = 0; u < 1000; u++) {
+        snprintf(c, sizeof(c), "c%d", u);
+        add(&d, 100, c, "p", RB_VIEW);
+    }
+    struct rb_train_opts o = no_decay();
+    o.sample = 0.25;
+    o.split_seed = 3;
+    struct rb_train t, t2;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), 0);
+    check_invariants(&t, &d);
+    ck_assert_msg(t.ui.rows >= 200 && t.ui.rows <= 300, "kept %u of 1000", t.ui.rows);
+    ck_assert_int_eq(rb_train_build(&t2, &d, &o, err), 0);
+    ck_assert_uint_eq(t.ui.rows, t2.ui.rows);
+    ck_assert_mem_eq(t.row_cookie, t2.row_cookie, t.ui.rows * sizeof(uint32_t));
+    rb_train_release(&t2);
+    rb_train_release(&t);
+    o.sample = -0.5;
+    ck_assert_int_eq(rb_train_build(&t, &d, &o, err), RC_ERANGE);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -528,6 +650,9 @@ static Suite *train_suite(void)
     tcase_add_test(tc, test_min_purchases);
     tcase_add_test(tc, test_holdout_one);
     tcase_add_test(tc, test_holdout_order_and_ties);
+    tcase_add_test(tc, test_holdout_skip);
+    tcase_add_test(tc, test_holdout_random);
+    tcase_add_test(tc, test_sample);
     tcase_add_test(tc, test_zero_weight);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_errors);

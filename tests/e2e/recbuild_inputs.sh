@@ -11,7 +11,10 @@
 #   catalog entry and catalog products without a row, ids/rows mismatch, a
 #   file that is not .npy, missing files, bad flags; --map, --map-event and
 #   --ts-unit ms read renamed columns and millisecond timestamps into the
-#   same lists.
+#   same lists; --preset retailrocket and --preset rees46 read those layouts
+#   as published (REES46's "... UTC" times, its remove_from_cart lines
+#   counted as events_unknown_type) into the same CF lists, and unknown
+#   event types past --max-bad-ratio fail the build.
 #
 # Environment: BIN, SRC, EDGEREC_TEST_TMP. Exits 77 while recbuild, recgen
 # or cachedump is not built.
@@ -89,7 +92,7 @@ expect_fail 1 "unable to open" "missing events file" --events "$tmp/nonexistent.
 } > "$tmp/bad.csv"
 expect_counted timestamp 2 "bad timestamps" --events "$tmp/bad.csv"
 m=$(ls "$tmp"/ok$n_ok/versions/*/manifest.json)
-for reason in event:2 id:2 quote:1 fields:1 long_line:1; do
+for reason in events_unknown_type:2 event:0 id:2 quote:1 fields:1 long_line:1; do
     got=$(manifest_num "$m" counts_dropped "${reason%%:*}")
     [ "$got" -eq "${reason#*:}" ] || fail "bad lines: counts_dropped reason ${reason%%:*} is $got, expected ${reason#*:}"
 done
@@ -159,11 +162,58 @@ for db in cookie segment; do
 done
 ok "--map, --map-event and --ts-unit ms give the same lists as the canonical file"
 
+# ---- presets: the same events as RetailRocket and REES46 publish them ----
+# Neither layout has location or device columns, so only the CF lists can
+# match the canonical build; the segment DB still holds the global list.
+# expect_preset NAME FILE: builds with --preset NAME, CF lists equal the
+# plain build's, segment lists exist, the manifest names the preset.
+expect_preset() {
+    local name=$1 file=$2 r=$tmp/preset-$1
+    "$recbuild" --events "$file" --out "$r" "${flags[@]}" --preset "$name" > /dev/null 2> "$tmp/err" \
+        || { cat "$tmp/err" >&2; fail "--preset $name: build failed"; }
+    "$cachedump" --verify "$r" meta > /dev/null || fail "--preset $name: the version does not verify"
+    [ -n "$(dump "$r" cookie)" ] || fail "--preset $name: no cookie lists"
+    cmp -s <(dump "$r" cookie) <(dump "$tmp/plain" cookie) || fail "--preset $name: cookie lists differ from the plain build"
+    [ -n "$(dump "$r" segment)" ] || fail "--preset $name: no segment lists"
+    grep -q "\"preset\": \"$name\"" "$r"/versions/*/manifest.json || fail "--preset $name: not in the manifest"
+}
+# RetailRocket events.csv: timestamp (ms),visitorid,event (view/addtocart/transaction),itemid,transactionid.
+awk -F, -v OFS=, 'NR == 1 { print "timestamp,visitorid,event,itemid,transactionid"; next }
+    { e = $3 == "cart" ? "addtocart" : $3 == "purchase" ? "transaction" : $3
+      print $1 "000", $2, e, $4, (e == "transaction" ? NR : "") }' "$ev" > "$tmp/retailrocket.csv"
+expect_preset retailrocket "$tmp/retailrocket.csv"
+ok "--preset retailrocket reads RetailRocket's layout (ms, addtocart, transaction) into the same CF lists"
+
+# REES46: event_time ("2019-10-01 00:00:00 UTC"),event_type,product_id,category_id,category_code,brand,price,
+# user_id,user_session; every 200th event is followed by a remove_from_cart line (0.5%, under the 1% ratio).
+rees46() { # rees46 EVERY: the events in REES46's layout, a remove_from_cart line after every EVERY-th
+    awk -F, -v OFS=, -v every="$1" 'NR == 1 {
+        print "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"; next }
+    { t = strftime("%Y-%m-%d %H:%M:%S UTC", $1, 1); s = $2 "-" int($1 / 1800)
+      print t, $3, $4, "2103807459595387724", "", "shiseido", "35.79", $2, s
+      if (NR % every == 0) print t, "remove_from_cart", $4, "2103807459595387724", "", "shiseido", "35.79", $2, s }' "$ev"
+}
+rees46 200 > "$tmp/rees46.csv"
+grep -q '^20[0-9-]* [0-9:]* UTC,view,' "$tmp/rees46.csv" || fail "the REES46-style file has no '... UTC,view,' line"
+expect_preset rees46 "$tmp/rees46.csv"
+m=$(ls "$tmp"/preset-rees46/versions/*/manifest.json)
+want=$(( ($(wc -l < "$ev") - 1) / 200 ))
+got=$(manifest_num "$m" counts_dropped events_unknown_type)
+[ "$got" -eq "$want" ] || fail "--preset rees46: counts_dropped.events_unknown_type is $got, expected $want"
+[ "$(manifest_num "$m" counts_dropped bad_lines)" -eq 0 ] || fail "--preset rees46: remove_from_cart counted as malformed"
+ok "--preset rees46 reads REES46's layout (' UTC' times, user_session) into the same CF lists; $got remove_from_cart lines counted as events_unknown_type"
+# Unknown types count toward --max-bad-ratio: one in ten fails the build at 1%.
+rees46 9 > "$tmp/rees46-many.csv"
+expect_fail 3 "unknown event type" "remove_from_cart past --max-bad-ratio" --events "$tmp/rees46-many.csv" \
+    --preset rees46
+
 # ---- the command line ----
 expect_fail 2 "unknown option '--frobnicate'" "an unknown flag" --events "$ev" --frobnicate
 expect_fail 2 "--factors 'many'" "a non-numeric value" --events "$ev" --factors many
 expect_fail 2 "--n '0'" "a list length of 0" --events "$ev" --n 0
 expect_fail 2 "--knn 'fast'" "an unknown choice" --events "$ev" --knn fast
+expect_fail 2 "unknown preset 'kaggle'" "an unknown preset" --events "$ev" --preset kaggle
+expect_fail 2 "--ts-unit 'ns'" "an unknown timestamp unit" --events "$ev" --ts-unit ns
 expect_fail 2 "--events is required" "no events" --catalog "$data/catalog.csv"
 expect_fail 2 "--eval-k" "eval-k above n" --events "$ev" --n 5 --eval-k 10 --holdout 1
 expect_fail 2 "only once" "stdin twice" --events - --events -
@@ -171,7 +221,7 @@ rc=0
 "$recbuild" --events "$ev" > /dev/null 2> "$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--out is required" "$tmp/err" || fail "no --out: exit $rc"
 "$recbuild" --help > "$tmp/help" || fail "--help exited $?"
-for flag in events catalog embeddings embedding-ids out map map-event ts-unit max-bad-ratio weight-view weight-cart \
+for flag in events catalog embeddings embedding-ids out preset map map-event ts-unit max-bad-ratio weight-view weight-cart \
     weight-purchase half-life-days window-days min-events active-days min-purchases factors reg alpha iterations \
     seed threads n keep-bought score-method knn knn-nlist knn-nprobe knn-m knn-ef knn-recall-sample holdout eval-k \
     keep no-flip device log-level log-format progress; do

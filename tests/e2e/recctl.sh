@@ -52,7 +52,7 @@ expect 0 "$recctl" --root "$root" verify
 has "$out" "ok $v1: 129 records" "verify current"
 expect 0 "$recctl" --root "$root" verify --json $v2
 has "$out" '"ok":true' "verify --json"
-has "$out" '"records":{"cookie":20,"product":50,"segment":9,"items":50}' "verify --json counts"
+has "$out" '"records":{"cookie":20,"product":50,"segment":9,"coview":0,"items":50}' "verify --json counts"
 expect 0 "$recctl" verify "$root/versions/$v2"   # a directory, no root
 # A record whose own checksum is wrong, under a manifest that matches the file.
 expect 1 "$recctl" --root "$root" verify $v3
@@ -125,6 +125,9 @@ expect 1 "$recctl" --root "$root" diff $v1 "$tmp/damaged/$v1"
 expect 0 "$recctl" --root "$root" list
 has "$out" "* $v1" "list marks current"
 has "$out" "$v3" "list"
+# mkcache's evaluation has no lift: the LIFT column shows '-'.
+has "$out" "    HR    NDCG    LIFT  STATE" "list's header"
+printf '%s\n' "$out" | grep -q "^  $v2 .* 0\.3100  0\.2000       -  -$" || fail "list's figures for $v2: $out"
 expect 0 "$recctl" --root "$root" --json list
 has "$out" "\"current\":\"$v1\"" "list --json"
 has "$out" '"state":"unverified"' "list --json"

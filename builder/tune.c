@@ -1,0 +1,421 @@
+/*
+ * tune.c - successive-halving search over the CF parameters (tune.h).
+ *
+ * A configuration's state between rungs is its training matrix (weights
+ * and half-life change the matrix) and its model; only the survivors of a
+ * rung keep theirs, so at most (configs / 3 + 1) of each are alive.
+ */
+#include "tune.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "eval.h"
+#include "log.h"
+#include "progress.h"
+#include "score.h"
+#include "train.h"
+
+void rb_tune_opts_default(struct rb_tune_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->budget_s = 60.0;
+    o->configs = 18;
+    o->rungs = 3;
+    o->k = 10;
+    o->max_users = 2000;
+    o->max_cookies = 50000;
+    o->split = RB_SPLIT_TEMPORAL;
+    o->seed = 42;
+    o->exclude_bought = 1;
+}
+
+/* ---- drawing configurations ---- */
+
+static uint64_t next64(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static double uniform(uint64_t *s)
+{
+    return (double)(next64(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double log_uniform(uint64_t *s, double lo, double hi)
+{
+    return exp(log(lo) + uniform(s) * (log(hi) - log(lo)));
+}
+
+/* Two significant digits: the values read back from a parameter file are the ones tried. */
+static double round2(double v)
+{
+    if (!(v > 0))
+        return v;
+    double e = pow(10.0, floor(log10(v)) - 1);
+    return round(v / e) * e;
+}
+
+/* Configuration i: anchors first (see tune.h), then drawn; pinned values from base. */
+static void config_make(struct rb_params *p, const struct rb_params *base, unsigned pinned, uint32_t i,
+                        uint64_t *rng)
+{
+    static const uint32_t factor_choices[] = {16, 32, 64, 128};
+    struct rb_params c = *base;
+    if (i == 1) {
+        c.train.half_life_days = 0;
+    } else if (i == 2) {
+        c.als.factors = 32;
+        c.als.reg = 0.1f;
+        c.als.alpha = 1.0f;
+        c.train.weight[RB_VIEW] = c.train.weight[RB_CART] = c.train.weight[RB_PURCHASE] = 1.0f;
+        c.train.half_life_days = 0;
+    } else if (i > 2) {
+        c.als.factors = factor_choices[next64(rng) % 4];
+        c.als.reg = (float)round2(log_uniform(rng, 0.003, 10));
+        c.als.alpha = (float)round2(log_uniform(rng, 0.1, 30));
+        c.train.weight[RB_VIEW] = 1.0f;
+        c.train.weight[RB_CART] = (float)round2(log_uniform(rng, 1, 10));
+        c.train.weight[RB_PURCHASE] = (float)round2(log_uniform(rng, 1, 50));
+        c.train.half_life_days = uniform(rng) < 0.4 ? 0.0 : round2(log_uniform(rng, 1, 365));
+    }
+    /* pinned parameters stay as given, whatever the anchor or the draw said */
+    if (pinned & RB_PARAM_FACTORS)
+        c.als.factors = base->als.factors;
+    if (pinned & RB_PARAM_REG)
+        c.als.reg = base->als.reg;
+    if (pinned & RB_PARAM_ALPHA)
+        c.als.alpha = base->als.alpha;
+    if (pinned & RB_PARAM_WEIGHT_VIEW)
+        c.train.weight[RB_VIEW] = base->train.weight[RB_VIEW];
+    if (pinned & RB_PARAM_WEIGHT_CART)
+        c.train.weight[RB_CART] = base->train.weight[RB_CART];
+    if (pinned & RB_PARAM_WEIGHT_PURCHASE)
+        c.train.weight[RB_PURCHASE] = base->train.weight[RB_PURCHASE];
+    if (pinned & RB_PARAM_HALF_LIFE)
+        c.train.half_life_days = base->train.half_life_days;
+    if (c.train.weight[RB_VIEW] + c.train.weight[RB_CART] + c.train.weight[RB_PURCHASE] <= 0)
+        c.train.weight[RB_PURCHASE] = 1.0f;
+    *p = c;
+}
+
+/* ---- one configuration's state ---- */
+
+struct cand {
+    struct rb_params p;
+    struct rb_train t;
+    struct rb_als_model m;
+    uint32_t config, iterations; /* iterations trained so far */
+    double ndcg;                 /* at the last rung */
+    int alive;
+};
+
+static void cand_release(struct cand *c)
+{
+    rb_train_release(&c->t);
+    rb_als_release(&c->m);
+    c->alive = 0;
+}
+
+struct search {
+    const struct rb_dataset *d;
+    const struct rb_tune_opts *o;
+    struct rb_tune_result *r;
+    double t0;
+    uint32_t pop_done;
+    /* per validation row NDCG (NAN: not evaluated): the trial at hand, the
+     * best trial, and the base configuration's best trial */
+    double *rows, *best_rows, *base_rows;
+    uint32_t nrows;
+    int have_base;
+};
+
+/* Make room for n rows in each of the three arrays; the rows are the same for every configuration. */
+static int rows_fit(struct search *s, uint32_t n)
+{
+    if (n == s->nrows)
+        return 0;
+    free(s->rows);
+    free(s->best_rows);
+    free(s->base_rows);
+    s->rows = malloc(sizeof(double) * ((size_t)n + 1));
+    s->best_rows = malloc(sizeof(double) * ((size_t)n + 1));
+    s->base_rows = malloc(sizeof(double) * ((size_t)n + 1));
+    s->nrows = n;
+    s->have_base = 0;
+    return s->rows && s->best_rows && s->base_rows ? 0 : -ENOMEM;
+}
+
+/* Mark the validation cookies to score: rows with a held-out product, at most max_users by a seeded draw. */
+static uint64_t pick_users(struct rb_train *t, const struct rb_dataset *d, const struct rb_tune_opts *o)
+{
+    uint64_t with = 0;
+    for (uint32_t r = 0; r < t->ui.rows; r++)
+        with += t->heldout.indptr[r + 1] > t->heldout.indptr[r];
+    double share = with > o->max_users ? (double)o->max_users / (double)with : 1.0;
+    uint64_t seed = o->seed ^ 0x5eed5eedULL, n = 0;
+    for (uint32_t r = 0; r < t->ui.rows; r++) {
+        int has = t->heldout.indptr[r + 1] > t->heldout.indptr[r];
+        uint64_t s = seed ^ d->cookies.keys[t->row_cookie[r]];
+        t->row_wants_list[r] = has && (share >= 1.0 || uniform(&s) < share);
+        n += t->row_wants_list[r];
+    }
+    return n;
+}
+
+static int cand_train_matrix(struct cand *c, struct search *s, char *err)
+{
+    struct rb_train_opts to = c->p.train;
+    to.holdout = 1;
+    to.holdout_skip = s->o->skip;
+    to.holdout_split = s->o->split;
+    to.split_seed = s->o->seed;
+    to.sample = 0;
+    uint32_t active = s->d->cookies.n;
+    if (s->o->max_cookies && active > s->o->max_cookies)
+        to.sample = (double)s->o->max_cookies / (double)active;
+    int rc = rb_train_build(&c->t, s->d, &to, err);
+    if (rc)
+        return rc;
+    pick_users(&c->t, s->d, s->o);
+    return 0;
+}
+
+/* Train c on to `iterations` and evaluate: one trial. */
+static int run_trial(struct cand *c, uint32_t iterations, uint32_t rung, struct search *s, char *err)
+{
+    const struct rb_tune_opts *o = s->o;
+    double t0 = rb_now_ms();
+    int rc = 0;
+    struct rb_lists lists;
+    memset(&lists, 0, sizeof(lists));
+    struct rb_als_opts ao = c->p.als;
+    if (!c->m.U) {
+        ao.iterations = iterations;
+        rc = rb_als_train_cpu(&c->m, &c->t, &ao, err);
+    } else if (iterations > c->iterations) {
+        rc = rb_als_more_cpu(&c->m, &c->t, &ao, iterations - c->iterations, err);
+    }
+    if (rc)
+        return rc;
+    c->iterations = iterations;
+    if ((rc = rb_score_cf(&lists, &c->m, &c->t, s->d, o->k, o->exclude_bought, RB_SCORE_AUTO, err)) != 0)
+        return rc;
+    if (rows_fit(s, c->t.ui.rows) != 0) {
+        rb_lists_release(&lists);
+        return rc_fail(err, -ENOMEM, "tune: out of memory for %u validation rows", c->t.ui.rows);
+    }
+    struct rb_eval e;
+    rc = rb_eval_holdout_rows(&e, &lists, &c->t, s->d, o->k, o->exclude_bought, s->rows, err);
+    rb_lists_release(&lists);
+    if (rc)
+        return rc;
+    c->ndcg = e.ndcg;
+
+    struct rb_tune_result *r = s->r;
+    if (!s->pop_done) {
+        r->pop_ndcg = e.pop_ndcg;
+        r->pop_hr = e.pop_hr;
+        r->users = e.users;
+        r->cookies = c->t.ui.rows;
+        s->pop_done = 1;
+    }
+    struct rb_trial *tr = &r->trials[r->ntrials++];
+    tr->p = c->p;
+    tr->p.als.iterations = iterations;
+    tr->config = c->config;
+    tr->rung = rung;
+    tr->ndcg = e.ndcg;
+    tr->hr = e.hr;
+    tr->seconds = (rb_now_ms() - t0) / 1e3;
+    const struct rb_params *p = &tr->p;
+    rc_log(RC_LOG_INFO, "tune.trial",
+           "config=%u rung=%u iterations=%u factors=%u reg=%g alpha=%g weight_view=%g weight_cart=%g "
+           "weight_purchase=%g half_life_days=%g ndcg=%.4f hr=%.4f pop_ndcg=%.4f seconds=%.2f",
+           tr->config, rung, iterations, p->als.factors, (double)p->als.reg, (double)p->als.alpha,
+           (double)p->train.weight[RB_VIEW], (double)p->train.weight[RB_CART], (double)p->train.weight[RB_PURCHASE],
+           p->train.half_life_days, e.ndcg, e.hr, r->pop_ndcg, tr->seconds);
+    if (!(r->ntrials > 1) || e.ndcg > r->best_ndcg) {
+        r->best = tr->p;
+        r->best_ndcg = e.ndcg;
+        r->best_hr = e.hr;
+        r->best_trial = r->ntrials - 1;
+        memcpy(s->best_rows, s->rows, sizeof(double) * s->nrows);
+    }
+    if (c->config == 0 && (!s->have_base || e.ndcg > r->trials[r->base_trial].ndcg)) {
+        r->base_trial = r->ntrials - 1;
+        s->have_base = 1;
+        memcpy(s->base_rows, s->rows, sizeof(double) * s->nrows);
+    }
+    return 0;
+}
+
+/*
+ * The one-standard-error rule: the search leaves the base configuration
+ * (the parameters passed in) only when the best trial beats the base's
+ * best by more than one standard error of their paired per-cookie NDCG
+ * difference. With a few hundred validation cookies the best of 26 trials
+ * is often best by chance; the defaults then stay.
+ */
+static void prefer_base(struct search *s)
+{
+    struct rb_tune_result *r = s->r;
+    if (!s->have_base || r->best_trial == r->base_trial)
+        return;
+    double sum = 0, sum2 = 0;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->nrows; i++) {
+        if (isnan(s->best_rows[i]) || isnan(s->base_rows[i]))
+            continue;
+        double dlt = s->best_rows[i] - s->base_rows[i];
+        sum += dlt;
+        sum2 += dlt * dlt;
+        n++;
+    }
+    if (n < 2)
+        return;
+    double mean = sum / (double)n, var = (sum2 - (double)n * mean * mean) / (double)(n - 1);
+    r->gain = mean;
+    r->gain_se = sqrt(var > 0 ? var : 0) / sqrt((double)n);
+    if (mean > r->gain_se)
+        return;
+    const struct rb_trial *b = &r->trials[r->base_trial];
+    r->best = b->p;
+    r->best_ndcg = b->ndcg;
+    r->best_hr = b->hr;
+    r->best_trial = r->base_trial;
+    r->kept_base = 1;
+}
+
+/* No trial starts past the budget; the first always runs, so there is a choice. */
+static int out_of_time(struct search *s)
+{
+    if (s->r->ntrials == 0)
+        return 0;
+    if (s->r->ntrials >= RB_TUNE_MAX_TRIALS || (rb_now_ms() - s->t0) / 1e3 >= s->o->budget_s) {
+        s->r->budget_hit = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int cmp_cand_ndcg(const void *a, const void *b)
+{
+    const struct cand *x = *(const struct cand *const *)a, *y = *(const struct cand *const *)b;
+    if (x->ndcg != y->ndcg)
+        return x->ndcg > y->ndcg ? -1 : 1;
+    return x->config < y->config ? -1 : x->config > y->config;
+}
+
+/*
+ * Rung 0 keeps at most `keep` candidates alive: the best so far; a worse
+ * one is released as soon as it is measured, so memory stays bounded.
+ */
+static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterations, struct search *s,
+                 const struct rb_params *base, char *err)
+{
+    uint64_t rng = s->o->seed ^ 0xc0ffeeULL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (out_of_time(s))
+            break;
+        struct cand *c = &cands[i];
+        config_make(&c->p, base, s->o->pinned, i, &rng);
+        c->config = i;
+        c->alive = 1;
+        int rc = cand_train_matrix(c, s, err);
+        if (rc == RC_EEMPTY) { /* a draw that leaves no row (e.g. weights on types absent): skip it */
+            cand_release(c);
+            continue;
+        }
+        if (!rc)
+            rc = run_trial(c, iterations, 0, s, err);
+        if (rc) {
+            cand_release(c);
+            return rc;
+        }
+        if (s->r->ntrials == 1 && s->r->users < RB_TUNE_MIN_USERS)
+            return rc_fail(err, RC_EEMPTY, "tune: %" PRIu64 " cookies with a validation purchase (need %d)",
+                           s->r->users, RB_TUNE_MIN_USERS);
+        /* keep the best `keep` and the base (config 0, the incumbent that
+         * prefer_base weighs the best against): release the worst other */
+        uint32_t alive = 0, worst = RB_NONE;
+        for (uint32_t j = 1; j <= i; j++) {
+            if (!cands[j].alive)
+                continue;
+            alive++;
+            if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
+                (cands[j].ndcg == cands[worst].ndcg && j > worst))
+                worst = j;
+        }
+        if (alive + 1 > keep && worst != RB_NONE) /* + 1: the base */
+            cand_release(&cands[worst]);
+    }
+    return 0;
+}
+
+int rb_tune(struct rb_tune_result *r, const struct rb_dataset *d, const struct rb_params *base,
+            const struct rb_tune_opts *o, char *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (o->configs == 0 || o->rungs == 0 || o->k == 0 || o->k > RC_LIST_MAX || !(o->budget_s > 0) ||
+        o->max_users == 0)
+        return rc_fail(err, RC_ERANGE, "tune: configs, rungs, k, max_users and budget must be above 0");
+    struct search s = {.d = d, .o = o, .r = r, .t0 = rb_now_ms()};
+    uint32_t n = o->configs < RB_TUNE_MAX_TRIALS ? o->configs : RB_TUNE_MAX_TRIALS;
+    int iter_pinned = (o->pinned & RB_PARAM_ITERATIONS) != 0;
+    uint32_t rungs = iter_pinned ? 1 : o->rungs;
+    struct cand *cands = calloc(n, sizeof(*cands));
+    struct cand **alive = calloc(n, sizeof(*alive));
+    if (!cands || !alive) {
+        free(cands);
+        free(alive);
+        return rc_fail(err, -ENOMEM, "tune: out of memory for %u configurations", n);
+    }
+
+    uint32_t iterations = iter_pinned ? base->als.iterations : RB_TUNE_RUNG0;
+    int rc = rung0(cands, n, rungs > 1 ? (n + 2) / 3 : 0, iterations, &s, base, err);
+    for (uint32_t rung = 1; !rc && rung < rungs; rung++) {
+        uint32_t na = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (cands[i].alive)
+                alive[na++] = &cands[i];
+        qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
+        iterations *= 3;
+        for (uint32_t i = 0; i < na && !rc; i++) {
+            if (out_of_time(&s))
+                break;
+            rc = run_trial(alive[i], iterations, rung, &s, err);
+        }
+        if (rc || rung + 1 == rungs)
+            break;
+        /* the best third (rounded up) goes on to the next rung; the base
+         * always does, in place of the last of that third when needed */
+        qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
+        uint32_t keep = (na + 2) / 3, base_in = 0;
+        for (uint32_t i = 0; i < keep; i++)
+            base_in |= alive[i]->config == 0;
+        for (uint32_t i = keep - !base_in; i < na; i++)
+            if (alive[i]->config != 0)
+                cand_release(alive[i]);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        cand_release(&cands[i]);
+    free(cands);
+    free(alive);
+    if (!rc && r->ntrials == 0)
+        rc = rc_fail(err, RC_EEMPTY, "tune: no configuration could be trained");
+    if (!rc)
+        prefer_base(&s);
+    free(s.rows);
+    free(s.best_rows);
+    free(s.base_rows);
+    r->seconds = (rb_now_ms() - s.t0) / 1e3;
+    return rc;
+}

@@ -1,0 +1,244 @@
+/*
+ * test_tune.c - builder/tune.c on a small planted log written as CSV and
+ * read by the real ingest: each cookie buys within one favourite category,
+ * so a taste model beats most-popular. The search must find such a model
+ * from a base that cannot learn (reg 1000), follow successive halving's
+ * shape (18 -> 6 -> 2 trials at 2, 6, 18 iterations), keep pinned
+ * parameters, be deterministic, and refuse data with too few validation
+ * cookies.
+ */
+#include "tune.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ingest.h"
+#include "scratch.h"
+#include "train.h"
+
+#define CATS 6
+#define PER_CAT 40
+
+static uint64_t rng(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* users cookies, each 6-10 purchases: 9 in 10 in its category (skewed to low ranks), else anywhere. */
+static void planted_log(struct rb_dataset *d, uint32_t users)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], err[RC_ERRMSG_MAX] = "";
+    scratch_make(dir, sizeof(dir), "tune");
+    snprintf(path, sizeof(path), "%s/events.csv", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "ts,cookie,event,product\n");
+    uint64_t s = 11;
+    for (uint32_t u = 0; u < users; u++) {
+        uint32_t cat = (uint32_t)(rng(&s) % CATS), n = 6 + (uint32_t)(rng(&s) % 5);
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t c = rng(&s) % 10 == 0 ? (uint32_t)(rng(&s) % CATS) : cat;
+            uint32_t a = (uint32_t)(rng(&s) % PER_CAT), b = (uint32_t)(rng(&s) % PER_CAT);
+            uint32_t rank = a < b ? a : b; /* lower ranks more popular */
+            fprintf(f, "%u,c%u,purchase,p%u_%u\n", 1700000000u + u * 97u + j * 3600u, u, c, rank);
+        }
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    rb_dataset_init(d);
+    ck_assert_msg(rb_ingest_events(d, path, NULL, NULL, NULL, err) == 0, "%s", err);
+    scratch_remove(dir);
+}
+
+static void base_params(struct rb_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    rb_train_opts_default(&p->train);
+    rb_als_opts_default(&p->als);
+    p->als.threads = 2;
+    p->als.factors = 16;
+    p->als.reg = 1000.0f; /* shrinks every factor to nothing */
+}
+
+START_TEST(test_finds_a_model)
+{
+    struct rb_dataset d;
+    planted_log(&d, 900);
+    struct rb_params base;
+    base_params(&base);
+    struct rb_tune_opts o;
+    rb_tune_opts_default(&o);
+    o.budget_s = 600;
+    static struct rb_tune_result r, r2;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_int_eq(r.budget_hit, 0);
+    ck_assert_uint_eq(r.ntrials, 18 + 6 + 2);
+    uint32_t per_rung[3] = {0};
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        ck_assert_uint_lt(r.trials[i].rung, 3);
+        per_rung[r.trials[i].rung]++;
+        ck_assert_uint_eq(r.trials[i].p.als.iterations, r.trials[i].rung == 0 ? 2 : r.trials[i].rung == 1 ? 6 : 18);
+    }
+    ck_assert_uint_eq(per_rung[0], 18);
+    ck_assert_uint_eq(per_rung[1], 6);
+    ck_assert_uint_eq(per_rung[2], 2);
+    /* the base runs at every rung, however badly it does */
+    unsigned base_rungs = 0;
+    for (uint32_t i = 0; i < r.ntrials; i++)
+        base_rungs |= r.trials[i].config == 0 ? 1u << r.trials[i].rung : 0;
+    ck_assert_uint_eq(base_rungs, 7);
+    /* far better than the base: the one-standard-error rule lets the best win */
+    ck_assert_int_eq(r.kept_base, 0);
+    ck_assert_msg(r.gain > 3 * r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
+    ck_assert_uint_ne(r.trials[r.best_trial].config, 0);
+    /* trial 0 is the base: it learns nothing; the best beats most-popular clearly */
+    ck_assert_uint_eq(r.trials[0].config, 0);
+    ck_assert_msg(r.best_ndcg > 1.3 * r.pop_ndcg, "best ndcg %.4f, most popular %.4f", r.best_ndcg, r.pop_ndcg);
+    ck_assert_msg(r.best_ndcg > r.trials[0].ndcg + 0.05, "best %.4f, base %.4f", r.best_ndcg, r.trials[0].ndcg);
+    ck_assert_float_lt(r.best.als.reg, 1000.0f);
+    ck_assert_uint_gt(r.users, 500);
+    /* the best is one of the trials, iterations included */
+    int found = 0;
+    for (uint32_t i = 0; i < r.ntrials; i++)
+        found |= r.trials[i].ndcg == r.best_ndcg && r.trials[i].p.als.iterations == r.best.als.iterations &&
+                 r.trials[i].p.als.reg == r.best.als.reg;
+    ck_assert(found);
+
+    /* deterministic */
+    ck_assert_msg(rb_tune(&r2, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_uint_eq(r2.ntrials, r.ntrials);
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        ck_assert_uint_eq(r2.trials[i].config, r.trials[i].config);
+        ck_assert_double_eq(r2.trials[i].ndcg, r.trials[i].ndcg);
+    }
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/*
+ * A base as good as the search can find (the search's own choice on this
+ * data): another configuration measures best by less than one standard
+ * error, so the base's parameters stay.
+ */
+START_TEST(test_keeps_a_good_base)
+{
+    struct rb_dataset d;
+    planted_log(&d, 900);
+    struct rb_params base;
+    base_params(&base);
+    struct rb_tune_opts o;
+    rb_tune_opts_default(&o);
+    o.budget_s = 600;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    base = r.best; /* the search's own choice as the next base */
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    /* another configuration measured best, by less than one standard error: the base stays */
+    ck_assert_int_eq(r.kept_base, 1);
+    ck_assert_msg(r.gain <= r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
+    ck_assert_uint_eq(r.trials[r.best_trial].config, 0);
+    ck_assert_float_eq(r.best.als.reg, base.als.reg);
+    ck_assert_float_eq(r.best.als.alpha, base.als.alpha);
+    ck_assert_uint_eq(r.best.als.factors, base.als.factors);
+    ck_assert_double_eq(r.best.train.half_life_days, base.train.half_life_days);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* Pinned parameters keep the base's value in every trial; iterations pinned: one rung. */
+START_TEST(test_pinned)
+{
+    struct rb_dataset d;
+    planted_log(&d, 600);
+    struct rb_params base;
+    base_params(&base);
+    base.als.reg = 0.5f;
+    base.als.iterations = 4;
+    base.train.half_life_days = 0;
+    struct rb_tune_opts o;
+    rb_tune_opts_default(&o);
+    o.budget_s = 600;
+    o.configs = 6;
+    o.pinned = RB_PARAM_REG | RB_PARAM_ITERATIONS | RB_PARAM_HALF_LIFE;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_uint_eq(r.ntrials, 6);
+    int factors_differ = 0;
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        ck_assert_float_eq(r.trials[i].p.als.reg, 0.5f);
+        ck_assert_uint_eq(r.trials[i].p.als.iterations, 4);
+        ck_assert_double_eq(r.trials[i].p.train.half_life_days, 0);
+        factors_differ |= r.trials[i].p.als.factors != base.als.factors;
+    }
+    ck_assert(factors_differ); /* what is not pinned is searched */
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/* A budget that ends the search early still leaves a choice and says so. */
+START_TEST(test_budget)
+{
+    struct rb_dataset d;
+    planted_log(&d, 600);
+    struct rb_params base;
+    base_params(&base);
+    struct rb_tune_opts o;
+    rb_tune_opts_default(&o);
+    o.budget_s = 1e-9;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_int_eq(r.budget_hit, 1);
+    ck_assert_uint_eq(r.ntrials, 1); /* the first trial always runs */
+    rb_dataset_release(&d);
+}
+END_TEST
+
+START_TEST(test_too_little_data)
+{
+    struct rb_dataset d;
+    planted_log(&d, 20); /* fewer than RB_TUNE_MIN_USERS cookies to validate on */
+    struct rb_params base;
+    base_params(&base);
+    struct rb_tune_opts o;
+    rb_tune_opts_default(&o);
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rb_tune(&r, &d, &base, &o, err), RC_EEMPTY);
+    ck_assert_ptr_nonnull(strstr(err, "validation"));
+    o.configs = 0;
+    ck_assert_int_eq(rb_tune(&r, &d, &base, &o, err), RC_ERANGE);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+static Suite *tune_suite(void)
+{
+    Suite *s = suite_create("tune");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_finds_a_model);
+    tcase_add_test(tc, test_keeps_a_good_base);
+    tcase_add_test(tc, test_pinned);
+    tcase_add_test(tc, test_budget);
+    tcase_add_test(tc, test_too_little_data);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(tune_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failures = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failures ? 1 : 0;
+}
