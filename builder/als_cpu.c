@@ -31,6 +31,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "rand.h"
 
 #define RB_ALS_MAX_FACTORS 1024
 #define RB_ALS_CG_EPS 1e-20f /* squared residual norm below which a row is solved */
@@ -54,21 +55,13 @@ void rb_als_release(struct rb_als_model *m)
     memset(m, 0, sizeof(*m));
 }
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* Element j of a factor matrix: uniform in [0, scale), from (seed, stream, j). */
 static void init_factors(float *X, uint64_t n, float scale, uint64_t seed, uint64_t stream)
 {
-    uint64_t base = splitmix64(seed ^ splitmix64(stream));
+    uint64_t base = rb_splitmix64(seed ^ rb_splitmix64(stream));
 #pragma omp parallel for schedule(static)
     for (uint64_t j = 0; j < n; j++) {
-        uint64_t r = splitmix64(base + j);
+        uint64_t r = rb_splitmix64(base + j);
         X[j] = (float)((double)(r >> 40) * (1.0 / 16777216.0)) * scale;
     }
 }

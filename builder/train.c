@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "rand.h"
 
 #define SECONDS_PER_DAY 86400.0
 
@@ -66,18 +67,10 @@ void rb_train_opts_default(struct rb_train_opts *o)
     o->sample = 0.0;               /* 0: every cookie */
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* A uniform draw in [0, 1) from the seed and a key: the same for the same pair. */
 static double draw(uint64_t seed, uint64_t key)
 {
-    return (double)(mix64(seed ^ mix64(key)) >> 11) * (1.0 / 9007199254740992.0);
+    return rb_rand_unit(rb_splitmix64(seed ^ rb_splitmix64(key)));
 }
 
 double rb_decay(int64_t ts, int64_t ts_max, double half_life_days)
@@ -333,9 +326,9 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
             uint32_t take = np - skip >= (uint64_t)o->holdout + 1 ? o->holdout : 0;
             if (skip + take > 0) {
                 if (o->holdout_split == RB_SPLIT_RANDOM) {
-                    uint64_t ck = mix64(o->split_seed ^ mix64(d->cookies.keys[c]));
+                    uint64_t ck = rb_splitmix64(o->split_seed ^ rb_splitmix64(d->cookies.keys[c]));
                     for (uint32_t j = 0; j < np; j++)
-                        lp[j].rnd = mix64(ck ^ mix64(d->products.keys[lp[j].product]));
+                        lp[j].rnd = rb_splitmix64(ck ^ rb_splitmix64(d->products.keys[lp[j].product]));
                     qsort(lp, np, sizeof(*lp), cmp_random);
                 } else {
                     qsort(lp, np, sizeof(*lp), cmp_latest);

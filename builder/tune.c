@@ -17,6 +17,7 @@
 #include "eval.h"
 #include "log.h"
 #include "progress.h"
+#include "rand.h"
 #include "score.h"
 #include "train.h"
 
@@ -36,17 +37,9 @@ void rb_tune_opts_default(struct rb_tune_opts *o)
 
 /* ---- drawing configurations ---- */
 
-static uint64_t next64(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 static double uniform(uint64_t *s)
 {
-    return (double)(next64(s) >> 11) * (1.0 / 9007199254740992.0);
+    return rb_rand_unit(rb_rand_next(s));
 }
 
 static double log_uniform(uint64_t *s, double lo, double hi)
@@ -78,7 +71,7 @@ static void config_make(struct rb_params *p, const struct rb_params *base, unsig
         c.train.weight[RB_VIEW] = c.train.weight[RB_CART] = c.train.weight[RB_PURCHASE] = 1.0f;
         c.train.half_life_days = 0;
     } else if (i > 2) {
-        c.als.factors = factor_choices[next64(rng) % 4];
+        c.als.factors = factor_choices[rb_rand_next(rng) % 4];
         c.als.reg = (float)round2(log_uniform(rng, 0.003, 10));
         c.als.alpha = (float)round2(log_uniform(rng, 0.1, 30));
         c.train.weight[RB_VIEW] = 1.0f;
