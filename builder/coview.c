@@ -8,58 +8,63 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ACC_BUDGET (256ull << 20) /* bytes of per-thread accumulators */
+
 void rb_coview_opts_default(struct rb_coview_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->window = 5;
-    o->min_count = 2;
+    o->min_count = 1;
     o->norm = RB_COVIEW_RAW;
     o->max_pairs = 1ull << 25;
-}
-
-/* The weight of each event in the sessions (0: not counted), [d->nevents]. */
-static float *event_weights(const struct rb_dataset *d, const struct rb_train_opts *t, int plain)
-{
-    float *w = malloc((d->nevents ? d->nevents : 1) * sizeof(*w));
-    if (!w)
-        return NULL;
-    for (size_t i = 0; i < d->nevents; i++) {
-        const struct rb_event *e = &d->events[i];
-        float tw = e->type < RB_EVENT_TYPES ? t->weight[e->type] : 0.0f;
-        if (plain)
-            w[i] = tw > 0 ? 1.0f : 0.0f;
-        else
-            w[i] = tw > 0 ? (float)(tw * rb_decay(e->ts, d->ts_max, t->half_life_days)) : 0.0f;
-    }
-    return w;
+    o->backward = 1.0;
 }
 
 /*
- * Walk every counted pair once, in session order: for each with a in
- * [lo, hi), visit(ctx, a, b, w). The pair weight is the mean of the two
- * events' type weights times the later one's decay over the distance;
- * with plain, 1 / distance. ew holds weight * decay per event (plain: 1).
+ * Per event (both [d->nevents]): ew, its type weight (1 unless typed; 0:
+ * its type's weight is 0, the event is not counted), and dec, its decay
+ * (1 without a half-life). plain: every event with a weight counts 1.
+ */
+static int event_weights(const struct rb_dataset *d, const struct rb_train_opts *t, const struct rb_coview_opts *o,
+                         float **ew, float **dec)
+{
+    *ew = malloc((d->nevents ? d->nevents : 1) * sizeof(**ew));
+    *dec = malloc((d->nevents ? d->nevents : 1) * sizeof(**dec));
+    if (!*ew || !*dec)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->nevents; i++) {
+        const struct rb_event *e = &d->events[i];
+        float tw = e->type < RB_EVENT_TYPES ? t->weight[e->type] : 0.0f;
+        (*ew)[i] = tw > 0 ? (o->typed && !o->plain ? tw : 1.0f) : 0.0f;
+        (*dec)[i] = o->plain || o->half_life_days <= 0 ? 1.0f
+                                                        : (float)rb_decay(e->ts, d->ts_max, o->half_life_days);
+    }
+    return 0;
+}
+
+/*
+ * What WALK visits: every counted pair once, in session order, with its
+ * weight pw, the mean of the two events' weights times the later one's
+ * decay over the distance (plain: 1 / distance).
  */
 struct walk {
     const struct rb_dataset *d;
     const struct rb_sessions *s;
     const uint8_t *skip;
-    const float *ew;
-    const struct rb_train_opts *t;
+    const float *ew, *dec;
     uint32_t window;
-    int plain;
+    float backward; /* weight of b -> a for a viewed before b */
 };
 
 static inline float pair_weight(const struct walk *k, uint32_t ei, uint32_t ej, uint32_t dist)
 {
-    if (k->plain)
-        return 1.0f / (float)dist;
-    const struct rb_event *a = &k->d->events[ei], *b = &k->d->events[ej];
-    /* ew = weight * decay: the later event's decay times the mean type weight */
-    float decay = k->ew[ej] / k->t->weight[b->type];
-    return 0.5f * (k->t->weight[a->type] + k->t->weight[b->type]) * decay / (float)dist;
+    return 0.5f * (k->ew[ei] + k->ew[ej]) * k->dec[ej] / (float)dist;
 }
 
+/* WALK(k, lo, hi, BODY): BODY runs with A, B (product indices) and pw for
+ * each counted pair, both ways, whose A is in [lo, hi). A macro rather than
+ * a callback: BODY runs for every pair of every pass (64M times at the
+ * reference workload, ops/bench/recbuild.md). */
 #define WALK(k, lo, hi, BODY)                                                                                  \
     for (uint32_t si = 0; si < (k)->s->n; si++) {                                                               \
         if ((k)->skip && (k)->skip[si])                                                                         \
@@ -83,10 +88,12 @@ static inline float pair_weight(const struct walk *k, uint32_t ei, uint32_t ej, 
                 float pw = pair_weight((k), ev[i], ev[j], dist);                                                 \
                 if (pa >= (lo) && pa < (hi)) {                                                                   \
                     uint32_t A = pa, B = pb;                                                                     \
+                    float W = pw;                                                                                \
                     BODY                                                                                         \
                 }                                                                                                \
                 if (pb >= (lo) && pb < (hi)) {                                                                   \
                     uint32_t A = pb, B = pa;                                                                     \
+                    float W = pw * (k)->backward;                                                                \
                     BODY                                                                                         \
                 }                                                                                                \
             }                                                                                                    \
@@ -158,25 +165,33 @@ int rb_coview(struct rb_lists *out, struct rb_coview_stats *st, const struct rb_
     if (np == 0)
         return 0;
 
-    float *ew = event_weights(d, t, o->plain);
+    float *ew = NULL, *dec = NULL;
+    int erc = event_weights(d, t, o, &ew, &dec);
     uint64_t *cnt = calloc(np + 1, sizeof(*cnt));
     double *rowsum = calloc(np, sizeof(*rowsum));
     uint64_t *indptr = NULL;
     uint32_t *eb = NULL;
     float *ewt = NULL;
+    /* One dense accumulator (12 bytes a product) per scoring thread, all of
+     * them within ACC_BUDGET: a catalog of 10M products scores on 2 threads. */
     int nthreads = omp_get_max_threads();
+    uint64_t fit = ACC_BUDGET / ((uint64_t)np * 12);
+    if ((uint64_t)nthreads > fit)
+        nthreads = fit > 1 ? (int)fit : 1;
     float *acc = NULL;
     uint32_t *hits = NULL, *touched = NULL;
     struct cand *heaps = NULL;
-    if (!ew || !cnt || !rowsum)
-        goto nomem;
-    struct walk k = {d, s, skip, ew, t, o->window, o->plain};
+    if (erc || !cnt || !rowsum) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    struct walk k = {d, s, skip, ew, dec, o->window, o->plain ? 1.0f : (float)o->backward};
 
     /* Pass 0: entries and the row sum of each product. */
     uint32_t first = 0; /* a variable: the range test stays one form */
     WALK(&k, first, np, {
         cnt[A]++;
-        rowsum[A] += pw;
+        rowsum[A] += W;
         (void)B;
     })
     uint64_t maxrow = 0;
@@ -195,8 +210,10 @@ int rb_coview(struct rb_lists *out, struct rb_coview_stats *st, const struct rb_
     hits = calloc((size_t)nthreads * np, sizeof(*hits));
     touched = malloc((size_t)nthreads * np * sizeof(*touched));
     heaps = malloc((size_t)nthreads * n * sizeof(*heaps));
-    if (!indptr || !eb || !ewt || !acc || !hits || !touched || !heaps)
-        goto nomem;
+    if (!indptr || !eb || !ewt || !acc || !hits || !touched || !heaps) {
+        rc = -ENOMEM;
+        goto out;
+    }
 
     uint32_t lo = 0;
     while (lo < np) {
@@ -215,14 +232,14 @@ int rb_coview(struct rb_lists *out, struct rb_coview_stats *st, const struct rb_
         WALK(&k, lo, hi, {
             uint64_t p = indptr[A]++;
             eb[p] = B;
-            ewt[p] = pw;
+            ewt[p] = W;
         })
         for (uint32_t a = hi; a-- > lo;)
             indptr[a + 1] = indptr[a];
         indptr[lo] = 0;
         st->passes++;
 
-#pragma omp parallel for schedule(dynamic, 64)
+#pragma omp parallel for schedule(dynamic, 64) num_threads(nthreads)
         for (uint32_t a = lo; a < hi; a++) {
             int th = omp_get_thread_num();
             float *ac = acc + (size_t)th * np;
@@ -284,12 +301,13 @@ int rb_coview(struct rb_lists *out, struct rb_coview_stats *st, const struct rb_
         out->len[i] = 0;
     out->n = m;
     st->lists = (uint32_t)m;
-    goto out;
-nomem:
-    rc = rc_fail(err, -ENOMEM, "out of memory counting co-views of %u products", np);
-    rb_lists_release(out);
 out:
+    if (rc) {
+        rc_fail(err, rc, "out of memory counting co-views of %u products", np);
+        rb_lists_release(out);
+    }
     free(ew);
+    free(dec);
     free(cnt);
     free(rowsum);
     free(indptr);
@@ -307,4 +325,15 @@ void rb_coview_scale(struct rb_lists *l, float f)
     for (size_t i = 0; i < l->n; i++)
         for (size_t j = 0; j < l->len[i]; j++)
             l->scores[i * l->k + j] *= f;
+}
+
+void rb_coview_blend(struct rb_lists *l, double w)
+{
+    if (w < 1) {
+        rb_coview_scale(l, (float)(w / (1 - w)));
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t j = 0; j < l->len[i]; j++)
+            l->scores[i * l->k + j] += 1.0f;
 }

@@ -398,8 +398,8 @@ int rb_eval_next_item(struct rb_next_eval *out, const struct rb_lists *coview, c
         return rc_fail(err, RC_ERANGE, "the blend grid holds %u weights, 1..%d allowed", nweights,
                        RB_NEXT_GRID_MAX);
     for (uint32_t g = 0; g < nweights; g++)
-        if (!(weights[g] >= 0 && weights[g] < 1))
-            return rc_fail(err, RC_ERANGE, "blend weight %g is not within [0, 1)", weights[g]);
+        if (!(weights[g] >= 0 && weights[g] <= 1))
+            return rc_fail(err, RC_ERANGE, "blend weight %g is not within [0, 1]", weights[g]);
     uint32_t np = d->products.n;
     /* Rows of the rank histogram: the kinds but blend, then each grid weight. */
     uint32_t rows = RB_NEXT_KINDS - 1 + nweights;

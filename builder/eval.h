@@ -1,7 +1,8 @@
 /*
  * eval.h - offline evaluation of the CF lists against held-out purchases
  * (rb_train.heldout), next to a most-popular baseline (the global
- * popularity ranking, with the same exclusions).
+ * popularity ranking, with the same exclusions); and the browsing route's
+ * next-item protocol on held-out sessions (rb_eval_next_item, below).
  */
 #ifndef RB_EVAL_H
 #define RB_EVAL_H
@@ -97,7 +98,8 @@ struct rb_next_eval {
  * coview: the coview lists (scores in [0, 1], rb_coview) trained without
  * the held-out sessions; image and baseline may be NULL (not measured;
  * without image, blend is coview). weights: the blend grid, 1..
- * RB_NEXT_GRID_MAX values in [0, 1). held: [s->n]. Errors: RC_ERANGE (k
+ * RB_NEXT_GRID_MAX values in [0, 1] (1: coview first, then image). held:
+ * [s->n]. Errors: RC_ERANGE (k
  * 0 or above RC_LIST_MAX, a bad grid), -ENOMEM.
  */
 int rb_eval_next_item(struct rb_next_eval *out, const struct rb_lists *coview, const struct rb_lists *image,

@@ -2,7 +2,8 @@
  * recbuild - the batch job: event logs, catalog and image embeddings in, one
  * new published cache version out (schemas/cache.md, schemas/manifest.md).
  *
- *   ingest -> train matrix -> ALS -> CF scoring -> image kNN -> popularity
+ *   ingest -> train matrix -> ALS -> CF scoring -> image kNN
+ *          -> sessions -> coview (+ next-item evaluation, blend weight) -> popularity
  *          -> (holdout evaluation) -> write + manifest -> publish, flip, prune
  *
  * Everything the run can be told lives in struct rb_config, filled from the
@@ -214,18 +215,25 @@ static const struct opt options[] = {
 
     {"session-gap", "MINUTES", OPT_F64, C(session_gap_min), 0.01, 1e6, NULL,
      "events without a session id (no session column, or an empty field) are cut into sessions per cookie "
-     "where MINUTES pass without an event (schemas/inputs.md)", "Co-view (browsing route)"},
+     "where more than MINUTES pass without an event (schemas/inputs.md)", "Co-view (browsing route)"},
     {"coview-window", "N", OPT_U32, C(coview.window), 1, 100, NULL,
      "count two events of a session as co-viewed when at most N positions apart (weight 1/distance)", NULL},
     {"coview-min", "N", OPT_U32, C(coview.min_count), 1, 1e9, NULL,
      "a co-viewed product is listed with at least N co-occurrences", NULL},
+    {"coview-typed", NULL, OPT_FLAG, C(coview.typed), 0, 0, NULL,
+     "weigh co-viewed pairs by the events' --weight-view/-cart/-purchase (default: every event 1)", NULL},
+    {"coview-half-life-days", "D", OPT_F64, C(coview.half_life_days), 0, 36500, NULL,
+     "a co-viewed pair's weight halves every D days back from the newest event (0: no decay)", NULL},
+    {"coview-backward", "B", OPT_F64, C(coview.backward), 0, 1, NULL,
+     "weight of a co-view in the order opposite to the events' (b viewed after a counts 1 for a -> b and B "
+     "for b -> a)", NULL},
     {"coview-norm", "raw|cosine|lift", OPT_CHOICE, C(coview.norm), 0, 0, coview_norm_names,
      "co-view score: the weighted count, count / sqrt(both products' counts), or count / the listed product's "
      "count", NULL},
-    {"blend-weight", "auto|W", OPT_BLEND, C(blend_weight), 0, 0.999, NULL,
+    {"blend-weight", "auto|W", OPT_BLEND, C(blend_weight), 0, 1, NULL,
      "the browsing route ranks co-view against image similarity as W x coview (1 for a list's best) vs "
-     "(1 - W) x cosine; auto chooses W on the next-item holdout with --holdout, else 0.5 "
-     "(schemas/cache.md)", NULL},
+     "(1 - W) x cosine (1: coview first, then image); auto chooses W on the next-item holdout with "
+     "--holdout, else 0.5 (schemas/cache.md)", NULL},
 
     {"knn", "exact|ivf|hnsw", OPT_CHOICE, C(knn.method), 0, 0, knn_names,
      "image-similarity search: exact, or approximate (recall measured on a sample)", "Image similarity"},
@@ -314,7 +322,8 @@ static void usage(FILE *f)
                "\n"
                "Build a new version of the recommendation cache from event logs, the product catalog\n"
                "and image embeddings: collaborative filtering (implicit ALS) per cookie, image\n"
-               "similarity per product, popularity per location x device segment. The version is\n"
+               "similarity and co-view (viewed in the same sessions) per product, popularity per\n"
+               "location x device segment. The version is\n"
                "written under ROOT/.staging, verified, renamed into ROOT/versions/<id> and ROOT/current\n"
                "is flipped to it. On any failure or interruption current is left as it was.\n"
                "stdout gets the new version id; logs and the summary go to stderr.\n");
@@ -887,7 +896,7 @@ static void report_quality(const struct build *b)
 }
 
 /* The blend weights the next-item holdout tries (--blend-weight auto). */
-static const double blend_grid[] = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999};
+static const double blend_grid[] = {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1};
 
 /* Sessions and the co-view lists; with --holdout, the next-item evaluation
  * (the lists then learn without the held-out sessions) and the blend
@@ -915,7 +924,7 @@ static int run_coview(struct build *b, char *err)
             goto out;
         }
     }
-    /* The configured weights and half-life, as popularity: the tuner chooses CF's. */
+    /* The configured type weights, as popularity: the tuner chooses CF's. */
     if ((rc = rb_coview(&b->coview, &b->coview_stats, d, &b->sessions, held, &c->train, c->n, &c->coview, err)) != 0)
         goto out;
     rc_log(RC_LOG_INFO, "coview", "sessions=%" PRIu32 " from_column=%d held_out=%" PRIu64 " pairs=%" PRIu64
@@ -944,7 +953,7 @@ static int run_coview(struct build *b, char *err)
      * which image lists keep as they are. */
     b->blend_weight = b->have_image ? w : -1;
     if (b->have_image)
-        rb_coview_scale(&b->coview, (float)(w / (1 - w)));
+        rb_coview_blend(&b->coview, w);
     stage_end(b);
 out:
     free(held);
@@ -1168,13 +1177,17 @@ static void manifest_extra(struct build *b, struct rc_buf *j)
     json_u64(j, "coview_window", c->coview.window, &first);
     json_u64(j, "coview_min", c->coview.min_count, &first);
     json_str(j, "coview_norm", coview_norm_names[c->coview.norm], &first);
+    json_key(j, "coview_typed", &first);
+    rc_buf_adds(j, c->coview.typed ? "true" : "false");
+    json_num(j, "coview_half_life_days", c->coview.half_life_days, &first);
+    json_num(j, "coview_backward", c->coview.backward, &first);
     json_key(j, "blend_weight", &first);
     if (b->blend_weight >= 0)
         rc_buf_add_float(j, b->blend_weight);
     else
         rc_buf_adds(j, "null");
-    json_str(j, "blend_weight_source", c->blend_weight >= 0 ? "flag" : b->have_next && b->have_image ? "holdout"
-                                       : "default", &first);
+    json_str(j, "blend_weight_source", !b->have_image ? "none" : c->blend_weight >= 0 ? "flag"
+                                       : b->have_next ? "holdout" : "default", &first);
     json_num(j, "max_bad_ratio", c->ingest.max_bad_ratio, &first);
     json_str(j, "ts_unit", ts_unit_names[c->ingest.ts_unit], &first);
     if (c->preset)

@@ -59,8 +59,10 @@ int rb_sessions_build(struct rb_sessions *s, const struct rb_dataset *d, int64_t
     int rc = 0;
     size_t m = 0;
     ev = malloc((d->nevents ? d->nevents : 1) * sizeof(*ev));
-    if (!ev)
-        goto nomem;
+    if (!ev) {
+        rc = -ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < d->nevents; i++) {
         const struct rb_event *e = &d->events[i];
         if (e->ts < since)
@@ -76,8 +78,10 @@ int rb_sessions_build(struct rb_sessions *s, const struct rb_dataset *d, int64_t
 
     /* Boundaries in group order: a new group, or a gap in a cookie's run. */
     bound = malloc((m + 1) * sizeof(*bound));
-    if (!bound)
-        goto nomem;
+    if (!bound) {
+        rc = -ENOMEM;
+        goto out;
+    }
     uint64_t n = 0;
     for (size_t i = 0; i < m; i++) {
         int cut = i == 0 || ev[i].group != ev[i - 1].group ||
@@ -96,8 +100,10 @@ int rb_sessions_build(struct rb_sessions *s, const struct rb_dataset *d, int64_t
     s->order = malloc((m ? m : 1) * sizeof(*s->order));
     s->start = malloc((n + 1) * sizeof(*s->start));
     s->cookie = malloc((n ? n : 1) * sizeof(*s->cookie));
-    if (!firsts || !s->order || !s->start || !s->cookie)
-        goto nomem;
+    if (!firsts || !s->order || !s->start || !s->cookie) {
+        rc = -ENOMEM;
+        goto out;
+    }
     for (uint64_t j = 0; j < n; j++)
         firsts[j] = (struct first){ev[bound[j]].ts, ev[bound[j]].idx, (uint32_t)j};
     qsort(firsts, n, sizeof(*firsts), cmp_first);
@@ -112,10 +118,9 @@ int rb_sessions_build(struct rb_sessions *s, const struct rb_dataset *d, int64_t
     s->start[n] = at;
     s->n = (uint32_t)n;
     s->nevents = m;
-    goto out;
-nomem:
-    rc = rc_fail(err, -ENOMEM, "out of memory cutting %zu events into sessions", d->nevents);
 out:
+    if (rc == -ENOMEM)
+        rc_fail(err, rc, "out of memory cutting %zu events into sessions", d->nevents);
     free(ev);
     free(firsts);
     free(bound);

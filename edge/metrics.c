@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(RE_ROUTE_LABELS == RC_SRC_LAST + 1, "a route label for every source");
+
 static const unsigned statuses[RE_STATUS_COUNT - 1] = {200, 204, 400, 404, 405, 500, 503};
 static const unsigned lat_bounds[RE_LAT_BUCKETS] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 static const char *const endpoint_names[RE_EP_COUNT] = {"recs", "version", "healthz", "readyz", "metrics", "other"};

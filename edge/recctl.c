@@ -120,7 +120,7 @@ static const struct ctl_command ctl_commands[] = {
      "check a version completely: manifest, file sizes and checksums, the LMDB env, and every record of every DB "
      "(headers, checksums, entry keys against their ids); default: `current`"},
     {"get", C_GET, cmd_get, 1, 3,
-     "get [--root R] [--version V] cookie|product|items ID | segment [LOC [DEVICE]] [--loc L] [--device D]",
+     "get [--root R] [--version V] cookie|product|coview|items ID | segment [LOC [DEVICE]] [--loc L] [--device D]",
      "print one record as JSON: a list (product, score, source per entry) or an item; `*` means any for segments"},
     {"diff", C_DIFF, cmd_diff, 2, 2, "diff [--root R] [--top N] [--examples K] V1 V2",
      "records added, removed and changed per DB from V1 to V2, the mean list overlap of the keys both hold, "

@@ -356,7 +356,7 @@ elif [ $skip_gates -eq 1 ]; then
         version="$new" previous="$previous"
 else
     old_info=$(show "$previous") || old_info=
-    for db in cookie product segment items; do
+    for db in cookie product segment coview items; do
         n=$(value "$new_info" "count.$db")
         o=$(value "$old_info" "count.$db")
         if [ -z "$o" ] || [ "$o" -eq 0 ]; then

@@ -28,6 +28,11 @@
  *            not part of route.h, recedge runs it before routing; here it
  *            runs untimed in batches of BATCH queries just before they are
  *            routed).
+ * Two variables change what is measured (ops/bench/edge.sh, "browsing
+ * route"): BENCH_MIX=browse draws only the mix's products= queries, without
+ * a cookie (the browsing route: each product's image and coview lists);
+ * BENCH_LISTS=image serves the version as if it had no coview DB (one list
+ * kind per product, as before coview lists existed).
  * Rounds alternate the kinds so that a change in machine load hits all of
  * them; the best round of each is reported with every round listed, and
  * the median of each round's own route/get-all ratio (its kinds ran back to
@@ -74,7 +79,7 @@ int __real_rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, u
 
 int __wrap_rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
 {
-    if (recording) {
+    if (recording && !(c->absent >> db & 1u)) { /* a DB the version lacks is never read (BENCH_LISTS) */
         if (recording->len == recording->cap) {
             recording->cap = recording->cap ? 2 * recording->cap : 1 << 20;
             recording->v = realloc(recording->v, recording->cap * sizeof(*recording->v));
@@ -180,11 +185,12 @@ static int add_known_cookie(char *out, size_t cap, const struct lines *cf, const
 static const char *const devices[10] = {"mobile",  "mobile",  "mobile",  "mobile", "mobile",
                                         "mobile",  "desktop", "desktop", "desktop", "tablet"};
 
-/* One raw query string (without '?') into out. */
+/* One raw query string (without '?') into out; browse: products= queries
+ * only, without a cookie. */
 static void draw_query(char *out, size_t cap, const struct lines *products, const struct lines *cf,
-                       const struct lines *plain, const struct lines *locations)
+                       const struct lines *plain, const struct lines *locations, int browse)
 {
-    double u = rng_unit();
+    double u = browse ? 0 : rng_unit();
     unsigned n = rng_unit() < 0.1 ? 20 : 10;
     int o = 0;
     if (u < 0.5) {
@@ -199,7 +205,7 @@ static void draw_query(char *out, size_t cap, const struct lines *products, cons
             o += snprintf(out + o, cap - o, ",");
             o += add_product(out + o, cap - o, products);
         }
-        if (rng_unit() < 0.5) {
+        if (!browse && rng_unit() < 0.5) {
             o += snprintf(out + o, cap - o, "&");
             o += add_known_cookie(out + o, cap - o, cf, plain);
         }
@@ -369,6 +375,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_route: %s\n", err);
         return 1;
     }
+    const char *mix = getenv("BENCH_MIX"), *kinds = getenv("BENCH_LISTS");
+    int browse = mix && strcmp(mix, "browse") == 0;
+    if (kinds && strcmp(kinds, "image") == 0)
+        cache.absent |= 1u << RC_DB_COVIEW; /* one list kind: as a version without coview lists */
     struct lines products, cf, plain, locations;
     if (lines_read(&products, argv[2], "products.txt") || lines_read(&cf, argv[2], "cookies_cf.txt") ||
         lines_read(&plain, argv[2], "cookies_plain.txt") || lines_read(&locations, argv[2], "locations.txt"))
@@ -390,7 +400,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < nreq; i++) {
         char q[2048];
-        draw_query(q, sizeof(q), &products, &cf, &plain, &locations);
+        draw_query(q, sizeof(q), &products, &cf, &plain, &locations, browse);
         size_t len = strlen(q) + 1;
         raw_off[i] = raw_len;
         memcpy(raw + raw_len, q, len);
@@ -407,7 +417,7 @@ int main(int argc, char **argv)
 
     /* Untimed pass: parse, route and record the lookups; count answers. */
     struct recorder rec = {0};
-    uint64_t answer_bytes = 0, items = 0, routes[5] = {0}, parse_errors = 0;
+    uint64_t answer_bytes = 0, items = 0, routes[RC_SRC_LAST + 1] = {0}, parse_errors = 0;
     for (size_t i = 0; i < nreq; i++) {
         struct re_query *q = &qs[0];
         if (re_query_parse(q, raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1) != 0)
@@ -428,7 +438,7 @@ int main(int argc, char **argv)
         }
         answer_bytes += b.len;
         items += recs.count;
-        routes[recs.route < 5 ? recs.route : 0]++;
+        routes[recs.route <= RC_SRC_LAST ? recs.route : 0]++;
     }
     look_off[nreq] = rec.len;
     size_t with_lookup = 0;
@@ -481,17 +491,20 @@ int main(int argc, char **argv)
     uint64_t sink = bn.sink;
 
     double ns = 1e9 / (double)nreq;
-    printf("# bench_route: version %s, %zu requests (mix of ops/bench/edge_mixed.lua), %d rounds\n",
-           cache.manifest.version, nreq, rounds);
-    printf("# cache counts: cookie %llu, product %llu, segment %llu\n",
+    printf("# bench_route: version %s, %zu requests (%s of ops/bench/edge_mixed.lua), %d rounds, browsing lists: %s\n",
+           cache.manifest.version, nreq, browse ? "the products= queries" : "mix", rounds,
+           cache.absent >> RC_DB_COVIEW & 1u ? "image" : "image+coview");
+    printf("# cache counts: cookie %llu, product %llu, segment %llu, coview %llu\n",
            (unsigned long long)cache.manifest.counts[RC_DB_COOKIE],
            (unsigned long long)cache.manifest.counts[RC_DB_PRODUCT],
-           (unsigned long long)cache.manifest.counts[RC_DB_SEGMENT]);
-    printf("# answers: mean %.0f bytes, mean %.2f items; route image %llu, cf %llu, segment %llu, global %llu; "
-           "parse errors %llu\n",
+           (unsigned long long)cache.manifest.counts[RC_DB_SEGMENT],
+           (unsigned long long)cache.manifest.counts[RC_DB_COVIEW]);
+    printf("# answers: mean %.0f bytes, mean %.2f items; route image %llu, coview %llu, cf %llu, segment %llu, "
+           "global %llu; parse errors %llu\n",
            (double)answer_bytes / (double)nreq, (double)items / (double)nreq, (unsigned long long)routes[RC_SRC_IMAGE],
-           (unsigned long long)routes[RC_SRC_CF], (unsigned long long)routes[RC_SRC_SEGMENT],
-           (unsigned long long)routes[RC_SRC_GLOBAL], (unsigned long long)parse_errors);
+           (unsigned long long)routes[RC_SRC_COVIEW], (unsigned long long)routes[RC_SRC_CF],
+           (unsigned long long)routes[RC_SRC_SEGMENT], (unsigned long long)routes[RC_SRC_GLOBAL],
+           (unsigned long long)parse_errors);
     printf("# lookups by re_route: %zu in all, %.3f per request (%zu requests with at least one)\n", rec.len,
            (double)rec.len / (double)nreq, with_lookup);
     /* Each round's kinds run back to back, so the ratio within a round is

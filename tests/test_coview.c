@@ -3,7 +3,7 @@
  * worked out below: the 1/distance pair weights and the window, raw,
  * cosine and lift scores normalised to 1 for a list's best, the minimum
  * count, out-of-stock and self exclusion, skipped (held-out) sessions,
- * event type weights and decay, the plain count, the scale, the counting
+ * event type weights and decay, the plain count, the blend scaling, the counting
  * passes under a small memory bound, and the errors.
  *
  * Products a b c d (0..3). Sessions (views, one second apart):
@@ -71,9 +71,10 @@ static void fx_make(struct fx *x)
     ck_assert_int_eq(rb_sessions_build(&x->s, &x->d, INT64_MIN, 1800.0, x->err), 0);
     ck_assert_uint_eq(x->s.n, 3);
     rb_train_opts_default(&x->t);
-    x->t.half_life_days = 0; /* no decay unless a test asks */
     rb_coview_opts_default(&x->o);
-    x->o.min_count = 1;
+    ck_assert_uint_eq(x->o.min_count, 1);
+    ck_assert_int_eq(x->o.typed, 0);
+    ck_assert(x->o.half_life_days == 0); /* no decay unless a test asks */
 }
 
 static void fx_free(struct fx *x)
@@ -184,6 +185,19 @@ START_TEST(test_min_window_stock_skip)
     free(x.d.in_stock);
     x.d.in_stock = NULL;
 
+    /* backward 0: only "viewed after": a -> b, c; b -> c; c none */
+    x.o.backward = 0;
+    run(&x);
+    ck_assert_uint_eq(x.l.n, 2);
+    expect(&x, 0, (uint32_t[]){1, 2}, (float[]){1.0f, 0.25f}, 2);
+    expect(&x, 1, (uint32_t[]){2}, (float[]){1.0f}, 1);
+    expect(&x, 2, NULL, NULL, 0);
+    x.o.plain = 1; /* the plain count stays symmetric */
+    run(&x);
+    expect(&x, 2, (uint32_t[]){1, 0}, (float[]){1.0f, 0.5f}, 2);
+    x.o.plain = 0;
+    x.o.backward = 1;
+
     uint8_t skip[3] = {1, 0, 0}; /* leave s0 out: only (a, b) from s1 */
     ck_assert_int_eq(rb_coview(&x.l, &x.st, &x.d, &x.s, skip, &x.t, 10, &x.o, x.err), 0);
     ck_assert_uint_eq(x.l.n, 2);
@@ -197,8 +211,12 @@ START_TEST(test_weights_decay_plain)
     struct fx x;
     fx_make(&x);
     x.o.norm = RB_COVIEW_RAW;
-    /* c0's c becomes a cart: (a,c) weighs (1 + 3)/2 / 2 = 1, (b,c) (1 + 3)/2 = 2 */
+    /* c0's c becomes a cart: untyped, nothing changes */
     x.d.events[2].type = RB_CART;
+    run(&x);
+    expect(&x, 0, (uint32_t[]){1, 2}, (float[]){1.0f, 0.25f}, 2);
+    /* typed: (a,c) weighs (1 + 3)/2 / 2 = 1, (b,c) (1 + 3)/2 = 2 */
+    x.o.typed = 1;
     run(&x);
     expect(&x, 2, (uint32_t[]){1, 0}, (float[]){1.0f, 0.5f}, 2);
     expect(&x, 0, (uint32_t[]){1, 2}, (float[]){1.0f, 0.5f}, 2); /* a: b 2, c 1 */
@@ -217,7 +235,9 @@ START_TEST(test_weights_decay_plain)
 
     /* Decay: s1 is newest (ts_max 301); a half-life of 100 s in days makes
      * c0's pairs (about 200 s older) weigh about a quarter. */
-    x.t.half_life_days = 100.0 / 86400.0;
+    x.o.typed = 0;
+    x.t.half_life_days = 0; /* the training half-life is not coview's */
+    x.o.half_life_days = 100.0 / 86400.0;
     run(&x);
     /* a: b = 0.5^((301-201)/100) + 0.5^((301-101)/100) = 0.5 + 0.25, c =
      * 0.5^((301-102)/100) / 2 (the later event's decay) */
@@ -226,6 +246,10 @@ START_TEST(test_weights_decay_plain)
 
     rb_coview_scale(&x.l, 4.0f);
     expect(&x, 0, (uint32_t[]){1, 2}, (float[]){4.0f, 4.0f * c / 0.75f}, 2);
+    rb_coview_blend(&x.l, 0.2); /* w / (1 - w) = 0.25 */
+    expect(&x, 0, (uint32_t[]){1, 2}, (float[]){1.0f, c / 0.75f}, 2);
+    rb_coview_blend(&x.l, 1); /* 1 + s: above any cosine */
+    expect(&x, 0, (uint32_t[]){1, 2}, (float[]){2.0f, 1.0f + c / 0.75f}, 2);
     fx_free(&x);
 }
 END_TEST

@@ -2,7 +2,8 @@
  * test_eval.c - builder/eval.c: HR, Recall and NDCG @k of the CF lists and
  * of the most-popular baseline on a hand-made holdout whose answers are
  * worked out below, plus coverage, popularity bias, the matching of lists
- * to rows by cookie key, and the errors.
+ * to rows by cookie key, and the errors; the next-item protocol of the
+ * browsing route on hand-made sessions and lists (test_next_item).
  */
 #include "eval.h"
 
@@ -385,7 +386,7 @@ START_TEST(test_next_item)
     ck_assert_double_eq_tol(e.hr[RB_NEXT_BLEND], 0.5, 1e-12);
 
     /* Errors. */
-    const double bad[] = {1.0};
+    const double bad[] = {1.5};
     ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, bad, 1, err), RC_ERANGE);
     ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 0, grid, 2, err), RC_ERANGE);
     ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, grid, 0, err), RC_ERANGE);

@@ -18,7 +18,9 @@
 #
 # Steps: (1) recgen 1M cookies, 100k products, 64-d embeddings and recbuild
 # (--iterations 3) unless DATA already holds them; (2) id lists for
-# ops/bench/edge_mixed.lua; (3) bench_route (tests/bench_route.c);
+# ops/bench/edge_mixed.lua; (3) bench_route (tests/bench_route.c), then
+# its browsing route alone with image + coview lists and with image lists
+# only (BENCH_MIX=browse, BENCH_LISTS);
 # (4) RUNS times, back to back, for each of CONNS: recedge --threads 1 on
 # core 0 and wrk on core 1 (wrk -t1 -cCONNS -dDURATION --latency -s
 # edge_mixed.lua), the same wrk against nginx (one worker on core 0, a
@@ -83,7 +85,7 @@ wait_http() { # url
 mkdir -p "$data"
 gen_args=(--seed 7 --events "$events" --cookies 1000000 --products 100000 --categories 200 --dim 64)
 build_args=(--iterations 3 --n 20 --progress never --log-level warn)
-stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]}"
+stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]} / coview lists"
 # Reused only when this build reads it (a new cache format needs a rebuild).
 if [ -L "$data/cache/current" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ] &&
     "$bin/edge/recctl" --root "$data/cache" verify > /dev/null 2>&1; then
@@ -132,6 +134,14 @@ printf 'command: taskset -c 0 bench_route VERSION_DIR LISTS 200000 9\n'
 taskset -c 0 "$bin/tests/bench_route" "$version_dir" "$lists" 200000 9 2> /dev/null | tee "$scratch/bench_route.txt"
 size=$(sed -n 's/^# answers: mean \([0-9]*\) bytes.*/\1/p' "$scratch/bench_route.txt")
 printf 'load average after: %s\n' "$(load)"
+
+# ---- (3b) the browsing route: two list kinds per product against one ----
+printf '\n## bench_route, browsing route only: image + coview lists vs image lists alone (load average %s)\n' "$(load)"
+for kinds in image+coview image; do
+    printf 'command: BENCH_MIX=browse BENCH_LISTS=%s taskset -c 0 bench_route VERSION_DIR LISTS 200000 9\n' "$kinds"
+    BENCH_MIX=browse BENCH_LISTS=$kinds taskset -c 0 "$bin/tests/bench_route" "$version_dir" "$lists" 200000 9 \
+        2> /dev/null | grep -E '^(# bench_route|# answers|# lookups|route\+encode|re_route alone|bare mdb_get, the same|RATIO route\+encode / bare get \(same lookups\) =)'
+done
 
 # ---- (4) servers ----
 edge_port=$(free_port)
