@@ -591,10 +591,12 @@ static int parse_ts(const char *s, size_t n, int unit, int64_t *out)
         unsigned d = (unsigned char)s[p] - '0';
         if (d > 9)
             break;
+        if (p - first == 18) /* a 19th digit: refused before it could overflow v */
+            return -1;
         v = v * 10 + d;
         p++;
     }
-    if (p == first || p - first > 18)
+    if (p == first)
         return -1;
     int frac = 0;
     if (p < n && s[p] == '.') {
