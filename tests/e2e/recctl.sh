@@ -25,7 +25,9 @@ expect() {
 
 # has TEXT PATTERN WHAT - fixed-string match
 has() {
-    printf '%s' "$1" | grep -qF -- "$2" || { printf '%s\n' "$1" >&2; fail "$3: no '$2'"; }
+    # a here-string, not a pipe: grep -q leaves at the first match, and under
+    # pipefail the writer's SIGPIPE would fail a match
+    grep -qF -- "$2" <<< "$1" || { printf '%s\n' "$1" >&2; fail "$3: no '$2'"; }
 }
 
 root=$tmp/root
@@ -127,14 +129,14 @@ has "$out" "* $v1" "list marks current"
 has "$out" "$v3" "list"
 # mkcache's evaluation has no lift: the LIFT column shows '-'.
 has "$out" "    HR    NDCG    LIFT  STATE" "list's header"
-printf '%s\n' "$out" | grep -q "^  $v2 .* 0\.3100  0\.2000       -  -$" || fail "list's figures for $v2: $out"
+grep -q "^  $v2 .* 0\.3100  0\.2000       -  -$" <<< "$out" || fail "list's figures for $v2: $out"
 expect 0 "$recctl" --root "$root" --json list
 has "$out" "\"current\":\"$v1\"" "list --json"
 has "$out" '"state":"unverified"' "list --json"
 expect 1 "$recctl" --root "$root" list --verify
 has "$out" "list record checksum mismatch" "list --verify names the failure"
-printf '%s\n' "$out" | grep -q "^  $v3 .* failed" || fail "list --verify does not mark $v3 failed"
-printf '%s\n' "$out" | grep -q "^  $v2 .* ok" || fail "list --verify does not mark $v2 ok"
+grep -q "^  $v3 .* failed" <<< "$out" || fail "list --verify does not mark $v3 failed"
+grep -q "^  $v2 .* ok" <<< "$out" || fail "list --verify does not mark $v2 ok"
 expect 0 "$recctl" --root "$root" show $v2
 has "$out" "count.cookie=20" "show"
 has "$out" "evaluation.hr=0.31" "show"
