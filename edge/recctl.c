@@ -976,8 +976,8 @@ static int cmd_list(const struct ctl_config *cfg)
             rc_buf_adds(&b, "null");
         rc_buf_adds(&b, ",\"versions\":[");
     } else {
-        rc_buf_addf(&b, "  %-22s %-20s %12s %9s %9s %7s %9s %7s %7s %7s  %s\n", "VERSION", "CREATED", "BYTES",
-                    "COOKIE", "PRODUCT", "SEGMENT", "ITEMS", "HR", "NDCG", "LIFT", "STATE");
+        rc_buf_addf(&b, "  %-22s %-20s %12s %9s %9s %7s %9s %9s %7s %7s %7s  %s\n", "VERSION", "CREATED", "BYTES",
+                    "COOKIE", "PRODUCT", "SEGMENT", "COVIEW", "ITEMS", "HR", "NDCG", "LIFT", "STATE");
     }
     for (size_t i = 0; i < n; i++) {
         char dir[PATH_MAX], when[32] = "-";
@@ -1036,8 +1036,8 @@ static int cmd_list(const struct ctl_config *cfg)
             }
             rc_buf_adds(&b, "}");
         } else {
-            char c[4][24], h[16] = "-", g[16] = "-", l[16] = "-";
-            for (int d = 0; d < 4; d++)
+            char c[RC_DB_COUNT][24], h[16] = "-", g[16] = "-", l[16] = "-";
+            for (int d = 0; d < RC_DB_COUNT; d++) /* in enum rc_db's order, as the header */
                 snprintf(c[d], sizeof(c[d]), mrc ? "-" : "%" PRIu64, m.counts[d]);
             if (!isnan(hr))
                 snprintf(h, sizeof(h), "%.4f", hr);
@@ -1045,8 +1045,9 @@ static int cmd_list(const struct ctl_config *cfg)
                 snprintf(g, sizeof(g), "%.4f", ndcg);
             if (!isnan(lift))
                 snprintf(l, sizeof(l), "%.3f", lift);
-            rc_buf_addf(&b, "%c %-22s %-20s %12" PRIu64 " %9s %9s %7s %9s %7s %7s %7s  %s%s\n", is_cur ? '*' : ' ',
-                        v[i], when, bytes, c[0], c[1], c[2], c[3], h, g, l, state, is_cur ? " current" : "");
+            rc_buf_addf(&b, "%c %-22s %-20s %12" PRIu64 " %9s %9s %7s %9s %9s %7s %7s %7s  %s%s\n",
+                        is_cur ? '*' : ' ', v[i], when, bytes, c[RC_DB_COOKIE], c[RC_DB_PRODUCT], c[RC_DB_SEGMENT],
+                        c[RC_DB_COVIEW], c[RC_DB_ITEMS], h, g, l, state, is_cur ? " current" : "");
         }
         rc_manifest_release(&m);
     }

@@ -129,6 +129,9 @@ has "$out" "* $v1" "list marks current"
 has "$out" "$v3" "list"
 # mkcache's evaluation has no lift: the LIFT column shows '-'.
 has "$out" "    HR    NDCG    LIFT  STATE" "list's header"
+has "$out" "  COOKIE   PRODUCT SEGMENT    COVIEW     ITEMS" "list's count columns"
+# each count under its own DB's column (mkcache: 20 cookie, 50 product, 9 segment, no coview, 50 items)
+grep -Eq "^  $v2 .* 20 +50 +9 +0 +50  0\.3100" <<< "$out" || fail "list's counts for $v2: $out"
 grep -q "^  $v2 .* 0\.3100  0\.2000       -  -$" <<< "$out" || fail "list's figures for $v2: $out"
 expect 0 "$recctl" --root "$root" --json list
 has "$out" "\"current\":\"$v1\"" "list --json"
