@@ -91,6 +91,7 @@ struct rb_config {
     const char *tune_out, *params;
     unsigned given;               /* enum rb_param bits set by a flag on the command line */
     unsigned from_file;           /* ... set by --params */
+    double cf_half_life_days;     /* --params' half-life-days: CF's only (popularity keeps train.half_life_days) */
 
     char ids_path[PATH_MAX];      /* derived --embedding-ids */
     const char *map_spec, *map_event_spec, *preset; /* as given, for the manifest */
@@ -326,7 +327,8 @@ static void usage(FILE *f)
                "location x device segment. The version is\n"
                "written under ROOT/.staging, verified, renamed into ROOT/versions/<id> and ROOT/current\n"
                "is flipped to it. On any failure or interruption current is left as it was.\n"
-               "stdout gets the new version id; logs and the summary go to stderr.\n");
+               "stdout gets the new version id (with --tune-only: the parameter file's path); logs and the\n"
+               "summary go to stderr.\n");
     for (const struct opt *o = options; o->name; o++) {
         if (o->section)
             fprintf(f, "\n%s:\n", o->section);
@@ -530,6 +532,8 @@ static int read_params(struct rb_config *c, char *err)
         }
         if (c->given & bit)
             continue;
+        /* The file's half-life is CF's, as the tuner's is: popularity keeps --half-life-days. */
+        double popularity_half_life = c->train.half_life_days;
         if ((rc = set_option(c, o, value, err)) != 0) {
             char inner[RC_ERRMSG_MAX];
             snprintf(inner, sizeof(inner), "%s", err);
@@ -537,6 +541,10 @@ static int read_params(struct rb_config *c, char *err)
             break;
         }
         c->from_file |= bit;
+        if (bit == RB_PARAM_HALF_LIFE) {
+            c->cf_half_life_days = c->train.half_life_days;
+            c->train.half_life_days = popularity_half_life;
+        }
     }
     if (!rc && ferror(f))
         rc = rc_fail(err, -EIO, "error reading --params '%s'", c->params);
@@ -614,6 +622,9 @@ static int check_config(struct rb_config *c, char *err)
         return rc_fail(err, RC_EFORMAT, "--tune-only needs --tune-out FILE");
     if (c->tune_only && c->tune == TUNE_OFF)
         return rc_fail(err, RC_EFORMAT, "--tune-only with --tune off has nothing to do");
+    if (c->tune_only && (c->given | c->from_file) == RB_PARAM_ALL)
+        return rc_fail(err, RC_EFORMAT, "--tune-only: flags and --params fix every parameter, nothing is left to "
+                       "search (a daily search reads no --params)");
     c->train.split_seed = c->als.seed;
     return 0;
 }
@@ -783,7 +794,8 @@ static int run_ingest(struct build *b, int *bad_input, char *err)
         in->rows = d->stats.emb_rows;
         stage_end(b);
     } else {
-        rc_log(RC_LOG_WARN, "embeddings", "msg=\"no --embeddings given: image-similarity lists are skipped\"");
+        if (!c->tune_only)
+            rc_log(RC_LOG_WARN, "embeddings", "msg=\"no --embeddings given: image-similarity lists are skipped\"");
     }
     return 0;
 fail:
@@ -1533,6 +1545,8 @@ int main(int argc, char **argv)
     b.cfg = c;
     b.params.train = c->train;
     b.params.als = c->als;
+    if (c->from_file & RB_PARAM_HALF_LIFE)
+        b.params.train.half_life_days = c->cf_half_life_days;
     b.t_start = rb_now_ms();
     rb_dataset_init(&b.d);
     install_signals();
@@ -1550,7 +1564,8 @@ int main(int argc, char **argv)
             rc_log(RC_LOG_INFO, "device", "device=cpu reason=\"%s\"", err);
         }
     }
-    rc_log(RC_LOG_INFO, "start", "events_files=%zu out=%s device=%s threads=%d", c->nevents, c->out, b.device,
+    rc_log(RC_LOG_INFO, "start", "events_files=%zu out=%s device=%s threads=%d", c->nevents, c->out ? c->out : "-",
+           b.device,
            c->als.threads > 0 ? c->als.threads : omp_get_max_threads());
 
     int prc = rb_progress_start(&b.progress, (enum rb_progress_mode)c->progress);

@@ -46,10 +46,25 @@ grep -q '"params_file": "p.conf"' "$m" || fail "manifest does not name the param
 [ "$(manifest_num "$m" parameters factors)" = "$factors" ] || fail "factors $(manifest_num "$m" parameters factors), file says $factors"
 [ "$(manifest_num "$m" parameters reg)" = "$reg" ] || fail "reg $(manifest_num "$m" parameters reg), file says $reg"
 ! grep -q 'event=tune.trial' "$tmp/a.log" || fail "a build with --params tuned"
+# The file's half-life is CF's; popularity keeps --half-life-days (default 14).
+sed 's/^half-life-days = .*/half-life-days = 3/' "$tmp/p.conf" > "$tmp/hl.conf"
+"$recbuild" "${common[@]}" --params "$tmp/hl.conf" --out "$tmp/hl" > /dev/null 2> "$tmp/hl.log" \
+    || { cat "$tmp/hl.log" >&2; fail "recbuild --params hl.conf exited with $?"; }
+mhl=$(ls "$tmp"/hl/versions/*/manifest.json)
+[ "$(manifest_num "$mhl" parameters half_life_days)" = 3 ] || fail "CF half-life is not the file's 3"
+[ "$(manifest_num "$mhl" parameters popularity_half_life_days)" = 14 ] || fail "the file changed popularity's half-life"
+# A daily search given a complete file has nothing to search: refused, not a silent copy.
+set +e
+"$recbuild" "${common[@]}" --params "$tmp/p.conf" --tune-only --tune-out "$tmp/again.conf" > /dev/null 2> "$tmp/again.log"
+rc=$?
+set -e
+[ $rc -eq 2 ] || fail "--tune-only with a complete --params exited $rc, want 2"
+grep -q "nothing is left to search" "$tmp/again.log" || fail "no reason given: $(cat "$tmp/again.log")"
 "$recbuild" "${common[@]}" --params "$tmp/p.conf" --factors 5 --out "$tmp/b" > /dev/null 2> "$tmp/b.log" \
     || { cat "$tmp/b.log" >&2; fail "recbuild --params --factors exited with $?"; }
 [ "$(manifest_num "$(ls "$tmp"/b/versions/*/manifest.json)" parameters factors)" = 5 ] || fail "--factors did not win over --params"
-ok "--params builds with factors $factors reg $reg; --factors 5 beside it wins"
+ok "--params builds with factors $factors reg $reg; --factors 5 beside it wins; the file's half-life is CF's only; \
+--tune-only with a complete file refused"
 
 # ---- a bad parameter file: exit 2, file and line named ----
 printf 'factors = 16\nbogus = 1\n' > "$tmp/bad1.conf"
