@@ -16,19 +16,12 @@
 
 #include "error.h"
 #include "ingest.h"
+#include "rand.h"
 #include "scratch.h"
 #include "train.h"
 
 #define CATS 6
 #define PER_CAT 40
-
-static uint64_t rng(uint64_t *s)
-{
-    uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 /* users cookies, each 6-10 purchases: 9 in 10 in its category (skewed to low ranks), else anywhere. */
 static void planted_log(struct rb_dataset *d, uint32_t users)
@@ -41,10 +34,10 @@ static void planted_log(struct rb_dataset *d, uint32_t users)
     fprintf(f, "ts,cookie,event,product\n");
     uint64_t s = 11;
     for (uint32_t u = 0; u < users; u++) {
-        uint32_t cat = (uint32_t)(rng(&s) % CATS), n = 6 + (uint32_t)(rng(&s) % 5);
+        uint32_t cat = (uint32_t)(rb_rand_next(&s) % CATS), n = 6 + (uint32_t)(rb_rand_next(&s) % 5);
         for (uint32_t j = 0; j < n; j++) {
-            uint32_t c = rng(&s) % 10 == 0 ? (uint32_t)(rng(&s) % CATS) : cat;
-            uint32_t a = (uint32_t)(rng(&s) % PER_CAT), b = (uint32_t)(rng(&s) % PER_CAT);
+            uint32_t c = rb_rand_next(&s) % 10 == 0 ? (uint32_t)(rb_rand_next(&s) % CATS) : cat;
+            uint32_t a = (uint32_t)(rb_rand_next(&s) % PER_CAT), b = (uint32_t)(rb_rand_next(&s) % PER_CAT);
             uint32_t rank = a < b ? a : b; /* lower ranks more popular */
             fprintf(f, "%u,c%u,purchase,p%u_%u\n", 1700000000u + u * 97u + j * 3600u, u, c, rank);
         }
