@@ -93,7 +93,16 @@ for n in 1 2 3; do
 done
 for n in 1 2 3; do
     p=port$n
-    curl -fsS "http://127.0.0.1:${!p}/readyz" > /dev/null || fail "recedge$n is not ready"
+    # Ready once its first swap has finished, which follows the listen line.
+    ready=
+    for _ in $(seq 100); do
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${!p}/readyz")" = 200 ]; then
+            ready=1
+            break
+        fi
+        sleep 0.1
+    done
+    [ -n "$ready" ] || fail "recedge$n is not ready after 10 s"
 done
 
 # Continuous load on all three nodes: cookies with and without CF lists,
