@@ -24,12 +24,14 @@
  * inputs, so the factors do not depend on how rows are spread over threads.
  *
  * Backends share this header: rb_als_train_cpu (OpenBLAS + OpenMP) and,
- * when built with CUDA, rb_als_train_gpu (als_cuda.cu).
+ * when built with CUDA, rb_als_train_gpu (als_cuda.cu); recbuild calls the
+ * one it chose through backend.h.
  */
 #ifndef RB_ALS_H
 #define RB_ALS_H
 
 #include "dataset.h"
+#include "train.h"
 
 struct rb_als_opts {
     uint32_t factors;    /* 64 */

@@ -32,6 +32,7 @@
 
 extern "C" {
 #include "als.h"
+#include "backend.h"
 }
 
 #define CG_THREADS 128
@@ -245,13 +246,13 @@ int rb_als_train_gpu(struct rb_als_model *m, const struct rb_train *t, const str
 {
     if (o->cg_steps == 0) {
         rc_log(RC_LOG_INFO, "als_gpu", "msg=\"cg_steps 0 (cholesky) runs on the cpu\"");
-        return rb_als_train_cpu(m, t, o, err);
+        return rb_backend_cpu.als_train(m, t, o, err);
     }
     /* Options, shapes and the initial factors exactly as the CPU makes them:
      * its run with no iterations (same seed, same factors). */
     struct rb_als_opts init = *o;
     init.iterations = 0;
-    int rc = rb_als_train_cpu(m, t, &init, err);
+    int rc = rb_backend_cpu.als_train(m, t, &init, err);
     if (rc)
         return rc;
 

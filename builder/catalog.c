@@ -11,6 +11,21 @@
  * fields or bad quoting, an empty or over-long product id, an over-long
  * category, an in_stock value other than 1/0/true/false/yes/no (any case), or
  * repeats a product already listed (the first row wins).
+ *
+ * Optional display columns, named in the header: title, url, image_url,
+ * price, currency. A value is trimmed of surrounding blanks; empty means
+ * absent. One that breaks its rule (below, and schemas/inputs.md) is bad:
+ * counted in catalog_bad_values, the first few logged, and dropped, while
+ * the row and its other values are kept (a product stays recommendable
+ * whatever its title). Kept values are stored as the JSON texts of the
+ * item record (shared/record.h): escaped here, once, so the edge copies
+ * bytes.
+ *   title      1..RC_TITLE_MAX bytes, any bytes (escaped as JSON)
+ *   url,       1..RC_URL_MAX bytes of printable ASCII without space, '"',
+ *   image_url  '\', '<' or '>', starting with http://, https:// or '/'
+ *   price      digits with an optional '.' and digits; leading zeros are
+ *              dropped; at most RC_PRICE_TEXT_MAX bytes then
+ *   currency   3 ASCII letters, stored in upper case
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +34,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "json.h"
 #include "ingest.h"
 #include "ingest_int.h"
 #include "keys.h"
@@ -38,6 +54,150 @@ static int parse_in_stock(const struct rb_field *f, uint8_t *out)
             return 0;
         }
     return -1;
+}
+
+static void catalog_bad_value(struct rb_dataset *d, const struct rb_lines *r, int field, const char *why,
+                              const struct rb_field *v)
+{
+    if (d->stats.catalog_bad_values++ < CATALOG_LOGGED_BAD)
+        rc_log(RC_LOG_WARN, "catalog_bad_value", "file=\"%s\" line=%" PRIu64 " column=%s reason=\"%s\" text=\"%.*s\"",
+               r->name, r->lineno, rc_field_name(field), why, (int)(v->len < 100 ? v->len : 100), v->p);
+}
+
+static int url_ok(const struct rb_field *v)
+{
+    if (v->len > RC_URL_MAX)
+        return 0;
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned char c = (unsigned char)v->p[i];
+        if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>')
+            return 0;
+    }
+    return (v->len > 7 && strncasecmp(v->p, "http://", 7) == 0) ||
+           (v->len > 8 && strncasecmp(v->p, "https://", 8) == 0) || v->p[0] == '/';
+}
+
+/* A catalog price (digits, optionally '.' and digits) as its JSON number at
+ * out, leading zeros dropped: its length, or 0 with *why set. */
+static size_t price_text(const struct rb_field *v, char *out, const char **why)
+{
+    size_t dot = v->len; /* where the '.' is; len when there is none */
+    for (size_t k = 0; k < v->len; k++) {
+        if (v->p[k] == '.' && dot == v->len && k > 0 && k + 1 < v->len) {
+            dot = k;
+        } else if (v->p[k] < '0' || v->p[k] > '9') {
+            *why = "price is not a non-negative decimal number";
+            return 0;
+        }
+    }
+    size_t i = 0;
+    while (i + 1 < dot && v->p[i] == '0')
+        i++; /* JSON has no leading zeros */
+    if (v->len - i > RC_PRICE_TEXT_MAX) {
+        *why = "price longer than 24 bytes";
+        return 0;
+    }
+    memcpy(out, v->p + i, v->len - i);
+    return v->len - i;
+}
+
+/*
+ * The JSON text of display field `field` from the catalog value v (not
+ * empty) into out (room for rc_field_text_max(field) bytes): its length,
+ * or 0 with *why set when v breaks the field's rule.
+ */
+static size_t render_field(int field, const struct rb_field *v, char *out, const char **why)
+{
+    switch (field) {
+    case RC_FIELD_TITLE:
+        if (v->len > RC_TITLE_MAX) {
+            *why = "title longer than 200 bytes";
+            return 0;
+        }
+        return (size_t)(rc_json_str_write(out, v->p, v->len) - out);
+    case RC_FIELD_URL:
+    case RC_FIELD_IMAGE_URL:
+        if (!url_ok(v)) {
+            *why = "not an http(s) or '/' url of at most 1000 printable ASCII bytes";
+            return 0;
+        }
+        out[0] = '"';
+        memcpy(out + 1, v->p, v->len);
+        out[v->len + 1] = '"';
+        return v->len + 2;
+    case RC_FIELD_PRICE:
+        return price_text(v, out, why);
+    case RC_FIELD_CURRENCY:
+        out[0] = out[4] = '"';
+        for (size_t k = 0; k < 3 && v->len == 3; k++) {
+            unsigned char c = (unsigned char)v->p[k] & (unsigned char)~0x20; /* upper case */
+            if (c < 'A' || c > 'Z')
+                break;
+            out[k + 1] = (char)c;
+            if (k == 2)
+                return RC_CURRENCY_TEXT_LEN;
+        }
+        *why = "currency is not a 3-letter code";
+        return 0;
+    default: return 0;
+    }
+}
+
+/* Append room for n more bytes of display text; NULL when out of memory. */
+static char *display_text_room(struct rb_dataset *d, size_t n)
+{
+    if (d->display_text_cap - d->display_text_len < n) {
+        size_t cap = d->display_text_cap ? d->display_text_cap * 2 : 64 * 1024;
+        while (cap - d->display_text_len < n)
+            cap *= 2;
+        char *t = realloc(d->display_text, cap);
+        if (!t)
+            return NULL;
+        d->display_text = t;
+        d->display_text_cap = cap;
+    }
+    return d->display_text + d->display_text_len;
+}
+
+/* Render the display values of one kept row (product) into d->display. */
+static int add_display(struct rb_dataset *d, const struct rb_lines *r, uint32_t product, const struct rb_field *f,
+                       const int *fcol)
+{
+    struct rb_display e = {.product = product, .at = d->display_text_len};
+    size_t total = 0;
+    for (int k = 0; k < RC_FIELD_COUNT; k++) {
+        if (fcol[k] < 0)
+            continue;
+        struct rb_field v = f[fcol[k]];
+        rb_trim(&v);
+        if (!v.len)
+            continue;
+        char *o = display_text_room(d, total + rc_field_text_max(k));
+        if (!o)
+            return -ENOMEM;
+        const char *why = NULL;
+        size_t n = render_field(k, &v, o + total, &why);
+        if (!n) {
+            catalog_bad_value(d, r, k, why, &v);
+            continue;
+        }
+        e.len[k] = (uint16_t)n;
+        total += n;
+    }
+    if (!total)
+        return 0;
+    if (d->display_n == d->display_cap) {
+        size_t cap = d->display_cap ? d->display_cap * 2 : 1024;
+        struct rb_display *t = realloc(d->display, cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        d->display = t;
+        d->display_cap = cap;
+    }
+    d->display[d->display_n++] = e;
+    d->display_text_len += total;
+    d->stats.catalog_with_fields++;
+    return 0;
 }
 
 static void catalog_bad(struct rb_dataset *d, const struct rb_lines *r, const char *why, const char *line, size_t len)
@@ -99,6 +259,19 @@ int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err)
         if (col[c] + 1 > need)
             need = col[c] + 1;
     }
+    int fcol[RC_FIELD_COUNT];
+    for (int k = 0; k < RC_FIELD_COUNT; k++) {
+        fcol[k] = -1;
+        const char *name = rc_field_name(k);
+        for (int i = 0; i < nf && fcol[k] < 0; i++) {
+            struct rb_field h = f[i];
+            rb_trim(&h);
+            if (h.len == strlen(name) && memcmp(h.p, name, h.len) == 0)
+                fcol[k] = i;
+        }
+        if (fcol[k] + 1 > need)
+            need = fcol[k] + 1;
+    }
 
     if (!d->have_catalog) {
         d->have_catalog = 1;
@@ -157,6 +330,8 @@ int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err)
         d->in_catalog[product] = 1;
         d->in_stock[product] = in_stock;
         d->category[product] = cat;
+        if ((rc = add_display(d, &r, product, f, fcol)) != 0)
+            goto fatal;
         d->stats.catalog_rows++;
         rows++;
     }
@@ -168,6 +343,9 @@ int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err)
                      d->stats.catalog_bad);
         goto out;
     }
+    if (d->stats.catalog_with_fields || d->stats.catalog_bad_values)
+        rc_log(RC_LOG_INFO, "catalog_fields", "file=\"%s\" with_fields=%" PRIu64 " bad_values=%" PRIu64, r.name,
+               d->stats.catalog_with_fields, d->stats.catalog_bad_values);
     if (d->nevents) {
         /* Events came first: count their products the catalog does not list. */
         uint64_t missing = 0;

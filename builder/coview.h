@@ -80,7 +80,8 @@ void rb_coview_scale(struct rb_lists *l, float f);
  * Scale coview scores s (in (0, 1]) for the browsing merge at blend weight
  * w in [0, 1] (schemas/cache.md): s * w / (1 - w), so that merging by
  * score ranks coview against image cosines as w * s against (1 - w) *
- * cosine; w = 1: 1 + s, above every cosine (coview first, then image).
+ * cosine; w = 1: 1 + s, above every cosine (recbuild then sets its image
+ * lists aside: RC_LIST_ASIDE, coview lists alone answer).
  */
 void rb_coview_blend(struct rb_lists *l, double w);
 

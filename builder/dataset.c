@@ -184,6 +184,8 @@ void rb_dataset_release(struct rb_dataset *d)
     free(d->in_stock);
     free(d->in_catalog);
     free(d->category);
+    free(d->display);
+    free(d->display_text);
     free(d->emb);
     free(d->emb_product);
     memset(d, 0, sizeof(*d));
@@ -197,16 +199,6 @@ void rb_csr_release(struct rb_csr *m)
     memset(m, 0, sizeof(*m));
 }
 
-void rb_train_release(struct rb_train *t)
-{
-    rb_csr_release(&t->ui);
-    rb_csr_release(&t->iu);
-    rb_csr_release(&t->bought);
-    rb_csr_release(&t->heldout);
-    free(t->row_cookie);
-    free(t->row_wants_list);
-    memset(t, 0, sizeof(*t));
-}
 
 int rb_lists_init(struct rb_lists *l, size_t n, size_t k)
 {

@@ -2,7 +2,7 @@
  * dataset.h - the data recbuild's stages hand to each other.
  *
  *   ingest (ingest.c, catalog.c, npy.c)  -> struct rb_dataset
- *   train  (train.c)                     -> struct rb_train   (weights, decay, window, activity, holdout)
+ *   train  (train.c)                     -> struct rb_train   (train.h: weights, decay, window, activity, holdout)
  *   models (als_cpu.c, score.c, knn.c, popularity.c) -> struct rb_lists
  *   output (output.c)                    -> a published cache version
  *
@@ -95,6 +95,10 @@ struct rb_ingest_stats {
     uint64_t bad[RB_BAD_REASONS];
     char samples[RB_BAD_REASONS][RB_BAD_SAMPLES][160]; /* "file:line: text" */
     uint64_t catalog_rows, catalog_bad;
+    /* Display values (title, url, ...) a catalog row gave that break their
+     * rules (catalog.c): dropped, the row kept without them. */
+    uint64_t catalog_bad_values;
+    uint64_t catalog_with_fields; /* rows that kept at least one display field */
     uint64_t emb_rows, emb_bad_values, emb_no_catalog, catalog_no_emb;
     uint64_t emb_duplicates;               /* rows whose product already had a row (first kept) */
     uint64_t event_products_not_in_catalog;
@@ -148,6 +152,18 @@ struct rb_dataset {
     uint8_t *in_catalog;
     uint32_t *category;   /* index into categories, RB_NONE when unknown */
     int have_catalog;
+    /* Display fields of the catalog products that have any, in catalog
+     * order, a product at most once: the JSON texts the item record stores
+     * (shared/record.h), each len[f] bytes (0: absent), packed in field
+     * order from display_text + at. */
+    struct rb_display {
+        uint32_t product;
+        uint16_t len[RC_FIELD_COUNT];
+        uint64_t at;
+    } *display;
+    size_t display_n, display_cap;
+    char *display_text;
+    size_t display_text_len, display_text_cap;
 
     /* Image embeddings, rows kept after validation, L2-normalised. */
     float *emb;           /* [emb_rows][dim] */
@@ -193,17 +209,6 @@ struct rb_train_opts {
  * (temporal, the default), or a seeded random order of its purchased products. */
 enum rb_split { RB_SPLIT_TEMPORAL = 0, RB_SPLIT_RANDOM = 1 };
 
-struct rb_train {
-    struct rb_csr ui;           /* train row x product: summed decayed weights */
-    struct rb_csr iu;           /* its transpose */
-    uint32_t *row_cookie;       /* [ui.rows] cookie index of each row */
-    uint8_t *row_wants_list;    /* [ui.rows] 1 when the cookie meets min_purchases */
-    struct rb_csr bought;       /* train row x product: purchased in the training data (exclusion) */
-    /* Holdout: for each evaluated row, the held-out purchased products. */
-    struct rb_csr heldout;      /* train row x product; rows without held-out items are empty */
-};
-void rb_train_release(struct rb_train *t);
-
 /* ---- model output ---- */
 
 /*
@@ -218,6 +223,7 @@ struct rb_lists {
     float *scores;
     uint16_t *len;
     uint8_t *source;
+    uint8_t flags;      /* record flags of every list (RC_LIST_SOLE: record.h); 0 by rb_lists_init */
 };
 /*
  * Room for n lists of k entries: n = cap = n, every list empty (len 0,

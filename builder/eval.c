@@ -364,10 +364,13 @@ static uint32_t rank_one(const struct next_ctx *c, const struct rb_lists *l, uin
     return finish(c, ans, n, p, q);
 }
 
-/* The rank of q in p's blended answer at weight w. */
+/* The rank of q in p's blended answer at weight w (1: the coview list
+ * alone, image lists set aside: RC_LIST_ASIDE). */
 static uint32_t rank_blend(const struct next_ctx *c, uint32_t p, uint32_t q, double w, uint32_t *ans)
 {
     uint32_t ii = c->img_of ? c->img_of[p] : RB_NONE, ci = c->cov_of[p];
+    if (w >= 1)
+        return rank_one(c, c->cov, ci, p, q, ans);
     uint32_t il = ii != RB_NONE ? c->img->len[ii] : 0, cl = ci != RB_NONE ? c->cov->len[ci] : 0;
     const uint32_t *iit = il ? c->img->items + (size_t)ii * c->img->k : NULL;
     const float *isc = il ? c->img->scores + (size_t)ii * c->img->k : NULL;

@@ -68,8 +68,9 @@ int rb_eval_health(struct rb_health *out, const struct rb_lists *cf, const struc
  * does the list that answers `products=p` hold q? Ranks of the lists:
  *   blend     p's image list, scores times (1 - w), and p's coview list,
  *             scores times w, merged best score first (ties: image first)
- *             as recedge merges them, for each w of the grid; the best w
- *             by HR (then MRR, then the earlier in the grid) is reported
+ *             as recedge merges them, for each w of the grid; w = 1: the
+ *             coview list alone (image lists set aside); the best w by HR
+ *             (then MRR, then the earlier in the grid) is reported
  *   coview    p's coview list alone
  *   image     p's image list alone (only when image lists are given)
  *   baseline  the plain co-view count's list of p
@@ -98,7 +99,7 @@ struct rb_next_eval {
  * coview: the coview lists (scores in [0, 1], rb_coview) trained without
  * the held-out sessions; image and baseline may be NULL (not measured;
  * without image, blend is coview). weights: the blend grid, 1..
- * RB_NEXT_GRID_MAX values in [0, 1] (1: coview first, then image). held:
+ * RB_NEXT_GRID_MAX values in [0, 1] (1: coview alone). held:
  * [s->n]. Errors: RC_ERANGE (k
  * 0 or above RC_LIST_MAX, a bad grid), -ENOMEM.
  */

@@ -731,6 +731,235 @@ static int intern_small(struct rb_strtab *t, const struct rb_field *f, uint16_t 
     return 0;
 }
 
+/* One events file being read: its reader, columns and event spellings, and
+ * the ids of the line before (lookups are skipped while an id repeats). */
+struct events_file {
+    struct rb_lines r;
+    const char *line;   /* the line at hand, valid until the next read */
+    size_t len;
+    char delim;
+    int csv;            /* comma-delimited: fields may be quoted */
+    int col[ROLES];     /* field of each role, -1 when absent */
+    int need;           /* fields a line must have: the last needed column + 1 */
+    int ts_unit;        /* enum rb_ts_unit */
+    struct event_name names[RB_EVENT_TYPES * 4];
+    int nnames;
+    uint32_t last_cookie, last_session; /* RB_NONE: none yet */
+    uint16_t last_loc, last_dev;        /* RB_NONE16: none yet */
+    char *scratch;      /* RB_LINE_MAX + 1 bytes for rb_split */
+    struct rb_field f[RB_HEADER_FIELDS];
+};
+
+/* The fields of one data line, by role; absent optional columns read as empty. */
+struct event_fields {
+    const struct rb_field *ts, *cookie, *event, *product, *loc, *dev, *session;
+};
+
+static int events_file_open(struct events_file *ef, const char *path, const struct rb_ingest_opts *o,
+                            rb_progress_fn progress, void *progress_ctx, char *err)
+{
+    memset(ef, 0, sizeof(*ef));
+    ef->ts_unit = o->ts_unit;
+    for (int t = 0; t < RB_EVENT_TYPES; t++)
+        for (int i = 0; i < 4 && o->event_names[t][i]; i++)
+            ef->names[ef->nnames++] =
+                (struct event_name){o->event_names[t][i], strlen(o->event_names[t][i]), (uint8_t)t};
+    ef->last_cookie = ef->last_session = RB_NONE;
+    ef->last_loc = ef->last_dev = RB_NONE16;
+    int rc = rb_lines_open(&ef->r, path, "events", progress, progress_ctx, err);
+    if (rc)
+        return rc;
+    if (!(ef->scratch = malloc(RB_LINE_MAX + 1))) {
+        rb_lines_close(&ef->r);
+        return rc_fail(err, -ENOMEM, "out of memory reading '%s'", ef->r.name);
+    }
+    return 0;
+}
+
+static void events_file_close(struct events_file *ef)
+{
+    free(ef->scratch);
+    rb_lines_close(&ef->r);
+}
+
+/* The header, the first line that is not blank: the delimiter and the columns. */
+static int read_header(struct events_file *ef, struct rb_dataset *d, const struct rb_ingest_opts *o, char *err)
+{
+    int rc, too_long;
+    do
+        rc = rb_lines_next(&ef->r, &ef->line, &ef->len, &too_long, err);
+    while (rc == 1 && ef->len == 0 && !too_long);
+    if (rc == 0)
+        return rc_fail(err, RC_EEMPTY, "events file '%s' is empty (expected a header line)", ef->r.name);
+    if (rc < 0)
+        return rc;
+    if (too_long)
+        return rc_fail(err, RC_EFORMAT, "events file '%s': header line longer than %d bytes", ef->r.name,
+                       RB_LINE_MAX);
+    if ((rc = header_columns(&ef->r, o, ef->line, ef->len, &ef->delim, ef->col, ef->scratch, err)) != 0)
+        return rc;
+    for (int role = 0; role < ROLES; role++)
+        if (ef->col[role] + 1 > ef->need)
+            ef->need = ef->col[role] + 1;
+    ef->csv = ef->delim == ',';
+    if (ef->col[ROLE_SESSION] >= 0 && (rc = sessions_start(d)) != 0)
+        return rc_fail(err, rc, "out of memory reading '%s'", ef->r.name);
+    return 0;
+}
+
+/* Count the line at hand as bad for reason why; returns 1, "skip the line". */
+static int bad_line(struct events_file *ef, struct rb_ingest_stats *st, enum rb_bad_reason why)
+{
+    rb_bad_line(st, why, ef->r.name, ef->r.lineno, ef->line, ef->len);
+    return 1;
+}
+
+/* Split the line at hand into its fields: 0, or 1 when it is bad (counted). */
+static int split_event(struct events_file *ef, struct rb_ingest_stats *st, struct event_fields *x)
+{
+    static const struct rb_field empty = {"", 0};
+    int nf = rb_split(ef->line, ef->len, ef->delim, ef->csv, ef->f, ef->need, ef->scratch);
+    if (nf < ef->need)
+        return bad_line(ef, st, nf < 0 ? RB_BAD_QUOTE : RB_BAD_FIELDS);
+    const int *col = ef->col;
+    x->ts = &ef->f[col[ROLE_TS]];
+    x->cookie = &ef->f[col[ROLE_COOKIE]];
+    x->event = &ef->f[col[ROLE_EVENT]];
+    x->product = &ef->f[col[ROLE_PRODUCT]];
+    x->loc = col[ROLE_LOC] >= 0 ? &ef->f[col[ROLE_LOC]] : &empty;
+    x->dev = col[ROLE_DEV] >= 0 ? &ef->f[col[ROLE_DEV]] : &empty;
+    x->session = col[ROLE_SESSION] >= 0 ? &ef->f[col[ROLE_SESSION]] : &empty;
+    return 0;
+}
+
+/* The event type of value f (any case), or -1 when no spelling matches. */
+static int event_type(const struct events_file *ef, const struct rb_field *f)
+{
+    for (int i = 0; i < ef->nnames; i++)
+        if (ef->names[i].len == f->len && ascii_ieq(ef->names[i].s, f->p, f->len))
+            return ef->names[i].type;
+    return -1;
+}
+
+/* The timestamp and type into e, the ids' lengths checked: 0, or 1 when the line is bad (counted). */
+static int check_values(struct events_file *ef, struct rb_ingest_stats *st, const struct event_fields *x,
+                        struct rb_event *e)
+{
+    if (parse_ts(x->ts->p, x->ts->len, ef->ts_unit, &e->ts))
+        return bad_line(ef, st, RB_BAD_TS);
+    int type = event_type(ef, x->event);
+    if (type < 0) {
+        if (x->event->len == 0)
+            return bad_line(ef, st, RB_BAD_EVENT);
+        unknown_type(st, x->event->p, x->event->len, ef->r.name, ef->r.lineno, ef->line, ef->len);
+        return 1;
+    }
+    e->type = (uint8_t)type;
+    if (x->cookie->len == 0 || x->cookie->len > RC_ID_MAX || x->product->len == 0 || x->product->len > RC_ID_MAX ||
+        x->loc->len > RC_ID_MAX || x->dev->len > RC_ID_MAX || x->session->len > RC_ID_MAX)
+        return bad_line(ef, st, RB_BAD_ID);
+    return 0;
+}
+
+/* Index of the non-empty id f in t, reusing *last when the line before had the same id; *last follows. Errors as
+ * rb_strtab_intern. */
+static int intern_repeated(struct rb_strtab *t, const struct rb_field *f, uint32_t *last, uint32_t *out)
+{
+    if (*last != RB_NONE && t->lens[*last] == f->len && memcmp(t->arena + t->offs[*last], f->p, f->len) == 0) {
+        *out = *last;
+        return 0;
+    }
+    int rc = rb_strtab_intern(t, f->p, f->len, out);
+    if (rc == 0)
+        *last = *out;
+    return rc;
+}
+
+/*
+ * The line's ids as indices into e and *session: location and device, then
+ * the session (a collision there must not leave a cookie or product without
+ * events), the cookie and the product. 0, 1 when the line is bad (counted),
+ * or a fatal error (-ENOMEM, RC_ERANGE).
+ */
+static int intern_ids(struct events_file *ef, struct rb_dataset *d, const struct event_fields *x, struct rb_event *e,
+                      uint32_t *session)
+{
+    struct rb_ingest_stats *st = &d->stats;
+    int why = 0;
+    int rc = intern_small(&d->locs, x->loc, &ef->last_loc, &e->loc, &why);
+    if (rc == 0)
+        rc = intern_small(&d->devices, x->dev, &ef->last_dev, &e->device, &why);
+    if (rc == 1)
+        return bad_line(ef, st, (enum rb_bad_reason)why);
+    if (rc)
+        return rc;
+
+    *session = RB_NONE;
+    if (x->session->len && (rc = intern_repeated(&d->sessions, x->session, &ef->last_session, session)) != 0)
+        return rc == RC_ECOLLISION ? bad_line(ef, st, RB_BAD_ID) : rc;
+    if ((rc = intern_repeated(&d->cookies, x->cookie, &ef->last_cookie, &e->cookie)) != 0)
+        return rc == RC_ECOLLISION ? bad_line(ef, st, RB_BAD_ID) : rc;
+    uint32_t before = d->products.n;
+    if ((rc = rb_product_intern(d, x->product->p, x->product->len, &e->product)) != 0)
+        return rc == RC_ECOLLISION ? bad_line(ef, st, RB_BAD_ID) : rc;
+    if (d->products.n != before && d->have_catalog)
+        st->event_products_not_in_catalog++;
+    return 0;
+}
+
+/* Append e (and its session, when the dataset keeps them). Errors: -ENOMEM. */
+static int append_event(struct rb_dataset *d, const struct rb_event *e, uint32_t session)
+{
+    if (d->nevents == d->events_cap && events_grow(d) != 0)
+        return -ENOMEM;
+    if (d->event_session)
+        d->event_session[d->nevents] = session;
+    d->events[d->nevents] = *e;
+    if (d->nevents == 0 || e->ts < d->ts_min)
+        d->ts_min = e->ts;
+    if (d->nevents == 0 || e->ts > d->ts_max)
+        d->ts_max = e->ts;
+    d->nevents++;
+    d->stats.events++;
+    return 0;
+}
+
+/* The data lines after the header, each an event or a counted bad line. */
+static int read_events(struct events_file *ef, struct rb_dataset *d, char *err)
+{
+    struct rb_ingest_stats *st = &d->stats;
+    uint64_t file_lines = 0;
+    int rc, too_long;
+    while ((rc = rb_lines_next(&ef->r, &ef->line, &ef->len, &too_long, err)) == 1) {
+        if (!too_long && ef->len == 0)
+            continue; /* blank line */
+        st->lines++;
+        file_lines++;
+        if (too_long) {
+            bad_line(ef, st, RB_BAD_LONG);
+            continue;
+        }
+        struct event_fields x;
+        struct rb_event e;
+        uint32_t session;
+        if (split_event(ef, st, &x) || check_values(ef, st, &x, &e))
+            continue;
+        if ((rc = intern_ids(ef, d, &x, &e, &session)) == 1)
+            continue;
+        if (rc == 0)
+            rc = append_event(d, &e, session);
+        if (rc == -ENOMEM)
+            return rc_fail(err, rc, "out of memory at line %" PRIu64 " of '%s'", ef->r.lineno, ef->r.name);
+        if (rc)
+            return rc_fail(err, rc, "'%s' line %" PRIu64 ": %s", ef->r.name, ef->r.lineno, rc_strerror(rc));
+    }
+    if (rc < 0)
+        return rc;
+    if (file_lines == 0)
+        return rc_fail(err, RC_EEMPTY, "events file '%s' has a header but no data lines", ef->r.name);
+    return 0;
+}
+
 int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ingest_opts *o, rb_progress_fn progress,
                      void *progress_ctx, char *err)
 {
@@ -739,192 +968,13 @@ int rb_ingest_events(struct rb_dataset *d, const char *path, const struct rb_ing
         rb_ingest_opts_default(&defaults);
         o = &defaults;
     }
-    struct event_name names[RB_EVENT_TYPES * 4];
-    int nnames = 0;
-    for (int t = 0; t < RB_EVENT_TYPES; t++)
-        for (int i = 0; i < 4 && o->event_names[t][i]; i++)
-            names[nnames++] = (struct event_name){o->event_names[t][i], strlen(o->event_names[t][i]), (uint8_t)t};
-
-    struct rb_lines r;
-    int rc = rb_lines_open(&r, path, "events", progress, progress_ctx, err);
+    struct events_file ef;
+    int rc = events_file_open(&ef, path, o, progress, progress_ctx, err);
     if (rc)
         return rc;
-    char *scratch = malloc(RB_LINE_MAX + 1);
-    if (!scratch) {
-        rb_lines_close(&r);
-        return rc_fail(err, -ENOMEM, "out of memory reading '%s'", r.name);
-    }
-
-    const char *line;
-    size_t len;
-    int too_long;
-    /* Header: the first line that is not blank. */
-    do
-        rc = rb_lines_next(&r, &line, &len, &too_long, err);
-    while (rc == 1 && len == 0 && !too_long);
-    if (rc == 0) {
-        rc = rc_fail(err, RC_EEMPTY, "events file '%s' is empty (expected a header line)", r.name);
-        goto out;
-    }
-    if (rc < 0)
-        goto out;
-    if (too_long) {
-        rc = rc_fail(err, RC_EFORMAT, "events file '%s': header line longer than %d bytes", r.name, RB_LINE_MAX);
-        goto out;
-    }
-    char delim;
-    int col[ROLES];
-    rc = header_columns(&r, o, line, len, &delim, col, scratch, err);
-    if (rc)
-        goto out;
-    int need = 0;
-    for (int role = 0; role < ROLES; role++)
-        if (col[role] + 1 > need)
-            need = col[role] + 1;
-    int csv = delim == ',';
-    if (col[ROLE_SESSION] >= 0 && (rc = sessions_start(d)) != 0) {
-        rc = rc_fail(err, rc, "out of memory reading '%s'", r.name);
-        goto out;
-    }
-
-    struct rb_ingest_stats *st = &d->stats;
-    uint64_t file_lines = 0;
-    uint32_t last_cookie = RB_NONE, last_session = RB_NONE;
-    uint16_t last_loc = RB_NONE16, last_dev = RB_NONE16;
-    struct rb_field f[RB_HEADER_FIELDS];
-    static const struct rb_field empty = {"", 0};
-
-    while ((rc = rb_lines_next(&r, &line, &len, &too_long, err)) == 1) {
-        if (too_long) {
-            st->lines++;
-            file_lines++;
-            rb_bad_line(st, RB_BAD_LONG, r.name, r.lineno, line, len);
-            continue;
-        }
-        if (len == 0)
-            continue; /* blank line */
-        st->lines++;
-        file_lines++;
-        int nf = rb_split(line, len, delim, csv, f, need, scratch);
-        if (nf < need) {
-            rb_bad_line(st, nf < 0 ? RB_BAD_QUOTE : RB_BAD_FIELDS, r.name, r.lineno, line, len);
-            continue;
-        }
-        const struct rb_field *fts = &f[col[ROLE_TS]], *fck = &f[col[ROLE_COOKIE]];
-        const struct rb_field *fev = &f[col[ROLE_EVENT]], *fpr = &f[col[ROLE_PRODUCT]];
-        const struct rb_field *floc = col[ROLE_LOC] >= 0 ? &f[col[ROLE_LOC]] : &empty;
-        const struct rb_field *fdev = col[ROLE_DEV] >= 0 ? &f[col[ROLE_DEV]] : &empty;
-        const struct rb_field *fses = col[ROLE_SESSION] >= 0 ? &f[col[ROLE_SESSION]] : &empty;
-
-        int64_t ts;
-        if (parse_ts(fts->p, fts->len, o->ts_unit, &ts)) {
-            rb_bad_line(st, RB_BAD_TS, r.name, r.lineno, line, len);
-            continue;
-        }
-        int type = -1;
-        for (int i = 0; i < nnames; i++)
-            if (names[i].len == fev->len && ascii_ieq(names[i].s, fev->p, fev->len)) {
-                type = names[i].type;
-                break;
-            }
-        if (type < 0) {
-            if (fev->len == 0)
-                rb_bad_line(st, RB_BAD_EVENT, r.name, r.lineno, line, len);
-            else
-                unknown_type(st, fev->p, fev->len, r.name, r.lineno, line, len);
-            continue;
-        }
-        if (fck->len == 0 || fck->len > RC_ID_MAX || fpr->len == 0 || fpr->len > RC_ID_MAX ||
-            floc->len > RC_ID_MAX || fdev->len > RC_ID_MAX || fses->len > RC_ID_MAX) {
-            rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
-            continue;
-        }
-        uint16_t loc, dev;
-        int why = 0;
-        if ((rc = intern_small(&d->locs, floc, &last_loc, &loc, &why)) == 0)
-            rc = intern_small(&d->devices, fdev, &last_dev, &dev, &why);
-        if (rc == 1) {
-            rb_bad_line(st, (enum rb_bad_reason)why, r.name, r.lineno, line, len);
-            continue;
-        }
-        if (rc)
-            goto fatal;
-
-        /* The session first: a collision there must not leave a cookie or product without events. */
-        uint32_t session = RB_NONE;
-        if (fses->len && last_session != RB_NONE && d->sessions.lens[last_session] == fses->len &&
-            memcmp(d->sessions.arena + d->sessions.offs[last_session], fses->p, fses->len) == 0) {
-            session = last_session;
-        } else if (fses->len) {
-            rc = rb_strtab_intern(&d->sessions, fses->p, fses->len, &session);
-            if (rc == RC_ECOLLISION) {
-                rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
-                continue;
-            }
-            if (rc)
-                goto fatal;
-            last_session = session;
-        }
-
-        uint32_t cookie;
-        const struct rb_strtab *ct = &d->cookies;
-        if (last_cookie != RB_NONE && ct->lens[last_cookie] == fck->len &&
-            memcmp(ct->arena + ct->offs[last_cookie], fck->p, fck->len) == 0) {
-            cookie = last_cookie;
-        } else {
-            rc = rb_strtab_intern(&d->cookies, fck->p, fck->len, &cookie);
-            if (rc == RC_ECOLLISION) {
-                rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
-                continue;
-            }
-            if (rc)
-                goto fatal;
-            last_cookie = cookie;
-        }
-        uint32_t product, before = d->products.n;
-        rc = rb_product_intern(d, fpr->p, fpr->len, &product);
-        if (rc == RC_ECOLLISION) {
-            rb_bad_line(st, RB_BAD_ID, r.name, r.lineno, line, len);
-            continue;
-        }
-        if (rc)
-            goto fatal;
-        if (d->products.n != before && d->have_catalog)
-            st->event_products_not_in_catalog++;
-
-        if (d->nevents == d->events_cap && (rc = events_grow(d)) != 0)
-            goto fatal;
-        if (d->event_session)
-            d->event_session[d->nevents] = session;
-        struct rb_event *e = &d->events[d->nevents];
-        e->ts = ts;
-        e->cookie = cookie;
-        e->product = product;
-        e->loc = loc;
-        e->device = dev;
-        e->type = (uint8_t)type;
-        if (d->nevents == 0 || ts < d->ts_min)
-            d->ts_min = ts;
-        if (d->nevents == 0 || ts > d->ts_max)
-            d->ts_max = ts;
-        d->nevents++;
-        st->events++;
-    }
-    if (rc < 0)
-        goto out;
-    rc = 0;
-    if (file_lines == 0)
-        rc = rc_fail(err, RC_EEMPTY, "events file '%s' has a header but no data lines", r.name);
-    goto out;
-
-fatal:
-    if (rc == -ENOMEM)
-        rc_fail(err, rc, "out of memory at line %" PRIu64 " of '%s'", r.lineno, r.name);
-    else
-        rc_fail(err, rc, "'%s' line %" PRIu64 ": %s", r.name, r.lineno, rc_strerror(rc));
-out:
-    free(scratch);
-    rb_lines_close(&r);
+    if ((rc = read_header(&ef, d, o, err)) == 0)
+        rc = read_events(&ef, d, err);
+    events_file_close(&ef);
     return rc;
 }
 

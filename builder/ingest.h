@@ -46,6 +46,9 @@ int rb_ingest_preset(struct rb_ingest_opts *o, const char *name, char *err);
  * Catalog CSV (TSV when the header holds a tab). From the first catalog on,
  * d->have_catalog is set and only listed products can be in stock; bad rows
  * (catalog.c says which) are counted in stats.catalog_bad and skipped.
+ * Optional display columns (title, url, image_url, price, currency) go to
+ * d->display as the item record's JSON texts; a value that breaks its rule
+ * is counted in stats.catalog_bad_values and dropped, its row kept.
  * Errors: -errno, RC_EFORMAT (missing required column), RC_EEMPTY (no
  * header, or no usable row), -ENOMEM.
  */

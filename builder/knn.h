@@ -40,7 +40,8 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
 #ifdef RB_HAVE_CUDA
 /*
  * RB_KNN_EXACT on the GPU (knn_cuda.cu), the same lists as rb_knn_image up
- * to float rounding; other methods are passed to rb_knn_image (FAISS, CPU).
+ * to float rounding; other methods are passed to the CPU backend's
+ * knn_image (backend.h: rb_knn_image, FAISS).
  * Errors: as rb_knn_image, plus RC_ENOGPU.
  */
 int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,

@@ -2,7 +2,7 @@
  * knn_cuda.cu - exact image similarity on the GPU (knn.h): the lists
  * rb_knn_image makes with RB_KNN_EXACT, through the tiled top-k engine
  * (topk_cuda.cu). Approximate methods (IVF, HNSW) stay on FAISS (CPU):
- * rb_knn_image_gpu hands them to rb_knn_image.
+ * rb_knn_image_gpu hands them to the CPU backend (backend.h).
  *
  * Queries, as in knn.c: one per product with an embedding, its first row,
  * in embedding-row order (the lists' order). Candidates: the in-stock
@@ -15,6 +15,7 @@
 #include "gpu_cuda.cuh"
 
 extern "C" {
+#include "backend.h"
 #include "knn.h"
 #include "record.h"
 }
@@ -24,7 +25,7 @@ int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const str
 {
     if (o->method != RB_KNN_EXACT) {
         rc_log(RC_LOG_INFO, "knn_gpu", "msg=\"approximate knn (ivf, hnsw) runs on the cpu through faiss\"");
-        return rb_knn_image(out, stats, d, n, o, err);
+        return rb_backend_cpu.knn_image(out, stats, d, n, o, err);
     }
     int rc = rb_knn_begin(out, stats, d, n, err);
     if (rc)

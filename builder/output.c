@@ -18,11 +18,8 @@
 #include "cache.h"
 #include "error.h"
 #include "keys.h"
-#include "layout.h"
 #include "log.h"
 #include "progress.h"
-
-enum { ST_NONE, ST_BEGUN, ST_WRITTEN, ST_MANIFEST, ST_PUBLISHED, ST_FAILED };
 
 /* Records between cancellation checks and progress reports. */
 #define CHECK_EVERY 65536
@@ -117,30 +114,13 @@ int rb_output_begin(struct rb_output *o, const struct rb_output_opts *opts, time
 {
     memset(o, 0, sizeof(*o));
     o->opts = *opts;
-    o->state = ST_FAILED;
-    int rc = rc_layout_init(opts->root, err);
-    if (!rc)
-        rc = rc_layout_new_version(opts->root, now, o->version, err);
-    if (!rc)
-        rc = rc_layout_staging_create(opts->root, o->version, o->staging, sizeof(o->staging), err);
-    if (rc) {
-        o->staging[0] = 0; /* nothing of ours to remove */
-        return rc;
-    }
-    snprintf(o->manifest.version, sizeof(o->manifest.version), "%s", o->version);
-    o->state = ST_BEGUN;
-    return 0;
+    struct rc_version_opts vo = {.root = opts->root, .id_time = now, .cancel = opts->cancel};
+    return rc_version_begin(&o->vw, &vo, err);
 }
 
 void rb_output_release(struct rb_output *o)
 {
-    if (o->state != ST_PUBLISHED && o->staging[0]) {
-        int rc = rc_remove_tree(o->staging);
-        if (rc)
-            rc_log(RC_LOG_WARN, "staging", "path=%s msg=\"unable to remove: %s\"", o->staging, rc_strerror(rc));
-    }
-    o->staging[0] = 0;
-    rc_manifest_release(&o->manifest);
+    rc_version_release(&o->vw);
 }
 
 /* ---- writing ---- */
@@ -183,7 +163,6 @@ static int check_space(const char *dir, uint64_t need, char *err)
 
 struct writer_ctx {
     struct rb_output *o;
-    struct rc_cache_writer *w;
     uint64_t done, total;
 };
 
@@ -191,14 +170,14 @@ struct writer_ctx {
  * on a signal and report progress. */
 static int put(struct writer_ctx *c, enum rc_db db, uint64_t key, const unsigned char *buf, size_t n, char *err)
 {
-    int rc = rc_cache_writer_put(c->w, db, key, buf, n, err);
+    int rc = rc_version_put(&c->o->vw, db, key, buf, n, err);
     if (rc)
         return rc;
     c->o->value_bytes += (uint64_t)n;
     if (++c->done % CHECK_EVERY)
         return 0;
     if (cancelled(c->o))
-        return rc_fail(err, -EINTR, "interrupted while writing '%s'", c->o->staging);
+        return rc_fail(err, -EINTR, "interrupted while writing '%s'", c->o->vw.staging);
     if (c->o->opts.progress)
         c->o->opts.progress(c->o->opts.progress_ctx, "write", c->done, c->total);
     return 0;
@@ -242,6 +221,9 @@ static int write_lists(struct writer_ctx *c, enum rc_db db, const struct rb_list
             entries[j].score = sc[j];
         }
         long n = rc_list_encode(buf, cap, (enum rc_source)l->source[i], entries, len);
+        int frc = n >= 0 && l->flags ? rc_list_set_flags(buf, (size_t)n, l->flags) : 0;
+        if (frc)
+            n = frc;
         if (n < 0)
             return rc_fail(err, (int)n, "unable to encode the %s list of key %016" PRIx64 ": %s", rc_db_names[db],
                            key, rc_strerror((int)n));
@@ -252,10 +234,27 @@ static int write_lists(struct writer_ctx *c, enum rc_db db, const struct rb_list
     return 0;
 }
 
-static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const struct keyed *order, unsigned char *buf,
-                       size_t cap, char *err)
+/* The display fields of product i (none when display is NULL or holds
+ * RB_NONE for it) as record texts. */
+static const struct rc_text *item_fields(const struct rb_dataset *d, const uint32_t *display, uint32_t i,
+                                         struct rc_text *out)
+{
+    if (!display || display[i] == RB_NONE)
+        return NULL;
+    const struct rb_display *e = &d->display[display[i]];
+    const char *t = d->display_text + e->at;
+    for (int f = 0; f < RC_FIELD_COUNT; f++) {
+        out[f] = (struct rc_text){t, e->len[f]};
+        t += e->len[f];
+    }
+    return out;
+}
+
+static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const struct keyed *order,
+                       const uint32_t *display, unsigned char *buf, size_t cap, char *err)
 {
     const struct rb_strtab *p = &d->products;
+    struct rc_text texts[RC_FIELD_COUNT];
     for (uint32_t r = 0; r < p->n; r++) {
         uint32_t i = order[r].idx;
         size_t id_len, cat_len = 0;
@@ -264,7 +263,8 @@ static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const s
         if (d->category && d->category[i] != RB_NONE)
             cat = rb_strtab_str(&d->categories, d->category[i], &cat_len);
         int in_stock = d->in_stock ? d->in_stock[i] != 0 : 1;
-        long n = rc_item_encode(buf, cap, id, id_len, cat, cat_len, in_stock);
+        long n = rc_item_encode_fields(buf, cap, id, id_len, cat, cat_len, in_stock,
+                                       item_fields(d, display, i, texts));
         if (n < 0)
             return rc_fail(err, (int)n, "unable to encode the item '%.*s': %s", (int)id_len, id,
                            rc_strerror((int)n));
@@ -278,17 +278,12 @@ static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const s
 int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struct rb_lists *const lists[RB_OUTPUT_LISTS],
                     char *err)
 {
-    if (o->state != ST_BEGUN) {
-        o->state = ST_FAILED;
-        return rc_fail(err, RC_EINTERNAL, "rb_output_write called out of order");
-    }
-    o->state = ST_FAILED;
     const struct rb_strtab *products = &d->products;
     struct keyed *order[RB_OUTPUT_LISTS + 1] = {0};
     unsigned char *buf = NULL;
     struct rc_entry *entries = NULL;
-    struct rc_cache_writer w;
-    int writer_open = 0, rc = 0;
+    uint32_t *display = NULL; /* per product: its index in d->display, or RB_NONE */
+    int rc = 0;
 
     /* Size everything first: the map, the space check, the progress total. */
     struct rc_cache_size est = {0};
@@ -307,15 +302,27 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
         if (l->k > kmax)
             kmax = l->k;
     }
+    if (d->display_n) {
+        if (!(display = malloc((size_t)products->n * sizeof(*display)))) {
+            rc = rc_fail(err, -ENOMEM, "out of memory indexing %zu display records", d->display_n);
+            goto out;
+        }
+        memset(display, 0xff, (size_t)products->n * sizeof(*display)); /* RB_NONE */
+        for (size_t k = 0; k < d->display_n; k++)
+            display[d->display[k].product] = (uint32_t)k;
+    }
     for (uint32_t i = 0; i < products->n; i++) {
         uint32_t c = d->category ? d->category[i] : RB_NONE;
-        rc_cache_size_add(&est, 1, RC_ITEM_HEADER + products->lens[i] + (c != RB_NONE ? d->categories.lens[c] : 0));
+        size_t len = RC_ITEM_HEADER + products->lens[i] + (c != RB_NONE ? d->categories.lens[c] : 0);
+        for (int f = 0; display && display[i] != RB_NONE && f < RC_FIELD_COUNT; f++)
+            len += d->display[display[i]].len[f] ? 2 + (size_t)d->display[display[i]].len[f] : 0;
+        rc_cache_size_add(&est, 1, len);
     }
     /* The build file (its whole map, allocated when the writer opens) and
      * its compacted copy (about the map less the spare quarter) exist
      * together until the build file is removed: check before sorting. */
     uint64_t reserve = rc_cache_size_bytes(&est);
-    if ((rc = check_space(o->staging, reserve + reserve * 4 / 5, err)) != 0)
+    if ((rc = check_space(o->vw.staging, reserve + reserve * 4 / 5, err)) != 0)
         goto out;
 
     double t0 = rb_now_ms();
@@ -337,24 +344,23 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
     double cpu1 = thread_cpu_ms();
 
     size_t cap = rc_list_size(kmax, kmax * RC_ID_MAX);
-    if (cap < RC_ITEM_HEADER + 2 * RC_ID_MAX)
-        cap = RC_ITEM_HEADER + 2 * RC_ID_MAX;
+    if (cap < RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX)
+        cap = RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX;
     buf = malloc(cap);
     entries = malloc(kmax * sizeof(*entries));
     if (!buf || !entries) {
         rc = rc_fail(err, -ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = rc_cache_writer_open(&w, o->staging, reserve, err)) != 0)
+    if ((rc = rc_version_reserve(&o->vw, reserve, err)) != 0)
         goto out;
-    writer_open = 1;
 
-    struct writer_ctx c = {.o = o, .w = &w, .total = est.records};
+    struct writer_ctx c = {.o = o, .total = est.records};
     for (int db = 0; db < RB_OUTPUT_LISTS && !rc; db++)
         if (lists[db] && lists[db]->n)
             rc = write_lists(&c, (enum rc_db)db, lists[db], order[db], products, buf, cap, entries, err);
     if (!rc)
-        rc = write_items(&c, d, order[RB_OUTPUT_LISTS], buf, cap, err);
+        rc = write_items(&c, d, order[RB_OUTPUT_LISTS], display, buf, cap, err);
     if (rc)
         goto out;
     o->records = c.done;
@@ -365,93 +371,37 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
         o->opts.progress(o->opts.progress_ctx, "write", c.done, c.total);
 
     /* meta, then the compacted copy. */
-    char created[32];
-    o->manifest.created_at = (int64_t)time(NULL);
-    snprintf(created, sizeof(created), "%" PRId64, o->manifest.created_at);
-    if ((rc = rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err)) != 0 ||
-        (rc = rc_cache_writer_meta(&w, "version", o->version, err)) != 0 ||
-        (rc = rc_cache_writer_meta(&w, "created_at", created, err)) != 0)
-        goto out;
-    for (int db = 0; db < RC_DB_COUNT; db++)
-        o->manifest.counts[db] = w.counts[db];
     if (cancelled(o)) {
-        rc = rc_fail(err, -EINTR, "interrupted while writing '%s'", o->staging);
+        rc = rc_fail(err, -EINTR, "interrupted while writing '%s'", o->vw.staging);
         goto out;
     }
-    writer_open = 0; /* finish closes the writer whatever happens */
-    if ((rc = rc_cache_writer_finish(&w, err)) != 0)
+    if ((rc = rc_version_finish(&o->vw, err)) != 0)
         goto out;
-    if ((rc = rc_manifest_add_file(&o->manifest, o->staging, RC_DATA_NAME, err)) != 0)
-        goto out;
-    o->data_bytes = o->manifest.files[o->manifest.nfiles - 1].bytes;
+    o->data_bytes = o->vw.data_bytes;
     /* How good the estimate was: the compacted file holds the pages used. */
     rc_log(o->data_bytes > reserve ? RC_LOG_WARN : RC_LOG_DEBUG, "write",
            "records=%" PRIu64 " value_bytes=%" PRIu64 " data_bytes=%" PRIu64 " reserved=%" PRIu64, o->records,
            o->value_bytes, o->data_bytes, reserve);
     o->compact_ms = rb_now_ms() - t2;
-    o->state = ST_WRITTEN;
 
 out:
-    if (writer_open)
-        rc_cache_writer_abort(&w);
     for (int i = 0; i <= RB_OUTPUT_LISTS; i++)
         free(order[i]);
     free(buf);
     free(entries);
+    free(display);
     return rc;
 }
 
-int rb_output_manifest(struct rb_output *o, const char *extra, char *err)
+int rb_output_manifest(struct rb_output *o, const struct rc_manifest_info *info, char *err)
 {
-    if (o->state != ST_WRITTEN) {
-        o->state = ST_FAILED;
-        return rc_fail(err, RC_EINTERNAL, "rb_output_manifest called out of order");
-    }
-    o->state = ST_FAILED;
-    int rc = rc_manifest_write(o->staging, &o->manifest, extra, err);
-    if (rc)
-        return rc;
-    o->state = ST_MANIFEST;
-    return 0;
+    return rc_version_commit(&o->vw, info, err);
 }
 
 int rb_output_publish(struct rb_output *o, int flip, size_t keep, char *err)
 {
-    if (o->state != ST_MANIFEST) {
-        o->state = ST_FAILED;
-        return rc_fail(err, RC_EINTERNAL, "rb_output_publish called out of order");
-    }
-    o->state = ST_FAILED;
     double t0 = rb_now_ms();
-
-    /* What readers will check, checked before anyone can see it. */
-    struct rc_cache check;
-    int rc = rc_cache_open(&check, o->staging, RC_CACHE_VERIFY, err);
-    if (rc)
-        return rc;
-    rc_cache_close(&check);
-    if (cancelled(o))
-        return rc_fail(err, -EINTR, "interrupted before publishing '%s'", o->version);
-
-    if ((rc = rc_layout_publish(o->opts.root, o->staging, o->version, err)) != 0)
-        return rc;
-    o->state = ST_PUBLISHED;
-    snprintf(o->published, sizeof(o->published), "%s/versions/%s", o->opts.root, o->version);
-    o->staging[0] = 0;
-
-    if (flip) {
-        if ((rc = rc_layout_flip(o->opts.root, o->version, err)) != 0)
-            return rc;
-        o->flipped = 1;
-    }
-    if (keep) {
-        char perr[RC_ERRMSG_MAX] = "";
-        int n = rc_layout_prune(o->opts.root, keep, perr);
-        if (n < 0)
-            rc_log(RC_LOG_WARN, "prune", "root=%s msg=\"%s\"", o->opts.root, perr);
-        else
-            o->pruned = n;
-    }
+    int rc = rc_version_publish(&o->vw, RB_OUTPUT_VERIFY, flip, keep, err);
     o->publish_ms = rb_now_ms() - t0;
-    return 0;
+    return rc;
 }

@@ -1,22 +1,26 @@
 /*
- * output.h - write the lists and the items into a new cache version and
- * publish it (schemas/cache.md): staging dir, sorted MDB_APPEND writes,
- * compacted data.mdb, manifest.json, atomic rename into versions/, flip
- * `current`, prune to keep K. A failure at any step removes the staging
- * directory and leaves `current` as it was.
+ * output.h - recbuild's lists and items written into a new cache version
+ * through the version writer (shared/version.h), which owns the version's
+ * life: staging dir, sorted MDB_APPEND puts, compacted data.mdb,
+ * manifest.json, the check before publishing, the atomic rename into
+ * versions/, the flip of `current`, pruning. This module adds what is
+ * recbuild's: the order of the records, the encoding of recbuild's lists,
+ * the space check, cancellation and progress, and the figures the manifest
+ * reports (counts dropped, timings).
  *
  * Lifecycle (one struct rb_output per build, used by one thread):
  *
- *   rb_output_begin     pick the version id, create <root>/.staging/<v>.<pid>/
- *                       (removing staging dirs of dead builds first)
+ *   rb_output_begin     rc_version_begin: pick the version id, create
+ *                       <root>/.staging/<v>.<pid>/
  *   rb_output_write     data.mdb into the staging dir: every list sorted by
  *                       owner key, every product into `items`, `meta`;
  *                       fills counts, drops and timings in the struct
- *   rb_output_manifest  manifest.json into the staging dir, with the
- *                       caller's extra JSON members (inputs, parameters, ...)
- *   rb_output_publish   verify the staged version (rc_cache_open with
- *                       RC_CACHE_VERIFY), rename it into versions/, flip
- *                       `current` unless asked not to, prune to `keep`
+ *   rb_output_manifest  rc_version_commit: manifest.json with recbuild's
+ *                       sections (struct rc_manifest_info)
+ *   rb_output_publish   rc_version_publish at RB_OUTPUT_VERIFY: check the
+ *                       staged version as readers will, rename it into
+ *                       versions/, flip `current` unless asked not to,
+ *                       prune to `keep`
  *   rb_output_release   always last: removes the staging dir when the
  *                       version was not published; a no-op otherwise
  *
@@ -49,9 +53,15 @@
 #include "dataset.h"
 #include "ingest.h"
 #include "manifest.h"
+#include "version.h"
 
 /* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW. */
 #define RB_OUTPUT_LISTS 4
+
+/* How far the staged version is checked before it is published: as far
+ * as recedge checks it, so that recbuild never publishes a version the
+ * edge would refuse. */
+#define RB_OUTPUT_VERIFY RC_VERIFY_RECORDS
 
 struct rb_output_opts {
     const char *root;                     /* cache root; created when missing */
@@ -62,13 +72,10 @@ struct rb_output_opts {
 
 struct rb_output {
     struct rb_output_opts opts;
-    char version[RC_VERSION_MAX];
-    char staging[PATH_MAX];
-    char published[PATH_MAX]; /* root/versions/<version>, once published */
-    int state;                /* private: the last step that succeeded */
+    struct rc_version_writer vw;          /* version, staging, published, flipped, pruned, and the
+                                           * manifest's counts and files once written */
 
     /* Filled by rb_output_write. */
-    struct rc_manifest manifest;          /* version, counts, files; created_at set at write */
     uint64_t collisions[RC_DB_COUNT];     /* lists dropped for a repeated owner key */
     uint64_t empty[RC_DB_COUNT];          /* empty lists not written */
     uint64_t records;                     /* records put, all DBs (meta excluded) */
@@ -81,8 +88,6 @@ struct rb_output {
 
     /* Filled by rb_output_publish. */
     double publish_ms;                    /* verify + rename + flip + prune */
-    int flipped;                          /* current now names this version */
-    int pruned;                           /* versions removed */
 };
 
 /*
@@ -106,17 +111,16 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
                     char *err);
 
 /*
- * Write manifest.json into the staging dir. extra is NULL or JSON members
- * without the surrounding braces (rc_manifest_write): "device", "inputs",
- * "parameters", "counts_dropped", "timings_ms", "evaluation". Errors: -errno.
+ * Write manifest.json into the staging dir with recbuild's sections (info,
+ * rendered by rc_manifest_write). Errors: -errno, -ENOMEM.
  */
-int rb_output_manifest(struct rb_output *o, const char *extra, char *err);
+int rb_output_manifest(struct rb_output *o, const struct rc_manifest_info *info, char *err);
 
 /*
- * Verify the staged version against its manifest, publish it as
+ * Check the staged version (rc_version_check at RB_OUTPUT_VERIFY), publish it as
  * root/versions/<version>, flip `current` to it when flip is set, and prune
  * to the newest `keep` versions (never the current one; keep 0 = no
- * pruning). Errors: the verification's (RC_ECHECKSUM, RC_EFORMAT, ...),
+ * pruning). Errors: the check's (RC_ECHECKSUM, RC_EFORMAT, ...),
  * -EINTR (cancelled before the rename), -EEXIST, -errno. A failure to flip
  * leaves the version published (complete and verified) and `current`
  * unchanged, and is returned; a failure to prune is only logged (warning):

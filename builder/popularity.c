@@ -191,37 +191,57 @@ static uint16_t top_k(struct scratch *sc, const uint8_t *in_stock, uint32_t k, u
     return (uint16_t)n;
 }
 
-int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct rb_train_opts *o, uint32_t n,
-                  char *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (n == 0 || n > RC_LIST_MAX)
-        return rc_fail(err, RC_ERANGE, "list length %u is not in 1..%d", n, RC_LIST_MAX);
-    uint32_t nprod = d->products.n;
-    uint32_t nloc = d->locs.n, ndev = d->devices.n;
-    int rc = 0;
-    struct cellmap cm = {0};
-    uint32_t *ev_cell = NULL, *pair_prod = NULL, *seg_cells = NULL;
-    size_t *cell_start = NULL;
-    float *pair_w = NULL;
-    struct segment *segs = NULL;
-    uint8_t *loc_wild = calloc(nloc ? nloc : 1, 1), *dev_wild = calloc(ndev ? ndev : 1, 1);
-    if (!loc_wild || !dev_wild)
-        goto nomem;
-    for (uint32_t i = 0; i < nloc; i++)
-        loc_wild[i] = (uint8_t)is_wild(&d->locs, i);
-    for (uint32_t i = 0; i < ndev; i++)
-        dev_wild[i] = (uint8_t)is_wild(&d->devices, i);
+/* What rb_popularity builds on its way to the lists, step by step. */
+struct pop {
+    uint8_t *loc_wild, *dev_wild; /* [locs], [devices]: 1 for an id spelled "*" */
+    struct cellmap cm;            /* the (loc, device) cells of the kept events */
+    uint32_t *ev_cell;            /* [nevents] each event's cell, UINT32_MAX when not kept; freed once laid out */
+    size_t kept;                  /* events with a cell */
+    size_t *cell_start;           /* [cells + 1]: cell c's pairs are [cell_start[c], cell_start[c + 1]) */
+    uint32_t *pair_prod;          /* [kept] product of each pair, cell by cell */
+    float *pair_w;                /* [kept] its weight: weight[type] * rb_decay */
+    struct segment *segs;         /* [nseg] */
+    size_t nseg;
+    uint32_t *seg_cells;          /* the segments' cells, each segment a range */
+};
 
-    /* Pass 1: each kept event's cell. */
-    int64_t since = INT64_MIN;
-    if (o->window_days > 0 && d->nevents)
-        since = d->ts_max - (int64_t)(o->window_days * 86400.0);
-    if (d->nevents && !(ev_cell = malloc(d->nevents * sizeof(*ev_cell))))
-        goto nomem;
+static void pop_release(struct pop *p)
+{
+    free(p->loc_wild);
+    free(p->dev_wild);
+    cellmap_release(&p->cm);
+    free(p->ev_cell);
+    free(p->cell_start);
+    free(p->pair_prod);
+    free(p->pair_w);
+    free(p->segs);
+    free(p->seg_cells);
+}
+
+/* [n] flags: 1 where id i of t is spelled "*"; NULL when out of memory. */
+static uint8_t *wild_flags(const struct rb_strtab *t)
+{
+    uint8_t *w = calloc(t->n ? t->n : 1, 1);
+    for (uint32_t i = 0; w && i < t->n; i++)
+        w[i] = (uint8_t)is_wild(t, i);
+    return w;
+}
+
+/* Pass 1: each kept event's cell (in the window, of a weighted type, of a known product). Errors: -ENOMEM. */
+static int find_cells(struct pop *p, const struct rb_dataset *d, const struct rb_train_opts *o)
+{
+    const uint32_t nloc = d->locs.n, ndev = d->devices.n, nprod = d->products.n;
+    if (!(p->loc_wild = wild_flags(&d->locs)) || !(p->dev_wild = wild_flags(&d->devices)))
+        return -ENOMEM;
+    uint32_t *ev_cell = NULL;
+    if (d->nevents && !(p->ev_cell = ev_cell = malloc(d->nevents * sizeof(*ev_cell))))
+        return -ENOMEM;
+    const uint8_t *loc_wild = p->loc_wild, *dev_wild = p->dev_wild;
+    const int64_t since = rb_window_start(d->ts_max, o->window_days);
+    const struct rb_event *events = d->events;
     size_t kept = 0;
     for (size_t e = 0; e < d->nevents; e++) {
-        const struct rb_event *ev = &d->events[e];
+        const struct rb_event *ev = &events[e];
         ev_cell[e] = UINT32_MAX;
         if (ev->ts < since || ev->type >= RB_EVENT_TYPES || o->weight[ev->type] <= 0 || ev->product >= nprod)
             continue;
@@ -230,115 +250,165 @@ int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct
             l = ABSENT;
         if (v == RB_NONE16 || v >= ndev || dev_wild[v])
             v = ABSENT;
-        if (cellmap_get(&cm, l, v, &ev_cell[e]) != 0)
-            goto nomem;
+        if (cellmap_get(&p->cm, l, v, &ev_cell[e]) != 0)
+            return -ENOMEM;
         kept++;
     }
+    p->kept = kept;
+    return 0;
+}
 
-    /* Counting sort of the kept events by cell: (product, weight) pairs. */
-    uint32_t ncell = cm.n;
-    if (!(cell_start = calloc((size_t)ncell + 1, sizeof(*cell_start))))
-        goto nomem;
+/* Counting sort of the kept events by cell into (product, weight) pairs; frees ev_cell. Errors: -ENOMEM. */
+static int lay_out_pairs(struct pop *p, const struct rb_dataset *d, const struct rb_train_opts *o)
+{
+    const uint32_t ncell = p->cm.n, *ev_cell = p->ev_cell;
+    size_t *cell_start = calloc((size_t)ncell + 1, sizeof(*cell_start));
+    if (!(p->cell_start = cell_start))
+        return -ENOMEM;
     for (size_t e = 0; e < d->nevents; e++)
         if (ev_cell[e] != UINT32_MAX)
             cell_start[ev_cell[e] + 1]++;
     for (uint32_t c = 0; c < ncell; c++)
         cell_start[c + 1] += cell_start[c];
-    if (kept && (!(pair_prod = malloc(kept * sizeof(*pair_prod))) || !(pair_w = malloc(kept * sizeof(*pair_w)))))
-        goto nomem;
-    {
-        size_t *fill = malloc(((size_t)ncell + 1) * sizeof(*fill));
-        if (!fill)
-            goto nomem;
-        memcpy(fill, cell_start, ((size_t)ncell + 1) * sizeof(*fill));
-        for (size_t e = 0; e < d->nevents; e++) {
-            uint32_t c = ev_cell[e];
-            if (c == UINT32_MAX)
-                continue;
-            const struct rb_event *ev = &d->events[e];
-            size_t at = fill[c]++;
-            pair_prod[at] = ev->product;
-            pair_w[at] = (float)(o->weight[ev->type] * rb_decay(ev->ts, d->ts_max, o->half_life_days));
-        }
-        free(fill);
+    uint32_t *pair_prod = NULL;
+    float *pair_w = NULL;
+    if (p->kept && (!(p->pair_prod = pair_prod = malloc(p->kept * sizeof(*pair_prod))) ||
+                    !(p->pair_w = pair_w = malloc(p->kept * sizeof(*pair_w)))))
+        return -ENOMEM;
+    size_t *fill = malloc(((size_t)ncell + 1) * sizeof(*fill));
+    if (!fill)
+        return -ENOMEM;
+    memcpy(fill, cell_start, ((size_t)ncell + 1) * sizeof(*fill));
+    for (size_t e = 0; e < d->nevents; e++) {
+        uint32_t c = ev_cell[e];
+        if (c == UINT32_MAX)
+            continue;
+        const struct rb_event *ev = &d->events[e];
+        size_t at = fill[c]++;
+        pair_prod[at] = ev->product;
+        pair_w[at] = (float)(o->weight[ev->type] * rb_decay(ev->ts, d->ts_max, o->half_life_days));
     }
-    free(ev_cell);
-    ev_cell = NULL;
+    free(fill);
+    free(p->ev_cell);
+    p->ev_cell = NULL;
+    return 0;
+}
 
-    /*
-     * Segments and their cells, as ranges of seg_cells:
-     *   [0, nfine)        one cell each: the (loc, dev) cells
-     *   by location       the cells with a location, grouped by it (counting sort)
-     *   by device         the cells with a device, grouped by it
-     *   all cells         the (*, *) segment
-     */
-    uint32_t nfine = 0, nlocated = 0, ndeviced = 0, nsegloc = 0, nsegdev = 0;
-    size_t *loc_first = calloc((size_t)nloc + 2, sizeof(size_t)), *dev_first = calloc((size_t)ndev + 2, sizeof(size_t));
-    if (!loc_first || !dev_first) {
-        free(loc_first);
-        free(dev_first);
-        goto nomem;
+/*
+ * Counting sort of the cells by key[c] (each cell's location or device
+ * index, ABSENT for none), n values: [n + 2] offsets, value v's cells
+ * starting at [v] once the caller has placed the ones before; *groups is
+ * the number of values with a cell. NULL when out of memory.
+ */
+static size_t *cells_by(const struct cellmap *cm, const uint32_t *key, uint32_t n, uint32_t *groups)
+{
+    size_t *first = calloc((size_t)n + 2, sizeof(size_t));
+    if (!first)
+        return NULL;
+    *groups = 0;
+    for (uint32_t c = 0; c < cm->n; c++)
+        if (key[c] != ABSENT && first[key[c] + 1]++ == 0)
+            (*groups)++;
+    for (uint32_t v = 0; v < n; v++)
+        first[v + 1] += first[v];
+    return first;
+}
+
+/*
+ * The segments of one grouping (by location: dev 0; by device: dev 1),
+ * from segment *s on: each value's cells, placed from seg_cells[base] on in
+ * cell order (first[v] advances to the end of v's range, which is where the
+ * next value's starts).
+ */
+static void add_grouped(struct pop *p, size_t *s, const uint32_t *key, size_t *first, uint32_t n, size_t base, int dev)
+{
+    for (uint32_t c = 0; c < p->cm.n; c++)
+        if (key[c] != ABSENT)
+            p->seg_cells[base + first[key[c]]++] = c;
+    for (uint32_t v = 0, prev = 0; v < n; v++) {
+        if (first[v] > prev)
+            p->segs[(*s)++] = (struct segment){dev ? ABSENT : v, dev ? v : ABSENT, base + prev, first[v] - prev};
+        prev = (uint32_t)first[v];
     }
-    for (uint32_t c = 0; c < ncell; c++) {
-        if (cm.loc[c] != ABSENT && cm.dev[c] != ABSENT)
-            nfine++;
-        if (cm.loc[c] != ABSENT && loc_first[cm.loc[c] + 1]++ == 0)
-            nsegloc++;
-        if (cm.dev[c] != ABSENT && dev_first[cm.dev[c] + 1]++ == 0)
-            nsegdev++;
-    }
-    for (uint32_t l = 0; l < nloc; l++)
-        loc_first[l + 1] += loc_first[l];
-    for (uint32_t v = 0; v < ndev; v++)
-        dev_first[v + 1] += dev_first[v];
-    nlocated = (uint32_t)loc_first[nloc];
-    ndeviced = (uint32_t)dev_first[ndev];
-    size_t nseg = (size_t)nfine + nsegloc + nsegdev + 1;
-    size_t loc_base = nfine, dev_base = loc_base + nlocated, all_base = dev_base + ndeviced;
-    segs = calloc(nseg, sizeof(*segs));
-    seg_cells = malloc((all_base + ncell + 1) * sizeof(*seg_cells));
-    if (!segs || !seg_cells) {
-        free(loc_first);
-        free(dev_first);
-        goto nomem;
-    }
+}
+
+/*
+ * The segments and their cells, as ranges of seg_cells:
+ *   [0, nfine)        one cell each: the (loc, dev) cells
+ *   by location       the cells with a location, grouped by it (counting sort)
+ *   by device         the cells with a device, grouped by it
+ *   all cells         the (*, *) segment
+ * Segments are numbered in that order too. Errors: -ENOMEM.
+ */
+static int build_segments(struct pop *p, uint32_t nloc, uint32_t ndev)
+{
+    const struct cellmap *cm = &p->cm;
+    const uint32_t ncell = cm->n;
+    uint32_t nfine = 0, nsegloc = 0, nsegdev = 0;
+    for (uint32_t c = 0; c < ncell; c++)
+        nfine += cm->loc[c] != ABSENT && cm->dev[c] != ABSENT;
+    size_t *loc_first = cells_by(cm, cm->loc, nloc, &nsegloc), *dev_first = cells_by(cm, cm->dev, ndev, &nsegdev);
+    int rc = -ENOMEM;
+    if (!loc_first || !dev_first)
+        goto out;
+    const size_t loc_base = nfine, dev_base = loc_base + (uint32_t)loc_first[nloc];
+    const size_t all_base = dev_base + (uint32_t)dev_first[ndev];
+    p->nseg = (size_t)nfine + nsegloc + nsegdev + 1;
+    p->segs = calloc(p->nseg, sizeof(*p->segs));
+    p->seg_cells = malloc((all_base + ncell + 1) * sizeof(*p->seg_cells));
+    if (!p->segs || !p->seg_cells)
+        goto out;
     size_t s = 0, fine_at = 0;
     for (uint32_t c = 0; c < ncell; c++) {
-        uint32_t l = cm.loc[c], v = cm.dev[c];
+        uint32_t l = cm->loc[c], v = cm->dev[c];
         if (l != ABSENT && v != ABSENT) {
-            segs[s++] = (struct segment){l, v, fine_at, 1};
-            seg_cells[fine_at++] = c;
+            p->segs[s++] = (struct segment){l, v, fine_at, 1};
+            p->seg_cells[fine_at++] = c;
         }
-        seg_cells[all_base + c] = c;
+        p->seg_cells[all_base + c] = c;
     }
-    /* Fill by location / device (loc_first[l] advances to the next free slot). */
-    for (uint32_t c = 0; c < ncell; c++) {
-        if (cm.loc[c] != ABSENT)
-            seg_cells[loc_base + loc_first[cm.loc[c]]++] = c;
-        if (cm.dev[c] != ABSENT)
-            seg_cells[dev_base + dev_first[cm.dev[c]]++] = c;
-    }
-    /* Now loc_first[l] is the end of l's range; its start is the previous end. */
-    for (uint32_t l = 0, prev = 0; l < nloc; l++) {
-        if (loc_first[l] > prev)
-            segs[s++] = (struct segment){l, ABSENT, loc_base + prev, loc_first[l] - prev};
-        prev = (uint32_t)loc_first[l];
-    }
-    for (uint32_t v = 0, prev = 0; v < ndev; v++) {
-        if (dev_first[v] > prev)
-            segs[s++] = (struct segment){ABSENT, v, dev_base + prev, dev_first[v] - prev};
-        prev = (uint32_t)dev_first[v];
-    }
-    segs[s++] = (struct segment){ABSENT, ABSENT, all_base, ncell};
+    add_grouped(p, &s, cm->loc, loc_first, nloc, loc_base, 0);
+    add_grouped(p, &s, cm->dev, dev_first, ndev, dev_base, 1);
+    p->segs[s++] = (struct segment){ABSENT, ABSENT, all_base, ncell};
+    rc = 0;
+out:
     free(loc_first);
     free(dev_first);
+    return rc;
+}
 
-    if ((rc = rb_lists_init(out, nseg, n)) != 0) {
-        rc = rc_fail(err, rc, "unable to allocate %zu segment lists: %s", nseg, rc_strerror(rc));
-        goto out;
+/* Sum segment sg's cells' pairs into the accumulator, in pair order. */
+static void sum_segment(struct scratch *sc, const struct pop *p, const struct segment *sg)
+{
+    for (size_t j = 0; j < sg->count; j++) {
+        uint32_t c = p->seg_cells[sg->first + j];
+        for (size_t q = p->cell_start[c]; q < p->cell_start[c + 1]; q++) {
+            uint32_t prod = p->pair_prod[q];
+            if (!(p->pair_w[q] > 0))
+                continue; /* so that acc[prod] == 0 means "not touched yet" */
+            if (sc->acc[prod] == 0)
+                sc->touched[sc->ntouched++] = prod;
+            sc->acc[prod] += p->pair_w[q];
+        }
     }
+}
 
-    /* Sum and rank each segment. */
+/* The cache key of segment sg: rc_segment_key with "*" for an absent side. */
+static uint64_t segment_key(const struct rb_dataset *d, const struct segment *sg)
+{
+    size_t llen = 1, dlen = 1;
+    const char *ls = RC_WILDCARD, *ds = RC_WILDCARD;
+    if (sg->loc != ABSENT)
+        ls = rb_strtab_str(&d->locs, sg->loc, &llen);
+    if (sg->dev != ABSENT)
+        ds = rb_strtab_str(&d->devices, sg->dev, &dlen);
+    return rc_segment_key(ls, llen, ds, dlen);
+}
+
+/* List g of out for every segment g, in parallel (a scratch per thread). Errors: -ENOMEM. */
+static int rank_segments(struct rb_lists *out, const struct pop *p, const struct rb_dataset *d, uint32_t n)
+{
+    const uint32_t nprod = d->products.n;
     int failed = 0;
 #pragma omp parallel
     {
@@ -348,50 +418,44 @@ int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 1)
-        for (size_t g = 0; g < nseg; g++) {
+        for (size_t g = 0; g < p->nseg; g++) {
             if (!sc.acc || !sc.touched)
                 continue;
-            const struct segment *sg = &segs[g];
-            for (size_t j = 0; j < sg->count; j++) {
-                uint32_t c = seg_cells[sg->first + j];
-                for (size_t q = cell_start[c]; q < cell_start[c + 1]; q++) {
-                    uint32_t p = pair_prod[q];
-                    if (!(pair_w[q] > 0))
-                        continue; /* so that acc[p] == 0 means "not touched yet" */
-                    if (sc.acc[p] == 0)
-                        sc.touched[sc.ntouched++] = p;
-                    sc.acc[p] += pair_w[q];
-                }
-            }
+            const struct segment *sg = &p->segs[g];
+            sum_segment(&sc, p, sg);
             out->len[g] = top_k(&sc, d->in_stock, n, out->items + g * n, out->scores + g * n);
-            size_t llen = 1, dlen = 1;
-            const char *ls = RC_WILDCARD, *ds = RC_WILDCARD;
-            if (sg->loc != ABSENT)
-                ls = rb_strtab_str(&d->locs, sg->loc, &llen);
-            if (sg->dev != ABSENT)
-                ds = rb_strtab_str(&d->devices, sg->dev, &dlen);
-            out->owner_key[g] = rc_segment_key(ls, llen, ds, dlen);
+            out->owner_key[g] = segment_key(d, sg);
             out->source[g] = (sg->loc == ABSENT && sg->dev == ABSENT) ? RC_SRC_GLOBAL : RC_SRC_SEGMENT;
         }
         free(sc.acc);
         free(sc.touched);
     }
-    if (failed)
+    return failed ? -ENOMEM : 0;
+}
+
+int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct rb_train_opts *o, uint32_t n,
+                  char *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0 || n > RC_LIST_MAX)
+        return rc_fail(err, RC_ERANGE, "list length %u is not in 1..%d", n, RC_LIST_MAX);
+    struct pop p;
+    memset(&p, 0, sizeof(p));
+    int rc;
+    if ((rc = find_cells(&p, d, o)) != 0 || (rc = lay_out_pairs(&p, d, o)) != 0 ||
+        (rc = build_segments(&p, d->locs.n, d->devices.n)) != 0)
+        goto nomem;
+    if ((rc = rb_lists_init(out, p.nseg, n)) != 0) {
+        rc = rc_fail(err, rc, "unable to allocate %zu segment lists: %s", p.nseg, rc_strerror(rc));
+        goto out;
+    }
+    if ((rc = rank_segments(out, &p, d, n)) != 0)
         goto nomem;
     goto out;
-
 nomem:
     rc = rc_fail(err, -ENOMEM, "out of memory computing segment popularity");
     rb_lists_release(out);
 out:
-    cellmap_release(&cm);
-    free(loc_wild);
-    free(dev_wild);
-    free(ev_cell);
-    free(cell_start);
-    free(pair_prod);
-    free(pair_w);
-    free(segs);
-    free(seg_cells);
+    pop_release(&p);
     return rc;
 }

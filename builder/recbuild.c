@@ -12,7 +12,6 @@
  */
 #include <cblas.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -27,16 +26,17 @@
 #include <unistd.h>
 
 #include "als.h"
+#include "backend.h"
 #include "coview.h"
 #include "dataset.h"
 #include "error.h"
 #include "eval.h"
-#include "gpu.h"
 #include "ingest.h"
 #include "json.h"
 #include "knn.h"
 #include "layout.h"
 #include "log.h"
+#include "opt.h"
 #include "output.h"
 #include "popularity.h"
 #include "progress.h"
@@ -121,11 +121,6 @@ static void config_default(struct rb_config *c)
 
 /* ---- the option table ---- */
 
-enum opt_type {
-    OPT_PATH, OPT_EVENTS, OPT_U32, OPT_U64, OPT_INT, OPT_F32, OPT_F64, OPT_FLAG, OPT_CHOICE, OPT_MAP, OPT_PRESET,
-    OPT_TUNE, OPT_BLEND
-};
-
 static const char *const device_names[] = {"auto", "cpu", "gpu", NULL};
 static const char *const score_names[] = {"auto", "faiss", "gemm", NULL};
 static const char *const knn_names[] = {"exact", "ivf", "hnsw", NULL};
@@ -136,184 +131,166 @@ static const char *const progress_names[] = {"auto", "always", "never", NULL};
 static const char *const split_names[] = {"temporal", "random", NULL}; /* enum rb_split */
 static const char *const coview_norm_names[] = {"raw", "cosine", "lift", NULL}; /* enum rb_coview_norm */
 
-struct opt {
-    const char *name;      /* long option, without "--"; NULL ends the table */
-    const char *arg;       /* metavar; NULL for flags */
-    enum opt_type type;
-    size_t off;            /* into struct rb_config */
-    double min, max;       /* numeric options */
-    const char *const *choices;
-    const char *help;
-    const char *section;   /* starts a --help section when set */
-};
+/* Options with more to them than a field: rc_opt setters (opt.h). */
+static int set_events(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_map(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_map_event(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_preset(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_tune(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_blend(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 
 #define C(field) offsetof(struct rb_config, field)
 
-static const struct opt options[] = {
-    {"events", "FILE", OPT_EVENTS, C(events), 0, 0, NULL,
-     "events CSV/TSV (schemas/inputs.md); repeatable, \"-\" reads standard input (once)", "Inputs"},
-    {"catalog", "FILE", OPT_PATH, C(catalog), 0, 0, NULL,
-     "catalog CSV (product, category, in_stock); without it every product seen is in stock", NULL},
-    {"embeddings", "FILE", OPT_PATH, C(embeddings), 0, 0, NULL,
-     "image embeddings, float32 .npy (rows, dim); without it no image-similarity lists (warning)", NULL},
-    {"embedding-ids", "FILE", OPT_PATH, C(embedding_ids), 0, 0, NULL,
-     "product id per embedding row (default: the .npy path with .npy replaced by _ids.txt)", NULL},
-    {"preset", "NAME", OPT_PRESET, C(ingest), 0, 0, NULL,
-     "read a public log layout as published: retailrocket (events.csv: timestamp in ms, visitorid, "
+static const struct rc_opt options[] = {
+    {.name = "events", .arg = "FILE", .type = RC_OPT_CUSTOM, .set = set_events,
+     .help = "events CSV/TSV (schemas/inputs.md); repeatable, \"-\" reads standard input (once)", .section = "Inputs"},
+    {.name = "catalog", .arg = "FILE", .type = RC_OPT_STR, .off = C(catalog),
+     .help = "catalog CSV (product, category, in_stock); without it every product seen is in stock"},
+    {.name = "embeddings", .arg = "FILE", .type = RC_OPT_STR, .off = C(embeddings),
+     .help = "image embeddings, float32 .npy (rows, dim); without it no image-similarity lists (warning)"},
+    {.name = "embedding-ids", .arg = "FILE", .type = RC_OPT_STR, .off = C(embedding_ids),
+     .help = "product id per embedding row (default: the .npy path with .npy replaced by _ids.txt)"},
+    {.name = "preset", .arg = "NAME", .type = RC_OPT_CUSTOM, .set = set_preset,
+     .help = "read a public log layout as published: retailrocket (events.csv: timestamp in ms, visitorid, "
      "event view/addtocart/transaction, itemid) or rees46 (event_time, event_type, product_id, user_id, "
      "user_session); sets --map, --map-event and --ts-unit, which override it when given later "
-     "(schemas/inputs.md)", NULL},
-    {"map", "COL=NAME,...", OPT_MAP, C(ingest), 0, 0, NULL,
-     "read event columns under other names, e.g. cookie=visitorid,product=itemid,ts=timestamp", NULL},
-    {"map-event", "TYPE=NAME,...", OPT_MAP, C(ingest), 1, 0, NULL,
-     "accept other event names, e.g. cart=addtocart,purchase=transaction", NULL},
-    {"ts-unit", "auto|s|ms|us", OPT_CHOICE, C(ingest.ts_unit), 0, 0, ts_unit_names,
-     "unit of numeric timestamps; auto decides per value: >= 1e14 microseconds, >= 1e11 milliseconds, "
-     "else seconds (ISO-8601 text is read as it is)", NULL},
-    {"max-bad-ratio", "R", OPT_F64, C(ingest.max_bad_ratio), 0, 1, NULL,
-     "fail (exit 3) when more than this share of event lines is malformed or of an unknown event type", NULL},
+     "(schemas/inputs.md)"},
+    {.name = "map", .arg = "COL=NAME,...", .type = RC_OPT_CUSTOM, .set = set_map,
+     .help = "read event columns under other names, e.g. cookie=visitorid,product=itemid,ts=timestamp"},
+    {.name = "map-event", .arg = "TYPE=NAME,...", .type = RC_OPT_CUSTOM, .set = set_map_event,
+     .help = "accept other event names, e.g. cart=addtocart,purchase=transaction"},
+    {.name = "ts-unit", .arg = "auto|s|ms|us", .type = RC_OPT_CHOICE, .off = C(ingest.ts_unit),
+     .choices = ts_unit_names,
+     .help = "unit of numeric timestamps; auto decides per value: >= 1e14 microseconds, >= 1e11 milliseconds, "
+     "else seconds (ISO-8601 text is read as it is)"},
+    {.name = "max-bad-ratio", .arg = "R", .type = RC_OPT_F64, .off = C(ingest.max_bad_ratio), .min = 0, .max = 1,
+     .help = "fail (exit 3) when more than this share of event lines is malformed or of an unknown event type"},
 
-    {"weight-view", "W", OPT_F32, C(train.weight[RB_VIEW]), 0, 1e6, NULL, "weight of a view event", "Training data"},
-    {"weight-cart", "W", OPT_F32, C(train.weight[RB_CART]), 0, 1e6, NULL, "weight of an add-to-cart event", NULL},
-    {"weight-purchase", "W", OPT_F32, C(train.weight[RB_PURCHASE]), 0, 1e6, NULL, "weight of a purchase event", NULL},
-    {"half-life-days", "D", OPT_F64, C(train.half_life_days), 0, 36500, NULL,
-     "an event's weight halves every D days back from the newest event (0: no decay); also for popularity", NULL},
-    {"window-days", "D", OPT_F64, C(train.window_days), 0, 36500, NULL,
-     "ignore events older than D days before the newest (0: all); also for popularity", NULL},
-    {"min-events", "N", OPT_U32, C(train.min_events), 0, 1e9, NULL,
-     "a cookie trains with at least N events ...", NULL},
-    {"active-days", "D", OPT_F64, C(train.active_days), 0, 36500, NULL,
-     "... within the last D days (0: the whole window)", NULL},
-    {"min-purchases", "N", OPT_U32, C(train.min_purchases), 0, 1e9, NULL,
-     "a cookie gets a CF list with at least N purchases", NULL},
+    {.name = "weight-view", .arg = "W", .type = RC_OPT_F32, .off = C(train.weight[RB_VIEW]), .min = 0, .max = 1e6,
+     .help = "weight of a view event", .section = "Training data"},
+    {.name = "weight-cart", .arg = "W", .type = RC_OPT_F32, .off = C(train.weight[RB_CART]), .min = 0, .max = 1e6,
+     .help = "weight of an add-to-cart event"},
+    {.name = "weight-purchase", .arg = "W", .type = RC_OPT_F32, .off = C(train.weight[RB_PURCHASE]),
+     .min = 0, .max = 1e6,
+     .help = "weight of a purchase event"},
+    {.name = "half-life-days", .arg = "D", .type = RC_OPT_F64, .off = C(train.half_life_days), .min = 0, .max = 36500,
+     .help = "an event's weight halves every D days back from the newest event (0: no decay); also for popularity"},
+    {.name = "window-days", .arg = "D", .type = RC_OPT_F64, .off = C(train.window_days), .min = 0, .max = 36500,
+     .help = "ignore events older than D days before the newest (0: all); also for popularity"},
+    {.name = "min-events", .arg = "N", .type = RC_OPT_U32, .off = C(train.min_events), .min = 0, .max = 1e9,
+     .help = "a cookie trains with at least N events ..."},
+    {.name = "active-days", .arg = "D", .type = RC_OPT_F64, .off = C(train.active_days), .min = 0, .max = 36500,
+     .help = "... within the last D days (0: the whole window)"},
+    {.name = "min-purchases", .arg = "N", .type = RC_OPT_U32, .off = C(train.min_purchases), .min = 0, .max = 1e9,
+     .help = "a cookie gets a CF list with at least N purchases"},
 
-    {"factors", "F", OPT_U32, C(als.factors), 1, 1024, NULL, "ALS latent factors", "Collaborative filtering (ALS)"},
-    {"reg", "L", OPT_F32, C(als.reg), 0, 1e6, NULL,
-     "ALS L2 regularisation per observed entry: a row with n entries gets reg * n", NULL},
-    {"alpha", "A", OPT_F32, C(als.alpha), 0, 1e6, NULL, "ALS confidence scale: c = 1 + alpha * weight", NULL},
-    {"iterations", "N", OPT_U32, C(als.iterations), 1, 1000, NULL, "ALS iterations", NULL},
-    {"cg-steps", "N", OPT_U32, C(als.cg_steps), 0, 100, NULL,
-     "conjugate-gradient steps per row solve (0: exact Cholesky solve)", NULL},
-    {"seed", "S", OPT_U64, C(als.seed), 0, 1.8e19, NULL,
-     "random seed (same inputs, seed and --threads: same lists)", NULL},
-    {"threads", "T", OPT_INT, C(als.threads), 0, 4096, NULL, "worker threads (0: all cores)", NULL},
-    {"score-method", "auto|faiss|gemm", OPT_CHOICE, C(score_method), 0, 0, score_names,
-     "how CF lists are scored (same lists; auto picks the faster)", NULL},
+    {.name = "factors", .arg = "F", .type = RC_OPT_U32, .off = C(als.factors), .min = 1, .max = 1024,
+     .help = "ALS latent factors", .section = "Collaborative filtering (ALS)"},
+    {.name = "reg", .arg = "L", .type = RC_OPT_F32, .off = C(als.reg), .min = 0, .max = 1e6,
+     .help = "ALS L2 regularisation per observed entry: a row with n entries gets reg * n"},
+    {.name = "alpha", .arg = "A", .type = RC_OPT_F32, .off = C(als.alpha), .min = 0, .max = 1e6,
+     .help = "ALS confidence scale: c = 1 + alpha * weight"},
+    {.name = "iterations", .arg = "N", .type = RC_OPT_U32, .off = C(als.iterations), .min = 1, .max = 1000,
+     .help = "ALS iterations"},
+    {.name = "cg-steps", .arg = "N", .type = RC_OPT_U32, .off = C(als.cg_steps), .min = 0, .max = 100,
+     .help = "conjugate-gradient steps per row solve (0: exact Cholesky solve)"},
+    {.name = "seed", .arg = "S", .type = RC_OPT_U64, .off = C(als.seed),
+     .help = "random seed (same inputs, seed and --threads: same lists)"},
+    {.name = "threads", .arg = "T", .type = RC_OPT_INT, .off = C(als.threads), .min = 0, .max = 4096,
+     .help = "worker threads (0: all cores)"},
+    {.name = "score-method", .arg = "auto|faiss|gemm", .type = RC_OPT_CHOICE, .off = C(score_method),
+     .choices = score_names,
+     .help = "how CF lists are scored (same lists; auto picks the faster)"},
 
-    {"tune", "auto|off|SECONDS", OPT_TUNE, C(tune), 0, 1e6, NULL,
-     "choose --factors, --reg, --alpha, --iterations, the event weights and --half-life-days from the events "
+    {.name = "tune", .arg = "auto|off|SECONDS", .type = RC_OPT_CUSTOM, .set = set_tune, .max = 1e6, .def = "auto",
+     .help = "choose --factors, --reg, --alpha, --iterations, the event weights and --half-life-days from the events "
      "(successive halving on a validation split, best NDCG@--eval-k; schemas/params.md): SECONDS searches "
      "every one not given as a flag or by --params within that budget; auto runs the whole search (it stops "
-     "only past 300 s) when none of them is given and there is no --params; off never", "Parameters"},
-    {"params", "FILE", OPT_PATH, C(params), 0, 0, NULL,
-     "read those parameters from FILE (written by --tune-out; flags given on the command line win)", NULL},
-    {"tune-out", "FILE", OPT_PATH, C(tune_out), 0, 0, NULL,
-     "write the parameters the build used, with the search's table when it tuned, to FILE", NULL},
-    {"tune-configs", "N", OPT_U32, C(tune_configs), 3, 60, NULL,
-     "configurations the search starts with; the best third goes on at each rung (a wider daily search: 54)", NULL},
-    {"tune-only", NULL, OPT_FLAG, C(tune_only), 0, 0, NULL,
-     "tune (as --tune; auto: the whole search), write --tune-out and stop: no version is built", NULL},
+     "only past 300 s) when none of them is given and there is no --params; off never", .section = "Parameters"},
+    {.name = "params", .arg = "FILE", .type = RC_OPT_STR, .off = C(params),
+     .help = "read those parameters from FILE (written by --tune-out; flags given on the command line win)"},
+    {.name = "tune-out", .arg = "FILE", .type = RC_OPT_STR, .off = C(tune_out),
+     .help = "write the parameters the build used, with the search's table when it tuned, to FILE"},
+    {.name = "tune-configs", .arg = "N", .type = RC_OPT_U32, .off = C(tune_configs), .min = 3, .max = 60,
+     .help = "configurations the search starts with; the best third goes on at each rung (a wider daily search: 54)"},
+    {.name = "tune-only", .arg = NULL, .type = RC_OPT_FLAG, .off = C(tune_only),
+     .help = "tune (as --tune; auto: the whole search), write --tune-out and stop: no version is built"},
 
-    {"session-gap", "MINUTES", OPT_F64, C(session_gap_min), 0.01, 1e6, NULL,
-     "events without a session id (no session column, or an empty field) are cut into sessions per cookie "
-     "where more than MINUTES pass without an event (schemas/inputs.md)", "Co-view (browsing route)"},
-    {"coview-window", "N", OPT_U32, C(coview.window), 1, 100, NULL,
-     "count two events of a session as co-viewed when at most N positions apart (weight 1/distance)", NULL},
-    {"coview-min", "N", OPT_U32, C(coview.min_count), 1, 1e9, NULL,
-     "a co-viewed product is listed with at least N co-occurrences", NULL},
-    {"coview-typed", NULL, OPT_FLAG, C(coview.typed), 0, 0, NULL,
-     "weigh co-viewed pairs by the events' --weight-view/-cart/-purchase (default: every event 1)", NULL},
-    {"coview-half-life-days", "D", OPT_F64, C(coview.half_life_days), 0, 36500, NULL,
-     "a co-viewed pair's weight halves every D days back from the newest event (0: no decay)", NULL},
-    {"coview-backward", "B", OPT_F64, C(coview.backward), 0, 1, NULL,
-     "weight of a co-view in the order opposite to the events' (b viewed after a counts 1 for a -> b and B "
-     "for b -> a)", NULL},
-    {"coview-norm", "raw|cosine|lift", OPT_CHOICE, C(coview.norm), 0, 0, coview_norm_names,
-     "co-view score: the weighted count, count / sqrt(both products' counts), or count / the listed product's "
-     "count", NULL},
-    {"blend-weight", "auto|W", OPT_BLEND, C(blend_weight), 0, 1, NULL,
-     "the browsing route ranks co-view against image similarity as W x coview (1 for a list's best) vs "
-     "(1 - W) x cosine (1: coview first, then image); auto chooses W on the next-item holdout with "
-     "--holdout, else 0.5 (schemas/cache.md)", NULL},
+    {.name = "session-gap", .arg = "MINUTES", .type = RC_OPT_F64, .off = C(session_gap_min), .min = 0.01, .max = 1e6,
+     .help = "events without a session id (no session column, or an empty field) are cut into sessions per cookie "
+     "where more than MINUTES pass without an event (schemas/inputs.md)", .section = "Co-view (browsing route)"},
+    {.name = "coview-window", .arg = "N", .type = RC_OPT_U32, .off = C(coview.window), .min = 1, .max = 100,
+     .help = "count two events of a session as co-viewed when at most N positions apart (weight 1/distance)"},
+    {.name = "coview-min", .arg = "N", .type = RC_OPT_U32, .off = C(coview.min_count), .min = 1, .max = 1e9,
+     .help = "a co-viewed product is listed with at least N co-occurrences"},
+    {.name = "coview-typed", .arg = NULL, .type = RC_OPT_FLAG, .off = C(coview.typed),
+     .help = "weigh co-viewed pairs by the events' --weight-view/-cart/-purchase (default: every event 1)"},
+    {.name = "coview-half-life-days", .arg = "D", .type = RC_OPT_F64, .off = C(coview.half_life_days),
+     .min = 0, .max = 36500,
+     .help = "a co-viewed pair's weight halves every D days back from the newest event (0: no decay)"},
+    {.name = "coview-backward", .arg = "B", .type = RC_OPT_F64, .off = C(coview.backward), .min = 0, .max = 1,
+     .help = "weight of a co-view in the order opposite to the events' (b viewed after a counts 1 for a -> b and B "
+     "for b -> a)"},
+    {.name = "coview-norm", .arg = "raw|cosine|lift", .type = RC_OPT_CHOICE, .off = C(coview.norm),
+     .choices = coview_norm_names,
+     .help = "co-view score: the weighted count, count / sqrt(both products' counts), or count / the listed product's "
+     "count"},
+    {.name = "blend-weight", .arg = "auto|W", .type = RC_OPT_CUSTOM, .set = set_blend, .min = 0, .max = 1,
+     .def = "auto",
+     .help = "the browsing route ranks co-view against image similarity as W x coview (1 for a list's best) vs "
+     "(1 - W) x cosine (1: coview lists alone, image lists not served); auto chooses W on the next-item holdout with "
+     "--holdout, else 0.5 (schemas/cache.md)"},
 
-    {"knn", "exact|ivf|hnsw", OPT_CHOICE, C(knn.method), 0, 0, knn_names,
-     "image-similarity search: exact, or approximate (recall measured on a sample)", "Image similarity"},
-    {"knn-nlist", "N", OPT_U32, C(knn.ivf_nlist), 0, 1e7, NULL, "IVF lists (0: about 4 sqrt(rows))", NULL},
-    {"knn-nprobe", "N", OPT_U32, C(knn.ivf_nprobe), 1, 1e7, NULL, "IVF lists probed per query", NULL},
-    {"knn-m", "M", OPT_U32, C(knn.hnsw_m), 2, 1024, NULL, "HNSW links per node", NULL},
-    {"knn-ef", "N", OPT_U32, C(knn.hnsw_ef), 1, 1e6, NULL, "HNSW search breadth", NULL},
-    {"knn-recall-sample", "N", OPT_U32, C(knn.recall_sample), 0, 1e7, NULL,
-     "products checked against exact search to measure recall", NULL},
+    {.name = "knn", .arg = "exact|ivf|hnsw", .type = RC_OPT_CHOICE, .off = C(knn.method), .choices = knn_names,
+     .help = "image-similarity search: exact, or approximate (recall measured on a sample)",
+     .section = "Image similarity"},
+    {.name = "knn-nlist", .arg = "N", .type = RC_OPT_U32, .off = C(knn.ivf_nlist), .min = 0, .max = 1e7,
+     .help = "IVF lists (0: about 4 sqrt(rows))"},
+    {.name = "knn-nprobe", .arg = "N", .type = RC_OPT_U32, .off = C(knn.ivf_nprobe), .min = 1, .max = 1e7,
+     .help = "IVF lists probed per query"},
+    {.name = "knn-m", .arg = "M", .type = RC_OPT_U32, .off = C(knn.hnsw_m), .min = 2, .max = 1024,
+     .help = "HNSW links per node"},
+    {.name = "knn-ef", .arg = "N", .type = RC_OPT_U32, .off = C(knn.hnsw_ef), .min = 1, .max = 1e6,
+     .help = "HNSW search breadth"},
+    {.name = "knn-recall-sample", .arg = "N", .type = RC_OPT_U32, .off = C(knn.recall_sample), .min = 0, .max = 1e7,
+     .help = "products checked against exact search to measure recall"},
 
-    {"n", "N", OPT_U32, C(n), 1, RC_LIST_MAX, NULL, "entries per list", "Lists and evaluation"},
-    {"keep-bought", NULL, OPT_FLAG, C(keep_bought), 0, 0, NULL,
-     "let CF lists hold products the cookie bought (default: excluded)", NULL},
-    {"holdout", "K", OPT_U32, C(train.holdout), 0, 1000, NULL,
-     "evaluate: hold out each purchasing cookie's last K purchases from training, report HR, Recall, NDCG and "
+    {.name = "n", .arg = "N", .type = RC_OPT_U32, .off = C(n), .min = 1, .max = RC_LIST_MAX,
+     .help = "entries per list", .section = "Lists and evaluation"},
+    {.name = "keep-bought", .arg = NULL, .type = RC_OPT_FLAG, .off = C(keep_bought),
+     .help = "let CF lists hold products the cookie bought (default: excluded)"},
+    {.name = "holdout", .arg = "K", .type = RC_OPT_U32, .off = C(train.holdout), .min = 0, .max = 1000,
+     .help = "evaluate: hold out each purchasing cookie's last K purchases from training, report HR, Recall, NDCG and "
      "precision of CF vs most-popular, CF's lift, coverage, popularity bias and whether the model is degenerate "
-     "(logged and in the manifest; the published lists are then trained without them; 0: off)", NULL},
-    {"eval-k", "K", OPT_U32, C(eval_k), 1, RC_LIST_MAX, NULL, "cut-off of the evaluation metrics (at most --n)", NULL},
-    {"holdout-split", "temporal|random", OPT_CHOICE, C(train.holdout_split), 0, 0, split_names,
-     "which purchases --holdout (and the tuner's validation) hold out: each cookie's latest, or random ones "
-     "(seeded by --seed)", NULL},
+     "(logged and in the manifest; the published lists are then trained without them; 0: off)"},
+    {.name = "eval-k", .arg = "K", .type = RC_OPT_U32, .off = C(eval_k), .min = 1, .max = RC_LIST_MAX,
+     .help = "cut-off of the evaluation metrics (at most --n)"},
+    {.name = "holdout-split", .arg = "temporal|random", .type = RC_OPT_CHOICE, .off = C(train.holdout_split),
+     .choices = split_names,
+     .help = "which purchases --holdout (and the tuner's validation) hold out: each cookie's latest, or random ones "
+     "(seeded by --seed)"},
 
-    {"out", "ROOT", OPT_PATH, C(out), 0, 0, NULL, "cache root: versions/, current, .staging/ (created)", "Output"},
-    {"keep", "K", OPT_U32, C(keep), 0, 1e6, NULL, "versions kept under versions/ (0: keep all); current always stays",
-     NULL},
-    {"no-flip", NULL, OPT_FLAG, C(no_flip), 0, 0, NULL,
-     "publish the version but leave current as it is (a rollout job verifies, then flips)", NULL},
-    {"device", "auto|cpu|gpu", OPT_CHOICE, C(device), 0, 0, device_names,
-     "where ALS, CF scoring and exact kNN run; gpu fails (exit 1) without CUDA or a device; auto uses cpu then",
-     NULL},
+    {.name = "out", .arg = "ROOT", .type = RC_OPT_STR, .off = C(out),
+     .help = "cache root: versions/, current, .staging/ (created)", .section = "Output"},
+    {.name = "keep", .arg = "K", .type = RC_OPT_U32, .off = C(keep), .min = 0, .max = 1e6,
+     .help = "versions kept under versions/ (0: keep all); current always stays"},
+    {.name = "no-flip", .arg = NULL, .type = RC_OPT_FLAG, .off = C(no_flip),
+     .help = "publish the version but leave current as it is (a rollout job verifies, then flips)"},
+    {.name = "device", .arg = "auto|cpu|gpu", .type = RC_OPT_CHOICE, .off = C(device), .choices = device_names,
+     .help = "where ALS, CF scoring and exact kNN run; gpu fails (exit 1) without CUDA or a device; auto uses cpu then"},
 
-    {"log-level", "debug|info|warn|error", OPT_CHOICE, C(log_level), 0, 0, level_names, "least level logged",
-     "Logging"},
-    {"log-format", "logfmt|json", OPT_CHOICE, C(log_format), 0, 0, format_names, "log line format (stderr)", NULL},
-    {"progress", "auto|always|never", OPT_CHOICE, C(progress), 0, 0, progress_names,
-     "progress display: a redrawn line on a terminal (auto), or log lines every few seconds", NULL},
-    {"help", NULL, OPT_FLAG, C(help), 0, 0, NULL, "print this help and exit", NULL},
-    {NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+    {.name = "log-level", .arg = "debug|info|warn|error", .type = RC_OPT_CHOICE, .off = C(log_level),
+     .choices = level_names,
+     .help = "least level logged", .section = "Logging"},
+    {.name = "log-format", .arg = "logfmt|json", .type = RC_OPT_CHOICE, .off = C(log_format), .choices = format_names,
+     .help = "log line format (stderr)"},
+    {.name = "progress", .arg = "auto|always|never", .type = RC_OPT_CHOICE, .off = C(progress),
+     .choices = progress_names,
+     .help = "progress display: a redrawn line on a terminal (auto), or log lines every few seconds"},
+    {.name = "help", .arg = NULL, .type = RC_OPT_FLAG, .off = C(help),
+     .help = "print this help and exit"},
+    {0},
 };
-
-#define FIELD(c, o, type) ((type *)((char *)(c) + (o)->off))
-
-/* The value a field holds now, for --help's defaults. Empty when none. */
-static void format_value(const struct rb_config *c, const struct opt *o, char *out, size_t cap)
-{
-    struct rb_config *m = (struct rb_config *)c;
-    out[0] = 0;
-    switch (o->type) {
-    case OPT_U32:
-        snprintf(out, cap, "%" PRIu32, *FIELD(m, o, uint32_t));
-        break;
-    case OPT_U64:
-        snprintf(out, cap, "%" PRIu64, *FIELD(m, o, uint64_t));
-        break;
-    case OPT_INT:
-        snprintf(out, cap, "%d", *FIELD(m, o, int));
-        break;
-    case OPT_F32:
-        snprintf(out, cap, "%g", (double)*FIELD(m, o, float));
-        break;
-    case OPT_F64:
-        snprintf(out, cap, "%g", *FIELD(m, o, double));
-        break;
-    case OPT_CHOICE:
-        snprintf(out, cap, "%s", o->choices[*FIELD(m, o, int)]);
-        break;
-    case OPT_TUNE:
-        snprintf(out, cap, "%s", c->tune == TUNE_AUTO ? "auto" : c->tune == TUNE_OFF ? "off" : "");
-        break;
-    case OPT_BLEND:
-        if (c->blend_weight < 0)
-            snprintf(out, cap, "auto");
-        else
-            snprintf(out, cap, "%g", c->blend_weight);
-        break;
-    default:
-        break;
-    }
-}
 
 static void usage(FILE *f)
 {
@@ -329,38 +306,7 @@ static void usage(FILE *f)
                "is flipped to it. On any failure or interruption current is left as it was.\n"
                "stdout gets the new version id (with --tune-only: the parameter file's path); logs and the\n"
                "summary go to stderr.\n");
-    for (const struct opt *o = options; o->name; o++) {
-        if (o->section)
-            fprintf(f, "\n%s:\n", o->section);
-        char head[64], val[64];
-        snprintf(head, sizeof(head), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        format_value(&def, o, val, sizeof(val));
-        if (strlen(head) > 26)
-            fprintf(f, "  %s\n  %-26s ", head, "");
-        else
-            fprintf(f, "  %-26s ", head);
-        /* Wrap the help text at about 100 columns. */
-        const char *h = o->help;
-        size_t col = 0;
-        while (*h) {
-            size_t w = strcspn(h, " ");
-            if (col && col + 1 + w > 70) {
-                fprintf(f, "\n  %-26s ", "");
-                col = 0;
-            } else if (col) {
-                fputc(' ', f);
-                col++;
-            }
-            fwrite(h, 1, w, f);
-            col += w;
-            h += w;
-            while (*h == ' ')
-                h++;
-        }
-        if (val[0])
-            fprintf(f, " [%s]", val);
-        fputc('\n', f);
-    }
+    rc_opt_usage(f, options, &def, 0, 99);
     fprintf(f, "\nExit status:\n"
                "  0  the version was published (and current flipped unless --no-flip)\n"
                "  1  the build failed or was interrupted (SIGINT, SIGTERM); nothing was published\n"
@@ -370,100 +316,73 @@ static void usage(FILE *f)
                "     training thresholds\n");
 }
 
-static int parse_number(const char *s, double min, double max, int integer, double *out)
+static int set_events(void *cfg, const struct rc_opt *o, const char *arg, char *err)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v < min || v > max || (integer && v != floor(v)))
-        return -1;
-    *out = v;
+    struct rb_config *c = cfg;
+    (void)o;
+    if (!*arg)
+        return rc_fail(err, RC_EFORMAT, "--events needs a non-empty value");
+    if (c->nevents == MAX_EVENT_FILES)
+        return rc_fail(err, RC_ERANGE, "at most %d --events files", MAX_EVENT_FILES);
+    c->events[c->nevents++] = arg;
     return 0;
 }
 
-static int set_option(struct rb_config *c, const struct opt *o, const char *arg, char *err)
+static int set_map(void *cfg, const struct rc_opt *o, const char *arg, char *err)
 {
-    double v;
-    switch (o->type) {
-    case OPT_PATH:
-        if (!*arg)
-            return rc_fail(err, RC_EFORMAT, "--%s needs a non-empty value", o->name);
-        *FIELD(c, o, const char *) = arg;
+    struct rb_config *c = cfg;
+    (void)o;
+    c->map_spec = arg;
+    return rb_ingest_parse_map(&c->ingest, arg, err);
+}
+
+static int set_map_event(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    struct rb_config *c = cfg;
+    (void)o;
+    c->map_event_spec = arg;
+    return rb_ingest_parse_event_map(&c->ingest, arg, err);
+}
+
+static int set_preset(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    struct rb_config *c = cfg;
+    (void)o;
+    c->preset = arg;
+    return rb_ingest_preset(&c->ingest, arg, err);
+}
+
+static int set_tune(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    struct rb_config *c = cfg;
+    if (strcmp(arg, "auto") == 0 || strcmp(arg, "off") == 0) {
+        c->tune = arg[0] == 'a' ? TUNE_AUTO : TUNE_OFF;
         return 0;
-    case OPT_EVENTS:
-        if (!*arg)
-            return rc_fail(err, RC_EFORMAT, "--events needs a non-empty value");
-        if (c->nevents == MAX_EVENT_FILES)
-            return rc_fail(err, RC_ERANGE, "at most %d --events files", MAX_EVENT_FILES);
-        c->events[c->nevents++] = arg;
-        return 0;
-    case OPT_FLAG:
-        *FIELD(c, o, int) = 1;
-        return 0;
-    case OPT_TUNE:
-        if (strcmp(arg, "auto") == 0 || strcmp(arg, "off") == 0) {
-            c->tune = arg[0] == 'a' ? TUNE_AUTO : TUNE_OFF;
-            return 0;
-        }
-        if (parse_number(arg, 1, o->max, 0, &v) != 0)
-            return rc_fail(err, RC_ERANGE, "--tune '%s': expected auto, off or seconds from 1 to %g", arg, o->max);
-        c->tune = TUNE_BUDGET;
-        c->tune_budget = v;
-        return 0;
-    case OPT_BLEND:
-        if (strcmp(arg, "auto") == 0) {
-            c->blend_weight = -1;
-            return 0;
-        }
-        if (parse_number(arg, o->min, o->max, 0, &v) != 0)
-            return rc_fail(err, RC_ERANGE, "--%s '%s': expected auto or a number from %g to %g", o->name, arg,
-                           o->min, o->max);
-        c->blend_weight = v;
-        return 0;
-    case OPT_CHOICE:
-        for (int i = 0; o->choices[i]; i++)
-            if (strcmp(arg, o->choices[i]) == 0) {
-                *FIELD(c, o, int) = i;
-                return 0;
-            }
-        return rc_fail(err, RC_ERANGE, "--%s '%s': expected %s", o->name, arg, o->arg);
-    case OPT_MAP:
-        if (o->min == 0) {
-            c->map_spec = arg;
-            return rb_ingest_parse_map(&c->ingest, arg, err);
-        }
-        c->map_event_spec = arg;
-        return rb_ingest_parse_event_map(&c->ingest, arg, err);
-    case OPT_PRESET:
-        c->preset = arg;
-        return rb_ingest_preset(&c->ingest, arg, err);
-    default:
-        break;
     }
-    int integer = o->type == OPT_U32 || o->type == OPT_U64 || o->type == OPT_INT;
-    if (parse_number(arg, o->min, o->max, integer, &v) != 0)
-        return rc_fail(err, RC_ERANGE, "--%s '%s': expected %s from %g to %g", o->name, arg,
-                       integer ? "an integer" : "a number", o->min, o->max);
-    switch (o->type) {
-    case OPT_U32:
-        *FIELD(c, o, uint32_t) = (uint32_t)v;
-        break;
-    case OPT_U64:
-        /* Through strtoull: a double cannot hold every 64-bit seed. */
-        *FIELD(c, o, uint64_t) = strtoull(arg, NULL, 10);
-        break;
-    case OPT_INT:
-        *FIELD(c, o, int) = (int)v;
-        break;
-    case OPT_F32:
-        *FIELD(c, o, float) = (float)v;
-        break;
-    case OPT_F64:
-        *FIELD(c, o, double) = v;
-        break;
-    default:
-        break;
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || errno || !isfinite(v) || v < 1 || v > o->max)
+        return rc_fail(err, RC_ERANGE, "--tune '%s': expected auto, off or seconds from 1 to %g", arg, o->max);
+    c->tune = TUNE_BUDGET;
+    c->tune_budget = v;
+    return 0;
+}
+
+static int set_blend(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    struct rb_config *c = cfg;
+    if (strcmp(arg, "auto") == 0) {
+        c->blend_weight = -1;
+        return 0;
     }
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || errno || !isfinite(v) || v < o->min || v > o->max)
+        return rc_fail(err, RC_ERANGE, "--%s '%s': expected auto or a number from %g to %g", o->name, arg, o->min,
+                       o->max);
+    c->blend_weight = v;
     return 0;
 }
 
@@ -483,10 +402,10 @@ static const struct {
 };
 
 /* The RB_PARAM_* bit of an option, 0 when the tuner does not choose it. */
-static unsigned tunable_bit(const struct opt *o)
+static unsigned tunable_bit(const struct rc_opt *o)
 {
     for (size_t i = 0; i < sizeof(tunable) / sizeof(tunable[0]); i++)
-        if (o->type != OPT_MAP && o->type != OPT_PRESET && o->off == tunable[i].off)
+        if (o->type != RC_OPT_CUSTOM && o->off == tunable[i].off)
             return tunable[i].bit;
     return 0;
 }
@@ -494,17 +413,18 @@ static unsigned tunable_bit(const struct opt *o)
 /*
  * --params FILE (schemas/params.md): "name = value" lines naming tunable
  * options, '#' comments, blank lines. A parameter given as a flag wins.
- * The values go through set_option, so the flags' ranges apply.
+ * The values go through rc_opt_set, so the flags' ranges apply.
  */
 static int read_params(struct rb_config *c, char *err)
 {
     FILE *f = fopen(c->params, "r");
     if (!f)
         return rc_fail(err, -errno, "unable to open --params '%s': %s", c->params, rc_strerror(-errno));
-    char line[512];
+    char *line = NULL; /* a whole line, however long (a comment can be) */
+    size_t cap = 0;
     unsigned lineno = 0;
     int rc = 0;
-    while (!rc && fgets(line, sizeof(line), f)) {
+    while (!rc && getline(&line, &cap, f) >= 0) {
         lineno++;
         char *p = line + strspn(line, " \t");
         p[strcspn(p, "#\r\n")] = 0;
@@ -522,10 +442,8 @@ static int read_params(struct rb_config *c, char *err)
         value += strspn(value, " \t");
         for (e = value + strlen(value); e > value && (e[-1] == ' ' || e[-1] == '\t');)
             *--e = 0;
-        const struct opt *o = options;
-        while (o->name && strcmp(o->name, name) != 0)
-            o++;
-        unsigned bit = o->name ? tunable_bit(o) : 0;
+        const struct rc_opt *o = rc_opt_find(options, name, strlen(name), 0);
+        unsigned bit = o ? tunable_bit(o) : 0;
         if (!bit) {
             rc = rc_fail(err, RC_EFORMAT, "%s:%u: '%s' is not a tunable parameter", c->params, lineno, name);
             break;
@@ -534,7 +452,9 @@ static int read_params(struct rb_config *c, char *err)
             continue;
         /* The file's half-life is CF's, as the tuner's is: popularity keeps --half-life-days. */
         double popularity_half_life = c->train.half_life_days;
-        if ((rc = set_option(c, o, value, err)) != 0) {
+        char from[64];
+        snprintf(from, sizeof(from), "--%s", o->name);
+        if ((rc = rc_opt_set(o, c, value, from, err)) != 0) {
             char inner[RC_ERRMSG_MAX];
             snprintf(inner, sizeof(inner), "%s", err);
             rc = rc_fail(err, rc, "%s:%u: %s", c->params, lineno, inner);
@@ -548,41 +468,21 @@ static int read_params(struct rb_config *c, char *err)
     }
     if (!rc && ferror(f))
         rc = rc_fail(err, -EIO, "error reading --params '%s'", c->params);
+    free(line);
     fclose(f);
     return rc;
 }
 
+/* A flag on the command line fixes its parameter for the tuner and --params. */
+static void option_seen(void *cfg, const struct rc_opt *o)
+{
+    ((struct rb_config *)cfg)->given |= tunable_bit(o);
+}
+
 static int parse_args(struct rb_config *c, int argc, char **argv, char *err)
 {
-    enum { NOPT = sizeof(options) / sizeof(options[0]) };
-    struct option longopts[NOPT + 1];
-    int n = 0;
-    for (const struct opt *o = options; o->name; o++, n++)
-        longopts[n] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, 256 + n};
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
-    opterr = 0;
-    optind = 1;
-    for (;;) {
-        int prev = optind;
-        int ch = getopt_long(argc, argv, ":h", longopts, NULL);
-        if (ch == -1)
-            break;
-        if (ch == 'h') {
-            c->help = 1;
-            continue;
-        }
-        if (ch == ':')
-            return rc_fail(err, RC_EFORMAT, "option '%s' needs a value", argv[optind - 1]);
-        if (ch == '?')
-            return rc_fail(err, RC_EFORMAT, "unknown option '%s'", argv[prev < argc ? prev : argc - 1]);
-        int rc = set_option(c, &options[ch - 256], optarg, err);
-        if (rc)
-            return rc;
-        c->given |= tunable_bit(&options[ch - 256]);
-    }
-    if (optind < argc)
-        return rc_fail(err, RC_EFORMAT, "unexpected argument '%s'", argv[optind]);
-    return 0;
+    struct rc_opt_state st = {.seen = option_seen};
+    return rc_opt_parse(options, c, argc, argv, &st, err);
 }
 
 /* Everything that can be said about the options before reading any input. */
@@ -663,25 +563,6 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ---- device ---- */
-
-/* 0 when a CUDA device can be used (its name and memory logged), else an
- * error (RC_ENOGPU when there is none) with the reason in err. */
-static int probe_gpu(char *err)
-{
-#ifdef RB_HAVE_CUDA
-    char name[256];
-    uint64_t free_b = 0, total_b = 0;
-    int rc = rb_gpu_info(name, &free_b, &total_b, err);
-    if (rc == 0)
-        rc_log(RC_LOG_INFO, "device", "device=gpu name=\"%s\" free_mib=%" PRIu64 " total_mib=%" PRIu64, name,
-               free_b >> 20, total_b >> 20);
-    return rc;
-#else
-    return rc_fail(err, RC_ENOGPU, "this recbuild was built without CUDA");
-#endif
-}
-
 /* ---- the build ---- */
 
 struct input {
@@ -693,7 +574,8 @@ struct input {
 struct build {
     const struct rb_config *cfg;
     struct rb_progress progress;
-    const char *device;            /* "cpu" or "gpu" */
+    const struct rb_backend *backend; /* where ALS, CF scoring and image kNN run */
+    const char *device;            /* backend->name: "cpu" or "gpu" */
     struct rb_dataset d;
     struct rb_train t;
     struct rb_als_model model;
@@ -893,7 +775,9 @@ static int run_tune(struct build *b, int *bad_input, char *err)
     return 0;
 }
 
-/* Warn loudly about a CF model that learned nothing usable or loses to most-popular. */
+/* Warn loudly about a CF model that learned nothing usable. (One that loses
+ * to most-popular on the holdout is said by the summary's evaluation line,
+ * logged as an error then.) */
 static void report_quality(const struct build *b)
 {
     const struct rb_health *h = &b->health;
@@ -901,10 +785,6 @@ static void report_quality(const struct build *b)
         rc_log(RC_LOG_ERROR, "quality", "degenerate=1 reason=\"%s\" cold_share=%.3f factor_norm=%.3g spread=%.3g "
                "msg=\"the CF model is degenerate; ops/rebuild.sh refuses to publish it\"",
                h->reason, h->cold_share, h->factor_norm, h->spread);
-    if (b->have_eval && b->eval.users > 0 && b->eval.ndcg < b->eval.pop_ndcg)
-        rc_log(RC_LOG_ERROR, "quality", "lift=%.3f ndcg=%.4f pop_ndcg=%.4f msg=\"CF loses to the most-popular "
-               "list on the holdout; ops/rebuild.sh refuses it below --min-lift\"",
-               rb_eval_lift(&b->eval), b->eval.ndcg, b->eval.pop_ndcg);
 }
 
 /* The blend weights the next-item holdout tries (--blend-weight auto). */
@@ -922,7 +802,7 @@ static int run_coview(struct build *b, char *err)
     struct rb_coview_stats base_stats;
     memset(&base, 0, sizeof(base));
     int rc;
-    int64_t since = c->train.window_days > 0 ? d->ts_max - (int64_t)(c->train.window_days * 86400.0) : INT64_MIN;
+    int64_t since = rb_window_start(d->ts_max, c->train.window_days);
     stage(b, "coview", NULL);
     if ((rc = rb_sessions_build(&b->sessions, d, since, c->session_gap_min * 60.0, err)) != 0)
         goto out;
@@ -966,12 +846,65 @@ static int run_coview(struct build *b, char *err)
     b->blend_weight = b->have_image ? w : -1;
     if (b->have_image)
         rb_coview_blend(&b->coview, w);
+    /* At 1 image items lost to the fill after the coview items: the image
+     * lists are kept (recctl get, the next version's gates) but not served. */
+    if (b->have_image && w >= 1)
+        b->image.flags = RC_LIST_ASIDE;
     stage_end(b);
 out:
     free(held);
     rb_lists_release(&base);
     rb_sessions_release(&b->sessions);
     return rc;
+}
+
+/* The CF model: the training matrix, ALS, the CF lists and their health. */
+static int run_cf(struct build *b, int *bad_input, char *err)
+{
+    const struct rb_config *c = b->cfg;
+    stage(b, "train", NULL);
+    int rc = rb_train_build(&b->t, &b->d, &b->params.train, err);
+    if (rc) {
+        *bad_input = rc == RC_EEMPTY;
+        return rc;
+    }
+    stage_end(b);
+    rc_log(RC_LOG_INFO, "train", "rows=%" PRIu32 " products=%" PRIu32 " nnz=%" PRIu64, b->t.ui.rows, b->t.ui.cols,
+           b->t.ui.nnz);
+
+    stage(b, "als", NULL);
+    if ((rc = b->backend->als_train(&b->model, &b->t, &b->params.als, err)) != 0)
+        return rc;
+    stage_end(b);
+
+    stage(b, "score", NULL);
+    if ((rc = b->backend->score_cf(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought,
+                                   (enum rb_score_method)c->score_method, err)) != 0)
+        return rc;
+    b->have_cf = 1;
+    stage_end(b);
+    if ((rc = rb_eval_health(&b->health, &b->cf, &b->model, &b->t, err)) != 0)
+        return rc;
+    rb_als_release(&b->model);
+    return 0;
+}
+
+/* The image-similarity lists, when there are embedding rows. */
+static int run_knn(struct build *b, char *err)
+{
+    const struct rb_config *c = b->cfg;
+    if (b->d.emb_rows == 0) {
+        if (c->embeddings)
+            rc_log(RC_LOG_WARN, "knn", "msg=\"no usable embedding rows: image-similarity lists are skipped\"");
+        return 0;
+    }
+    stage(b, "knn", NULL);
+    int rc = b->backend->knn_image(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
+    if (rc)
+        return rc;
+    b->have_image = 1;
+    stage_end(b);
+    return 0;
 }
 
 static int run_models(struct build *b, int *bad_input, char *err)
@@ -988,60 +921,7 @@ static int run_models(struct build *b, int *bad_input, char *err)
            (double)b->params.train.weight[RB_VIEW], (double)b->params.train.weight[RB_CART],
            (double)b->params.train.weight[RB_PURCHASE], b->params.train.half_life_days);
 
-    stage(b, "train", NULL);
-    rc = rb_train_build(&b->t, &b->d, &b->params.train, err);
-    if (rc) {
-        *bad_input = rc == RC_EEMPTY;
-        return rc;
-    }
-    stage_end(b);
-    rc_log(RC_LOG_INFO, "train", "rows=%" PRIu32 " products=%" PRIu32 " nnz=%" PRIu64, b->t.ui.rows, b->t.ui.cols,
-           b->t.ui.nnz);
-
-    stage(b, "als", NULL);
-#ifdef RB_HAVE_CUDA
-    if (strcmp(b->device, "gpu") == 0)
-        rc = rb_als_train_gpu(&b->model, &b->t, &b->params.als, err);
-    else
-#endif
-        rc = rb_als_train_cpu(&b->model, &b->t, &b->params.als, err);
-    if (rc)
-        return rc;
-    stage_end(b);
-
-    stage(b, "score", NULL);
-#ifdef RB_HAVE_CUDA
-    if (strcmp(b->device, "gpu") == 0)
-        rc = rb_score_cf_gpu(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought, err);
-    else
-#endif
-        rc = rb_score_cf(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought,
-                         (enum rb_score_method)c->score_method, err);
-    if (rc)
-        return rc;
-    b->have_cf = 1;
-    stage_end(b);
-    if ((rc = rb_eval_health(&b->health, &b->cf, &b->model, &b->t, err)) != 0)
-        return rc;
-    rb_als_release(&b->model);
-
-    if (b->d.emb_rows > 0) {
-        stage(b, "knn", NULL);
-#ifdef RB_HAVE_CUDA
-        if (strcmp(b->device, "gpu") == 0)
-            rc = rb_knn_image_gpu(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
-        else
-#endif
-            rc = rb_knn_image(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
-        if (rc)
-            return rc;
-        b->have_image = 1;
-        stage_end(b);
-    } else if (c->embeddings) {
-        rc_log(RC_LOG_WARN, "knn", "msg=\"no usable embedding rows: image-similarity lists are skipped\"");
-    }
-
-    if ((rc = run_coview(b, err)) != 0)
+    if ((rc = run_cf(b, bad_input, err)) != 0 || (rc = run_knn(b, err)) != 0 || (rc = run_coview(b, err)) != 0)
         return rc;
 
     /* Popularity keeps the configured half-life: the tuner chooses CF's. */
@@ -1078,287 +958,232 @@ static double stage_ms(const struct build *b, const char *name)
     return 0;
 }
 
-static void json_key(struct rc_buf *j, const char *k, int *first)
+/* The manifest's sections (schemas/manifest.md, "recbuild's sections"),
+ * filled from the build; rc_manifest_write renders them. */
+struct manifest_sections {
+    struct rc_manifest_info info;
+    struct rc_manifest_input inputs[MAX_EVENT_FILES + 3];
+    struct rc_manifest_params params;
+    struct rc_manifest_tuning tuning;
+    struct rc_manifest_dropped dropped;
+    struct rc_manifest_throughput throughput;
+    struct rc_manifest_eval eval;
+};
+
+_Static_assert(RB_BAD_REASONS == RC_MANIFEST_BAD_REASONS, "counts_dropped.bad_lines_by_reason");
+_Static_assert(RB_OUTPUT_LISTS == RC_MANIFEST_LIST_DBS, "counts_dropped.collisions_by_db");
+_Static_assert(RB_NEXT_KINDS == RC_MANIFEST_NEXT_KINDS, "evaluation.next_item");
+_Static_assert(RB_NEXT_GRID_MAX <= RC_MANIFEST_GRID_MAX, "evaluation.next_item.blend_grid");
+_Static_assert(RB_PROGRESS_STAGES + 7 <= RC_MANIFEST_TIMINGS_MAX, "timings_ms");
+
+static void manifest_inputs(const struct build *b, struct manifest_sections *s)
 {
-    if (!*first)
-        rc_buf_adds(j, ", ");
-    *first = 0;
-    rc_buf_json_str(j, k, strlen(k));
-    rc_buf_adds(j, ": ");
-}
-
-static void json_u64(struct rc_buf *j, const char *k, uint64_t v, int *first)
-{
-    json_key(j, k, first);
-    rc_buf_add_u64(j, v);
-}
-
-static void json_num(struct rc_buf *j, const char *k, double v, int *first)
-{
-    json_key(j, k, first);
-    rc_buf_add_float(j, v);
-}
-
-static void json_str(struct rc_buf *j, const char *k, const char *v, int *first)
-{
-    json_key(j, k, first);
-    if (v)
-        rc_buf_json_str(j, v, strlen(v));
-    else
-        rc_buf_adds(j, "null");
-}
-
-/* The manifest's descriptive members (schemas/manifest.md, "recbuild"). */
-static void manifest_extra(struct build *b, struct rc_buf *j)
-{
-    const struct rb_config *c = b->cfg;
-    const struct rb_ingest_stats *st = &b->d.stats;
-    const struct rb_params *p = &b->params;
-    int first;
-
-    rc_buf_adds(j, "\"device\": ");
-    rc_buf_json_str(j, b->device, strlen(b->device));
-
-    rc_buf_adds(j, ",\n  \"inputs\": [");
     for (size_t i = 0; i < b->ninputs; i++) {
         const struct input *in = &b->inputs[i];
         const char *base = strcmp(in->path, "-") == 0 ? "-" : strrchr(in->path, '/');
         base = base && base[0] == '/' ? base + 1 : (base ? base : in->path);
-        rc_buf_adds(j, i ? ",\n    {" : "\n    {");
-        first = 1;
-        json_str(j, "role", in->role, &first);
-        json_str(j, "name", base, &first);
-        if (in->have_bytes)
-            json_u64(j, "bytes", in->bytes, &first);
-        if (in->have_xxh3) {
-            char hex[17];
-            snprintf(hex, sizeof(hex), "%016" PRIx64, in->xxh3);
-            json_str(j, "xxh3", hex, &first);
-        }
-        json_u64(j, "rows", in->rows, &first);
-        rc_buf_adds(j, "}");
+        s->inputs[i] = (struct rc_manifest_input){.role = in->role, .name = base, .bytes = in->bytes,
+                                                  .xxh3 = in->xxh3, .rows = in->rows, .have_bytes = in->have_bytes,
+                                                  .have_xxh3 = in->have_xxh3};
     }
-    rc_buf_adds(j, "\n  ]");
+    s->info.inputs = s->inputs;
+    s->info.ninputs = b->ninputs;
+    s->info.have_inputs = 1;
+}
 
-    rc_buf_adds(j, ",\n  \"parameters\": {");
-    first = 1;
-    json_u64(j, "n", c->n, &first);
-    json_key(j, "exclude_bought", &first);
-    rc_buf_adds(j, c->keep_bought ? "false" : "true");
-    json_str(j, "source", params_source(b), &first);
-    if (c->params) {
-        const char *pb = strrchr(c->params, '/');
-        json_str(j, "params_file", pb ? pb + 1 : c->params, &first);
-    }
-    json_key(j, "weights", &first);
-    {
-        int f2 = 1;
-        rc_buf_adds(j, "{");
-        json_num(j, "view", p->train.weight[RB_VIEW], &f2);
-        json_num(j, "cart", p->train.weight[RB_CART], &f2);
-        json_num(j, "purchase", p->train.weight[RB_PURCHASE], &f2);
-        rc_buf_adds(j, "}");
-    }
-    json_num(j, "half_life_days", p->train.half_life_days, &first);
-    json_num(j, "popularity_half_life_days", c->train.half_life_days, &first);
-    json_num(j, "window_days", c->train.window_days, &first);
-    json_u64(j, "min_events", c->train.min_events, &first);
-    json_num(j, "active_days", c->train.active_days, &first);
-    json_u64(j, "min_purchases", c->train.min_purchases, &first);
-    json_u64(j, "holdout", c->train.holdout, &first);
-    json_str(j, "holdout_split", split_names[c->train.holdout_split], &first);
-    json_u64(j, "eval_k", c->eval_k, &first);
-    json_u64(j, "factors", p->als.factors, &first);
-    json_num(j, "reg", p->als.reg, &first);
-    json_num(j, "alpha", p->als.alpha, &first);
-    json_u64(j, "iterations", p->als.iterations, &first);
-    json_u64(j, "cg_steps", c->als.cg_steps, &first);
-    json_key(j, "seed", &first);
-    rc_buf_add_u64(j, c->als.seed);
-    json_u64(j, "threads", (uint64_t)(c->als.threads > 0 ? c->als.threads : omp_get_max_threads()), &first);
-    json_str(j, "score_method", score_names[c->score_method], &first);
-    json_str(j, "knn", knn_names[c->knn.method], &first);
-    if (c->knn.method == RB_KNN_IVF) {
-        json_u64(j, "knn_nlist", c->knn.ivf_nlist, &first);
-        json_u64(j, "knn_nprobe", c->knn.ivf_nprobe, &first);
-    } else if (c->knn.method == RB_KNN_HNSW) {
-        json_u64(j, "knn_m", c->knn.hnsw_m, &first);
-        json_u64(j, "knn_ef", c->knn.hnsw_ef, &first);
-    }
-    json_num(j, "session_gap_minutes", c->session_gap_min, &first);
-    json_u64(j, "coview_window", c->coview.window, &first);
-    json_u64(j, "coview_min", c->coview.min_count, &first);
-    json_str(j, "coview_norm", coview_norm_names[c->coview.norm], &first);
-    json_key(j, "coview_typed", &first);
-    rc_buf_adds(j, c->coview.typed ? "true" : "false");
-    json_num(j, "coview_half_life_days", c->coview.half_life_days, &first);
-    json_num(j, "coview_backward", c->coview.backward, &first);
-    json_key(j, "blend_weight", &first);
-    if (b->blend_weight >= 0)
-        rc_buf_add_float(j, b->blend_weight);
-    else
-        rc_buf_adds(j, "null");
-    json_str(j, "blend_weight_source", !b->have_image ? "none" : c->blend_weight >= 0 ? "flag"
-                                       : b->have_next ? "holdout" : "default", &first);
-    json_num(j, "max_bad_ratio", c->ingest.max_bad_ratio, &first);
-    json_str(j, "ts_unit", ts_unit_names[c->ingest.ts_unit], &first);
-    if (c->preset)
-        json_str(j, "preset", c->preset, &first);
-    if (c->map_spec)
-        json_str(j, "map", c->map_spec, &first);
-    if (c->map_event_spec)
-        json_str(j, "map_event", c->map_event_spec, &first);
-    rc_buf_adds(j, "}");
+static void manifest_params(const struct build *b, struct rc_manifest_params *m)
+{
+    const struct rb_config *c = b->cfg;
+    const struct rb_params *p = &b->params;
+    const char *pb = c->params ? strrchr(c->params, '/') : NULL;
+    *m = (struct rc_manifest_params){
+        .n = c->n,
+        .exclude_bought = !c->keep_bought,
+        .source = params_source(b),
+        .params_file = c->params ? (pb ? pb + 1 : c->params) : NULL,
+        .weight_view = p->train.weight[RB_VIEW],
+        .weight_cart = p->train.weight[RB_CART],
+        .weight_purchase = p->train.weight[RB_PURCHASE],
+        .half_life_days = p->train.half_life_days,
+        .popularity_half_life_days = c->train.half_life_days,
+        .window_days = c->train.window_days,
+        .min_events = c->train.min_events,
+        .active_days = c->train.active_days,
+        .min_purchases = c->train.min_purchases,
+        .holdout = c->train.holdout,
+        .holdout_split = split_names[c->train.holdout_split],
+        .eval_k = c->eval_k,
+        .factors = p->als.factors,
+        .reg = p->als.reg,
+        .alpha = p->als.alpha,
+        .iterations = p->als.iterations,
+        .cg_steps = c->als.cg_steps,
+        .seed = c->als.seed,
+        .threads = (uint64_t)(c->als.threads > 0 ? c->als.threads : omp_get_max_threads()),
+        .score_method = score_names[c->score_method],
+        .knn = knn_names[c->knn.method],
+        .knn_ivf = c->knn.method == RB_KNN_IVF,
+        .knn_hnsw = c->knn.method == RB_KNN_HNSW,
+        .knn_nlist = c->knn.ivf_nlist,
+        .knn_nprobe = c->knn.ivf_nprobe,
+        .knn_m = c->knn.hnsw_m,
+        .knn_ef = c->knn.hnsw_ef,
+        .session_gap_minutes = c->session_gap_min,
+        .coview_window = c->coview.window,
+        .coview_min = c->coview.min_count,
+        .coview_norm = coview_norm_names[c->coview.norm],
+        .coview_typed = c->coview.typed,
+        .coview_half_life_days = c->coview.half_life_days,
+        .coview_backward = c->coview.backward,
+        .blend_weight = b->blend_weight,
+        .blend_weight_source = !b->have_image ? "none" : c->blend_weight >= 0 ? "flag"
+                             : b->have_next ? "holdout" : "default",
+        .max_bad_ratio = c->ingest.max_bad_ratio,
+        .ts_unit = ts_unit_names[c->ingest.ts_unit],
+        .preset = c->preset,
+        .map = c->map_spec,
+        .map_event = c->map_event_spec,
+    };
+}
 
-    if (b->have_tune) {
-        const struct rb_tune_result *t = &b->tune;
-        rc_buf_adds(j, ",\n  \"tuning\": {");
-        first = 1;
-        json_num(j, "budget_s", c->tune_budget, &first);
-        json_num(j, "seconds", t->seconds, &first);
-        json_key(j, "budget_hit", &first);
-        rc_buf_adds(j, t->budget_hit ? "true" : "false");
-        json_str(j, "split", split_names[c->train.holdout_split], &first);
-        json_u64(j, "k", c->eval_k, &first);
-        json_u64(j, "users", t->users, &first);
-        json_u64(j, "cookies", t->cookies, &first);
-        json_u64(j, "trials", t->ntrials, &first);
-        json_num(j, "ndcg", t->best_ndcg, &first);
-        json_num(j, "hr", t->best_hr, &first);
-        json_num(j, "pop_ndcg", t->pop_ndcg, &first);
-        json_num(j, "pop_hr", t->pop_hr, &first);
-        json_key(j, "kept_base", &first);
-        rc_buf_adds(j, t->kept_base ? "true" : "false");
-        json_num(j, "gain", t->gain, &first);
-        json_num(j, "gain_se", t->gain_se, &first);
-        rc_buf_adds(j, "}");
-    }
+static void manifest_tuning(const struct build *b, struct rc_manifest_tuning *m)
+{
+    const struct rb_config *c = b->cfg;
+    const struct rb_tune_result *t = &b->tune;
+    *m = (struct rc_manifest_tuning){
+        .budget_s = c->tune_budget, .seconds = t->seconds, .budget_hit = t->budget_hit,
+        .split = split_names[c->train.holdout_split], .k = c->eval_k, .users = t->users, .cookies = t->cookies,
+        .trials = t->ntrials, .ndcg = t->best_ndcg, .hr = t->best_hr, .pop_ndcg = t->pop_ndcg, .pop_hr = t->pop_hr,
+        .kept_base = t->kept_base, .gain = t->gain, .gain_se = t->gain_se,
+    };
+}
 
-    rc_buf_adds(j, ",\n  \"counts_dropped\": {");
-    first = 1;
-    uint64_t bad = 0, coll = 0, empty = 0;
-    for (int i = 0; i < RB_BAD_REASONS; i++)
-        bad += st->bad[i];
+static void manifest_dropped(const struct build *b, struct rc_manifest_dropped *m)
+{
+    const struct rb_ingest_stats *st = &b->d.stats;
+    *m = (struct rc_manifest_dropped){
+        .empty_lists = 0,
+        .catalog_bad_rows = st->catalog_bad,
+        .catalog_bad_values = st->catalog_bad_values,
+        .events_unknown_type = st->events_unknown_type,
+        .event_products_not_in_catalog = st->event_products_not_in_catalog,
+        .embedding_bad_values = st->emb_bad_values,
+        .embedding_not_in_catalog = st->emb_no_catalog,
+        .embedding_duplicates = st->emb_duplicates,
+        .catalog_without_embedding = st->catalog_no_emb,
+    };
+    for (int i = 0; i < RB_BAD_REASONS; i++) {
+        m->bad_reason_names[i] = rb_bad_reason_names[i];
+        m->bad_by_reason[i] = st->bad[i];
+    }
+    for (int i = 0; i < RB_OUTPUT_LISTS; i++)
+        m->collisions_by_db[i] = b->out.collisions[i];
     for (int i = 0; i < RC_DB_COUNT; i++)
-        coll += b->out.collisions[i], empty += b->out.empty[i];
-    json_u64(j, "bad_lines", bad, &first);
-    json_key(j, "bad_lines_by_reason", &first);
-    {
-        int f2 = 1;
-        rc_buf_adds(j, "{");
-        for (int i = 0; i < RB_BAD_REASONS; i++)
-            json_u64(j, rb_bad_reason_names[i], st->bad[i], &f2);
-        rc_buf_adds(j, "}");
-    }
-    json_u64(j, "collisions", coll, &first);
-    json_key(j, "collisions_by_db", &first);
-    {
-        int f2 = 1;
-        rc_buf_adds(j, "{");
-        for (int i = 0; i < RB_OUTPUT_LISTS; i++)
-            json_u64(j, rc_db_names[i], b->out.collisions[i], &f2);
-        rc_buf_adds(j, "}");
-    }
-    json_u64(j, "empty_lists", empty, &first);
-    json_u64(j, "catalog_bad_rows", st->catalog_bad, &first);
-    json_u64(j, "events_unknown_type", st->events_unknown_type, &first);
-    json_u64(j, "event_products_not_in_catalog", st->event_products_not_in_catalog, &first);
-    json_u64(j, "embedding_bad_values", st->emb_bad_values, &first);
-    json_u64(j, "embedding_not_in_catalog", st->emb_no_catalog, &first);
-    json_u64(j, "embedding_duplicates", st->emb_duplicates, &first);
-    json_u64(j, "catalog_without_embedding", st->catalog_no_emb, &first);
-    rc_buf_adds(j, "}");
+        m->empty_lists += b->out.empty[i];
+}
 
-    rc_buf_adds(j, ",\n  \"timings_ms\": {");
-    first = 1;
+static void manifest_timings(const struct build *b, struct rc_manifest_info *info)
+{
+    size_t n = 0;
     for (int i = 0; i < b->progress.nstages; i++)
-        json_u64(j, b->progress.stages[i].name, (uint64_t)llround(b->progress.stages[i].ms), &first);
-    json_u64(j, "checksum_inputs", (uint64_t)llround(b->ms_checksum), &first);
-    json_u64(j, "sort", (uint64_t)llround(b->out.sort_ms), &first);
-    json_u64(j, "lmdb_write", (uint64_t)llround(b->out.write_ms), &first);
-    json_u64(j, "lmdb_write_cpu", (uint64_t)llround(b->out.write_cpu_ms), &first);
-    json_u64(j, "lmdb_compact", (uint64_t)llround(b->out.compact_ms), &first);
-    json_u64(j, "total_before_publish", (uint64_t)llround(rb_now_ms() - b->t_start), &first);
-    rc_buf_adds(j, "}");
+        info->timings[n++] = (struct rc_manifest_timing){b->progress.stages[i].name, b->progress.stages[i].ms};
+    info->timings[n++] = (struct rc_manifest_timing){"checksum_inputs", b->ms_checksum};
+    info->timings[n++] = (struct rc_manifest_timing){"sort", b->out.sort_ms};
+    info->timings[n++] = (struct rc_manifest_timing){"lmdb_write", b->out.write_ms};
+    info->timings[n++] = (struct rc_manifest_timing){"lmdb_write_cpu", b->out.write_cpu_ms};
+    info->timings[n++] = (struct rc_manifest_timing){"lmdb_compact", b->out.compact_ms};
+    info->timings[n++] = (struct rc_manifest_timing){"total_before_publish", rb_now_ms() - b->t_start};
+    info->ntimings = n;
+    info->have_timings = 1;
+}
 
+static void manifest_throughput(const struct build *b, struct rc_manifest_throughput *m)
+{
     double ev_ms = stage_ms(b, "events");
-    rc_buf_adds(j, ",\n  \"throughput\": {");
-    first = 1;
-    json_num(j, "ingest_events_per_s", ev_ms > 0 ? (double)st->events / (ev_ms / 1e3) : 0, &first);
-    json_num(j, "lmdb_records_per_s", b->out.write_ms > 0 ? (double)b->out.records / (b->out.write_ms / 1e3) : 0,
-             &first);
-    json_num(j, "lmdb_records_per_cpu_s",
-             b->out.write_cpu_ms > 0 ? (double)b->out.records / (b->out.write_cpu_ms / 1e3) : 0, &first);
-    json_u64(j, "peak_rss_bytes", peak_rss_bytes(), &first);
-    rc_buf_adds(j, "}");
+    const struct rb_output *o = &b->out;
+    *m = (struct rc_manifest_throughput){
+        .ingest_events_per_s = ev_ms > 0 ? (double)b->d.stats.events / (ev_ms / 1e3) : 0,
+        .lmdb_records_per_s = o->write_ms > 0 ? (double)o->records / (o->write_ms / 1e3) : 0,
+        .lmdb_records_per_cpu_s = o->write_cpu_ms > 0 ? (double)o->records / (o->write_cpu_ms / 1e3) : 0,
+        .peak_rss_bytes = peak_rss_bytes(),
+    };
+}
 
-    rc_buf_adds(j, ",\n  \"evaluation\": {");
-    first = 1;
+static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
+{
+    memset(m, 0, sizeof(*m));
     if (b->have_eval) {
         const struct rb_eval *e = &b->eval;
-        json_u64(j, "k", e->k, &first);
-        json_u64(j, "users", e->users, &first);
-        json_num(j, "hr", e->hr, &first);
-        json_num(j, "recall", e->recall, &first);
-        json_num(j, "ndcg", e->ndcg, &first);
-        json_num(j, "precision", e->precision, &first);
-        json_num(j, "pop_hr", e->pop_hr, &first);
-        json_num(j, "pop_recall", e->pop_recall, &first);
-        json_num(j, "pop_ndcg", e->pop_ndcg, &first);
-        json_num(j, "pop_precision", e->pop_precision, &first);
-        if (e->pop_ndcg > 0)
-            json_num(j, "lift", rb_eval_lift(e), &first);
-        json_str(j, "split", split_names[c->train.holdout_split], &first);
-        json_num(j, "coverage", e->coverage, &first);
-        json_num(j, "pop_bias", e->pop_bias, &first);
+        m->holdout = RC_HOLDOUT_FULL;
+        m->k = e->k;
+        m->users = e->users;
+        m->hr = e->hr;
+        m->recall = e->recall;
+        m->ndcg = e->ndcg;
+        m->precision = e->precision;
+        m->pop_hr = e->pop_hr;
+        m->pop_recall = e->pop_recall;
+        m->pop_ndcg = e->pop_ndcg;
+        m->pop_precision = e->pop_precision;
+        m->have_lift = e->pop_ndcg > 0;
+        m->lift = rb_eval_lift(e);
+        m->split = split_names[b->cfg->train.holdout_split];
+        m->coverage = e->coverage;
+        m->pop_bias = e->pop_bias;
     }
     if (b->have_cf) {
         const struct rb_health *h = &b->health;
-        json_key(j, "degenerate", &first);
-        rc_buf_adds(j, h->degenerate ? "true" : "false");
-        if (h->degenerate)
-            json_str(j, "degenerate_reason", h->reason, &first);
-        json_num(j, "cold_share", h->cold_share, &first);
-        json_num(j, "factor_norm", h->factor_norm, &first);
-        json_num(j, "score_spread", h->spread, &first);
+        m->have_health = 1;
+        m->degenerate = h->degenerate;
+        m->degenerate_reason = h->reason;
+        m->cold_share = h->cold_share;
+        m->factor_norm = h->factor_norm;
+        m->score_spread = h->spread;
     }
     if (b->have_image) {
-        json_num(j, "knn_recall", b->knn_stats.recall, &first);
-        json_u64(j, "knn_recall_sampled", b->knn_stats.sampled, &first);
+        m->have_knn = 1;
+        m->knn_recall = b->knn_stats.recall;
+        m->knn_recall_sampled = b->knn_stats.sampled;
     }
     if (b->have_next) {
         const struct rb_next_eval *n = &b->next;
-        json_key(j, "next_item", &first);
-        int f2 = 1;
-        rc_buf_adds(j, "{");
-        json_u64(j, "k", n->k, &f2);
-        json_u64(j, "sessions", n->sessions, &f2);
-        json_u64(j, "steps", n->steps, &f2);
+        m->have_next = 1;
+        m->next_k = n->k;
+        m->next_sessions = n->sessions;
+        m->next_steps = n->steps;
         for (int i = 0; i < RB_NEXT_KINDS; i++) {
-            if (!n->have[i])
-                continue;
-            char name[32];
-            snprintf(name, sizeof(name), "%s_hr", rb_next_kind_names[i]);
-            json_num(j, name, n->hr[i], &f2);
-            snprintf(name, sizeof(name), "%s_mrr", rb_next_kind_names[i]);
-            json_num(j, name, n->mrr[i], &f2);
+            m->next_kind_names[i] = rb_next_kind_names[i];
+            m->next_have[i] = n->have[i];
+            m->next_hr[i] = n->hr[i];
+            m->next_mrr[i] = n->mrr[i];
         }
-        if (b->have_image && n->ngrid > 1) {
-            json_key(j, "blend_grid", &f2);
-            rc_buf_adds(j, "[");
-            for (uint32_t g = 0; g < n->ngrid; g++) {
-                int f3 = 1;
-                rc_buf_adds(j, g ? ", {" : "{");
-                json_num(j, "w", n->grid_w[g], &f3);
-                json_num(j, "hr", n->grid_hr[g], &f3);
-                json_num(j, "mrr", n->grid_mrr[g], &f3);
-                rc_buf_adds(j, "}");
-            }
-            rc_buf_adds(j, "]");
+        m->ngrid = b->have_image ? n->ngrid : 0;
+        for (uint32_t g = 0; g < n->ngrid && g < RB_NEXT_GRID_MAX; g++) {
+            m->grid_w[g] = n->grid_w[g];
+            m->grid_hr[g] = n->grid_hr[g];
+            m->grid_mrr[g] = n->grid_mrr[g];
         }
-        rc_buf_adds(j, "}");
     }
-    rc_buf_adds(j, "}");
+}
+
+static void manifest_fill(const struct build *b, struct manifest_sections *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->info.device = b->device;
+    manifest_inputs(b, s);
+    manifest_params(b, &s->params);
+    s->info.params = &s->params;
+    if (b->have_tune) {
+        manifest_tuning(b, &s->tuning);
+        s->info.tuning = &s->tuning;
+    }
+    manifest_dropped(b, &s->dropped);
+    s->info.dropped = &s->dropped;
+    manifest_timings(b, &s->info);
+    manifest_throughput(b, &s->throughput);
+    s->info.throughput = &s->throughput;
+    manifest_eval(b, &s->eval);
+    s->info.eval = &s->eval;
 }
 
 /* --tune-out: the parameters this build uses, in --params form, with the search's trials as comments. */
@@ -1425,15 +1250,12 @@ static int run_output(struct build *b, char *err)
         return rc;
     stage_end(b);
 
-    struct rc_buf j;
-    rc_buf_init(&j);
-    manifest_extra(b, &j);
-    if (j.overflow) {
-        rc_buf_release(&j);
-        return rc_fail(err, -ENOMEM, "out of memory rendering the manifest");
-    }
-    rc = rb_output_manifest(&b->out, rc_buf_cstr(&j), err);
-    rc_buf_release(&j);
+    struct manifest_sections *ms = malloc(sizeof(*ms));
+    if (!ms)
+        return rc_fail(err, -ENOMEM, "out of memory filling the manifest");
+    manifest_fill(b, ms);
+    rc = rb_output_manifest(&b->out, &ms->info, err);
+    free(ms);
     if (rc)
         return rc;
 
@@ -1455,9 +1277,9 @@ static void summary(struct build *b)
            " lists_cookie=%" PRIu64 " lists_product=%" PRIu64 " lists_segment=%" PRIu64 " lists_coview=%" PRIu64
            " items=%" PRIu64
            " collisions=%" PRIu64 " empty_lists=%" PRIu64,
-           d->stats.events, d->cookies.n, d->products.n, d->locs.n, d->devices.n, o->manifest.counts[RC_DB_COOKIE],
-           o->manifest.counts[RC_DB_PRODUCT], o->manifest.counts[RC_DB_SEGMENT], o->manifest.counts[RC_DB_COVIEW],
-           o->manifest.counts[RC_DB_ITEMS], o->collisions[0] + o->collisions[1] + o->collisions[2] + o->collisions[3],
+           d->stats.events, d->cookies.n, d->products.n, d->locs.n, d->devices.n, o->vw.manifest.counts[RC_DB_COOKIE],
+           o->vw.manifest.counts[RC_DB_PRODUCT], o->vw.manifest.counts[RC_DB_SEGMENT], o->vw.manifest.counts[RC_DB_COVIEW],
+           o->vw.manifest.counts[RC_DB_ITEMS], o->collisions[0] + o->collisions[1] + o->collisions[2] + o->collisions[3],
            o->empty[0] + o->empty[1] + o->empty[2] + o->empty[3]);
     char line[1024];
     size_t len = 0;
@@ -1475,12 +1297,14 @@ static void summary(struct build *b)
            (double)peak_rss_bytes() / (1 << 20));
     if (b->have_eval) {
         const struct rb_eval *e = &b->eval;
-        rc_log(RC_LOG_INFO, "evaluation",
+        int loses = e->users > 0 && e->ndcg < e->pop_ndcg;
+        rc_log(loses ? RC_LOG_ERROR : RC_LOG_INFO, "evaluation",
                "k=%u split=%s users=%" PRIu64 " hr=%.4f pop_hr=%.4f ndcg=%.4f pop_ndcg=%.4f precision=%.4f "
-               "pop_precision=%.4f recall=%.4f pop_recall=%.4f lift=%.3f coverage=%.4f pop_bias=%.4f degenerate=%d",
+               "pop_precision=%.4f recall=%.4f pop_recall=%.4f lift=%.3f coverage=%.4f pop_bias=%.4f degenerate=%d%s",
                e->k, split_names[b->cfg->train.holdout_split], e->users, e->hr, e->pop_hr, e->ndcg, e->pop_ndcg,
                e->precision, e->pop_precision, e->recall, e->pop_recall, rb_eval_lift(e), e->coverage, e->pop_bias,
-               b->health.degenerate);
+               b->health.degenerate, loses ? " msg=\"CF loses to the most-popular list on the holdout; "
+               "ops/rebuild.sh refuses it below --min-lift\"" : "");
     }
     if (b->have_next) {
         const struct rb_next_eval *n = &b->next;
@@ -1492,8 +1316,8 @@ static void summary(struct build *b)
                n->mrr[RB_NEXT_IMAGE], n->hr[RB_NEXT_BASELINE], n->mrr[RB_NEXT_BASELINE], n->hr[RB_NEXT_POP],
                n->mrr[RB_NEXT_POP]);
     }
-    rc_log(RC_LOG_INFO, "published", "version=%s path=%s current=%s pruned=%d device=%s", o->version, o->published,
-           o->flipped ? "flipped" : "unchanged", o->pruned, b->device);
+    rc_log(RC_LOG_INFO, "published", "version=%s path=%s current=%s pruned=%d device=%s", o->vw.version, o->vw.published,
+           o->vw.flipped ? "flipped" : "unchanged", o->vw.pruned, b->device);
 }
 
 /*
@@ -1551,19 +1375,18 @@ int main(int argc, char **argv)
     rb_dataset_init(&b.d);
     install_signals();
 
-    /* Device. */
-    b.device = "cpu";
+    /* The backend, chosen once: the GPU's when asked for or usable, else the CPU's. */
+    b.backend = &rb_backend_cpu;
     if (c->device != DEVICE_CPU) {
-        int g = probe_gpu(err);
-        if (g == 0) {
-            b.device = "gpu";
-        } else if (c->device == DEVICE_GPU) {
+        int g = rb_backend_gpu_open(&b.backend, err);
+        if (g != 0 && c->device == DEVICE_GPU) {
             rc_log(RC_LOG_ERROR, "device", "msg=\"--device gpu: %s\" code=%d", err, g);
             return EXIT_FAILED;
-        } else {
-            rc_log(RC_LOG_INFO, "device", "device=cpu reason=\"%s\"", err);
         }
+        if (g != 0)
+            rc_log(RC_LOG_INFO, "device", "device=cpu reason=\"%s\"", err);
     }
+    b.device = b.backend->name;
     rc_log(RC_LOG_INFO, "start", "events_files=%zu out=%s device=%s threads=%d", c->nevents, c->out ? c->out : "-",
            b.device,
            c->als.threads > 0 ? c->als.threads : omp_get_max_threads());
@@ -1602,7 +1425,7 @@ int main(int argc, char **argv)
             code = EXIT_FAILED;
     } else {
         summary(&b);
-        printf("%s\n", b.out.version);
+        printf("%s\n", b.out.vw.version);
         if (fflush(stdout) != 0)
             code = EXIT_FAILED;
     }

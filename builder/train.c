@@ -73,6 +73,17 @@ static double draw(uint64_t seed, uint64_t key)
     return rb_rand_unit(rb_splitmix64(seed ^ rb_splitmix64(key)));
 }
 
+void rb_train_release(struct rb_train *t)
+{
+    rb_csr_release(&t->ui);
+    rb_csr_release(&t->iu);
+    rb_csr_release(&t->bought);
+    rb_csr_release(&t->heldout);
+    free(t->row_cookie);
+    free(t->row_wants_list);
+    memset(t, 0, sizeof(*t));
+}
+
 double rb_decay(int64_t ts, int64_t ts_max, double half_life_days)
 {
     if (!(half_life_days > 0))
@@ -212,8 +223,7 @@ static int check_opts(const struct rb_train_opts *o, char *err)
     return 0;
 }
 
-/* ts_max - days, or INT64_MIN for days == 0 (no limit). */
-static int64_t since(int64_t ts_max, double days)
+int64_t rb_window_start(int64_t ts_max, double days)
 {
     if (!(days > 0))
         return INT64_MIN;
@@ -221,33 +231,30 @@ static int64_t since(int64_t ts_max, double days)
     return lo <= (double)INT64_MIN ? INT64_MIN : (int64_t)ceil(lo);
 }
 
-int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct rb_train_opts *o, char *err)
+/* The windowed events grouped by cookie: a stable counting sort (input order within a cookie). */
+struct by_cookie {
+    uint32_t *end;           /* [cookies + 1]: cookie c's events are order[c ? end[c - 1] : 0, end[c]) */
+    uint32_t *order;         /* [nwin] event indices */
+    uint64_t nwin, npurch;   /* windowed events, and purchases among them */
+    uint32_t maxk;           /* most windowed events of one cookie */
+    uint32_t active_cookies; /* cookies with a windowed event: the most rows there can be */
+};
+
+static void by_cookie_release(struct by_cookie *g)
 {
-    memset(t, 0, sizeof(*t));
-    int rc = check_opts(o, err);
-    if (rc)
-        return rc;
-    if (d->nevents == 0)
-        return rc_fail(err, RC_EEMPTY, "no events to train on");
-    if (d->nevents > UINT32_MAX)
-        return rc_fail(err, RC_ERANGE, "%zu events is more than training indexes (%" PRIu32 ")", d->nevents,
-                       UINT32_MAX);
+    free(g->end);
+    free(g->order);
+}
 
+/* Errors: -ENOMEM. With no event in the window, g->nwin is 0. */
+static int group_by_cookie(struct by_cookie *g, const struct rb_dataset *d, int64_t ts_lo)
+{
     const struct rb_event *ev = d->events;
-    const uint32_t ncookies = d->cookies.n, nproducts = d->products.n;
-    const int64_t ts_lo = since(d->ts_max, o->window_days);
-    const int64_t ts_active = since(d->ts_max, o->active_days);
-    const uint32_t min_events = o->min_events ? o->min_events : 1;
-
+    const uint32_t ncookies = d->cookies.n;
+    memset(g, 0, sizeof(*g));
     uint32_t *start = calloc((size_t)ncookies + 1, sizeof(*start));
-    uint32_t *order = NULL;
-    struct item *items = NULL;
-    struct last_purchase *lp = NULL;
-    uint32_t *held = NULL, *drop = NULL;
     if (!start)
-        goto nomem;
-
-    /* Counting sort of the windowed events by cookie, stable (input order within a cookie). */
+        return -ENOMEM;
     uint64_t nwin = 0, npurch = 0;
     for (size_t i = 0; i < d->nevents; i++)
         if (ev[i].ts >= ts_lo) {
@@ -263,157 +270,209 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
         active_cookies += k > 0;
         start[c + 1] += start[c];
     }
-    if (nwin == 0) {
-        free(start);
-        return rc_fail(err, RC_EEMPTY, "no event within the %g-day window", o->window_days);
-    }
-    order = malloc(nwin * sizeof(*order));
-    items = malloc((size_t)maxk * sizeof(*items));
-    lp = malloc((size_t)maxk * sizeof(*lp));
-    /* At most min(holdout, largest cookie) products are held out of one row,
-     * and min(skip + holdout, largest cookie) leave it. */
-    uint64_t nleave = (uint64_t)o->holdout + o->holdout_skip;
-    held = malloc(((size_t)(o->holdout < maxk ? o->holdout : maxk) + 1) * sizeof(*held));
-    drop = malloc(((size_t)(nleave < maxk ? nleave : maxk) + 1) * sizeof(*drop));
-    if (!order || !items || !lp || !held || !drop)
-        goto nomem;
-    const int sampled = o->sample > 0 && o->sample < 1;
+    *g = (struct by_cookie){start, NULL, nwin, npurch, maxk, active_cookies};
+    if (nwin == 0)
+        return 0;
+    uint32_t *order = malloc(nwin * sizeof(*order));
+    if (!(g->order = order))
+        return -ENOMEM;
     for (size_t i = 0; i < d->nevents; i++)
         if (ev[i].ts >= ts_lo)
             order[start[ev[i].cookie]++] = (uint32_t)i;
     /* start[c] now holds the end of cookie c, i.e. the beginning of c + 1. */
+    return 0;
+}
 
-    t->row_cookie = malloc((active_cookies ? active_cookies : 1) * sizeof(*t->row_cookie));
-    t->row_wants_list = malloc(active_cookies ? active_cookies : 1);
-    if (!t->row_cookie || !t->row_wants_list || csr_alloc(&t->ui, active_cookies, nproducts, nwin) ||
-        csr_alloc(&t->bought, active_cookies, nproducts, npurch) ||
-        csr_alloc(&t->heldout, active_cookies, nproducts, o->holdout ? npurch : 0))
-        goto nomem;
+/* One cookie's working set, sized for the largest cookie. */
+struct row_scratch {
+    struct item *items;       /* [maxk] its windowed events, by product then input order */
+    struct last_purchase *lp; /* [maxk] its distinct purchased products */
+    uint32_t *held, *drop;    /* products held out, and those leaving the row (held out or skipped), ascending */
+    uint32_t nheld, ndrop;
+};
 
-    uint32_t rows = 0;
-    for (uint32_t c = 0; c < ncookies; c++) {
-        uint32_t b = c ? start[c - 1] : 0, e = start[c], k = e - b;
-        if (k < min_events)
-            continue;
-        uint32_t active = 0;
-        for (uint32_t j = b; j < e; j++)
-            active += ev[order[j]].ts >= ts_active;
-        if (active < min_events)
-            continue;
-        if (sampled && draw(o->split_seed, d->cookies.keys[c]) >= o->sample)
-            continue;
-        for (uint32_t j = 0; j < k; j++)
-            items[j] = (struct item){ev[order[b + j]].product, order[b + j]};
-        sort_items(items, k);
+static void row_scratch_release(struct row_scratch *s)
+{
+    free(s->items);
+    free(s->lp);
+    free(s->held);
+    free(s->drop);
+}
 
-        /* Holdout: each distinct purchased product with its last purchase. */
-        uint32_t nheld = 0, ndrop = 0;
-        if (nleave) {
-            uint32_t np = 0;
-            for (uint32_t j = 0; j < k;) {
-                uint32_t p = items[j].product, found = 0;
-                for (; j < k && items[j].product == p; j++) {
-                    const struct rb_event *x = &ev[items[j].idx];
-                    if (x->type != RB_PURCHASE)
-                        continue;
-                    if (!found || x->ts > lp[np].ts || (x->ts == lp[np].ts && items[j].idx > lp[np].idx))
-                        lp[np] = (struct last_purchase){x->ts, 0, items[j].idx, p};
-                    found = 1;
-                }
-                np += found;
-            }
-            uint32_t skip = np >= (uint64_t)o->holdout_skip + 1 ? o->holdout_skip : 0;
-            uint32_t take = np - skip >= (uint64_t)o->holdout + 1 ? o->holdout : 0;
-            if (skip + take > 0) {
-                if (o->holdout_split == RB_SPLIT_RANDOM) {
-                    uint64_t ck = rb_splitmix64(o->split_seed ^ rb_splitmix64(d->cookies.keys[c]));
-                    for (uint32_t j = 0; j < np; j++)
-                        lp[j].rnd = rb_splitmix64(ck ^ rb_splitmix64(d->products.keys[lp[j].product]));
-                    qsort(lp, np, sizeof(*lp), cmp_random);
-                } else {
-                    qsort(lp, np, sizeof(*lp), cmp_latest);
-                }
-                for (ndrop = 0; ndrop < skip + take; ndrop++)
-                    drop[ndrop] = lp[ndrop].product;
-                for (nheld = 0; nheld < take; nheld++)
-                    held[nheld] = lp[skip + nheld].product;
-                qsort(drop, ndrop, sizeof(*drop), cmp_u32);
-                qsort(held, nheld, sizeof(*held), cmp_u32);
-            }
-        }
+/* Errors: -ENOMEM. */
+static int row_scratch_alloc(struct row_scratch *s, uint32_t maxk, const struct rb_train_opts *o)
+{
+    memset(s, 0, sizeof(*s));
+    /* At most min(holdout, largest cookie) products are held out of one row,
+     * and min(skip + holdout, largest cookie) leave it. */
+    uint64_t nleave = (uint64_t)o->holdout + o->holdout_skip;
+    s->items = malloc((size_t)maxk * sizeof(*s->items));
+    s->lp = malloc((size_t)maxk * sizeof(*s->lp));
+    s->held = malloc(((size_t)(o->holdout < maxk ? o->holdout : maxk) + 1) * sizeof(*s->held));
+    s->drop = malloc(((size_t)(nleave < maxk ? nleave : maxk) + 1) * sizeof(*s->drop));
+    return s->items && s->lp && s->held && s->drop ? 0 : -ENOMEM;
+}
 
-        /* The row, written past the committed entries and kept only when non-empty. */
-        uint64_t ui0 = t->ui.nnz, bo0 = t->bought.nnz, ui_n = 0, bo_n = 0;
-        uint32_t purchases = 0, h = 0;
-        for (uint32_t j = 0; j < k;) {
-            uint32_t p = items[j].product;
-            while (h < ndrop && drop[h] < p)
-                h++;
-            if (h < ndrop && drop[h] == p) {
-                while (j < k && items[j].product == p)
-                    j++;
+/* Room in t for up to `rows` rows of the windowed events. Errors: -ENOMEM. */
+static int train_alloc(struct rb_train *t, uint32_t rows, uint32_t cols, const struct by_cookie *g,
+                       const struct rb_train_opts *o)
+{
+    t->row_cookie = malloc((rows ? rows : 1) * sizeof(*t->row_cookie));
+    t->row_wants_list = malloc(rows ? rows : 1);
+    if (!t->row_cookie || !t->row_wants_list || csr_alloc(&t->ui, rows, cols, g->nwin) ||
+        csr_alloc(&t->bought, rows, cols, g->npurch) || csr_alloc(&t->heldout, rows, cols, o->holdout ? g->npurch : 0))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Rule 2's threshold: min_events, at least 1. */
+static uint32_t min_events(const struct rb_train_opts *o)
+{
+    return o->min_events ? o->min_events : 1;
+}
+
+/* Does the cookie with windowed events ev_idx[0, k) train: active enough, and in the sample? */
+static int cookie_trains(const struct rb_dataset *d, const struct rb_train_opts *o, uint32_t c, const uint32_t *ev_idx,
+                         uint32_t k, int64_t ts_active, uint32_t min_ev)
+{
+    if (k < min_ev)
+        return 0;
+    uint32_t active = 0;
+    for (uint32_t j = 0; j < k; j++)
+        active += d->events[ev_idx[j]].ts >= ts_active;
+    if (active < min_ev)
+        return 0;
+    return !(o->sample > 0 && o->sample < 1) || draw(o->split_seed, d->cookies.keys[c]) < o->sample;
+}
+
+/* The holdout of cookie c, whose k events are in s->items: s->drop and s->held (rule 4 above). */
+static void pick_holdout(struct row_scratch *s, const struct rb_dataset *d, const struct rb_train_opts *o, uint32_t c,
+                         uint32_t k)
+{
+    const struct rb_event *ev = d->events;
+    struct item *items = s->items;
+    struct last_purchase *lp = s->lp;
+    s->nheld = s->ndrop = 0;
+    if ((uint64_t)o->holdout + o->holdout_skip == 0)
+        return;
+    /* Each distinct purchased product with its last purchase. */
+    uint32_t np = 0;
+    for (uint32_t j = 0; j < k;) {
+        uint32_t p = items[j].product, found = 0;
+        for (; j < k && items[j].product == p; j++) {
+            const struct rb_event *x = &ev[items[j].idx];
+            if (x->type != RB_PURCHASE)
                 continue;
-            }
-            double w = 0;
-            int bought = 0, wpos = 0;
-            for (; j < k && items[j].product == p; j++) {
-                const struct rb_event *x = &ev[items[j].idx];
-                float wt = o->weight[x->type < RB_EVENT_TYPES ? x->type : RB_VIEW];
-                if (x->type == RB_PURCHASE) {
-                    purchases++;
-                    bought = 1;
-                }
-                if (wt > 0) {
-                    w += wt * rb_decay(x->ts, d->ts_max, o->half_life_days);
-                    wpos = 1;
-                }
-            }
-            if (wpos) {
-                /* Decay lowers the confidence of an old interaction, never
-                 * erases it: a weight that rounds to 0 is stored as FLT_MIN. */
-                float fw = (float)w;
-                t->ui.indices[ui0 + ui_n] = p;
-                t->ui.values[ui0 + ui_n] = fw > 0 ? fw : FLT_MIN;
-                ui_n++;
-            }
-            if (bought) {
-                t->bought.indices[bo0 + bo_n] = p;
-                t->bought.values[bo0 + bo_n] = 1.0f;
-                bo_n++;
-            }
+            if (!found || x->ts > lp[np].ts || (x->ts == lp[np].ts && items[j].idx > lp[np].idx))
+                lp[np] = (struct last_purchase){x->ts, 0, items[j].idx, p};
+            found = 1;
         }
-        if (ui_n == 0)
-            continue;
-        t->ui.nnz += ui_n;
-        t->bought.nnz += bo_n;
-        for (uint32_t i = 0; i < nheld; i++) {
-            t->heldout.indices[t->heldout.nnz] = held[i];
-            t->heldout.values[t->heldout.nnz++] = 1.0f;
-        }
-        t->row_cookie[rows] = c;
-        t->row_wants_list[rows] = purchases >= o->min_purchases;
-        rows++;
-        t->ui.indptr[rows] = t->ui.nnz;
-        t->bought.indptr[rows] = t->bought.nnz;
-        t->heldout.indptr[rows] = t->heldout.nnz;
+        np += found;
     }
-    free(start);
-    free(order);
-    free(items);
-    free(lp);
-    free(held);
-    free(drop);
-    start = order = held = drop = NULL;
-    items = NULL;
-    lp = NULL;
+    uint32_t skip = np >= (uint64_t)o->holdout_skip + 1 ? o->holdout_skip : 0;
+    uint32_t take = np - skip >= (uint64_t)o->holdout + 1 ? o->holdout : 0;
+    if (skip + take == 0)
+        return;
+    if (o->holdout_split == RB_SPLIT_RANDOM) {
+        uint64_t ck = rb_splitmix64(o->split_seed ^ rb_splitmix64(d->cookies.keys[c]));
+        for (uint32_t j = 0; j < np; j++)
+            lp[j].rnd = rb_splitmix64(ck ^ rb_splitmix64(d->products.keys[lp[j].product]));
+        qsort(lp, np, sizeof(*lp), cmp_random);
+    } else {
+        qsort(lp, np, sizeof(*lp), cmp_latest);
+    }
+    for (s->ndrop = 0; s->ndrop < skip + take; s->ndrop++)
+        s->drop[s->ndrop] = lp[s->ndrop].product;
+    for (s->nheld = 0; s->nheld < take; s->nheld++)
+        s->held[s->nheld] = lp[skip + s->nheld].product;
+    qsort(s->drop, s->ndrop, sizeof(*s->drop), cmp_u32);
+    qsort(s->held, s->nheld, sizeof(*s->held), cmp_u32);
+}
 
-    if (rows == 0) {
-        rb_train_release(t);
-        return rc_fail(err, RC_EEMPTY,
-                       "no cookie passes the thresholds (%" PRIu64 " events in the window, min_events %" PRIu32
-                       " within %g active days)",
-                       nwin, min_events, o->active_days);
+/* A cookie's events on one product, summed. */
+struct product_sum {
+    double w;           /* weight[type] * decay summed over the events of positive weight, in input order */
+    int weighted;       /* one of them had a positive weight */
+    uint32_t purchases;
+};
+
+/* Sum items[j, ...) while they are on items[j]'s product; returns the index of the next product's first item. */
+static uint32_t sum_product(struct product_sum *ps, const struct item *items, uint32_t j, uint32_t k,
+                            const struct rb_dataset *d, const struct rb_train_opts *o)
+{
+    const uint32_t p = items[j].product;
+    double w = 0;
+    int weighted = 0;
+    uint32_t purchases = 0;
+    for (; j < k && items[j].product == p; j++) {
+        const struct rb_event *x = &d->events[items[j].idx];
+        float wt = o->weight[x->type < RB_EVENT_TYPES ? x->type : RB_VIEW];
+        purchases += x->type == RB_PURCHASE;
+        if (wt > 0) {
+            w += wt * rb_decay(x->ts, d->ts_max, o->half_life_days);
+            weighted = 1;
+        }
     }
+    *ps = (struct product_sum){w, weighted, purchases};
+    return j;
+}
+
+/*
+ * Row `*rows` of t from cookie c's k events in s->items, less the products
+ * in s->drop (rules 5 and 6 above). Written past the committed entries and
+ * kept only when non-empty: then *rows grows by one.
+ */
+static void add_row(struct rb_train *t, uint32_t *rows, const struct row_scratch *s, const struct rb_dataset *d,
+                    const struct rb_train_opts *o, uint32_t c, uint32_t k)
+{
+    const struct item *items = s->items;
+    uint64_t ui0 = t->ui.nnz, bo0 = t->bought.nnz, ui_n = 0, bo_n = 0;
+    uint32_t purchases = 0, h = 0;
+    for (uint32_t j = 0; j < k;) {
+        uint32_t p = items[j].product;
+        while (h < s->ndrop && s->drop[h] < p)
+            h++;
+        if (h < s->ndrop && s->drop[h] == p) {
+            while (j < k && items[j].product == p)
+                j++;
+            continue;
+        }
+        struct product_sum ps;
+        j = sum_product(&ps, items, j, k, d, o);
+        purchases += ps.purchases;
+        if (ps.weighted) {
+            /* Decay lowers the confidence of an old interaction, never
+             * erases it: a weight that rounds to 0 is stored as FLT_MIN. */
+            float fw = (float)ps.w;
+            t->ui.indices[ui0 + ui_n] = p;
+            t->ui.values[ui0 + ui_n] = fw > 0 ? fw : FLT_MIN;
+            ui_n++;
+        }
+        if (ps.purchases) {
+            t->bought.indices[bo0 + bo_n] = p;
+            t->bought.values[bo0 + bo_n] = 1.0f;
+            bo_n++;
+        }
+    }
+    if (ui_n == 0)
+        return;
+    t->ui.nnz += ui_n;
+    t->bought.nnz += bo_n;
+    for (uint32_t i = 0; i < s->nheld; i++) {
+        t->heldout.indices[t->heldout.nnz] = s->held[i];
+        t->heldout.values[t->heldout.nnz++] = 1.0f;
+    }
+    t->row_cookie[*rows] = c;
+    t->row_wants_list[*rows] = purchases >= o->min_purchases;
+    (*rows)++;
+    t->ui.indptr[*rows] = t->ui.nnz;
+    t->bought.indptr[*rows] = t->bought.nnz;
+    t->heldout.indptr[*rows] = t->heldout.nnz;
+}
+
+/* Give back the room of the rows not used, and build iu. Errors: -ENOMEM. */
+static int train_finish(struct rb_train *t, uint32_t rows)
+{
     csr_shrink(&t->ui, rows);
     csr_shrink(&t->bought, rows);
     csr_shrink(&t->heldout, rows);
@@ -423,17 +482,68 @@ int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct 
     uint8_t *rw = realloc(t->row_wants_list, rows);
     if (rw)
         t->row_wants_list = rw;
-    if (csr_transpose(&t->iu, &t->ui))
-        goto nomem;
-    return 0;
+    return csr_transpose(&t->iu, &t->ui);
+}
 
-nomem:
-    free(start);
-    free(order);
-    free(items);
-    free(lp);
-    free(held);
-    free(drop);
-    rb_train_release(t);
-    return rc_fail(err, -ENOMEM, "out of memory building the training matrix (%zu events)", d->nevents);
+/*
+ * The rows of t from the events (rules 1 to 6 above); *nwin is the number of
+ * events in the window (0: none, and no rows). Errors: -ENOMEM.
+ */
+static int fill_rows(struct rb_train *t, uint32_t *rows, uint64_t *nwin, const struct rb_dataset *d,
+                     const struct rb_train_opts *o)
+{
+    const int64_t ts_active = rb_window_start(d->ts_max, o->active_days);
+    const uint32_t min_ev = min_events(o);
+    struct by_cookie g;
+    struct row_scratch s;
+    memset(&s, 0, sizeof(s));
+    int rc = group_by_cookie(&g, d, rb_window_start(d->ts_max, o->window_days));
+    *nwin = g.nwin;
+    if (rc == 0 && g.nwin > 0 && (rc = row_scratch_alloc(&s, g.maxk, o)) == 0 &&
+        (rc = train_alloc(t, g.active_cookies, d->products.n, &g, o)) == 0) {
+        for (uint32_t c = 0; c < d->cookies.n; c++) {
+            uint32_t b = c ? g.end[c - 1] : 0, k = g.end[c] - b;
+            if (!cookie_trains(d, o, c, g.order + b, k, ts_active, min_ev))
+                continue;
+            for (uint32_t j = 0; j < k; j++)
+                s.items[j] = (struct item){d->events[g.order[b + j]].product, g.order[b + j]};
+            sort_items(s.items, k);
+            pick_holdout(&s, d, o, c, k);
+            add_row(t, rows, &s, d, o, c, k);
+        }
+    }
+    by_cookie_release(&g);
+    row_scratch_release(&s);
+    return rc;
+}
+
+int rb_train_build(struct rb_train *t, const struct rb_dataset *d, const struct rb_train_opts *o, char *err)
+{
+    memset(t, 0, sizeof(*t));
+    int rc = check_opts(o, err);
+    if (rc)
+        return rc;
+    if (d->nevents == 0)
+        return rc_fail(err, RC_EEMPTY, "no events to train on");
+    if (d->nevents > UINT32_MAX)
+        return rc_fail(err, RC_ERANGE, "%zu events is more than training indexes (%" PRIu32 ")", d->nevents,
+                       UINT32_MAX);
+
+    uint32_t rows = 0;
+    uint64_t nwin = 0;
+    rc = fill_rows(t, &rows, &nwin, d, o);
+    if (rc == 0 && nwin == 0)
+        rc = rc_fail(err, RC_EEMPTY, "no event within the %g-day window", o->window_days);
+    else if (rc == 0 && rows == 0)
+        rc = rc_fail(err, RC_EEMPTY,
+                     "no cookie passes the thresholds (%" PRIu64 " events in the window, min_events %" PRIu32
+                     " within %g active days)",
+                     nwin, min_events(o), o->active_days);
+    else if (rc == 0)
+        rc = train_finish(t, rows);
+    if (rc == -ENOMEM)
+        rc = rc_fail(err, rc, "out of memory building the training matrix (%zu events)", d->nevents);
+    if (rc)
+        rb_train_release(t);
+    return rc;
 }

@@ -1,59 +1,85 @@
 #include "config.h"
 #include "error.h"
+#include "opt.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum opt_type { OPT_STR, OPT_UINT, OPT_BOOL, OPT_LEVEL, OPT_FORMAT, OPT_FLAG };
+static const char *const level_names[] = {"debug", "info", "warn", "error", NULL}; /* enum rc_log_level */
+static const char *const format_names[] = {"logfmt", "json", NULL};                 /* log_json */
 
-struct opt {
-    const char *name; /* without the leading "--" */
-    const char *env;  /* NULL: command line only */
-    enum opt_type type;
-    size_t off;
-    size_t size;        /* OPT_STR: buffer size */
-    unsigned min, max;  /* OPT_UINT */
-    const char *def;    /* default as text; NULL: none */
-    const char *arg;    /* shown in --help */
-    const char *help;
+#define RE_CORS_HEADERS_DEFAULT "Content-Type, X-Requested-With, X-Request-Id, traceparent, tracestate, baggage"
+
+#define F(field) .off = offsetof(struct re_config, field), .size = sizeof(((struct re_config *)0)->field)
+
+static const struct rc_opt options[] = {
+    {.name = "root", .type = RC_OPT_BUF, F(root), .arg = "DIR", .env = "EDGEREC_ROOT", .def = "/var/lib/edgerec",
+     .help = "cache root holding versions/ and the `current` symlink"},
+    {.name = "bind", .type = RC_OPT_BUF, F(bind), .arg = "ADDR", .env = "EDGEREC_BIND", .def = "127.0.0.1",
+     .help = "numeric IPv4 or IPv6 address to listen on; use 0.0.0.0 or :: on a node that serves clients directly"},
+    {.name = "port", .type = RC_OPT_UINT, F(port), .arg = "PORT", .min = 0, .max = 65535,
+     .env = "EDGEREC_PORT", .def = "8080",
+     .help = "TCP port; 0 picks a free one and logs it in the `listen` line"},
+    {.name = "threads", .type = RC_OPT_UINT, F(threads), .arg = "N", .min = 0, .max = 1024,
+     .env = "EDGEREC_THREADS", .def = "0",
+     .help = "worker threads (libmicrohttpd thread pool); 0 = one per online CPU"},
+    {.name = "max-connections", .type = RC_OPT_UINT, F(max_connections), .arg = "N", .min = 1, .max = 1000000,
+     .env = "EDGEREC_MAX_CONNECTIONS", .def = "10000",
+     .help = "concurrent connections; RLIMIT_NOFILE is raised to fit"},
+    {.name = "max-per-ip", .type = RC_OPT_UINT, F(max_per_ip), .arg = "N", .min = 0, .max = 1000000,
+     .env = "EDGEREC_MAX_PER_IP", .def = "1000",
+     .help = "concurrent connections from one client address, refused at accept beyond it; 0 = no limit (behind a "
+     "CDN or load balancer that opens many connections from few addresses, raise it or use 0)"},
+    {.name = "conn-memory", .type = RC_OPT_UINT, F(conn_memory), .arg = "BYTES", .min = 4096, .max = 1048576,
+     .env = "EDGEREC_CONN_MEMORY", .def = "12288",
+     .help = "memory per connection for the request line, the headers, the parsed cookies and the answer's headers; "
+     "a larger request is refused with 414 or 431 (see \"Limits\" in schemas/http.md)"},
+    {.name = "idle-timeout", .type = RC_OPT_UINT, F(idle_timeout), .arg = "SECONDS", .min = 0, .max = 86400,
+     .env = "EDGEREC_IDLE_TIMEOUT", .def = "30",
+     .help = "close a connection idle this long; 0 = never"},
+    {.name = "request-timeout", .type = RC_OPT_UINT, F(request_timeout), .arg = "SECONDS", .min = 0, .max = 86400,
+     .env = "EDGEREC_REQUEST_TIMEOUT", .def = "10",
+     .help = "deadline from a request's first byte to the end of its headers, however slowly they trickle in "
+     "(408, then the connection is closed); 0 = none"},
+    {.name = "poll-ms", .type = RC_OPT_UINT, F(poll_ms), .arg = "MS", .min = 10, .max = 3600000,
+     .env = "EDGEREC_POLL_MS", .def = "1000",
+     .help = "how often `current` is re-read besides inotify events and SIGHUP"},
+    {.name = "drain-ms", .type = RC_OPT_UINT, F(drain_ms), .arg = "MS", .min = 0, .max = 600000,
+     .env = "EDGEREC_DRAIN_MS", .def = "5000",
+     .help = "on SIGTERM/SIGINT, how long to wait for in-flight requests after accepting stops"},
+    {.name = "cors-origin", .type = RC_OPT_BUF, F(cors_origin), .arg = "ORIGINS",
+     .env = "EDGEREC_CORS_ORIGIN", .def = "*",
+     .help = "Access-Control-Allow-Origin of every answer: \"*\", one origin (always sent), or up to 16 "
+     "comma-separated origins (the request's Origin is sent back when listed, with Vary: Origin); "
+     "empty = no CORS headers"},
+    {.name = "cors-headers", .type = RC_OPT_BUF, F(cors_headers), .arg = "LIST",
+     .env = "EDGEREC_CORS_HEADERS", .def = RE_CORS_HEADERS_DEFAULT,
+     .help = "Access-Control-Allow-Headers of a preflight: the request headers page scripts may send"},
+    {.name = "cors-max-age", .type = RC_OPT_UINT, F(cors_max_age), .arg = "SECONDS", .min = 0, .max = 86400,
+     .env = "EDGEREC_CORS_MAX_AGE", .def = "86400",
+     .help = "Access-Control-Max-Age of a preflight (browsers cap it: Chromium at 7200, Firefox at 86400); 0 = not sent"},
+    {.name = "timing-allow-origin", .type = RC_OPT_BUF, F(timing_allow_origin), .arg = "LIST",
+     .env = "EDGEREC_TIMING_ALLOW_ORIGIN", .def = "",
+     .help = "Timing-Allow-Origin of every answer (\"*\" or origins separated by commas), so that page scripts "
+     "see the Resource Timing of a call; empty = not sent"},
+    {.name = "cache-control", .type = RC_OPT_BUF, F(cache_control), .arg = "VALUE",
+     .env = "EDGEREC_CACHE_CONTROL", .def = "private, max-age=60",
+     .help = "Cache-Control of successful /v1 answers (errors say no-store); empty = not sent"},
+    {.name = "log-level", .type = RC_OPT_CHOICE, F(log_level), .arg = "debug|info|warn|error", .choices = level_names,
+     .env = "EDGEREC_LOG_LEVEL", .def = "info",
+     .help = "debug, info, warn or error"},
+    {.name = "log-format", .type = RC_OPT_CHOICE, F(log_json), .arg = "logfmt|json", .choices = format_names,
+     .env = "EDGEREC_LOG_FORMAT", .def = "logfmt",
+     .help = "logfmt or json"},
+    {.name = "access-log", .type = RC_OPT_BOOL, F(access_log), .env = "EDGEREC_ACCESS_LOG", .def = "0",
+     .help = "log one line per request (env: 1/0, true/false)"},
+    {.name = "help", .type = RC_OPT_FLAG, F(help),
+     .help = "print this help and exit"},
+    {0},
 };
 
-#define F(field) offsetof(struct re_config, field), sizeof(((struct re_config *)0)->field)
-
-static const struct opt options[] = {
-    {"root", "EDGEREC_ROOT", OPT_STR, F(root), 0, 0, "/var/lib/edgerec", "DIR",
-     "cache root holding versions/ and the `current` symlink"},
-    {"bind", "EDGEREC_BIND", OPT_STR, F(bind), 0, 0, "127.0.0.1", "ADDR",
-     "numeric IPv4 or IPv6 address to listen on; use 0.0.0.0 or :: on a node that serves clients directly"},
-    {"port", "EDGEREC_PORT", OPT_UINT, F(port), 0, 65535, "8080", "PORT",
-     "TCP port; 0 picks a free one and logs it in the `listen` line"},
-    {"threads", "EDGEREC_THREADS", OPT_UINT, F(threads), 0, 1024, "0", "N",
-     "worker threads (libmicrohttpd thread pool); 0 = one per online CPU"},
-    {"max-connections", "EDGEREC_MAX_CONNECTIONS", OPT_UINT, F(max_connections), 1, 1000000, "10000", "N",
-     "concurrent connections; RLIMIT_NOFILE is raised to fit"},
-    {"conn-memory", "EDGEREC_CONN_MEMORY", OPT_UINT, F(conn_memory), 4096, 1048576, "5120", "BYTES",
-     "memory per connection for the request line, the headers and the answer's headers; a larger request is "
-     "refused (414, 431 or a closed connection; see \"Limits\" in schemas/http.md)"},
-    {"idle-timeout", "EDGEREC_IDLE_TIMEOUT", OPT_UINT, F(idle_timeout), 0, 86400, "30", "SECONDS",
-     "close a connection idle this long; 0 = never"},
-    {"poll-ms", "EDGEREC_POLL_MS", OPT_UINT, F(poll_ms), 10, 3600000, "1000", "MS",
-     "how often `current` is re-read besides inotify events and SIGHUP"},
-    {"drain-ms", "EDGEREC_DRAIN_MS", OPT_UINT, F(drain_ms), 0, 600000, "5000", "MS",
-     "on SIGTERM/SIGINT, how long to wait for in-flight requests after accepting stops"},
-    {"cors-origin", "EDGEREC_CORS_ORIGIN", OPT_STR, F(cors_origin), 0, 0, "*", "ORIGIN",
-     "Access-Control-Allow-Origin of every /v1 answer; empty = not sent"},
-    {"cache-control", "EDGEREC_CACHE_CONTROL", OPT_STR, F(cache_control), 0, 0, "private, max-age=60", "VALUE",
-     "Cache-Control of successful /v1 answers (errors say no-store); empty = not sent"},
-    {"log-level", "EDGEREC_LOG_LEVEL", OPT_LEVEL, F(log_level), 0, 0, "info", "LEVEL", "debug, info, warn or error"},
-    {"log-format", "EDGEREC_LOG_FORMAT", OPT_FORMAT, F(log_json), 0, 0, "logfmt", "FORMAT", "logfmt or json"},
-    {"access-log", "EDGEREC_ACCESS_LOG", OPT_BOOL, F(access_log), 0, 0, "0", NULL,
-     "log one line per request (env: 1/0, true/false)"},
-    {"help", NULL, OPT_FLAG, F(help), 0, 0, NULL, NULL, "print this help and exit"},
-};
-
-#define NOPTS (sizeof(options) / sizeof(options[0]))
 
 void re_config_usage(FILE *out, const char *prog)
 {
@@ -68,116 +94,64 @@ void re_config_usage(FILE *out, const char *prog)
             "Options (each may also be set through its environment variable; the command\n"
             "line wins):\n",
             prog);
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &options[i];
-        char left[64];
-        snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(out, "  %-28s %s\n", left, o->help);
-        if (o->env || o->def) {
-            fprintf(out, "  %-28s ", "");
-            if (o->env)
-                fprintf(out, "env %s", o->env);
-            if (o->def && o->type != OPT_FLAG)
-                fprintf(out, "%sdefault: %s%s%s", o->env ? ", " : "", o->type == OPT_STR ? "\"" : "", o->def,
-                        o->type == OPT_STR ? "\"" : "");
-            fprintf(out, "\n");
-        }
-    }
+    rc_opt_usage(out, options, NULL, 0, 99);
 }
 
-static int set(struct re_config *c, const struct opt *o, const char *val, const char *from, char *err)
+/* Split --cors-origin at commas into c->origins (spaces around each
+ * trimmed): "*" alone, or 1..RE_ORIGINS_MAX origins without spaces. */
+static int split_origins(struct re_config *c, char *err)
 {
-    char *field = (char *)c + o->off;
-    switch (o->type) {
-    case OPT_STR:
-        if (strlen(val) >= o->size)
-            return rc_fail(err, RC_ETOOLONG, "%s: value longer than %zu bytes", from, o->size - 1);
-        memcpy(field, val, strlen(val) + 1);
+    c->n_origins = 0;
+    const char *p = c->cors_origin;
+    while (*p == ' ')
+        p++;
+    if (!*p)
         return 0;
-    case OPT_UINT: {
-        char *end;
-        if (!*val || *val == '-' || *val == '+')
-            return rc_fail(err, RC_EFORMAT, "%s: '%s' is not a number", from, val);
-        unsigned long v = strtoul(val, &end, 10);
-        if (*end)
-            return rc_fail(err, RC_EFORMAT, "%s: '%s' is not a number", from, val);
-        if (v < o->min || v > o->max)
-            return rc_fail(err, RC_ERANGE, "%s: %lu is outside %u..%u", from, v, o->min, o->max);
-        *(unsigned *)field = (unsigned)v;
-        return 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end && p[end - 1] == ' ')
+            end--;
+        if (!end || memchr(p, ' ', end) || memchr(p, '\t', end))
+            return rc_fail(err, RC_EFORMAT, "--cors-origin: '%s' is not \"*\" or a comma-separated list of origins",
+                           c->cors_origin);
+        if (c->n_origins == RE_ORIGINS_MAX)
+            return rc_fail(err, RC_ERANGE, "--cors-origin: more than %d origins", RE_ORIGINS_MAX);
+        if (end >= RE_ORIGIN_MAX)
+            return rc_fail(err, RC_ETOOLONG, "--cors-origin: an origin longer than %d bytes", RE_ORIGIN_MAX - 1);
+        memcpy(c->origins[c->n_origins], p, end);
+        c->origins[c->n_origins++][end] = 0;
+        if (!p[len])
+            break;
+        p += len + 1;
+        while (*p == ' ')
+            p++;
     }
-    case OPT_BOOL:
-    case OPT_FLAG:
-        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on"))
-            *(int *)field = 1;
-        else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off") ||
-                 !*val)
-            *(int *)field = 0;
-        else
-            return rc_fail(err, RC_EFORMAT, "%s: '%s' is not a boolean (1/0, true/false)", from, val);
-        return 0;
-    case OPT_LEVEL:
-        if (rc_log_parse_level(val, (enum rc_log_level *)field) != 0)
-            return rc_fail(err, RC_EFORMAT, "%s: '%s' is not debug, info, warn or error", from, val);
-        return 0;
-    case OPT_FORMAT:
-        if (strcmp(val, "logfmt") && strcmp(val, "json"))
-            return rc_fail(err, RC_EFORMAT, "%s: '%s' is not logfmt or json", from, val);
-        *(int *)field = strcmp(val, "json") == 0;
-        return 0;
-    }
-    return rc_fail(err, RC_EINTERNAL, "%s: unknown option type", from);
+    for (unsigned i = 0; i < c->n_origins; i++)
+        if (strcmp(c->origins[i], "*") == 0 && c->n_origins > 1)
+            return rc_fail(err, RC_EFORMAT, "--cors-origin: \"*\" cannot be part of a list");
+    return 0;
 }
 
 int re_config_parse(struct re_config *c, int argc, char **argv, char *err)
 {
     memset(c, 0, sizeof(*c));
-    char from[128];
-    int rc;
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &options[i];
-        if (o->def && (rc = set(c, o, o->def, o->name, err)) != 0)
-            return rc;
-        const char *env = o->env ? getenv(o->env) : NULL;
-        if (env) {
-            snprintf(from, sizeof(from), "%s", o->env);
-            if ((rc = set(c, o, env, from, err)) != 0)
-                return rc;
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0)
-            return rc_fail(err, RC_EFORMAT, "unexpected argument '%s' (see --help)", a);
-        const char *eq = strchr(a + 2, '=');
-        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        const struct opt *o = NULL;
-        for (size_t k = 0; k < NOPTS && !o; k++)
-            if (strlen(options[k].name) == nlen && strncmp(options[k].name, a + 2, nlen) == 0)
-                o = &options[k];
-        if (!o)
-            return rc_fail(err, RC_EFORMAT, "unknown option '%.*s' (see --help)", (int)nlen + 2, a);
-        snprintf(from, sizeof(from), "--%s", o->name);
-        const char *val;
-        if (eq)
-            val = eq + 1;
-        else if (o->type == OPT_BOOL || o->type == OPT_FLAG)
-            val = "1";
-        else if (i + 1 < argc)
-            val = argv[++i];
-        else
-            return rc_fail(err, RC_EFORMAT, "%s needs a value", from);
-        if ((rc = set(c, o, val, from, err)) != 0)
-            return rc;
-    }
+    int rc = rc_opt_defaults(options, c, err);
+    struct rc_opt_state st = {0};
+    if (!rc)
+        rc = rc_opt_parse(options, c, argc, argv, &st, err);
+    if (rc)
+        return rc;
     if (!c->root[0])
         return rc_fail(err, RC_EFORMAT, "--root: the cache root must not be empty");
     if (c->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->threads = n > 0 ? (unsigned)n : 1;
     }
-    if (strchr(c->cors_origin, '\r') || strchr(c->cors_origin, '\n') || strchr(c->cache_control, '\r') ||
-        strchr(c->cache_control, '\n'))
-        return rc_fail(err, RC_EFORMAT, "header values must not hold line breaks");
-    return 0;
+    const char *values[] = {c->cors_origin, c->cors_headers, c->timing_allow_origin, c->cache_control};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        for (const char *p = values[i]; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return rc_fail(err, RC_EFORMAT, "header values must not hold control bytes or line breaks");
+    return split_origins(c, err);
 }

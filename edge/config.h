@@ -15,6 +15,10 @@
 
 #include "log.h"
 
+#define RE_ORIGINS_MAX 16     /* origins in --cors-origin */
+#define RE_ORIGIN_MAX 256     /* bytes of one origin, NUL included */
+#define RE_ORIGIN_LIST_MAX 1024
+
 struct re_config {
     char root[PATH_MAX];      /* cache root: versions/, current */
     char bind[64];            /* numeric IPv4 or IPv6 address */
@@ -25,8 +29,18 @@ struct re_config {
     unsigned conn_memory;     /* bytes of libmicrohttpd memory per connection */
     unsigned poll_ms;         /* readlink poll of `current`, milliseconds */
     unsigned drain_ms;        /* how long SIGTERM waits for in-flight requests */
-    char cors_origin[256];    /* Access-Control-Allow-Origin; empty: not sent */
+    unsigned max_per_ip;      /* concurrent connections from one address; 0: no limit */
+    unsigned request_timeout; /* seconds from a request's first byte to its last header; 0: none */
+    char cors_origin[RE_ORIGIN_LIST_MAX]; /* "*", one origin, or an allow-list; empty: no CORS */
+    char cors_headers[512];   /* Access-Control-Allow-Headers of a preflight */
+    unsigned cors_max_age;    /* Access-Control-Max-Age of a preflight, seconds; 0: not sent */
+    char timing_allow_origin[256]; /* Timing-Allow-Origin; empty: not sent */
     char cache_control[256];  /* Cache-Control of 200 answers under /v1; empty: not sent */
+    /* cors_origin split at commas (filled by re_config_parse): one entry
+     * for "*" or a single origin, which every answer names; with two or
+     * more, an answer names the request's Origin when it is one of them. */
+    unsigned n_origins;
+    char origins[RE_ORIGINS_MAX][RE_ORIGIN_MAX];
     enum rc_log_level log_level;
     int log_json;   /* --log-format json */
     int access_log; /* one log line per request */

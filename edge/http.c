@@ -1,8 +1,10 @@
 #include "http.h"
 #include "error.h"
+#include "guard.h"
 #include "log.h"
 #include "query.h"
 #include "route.h"
+#include "warns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +27,71 @@
  * --conn-memory (libmicrohttpd's own default). */
 #define RE_CONN_MEMORY_INCREMENT 1024
 
+/* Header fields a request may carry (a browser and a CDN send 20-35). */
+#define RE_FIELDS_MAX 64
+
+/* Connection memory that one parsed header field or cookie takes besides
+ * its text: libmicrohttpd 0.9.75 keeps each in a struct MHD_HTTP_Header
+ * (56 bytes) allocated at its 16-byte alignment; the Cookie value is also
+ * copied once (cookies are always parsed; 0.9.75 cannot turn that off). */
+#define RE_FIELD_COST 64
+#define RE_POOL_ALIGN 16
+
+/*
+ * Requests recedge refuses from their request line and headers, before any
+ * routing. libmicrohttpd 0.9.75 answers a few such faults itself (a missing
+ * Host with MHD_OPTION_STRICT_FOR_CLIENT, a bad Content-Length) with an
+ * HTML body and, after an error found once the headers are in, writes its
+ * header block twice; recedge therefore leaves its strictness at the
+ * default and checks these here, where every refusal is a JSON answer
+ * with the CORS headers.
+ */
+enum re_refusal {
+    REF_NONE = -1,
+    REF_FIELDS,    /* more than RE_FIELDS_MAX header fields */
+    REF_HEAD,      /* the head leaves no room for the answer: written raw */
+    REF_TARGET,    /* a request target longer than the line limit */
+    REF_FIELD,     /* a header field longer than the line limit */
+    REF_NO_HOST,   /* HTTP/1.1 without Host */
+    REF_HOSTS,     /* Host given twice */
+    REF_FOLDED,    /* obsolete line folding */
+    REF_NAME,      /* a field name that is not a token */
+    REF_FRAMING,   /* Transfer-Encoding, or Content-Length twice */
+    REF_COUNT
+};
+
+/* The reason texts take "%u": the line limit or --conn-memory. */
+static const struct refusal_text {
+    unsigned status;
+    const char *code;
+    const char *reason;
+} refusal_texts[REF_COUNT] = {
+    [REF_FIELDS] = {431, "header_fields_too_large", "more than 64 header fields"},
+    [REF_HEAD] = {431, "header_fields_too_large",
+                  "request line and headers too large for the connection memory (%u bytes, --conn-memory)"},
+    [REF_TARGET] = {414, "uri_too_long", "request target longer than %u bytes"},
+    [REF_FIELD] = {431, "header_fields_too_large", "a header field longer than %u bytes"},
+    [REF_NO_HOST] = {400, "bad_request", "HTTP/1.1 request without a Host header"},
+    [REF_HOSTS] = {400, "bad_request", "more than one Host header"},
+    [REF_FOLDED] = {400, "bad_request", "a header field continued on the next line (obsolete line folding)"},
+    [REF_NAME] = {400, "bad_request", "a header field name that is not a token"},
+    [REF_FRAMING] = {400, "bad_request", "Transfer-Encoding or a repeated Content-Length (no request body is read)"},
+};
+
 struct re_worker;
+
+/*
+ * The fixed answers of one CORS outcome, built once at start-up. With
+ * "*", one origin or no --cors-origin there is one set; with an allow-list
+ * of k origins, k + 1 sets: set 0 names no origin, set i the i-th.
+ */
+struct re_answers {
+    const char *origin; /* Access-Control-Allow-Origin; NULL: not sent */
+    struct MHD_Response *bad_request[RE_QERR_COUNT][RE_PARAM_COUNT];
+    struct MHD_Response *refused[REF_COUNT];
+    struct MHD_Response *not_found, *not_allowed, *not_ready, *internal, *options;
+    struct MHD_Response *healthy, *ready, *unready;
+};
 
 /* One request, from the URI log callback to the completion callback. */
 struct re_request {
@@ -34,6 +101,9 @@ struct re_request {
     unsigned route;  /* enum rc_source, 0 outside /v1/recs */
     unsigned status; /* 0 until a response is queued */
     int called;      /* the access handler has seen this request */
+    size_t target_len;              /* raw request target, bytes */
+    const struct re_answers *a;     /* the CORS outcome of this request */
+    struct re_guard_conn *gc;       /* the connection's deadline record */
     struct re_worker *owner;
     struct re_request *next_free;
 };
@@ -53,15 +123,19 @@ struct re_server {
     struct re_holder *holder;
     struct re_metrics *metrics;
     struct MHD_Daemon *daemon;
+    struct re_guard *guard;
+    struct re_warns *warns;
     unsigned port;
+    size_t reserve;    /* connection memory kept for the largest answer's headers */
+    size_t line_max;   /* longest request target or header field: 2/3 of --conn-memory */
+    int vary;       /* an allow-list: every answer says Vary: Origin */
 
     pthread_key_t wkey;
     pthread_mutex_t workers_mu;
     struct re_worker *workers;
 
-    struct MHD_Response *bad_request[RE_QERR_COUNT][RE_PARAM_COUNT];
-    struct MHD_Response *not_found, *not_allowed, *not_ready, *internal, *options;
-    struct MHD_Response *healthy, *ready, *unready;
+    unsigned n_answers;
+    struct re_answers *answers;
 };
 
 static uint64_t now_ns(void)
@@ -92,45 +166,74 @@ static struct re_worker *worker_get(struct re_server *s)
 
 /* ---- responses ---- */
 
-static int add_headers(struct MHD_Response *r, const struct re_config *cfg, const char *type, int cacheable)
+/* The CORS headers of every answer of set a. */
+static int add_cors(struct MHD_Response *r, const struct re_server *s, const struct re_answers *a)
+{
+    const struct re_config *cfg = s->cfg;
+    int ok = 1;
+    if (a->origin)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, a->origin) == MHD_YES;
+    if (s->vary)
+        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin") == MHD_YES;
+    if (cfg->timing_allow_origin[0])
+        ok &= MHD_add_response_header(r, "Timing-Allow-Origin", cfg->timing_allow_origin) == MHD_YES;
+    return ok ? 0 : -ENOMEM;
+}
+
+static int add_headers(struct MHD_Response *r, const struct re_server *s, const struct re_answers *a,
+                       const char *type, int cacheable)
 {
     int ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES;
-    if (cfg->cors_origin[0])
-        ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cfg->cors_origin) == MHD_YES;
-    const char *cc = cacheable ? cfg->cache_control : "no-store";
+    ok &= add_cors(r, s, a) == 0;
+    const char *cc = cacheable ? s->cfg->cache_control : "no-store";
     if (cc[0])
         ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc) == MHD_YES;
     return ok ? 0 : -ENOMEM;
 }
 
 /* A fixed JSON response (body copied), built once. */
-static struct MHD_Response *fixed(const struct re_config *cfg, const char *body)
+static struct MHD_Response *fixed(const struct re_server *s, const struct re_answers *a, const char *body)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r && add_headers(r, cfg, JSON_TYPE, 0) != 0) {
+    if (r && add_headers(r, s, a, JSON_TYPE, 0) != 0) {
         MHD_destroy_response(r);
         r = NULL;
     }
     return r;
 }
 
-static struct MHD_Response *fixed_error(const struct re_config *cfg, const char *code, const char *reason)
+/* {"error":CODE,"reason":REASON} into body (cap bytes); 0 or -ENOMEM. */
+static int error_body(char *body, size_t cap, const char *code, const char *reason)
 {
-    char body[512];
     struct rc_buf b;
-    rc_buf_fixed(&b, body, sizeof(body));
+    rc_buf_fixed(&b, body, cap);
     rc_buf_adds(&b, "{\"error\":");
     rc_buf_json_str(&b, code, strlen(code));
     rc_buf_adds(&b, ",\"reason\":");
     rc_buf_json_str(&b, reason, strlen(reason));
     rc_buf_adds(&b, "}");
-    return b.overflow ? NULL : fixed(cfg, rc_buf_cstr(&b));
+    (void)rc_buf_cstr(&b); /* NUL-terminates */
+    return b.overflow ? -ENOMEM : 0;
 }
 
-static void destroy_responses(struct re_server *s)
+static const char *refusal_reason(const struct re_server *s, enum re_refusal why, char *out, size_t cap)
 {
-    struct MHD_Response **all[] = {&s->not_found, &s->not_allowed, &s->not_ready, &s->internal,
-                                   &s->options,   &s->healthy,     &s->ready,     &s->unready};
+    unsigned arg = why == REF_HEAD ? s->cfg->conn_memory : (unsigned)s->line_max;
+    snprintf(out, cap, refusal_texts[why].reason, arg);
+    return out;
+}
+
+static struct MHD_Response *fixed_error(const struct re_server *s, const struct re_answers *a, const char *code,
+                                        const char *reason)
+{
+    char body[512];
+    return error_body(body, sizeof(body), code, reason) ? NULL : fixed(s, a, body);
+}
+
+static void destroy_answers(struct re_answers *a)
+{
+    struct MHD_Response **all[] = {&a->not_found, &a->not_allowed, &a->not_ready, &a->internal,
+                                   &a->options,   &a->healthy,     &a->ready,     &a->unready};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (*all[i])
             MHD_destroy_response(*all[i]);
@@ -138,45 +241,154 @@ static void destroy_responses(struct re_server *s)
     }
     for (int e = 0; e < RE_QERR_COUNT; e++)
         for (int p = 0; p < RE_PARAM_COUNT; p++) {
-            if (s->bad_request[e][p])
-                MHD_destroy_response(s->bad_request[e][p]);
-            s->bad_request[e][p] = NULL;
+            if (a->bad_request[e][p])
+                MHD_destroy_response(a->bad_request[e][p]);
+            a->bad_request[e][p] = NULL;
         }
+    for (int i = 0; i < REF_COUNT; i++) {
+        if (a->refused[i])
+            MHD_destroy_response(a->refused[i]);
+        a->refused[i] = NULL;
+    }
+}
+
+static void destroy_responses(struct re_server *s)
+{
+    for (unsigned i = 0; i < s->n_answers; i++)
+        destroy_answers(&s->answers[i]);
+    free(s->answers);
+    s->answers = NULL;
+    s->n_answers = 0;
+}
+
+/* The preflight answer: 204, no body. */
+static struct MHD_Response *preflight(const struct re_server *s, const struct re_answers *a)
+{
+    const struct re_config *cfg = s->cfg;
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return NULL;
+    int ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, ALLOWED) == MHD_YES &&
+             MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
+             add_cors(r, s, a) == 0;
+    if (ok && a->origin) {
+        char age[16];
+        snprintf(age, sizeof(age), "%u", cfg->cors_max_age);
+        ok = MHD_add_response_header(r, "Access-Control-Allow-Methods", ALLOWED) == MHD_YES &&
+             (!cfg->cors_headers[0] ||
+              MHD_add_response_header(r, "Access-Control-Allow-Headers", cfg->cors_headers) == MHD_YES) &&
+             (!cfg->cors_max_age || MHD_add_response_header(r, "Access-Control-Max-Age", age) == MHD_YES);
+    }
+    if (!ok) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static int build_answers(const struct re_server *s, struct re_answers *a)
+{
+    for (int e = 0; e < RE_QERR_COUNT; e++)
+        for (int p = 0; p < RE_PARAM_COUNT; p++) {
+            char reason[160];
+            re_query_reason((enum re_qerr)e, (enum re_param)p, reason, sizeof(reason));
+            if (!(a->bad_request[e][p] = fixed_error(s, a, "bad_request", reason)))
+                return -ENOMEM;
+        }
+    for (int i = 0; i < REF_COUNT; i++) {
+        char reason[160];
+        if (i != REF_HEAD && /* written raw: refuse_raw */
+            !(a->refused[i] = fixed_error(s, a, refusal_texts[i].code,
+                                          refusal_reason(s, (enum re_refusal)i, reason, sizeof(reason)))))
+            return -ENOMEM;
+    }
+    a->not_found = fixed_error(s, a, "not_found", "no such path; see /v1/recs");
+    a->not_allowed = fixed_error(s, a, "method_not_allowed", "use GET, HEAD or OPTIONS");
+    a->not_ready = fixed_error(s, a, "not_ready", "no verified cache version is loaded yet");
+    a->internal = fixed_error(s, a, "internal", "the cache could not be read");
+    a->healthy = fixed(s, a, "{\"status\":\"ok\"}");
+    a->ready = fixed(s, a, "{\"status\":\"ready\"}");
+    a->unready = fixed(s, a, "{\"status\":\"not_ready\"}");
+    a->options = preflight(s, a);
+    if (!a->not_found || !a->not_allowed || !a->not_ready || !a->internal || !a->healthy || !a->ready ||
+        !a->unready || !a->options)
+        return -ENOMEM;
+    if (MHD_add_response_header(a->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED) != MHD_YES)
+        return -ENOMEM;
+    return 0;
 }
 
 static int build_responses(struct re_server *s)
 {
     const struct re_config *cfg = s->cfg;
-    for (int e = 0; e < RE_QERR_COUNT; e++)
-        for (int p = 0; p < RE_PARAM_COUNT; p++) {
-            char reason[160];
-            re_query_reason((enum re_qerr)e, (enum re_param)p, reason, sizeof(reason));
-            if (!(s->bad_request[e][p] = fixed_error(cfg, "bad_request", reason)))
-                return -ENOMEM;
-        }
-    s->not_found = fixed_error(cfg, "not_found", "no such path; see /v1/recs");
-    s->not_allowed = fixed_error(cfg, "method_not_allowed", "use GET, HEAD or OPTIONS");
-    s->not_ready = fixed_error(cfg, "not_ready", "no verified cache version is loaded yet");
-    s->internal = fixed_error(cfg, "internal", "the cache could not be read");
-    s->healthy = fixed(cfg, "{\"status\":\"ok\"}");
-    s->ready = fixed(cfg, "{\"status\":\"ready\"}");
-    s->unready = fixed(cfg, "{\"status\":\"not_ready\"}");
-    s->options = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!s->not_found || !s->not_allowed || !s->not_ready || !s->internal || !s->healthy || !s->ready ||
-        !s->unready || !s->options)
+    s->vary = cfg->n_origins > 1;
+    s->n_answers = s->vary ? cfg->n_origins + 1 : 1;
+    s->answers = calloc(s->n_answers, sizeof(*s->answers));
+    if (!s->answers)
         return -ENOMEM;
-    if (MHD_add_response_header(s->not_allowed, MHD_HTTP_HEADER_ALLOW, ALLOWED) != MHD_YES ||
-        MHD_add_response_header(s->options, MHD_HTTP_HEADER_ALLOW, ALLOWED) != MHD_YES ||
-        MHD_add_response_header(s->options, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES)
-        return -ENOMEM;
-    if (cfg->cors_origin[0] &&
-        (MHD_add_response_header(s->options, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cfg->cors_origin) !=
-             MHD_YES ||
-         MHD_add_response_header(s->options, "Access-Control-Allow-Methods", ALLOWED) != MHD_YES ||
-         MHD_add_response_header(s->options, "Access-Control-Allow-Headers", "Content-Type") != MHD_YES ||
-         MHD_add_response_header(s->options, "Access-Control-Max-Age", "86400") != MHD_YES))
-        return -ENOMEM;
+    if (!s->vary)
+        s->answers[0].origin = cfg->n_origins ? cfg->origins[0] : NULL;
+    else
+        for (unsigned i = 0; i < cfg->n_origins; i++)
+            s->answers[i + 1].origin = cfg->origins[i];
+    for (unsigned i = 0; i < s->n_answers; i++)
+        if (build_answers(s, &s->answers[i]) != 0)
+            return -ENOMEM;
     return 0;
+}
+
+/*
+ * Connection memory kept free for the answer's header block: the status
+ * line, Date, Connection and Content-Length libmicrohttpd writes (under
+ * 160 bytes), and the longest set of headers recedge adds (the preflight,
+ * or a /metrics or /v1 answer), each line with its name, ": " and CRLF.
+ */
+static size_t answer_reserve(const struct re_config *cfg)
+{
+    size_t longest_origin = 1;
+    for (unsigned i = 0; i < cfg->n_origins; i++)
+        if (strlen(cfg->origins[i]) > longest_origin)
+            longest_origin = strlen(cfg->origins[i]);
+    size_t cors = 32 + longest_origin + 16 + 24 + strlen(cfg->timing_allow_origin);
+    size_t answer = 16 + strlen(METRICS_TYPE) + 18 + (strlen(cfg->cache_control) > 8 ? strlen(cfg->cache_control) : 8);
+    size_t options = 10 + strlen(ALLOWED) + 26 + 8 + 32 + strlen(ALLOWED) + 32 + strlen(cfg->cors_headers) + 36;
+    return 160 + cors + (answer > options ? answer : options) + 64;
+}
+
+/*
+ * A complete answer as bytes, for the cases where recedge writes to the
+ * socket itself rather than through libmicrohttpd: a request whose head
+ * fills the connection memory (libmicrohttpd 0.9.75 would find no room for
+ * the answer's header block and close the connection without a word), and
+ * the guard's 408. Returns the length, 0 if cap is too small.
+ */
+static size_t raw_answer(const struct re_server *s, const struct re_answers *a, unsigned status, const char *code,
+                         const char *reason, int head_only, char *out, size_t cap)
+{
+    char body[512], date[64];
+    if (error_body(body, sizeof(body), code, reason))
+        return 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    const char *tao = s->cfg->timing_allow_origin;
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\nContent-Type: " JSON_TYPE
+                     "\r\nCache-Control: no-store\r\n%s%s%s%s%s%s%sContent-Length: %zu\r\n\r\n%s",
+                     status, MHD_get_reason_phrase_for(status), date,
+                     a->origin ? "Access-Control-Allow-Origin: " : "", a->origin ? a->origin : "",
+                     a->origin ? "\r\n" : "", s->vary ? "Vary: Origin\r\n" : "", tao[0] ? "Timing-Allow-Origin: " : "",
+                     tao, tao[0] ? "\r\n" : "", strlen(body), head_only ? "" : body);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* The guard's answer to a request that misses its deadline (its Origin is
+ * not known yet: the answer set of no origin). */
+static size_t late_answer(void *arg, char *out, size_t cap)
+{
+    const struct re_server *s = arg;
+    return raw_answer(s, &s->answers[0], 408, "request_timeout",
+                      "the request line and headers did not arrive in time (--request-timeout)", 0, out, cap);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, struct re_request *r, unsigned status,
@@ -194,7 +406,7 @@ static enum MHD_Result queue_copy(struct re_server *s, struct MHD_Connection *c,
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    if (add_headers(resp, s->cfg, type, cacheable) != 0) {
+    if (add_headers(resp, s, r->a, type, cacheable) != 0) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
@@ -203,18 +415,155 @@ static enum MHD_Result queue_copy(struct re_server *s, struct MHD_Connection *c,
     return ret;
 }
 
+/* ---- the request line and headers ---- */
+
+/* The endpoint of a raw request target: its path (before '?'),
+ * percent-decoded strictly, compared exactly (a decoded NUL is a byte like
+ * any other: "/healthz%00.json" is not /healthz). */
+static enum re_endpoint endpoint_of(const char *target)
+{
+    static const struct {
+        const char *path;
+        enum re_endpoint ep;
+    } paths[] = {{"/v1/recs", RE_EP_RECS},   {"/v1/version", RE_EP_VERSION}, {"/healthz", RE_EP_HEALTHZ},
+                 {"/readyz", RE_EP_READYZ}, {"/metrics", RE_EP_METRICS}};
+    char path[16];
+    long n = re_pct_decode(path, sizeof(path), target, strcspn(target, "?"));
+    for (size_t i = 0; n > 0 && i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (strlen(paths[i].path) == (size_t)n && memcmp(paths[i].path, path, (size_t)n) == 0)
+            return paths[i].ep;
+    return RE_EP_OTHER;
+}
+
+/* The answer set for the request's Origin. */
+static const struct re_answers *answers_for(const struct re_server *s, struct MHD_Connection *c)
+{
+    if (s->n_answers == 1)
+        return &s->answers[0];
+    const char *origin;
+    size_t len;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Origin", 6, &origin, &len) == MHD_YES)
+        for (unsigned i = 1; i < s->n_answers; i++)
+            if (strlen(s->answers[i].origin) == len && memcmp(s->answers[i].origin, origin, len) == 0)
+                return &s->answers[i];
+    return &s->answers[0];
+}
+
+struct head_scan {
+    unsigned fields, hosts, lengths, encodings;
+    size_t longest;    /* longest field: name, ": ", value */
+    size_t cookie_len; /* 0: no Cookie header */
+    int folded, bad_name;
+    const char *prev_end;
+};
+
+/* RFC 9110 tchar: letters, digits and !#$%&'*+-.^_`|~ (a table: this runs
+ * over every byte of every field name of every request). */
+static const unsigned char tchar[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,
+    ['&'] = 1,         ['\''] = 1,        ['*'] = 1,         ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1,
+    ['_'] = 1,         ['`'] = 1,         ['|'] = 1,         ['~'] = 1,
+};
+
+static int is_token(const char *p, size_t n)
+{
+    unsigned ok = n != 0;
+    for (size_t i = 0; i < n; i++)
+        ok &= tchar[(unsigned char)p[i]];
+    return (int)ok;
+}
+
+static int name_is(const char *key, size_t len, const char *name)
+{
+    return strlen(name) == len && strncasecmp(key, name, len) == 0;
+}
+
+/*
+ * One header field, as libmicrohttpd 0.9.75 parsed it in place in the
+ * connection's read buffer: the name, ':', blanks, the value, then the line
+ * end (CRLF or LF) overwritten with NULs, then the next field. A folded
+ * field breaks this layout (0.9.75 appends the continuation line to a copy
+ * of the name, elsewhere in the buffer), which is how folding is found:
+ * there is no other trace of it. tests/e2e/edge_http.sh holds this to the
+ * library in use.
+ */
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t klen,
+                                  const char *value, size_t vlen)
+{
+    struct head_scan *h = cls;
+    (void)kind;
+    h->fields++;
+    if (klen + 2 + vlen > h->longest)
+        h->longest = klen + 2 + vlen;
+    h->bad_name |= !is_token(key, klen);
+    const char *after = key + klen + 1;
+    if (value < after || value - after > 256)
+        h->folded = 1;
+    else
+        for (const char *p = after; p < value; p++)
+            h->folded |= *p != ' ' && *p != '\t';
+    if (h->prev_end && (key < h->prev_end + 1 || key > h->prev_end + 2))
+        h->folded = 1;
+    h->prev_end = value + vlen;
+    if (name_is(key, klen, "Host"))
+        h->hosts++;
+    else if (name_is(key, klen, "Content-Length"))
+        h->lengths++;
+    else if (name_is(key, klen, "Transfer-Encoding"))
+        h->encodings++;
+    else if (name_is(key, klen, "Cookie"))
+        h->cookie_len += vlen + 1;
+    return MHD_YES;
+}
+
+static size_t pool_round(size_t n)
+{
+    return (n + RE_POOL_ALIGN - 1) / RE_POOL_ALIGN * RE_POOL_ALIGN;
+}
+
+/* What is wrong with the request line and headers, REF_NONE if nothing. */
+static enum re_refusal check_head(const struct re_server *s, struct MHD_Connection *c, const struct re_request *r,
+                                  const char *http_version)
+{
+    struct head_scan h = {0};
+    (void)MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_field, &h);
+    if (h.fields > RE_FIELDS_MAX)
+        return REF_FIELDS;
+    int cookies = MHD_get_connection_values_n(c, MHD_COOKIE_KIND, NULL, NULL);
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    size_t head = info ? info->header_size : 0;
+    size_t used = head + RE_FIELD_COST * (h.fields + (cookies > 0 ? (size_t)cookies : 0)) + pool_round(h.cookie_len);
+    if (used + s->reserve > s->cfg->conn_memory)
+        return REF_HEAD;
+    if (r->target_len > s->line_max)
+        return REF_TARGET;
+    if (h.longest > s->line_max)
+        return REF_FIELD;
+    if (h.hosts > 1)
+        return REF_HOSTS;
+    if (!h.hosts && strcmp(http_version, MHD_HTTP_VERSION_1_0) != 0)
+        return REF_NO_HOST;
+    if (h.folded)
+        return REF_FOLDED;
+    if (h.bad_name)
+        return REF_NAME;
+    if (h.encodings || h.lengths > 1)
+        return REF_FRAMING;
+    return REF_NONE;
+}
+
 /* ---- endpoints ---- */
 
 static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struct re_request *r)
 {
     if (r->q.err != RE_QERR_NONE)
-        return queue(c, r, MHD_HTTP_BAD_REQUEST, s->bad_request[r->q.err][r->q.err_param]);
+        return queue(c, r, MHD_HTTP_BAD_REQUEST, r->a->bad_request[r->q.err][r->q.err_param]);
     struct re_worker *w = worker_get(s);
     if (!w)
-        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, s->internal);
+        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
     struct re_version *v = re_holder_acquire(s->holder);
     if (!v)
-        return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, s->not_ready);
+        return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, r->a->not_ready);
     MDB_txn *txn;
     int rc = re_holder_txn(s->holder, v, &txn);
     if (!rc)
@@ -231,7 +580,7 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
     re_holder_release(s->holder, v);
     if (rc || b.overflow) {
         rc_log(RC_LOG_ERROR, "recs", "reason=\"%s\"", rc ? rc_strerror(rc) : "answer overflowed its buffer");
-        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, s->internal);
+        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
     }
     return queue_copy(s, c, r, MHD_HTTP_OK, b.data, b.len, JSON_TYPE, 1);
 }
@@ -240,10 +589,10 @@ static enum MHD_Result version(struct re_server *s, struct MHD_Connection *c, st
 {
     struct re_worker *w = worker_get(s);
     if (!w)
-        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, s->internal);
+        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
     struct re_version *v = re_holder_acquire(s->holder);
     if (!v)
-        return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, s->not_ready);
+        return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, r->a->not_ready);
     const struct rc_manifest *m = &v->cache.manifest;
     struct rc_buf b;
     rc_buf_fixed(&b, w->out, sizeof(w->out));
@@ -268,7 +617,7 @@ static enum MHD_Result metrics(struct re_server *s, struct MHD_Connection *c, st
     re_metrics_render(s->metrics, &ci, (int64_t)time(NULL), &b);
     if (b.overflow) {
         rc_buf_release(&b);
-        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, s->internal);
+        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -276,25 +625,30 @@ static enum MHD_Result metrics(struct re_server *s, struct MHD_Connection *c, st
         return MHD_NO;
     }
     enum MHD_Result ret = MHD_NO;
-    if (add_headers(resp, s->cfg, METRICS_TYPE, 0) == 0)
+    if (add_headers(resp, s, r->a, METRICS_TYPE, 0) == 0)
         ret = queue(c, r, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
-static enum re_endpoint endpoint_of(const char *url)
+/*
+ * Refuse a request whose head leaves too little connection memory for an
+ * answer: write the JSON answer to the socket directly (no answer of this
+ * request has been sent; the previous one is complete) and close.
+ */
+static enum MHD_Result refuse_raw(struct re_server *s, struct MHD_Connection *c, struct re_request *r,
+                                  enum re_refusal why, int head_only)
 {
-    if (strcmp(url, "/v1/recs") == 0)
-        return RE_EP_RECS;
-    if (strcmp(url, "/v1/version") == 0)
-        return RE_EP_VERSION;
-    if (strcmp(url, "/healthz") == 0)
-        return RE_EP_HEALTHZ;
-    if (strcmp(url, "/readyz") == 0)
-        return RE_EP_READYZ;
-    if (strcmp(url, "/metrics") == 0)
-        return RE_EP_METRICS;
-    return RE_EP_OTHER;
+    char out[2048];
+    const struct refusal_text *t = &refusal_texts[why];
+    char reason[160];
+    size_t len = raw_answer(s, r->a, t->status, t->code, refusal_reason(s, why, reason, sizeof(reason)), head_only,
+                            out, sizeof(out));
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->status = t->status;
+    if (len && ci)
+        (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return MHD_NO; /* libmicrohttpd closes the connection */
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -302,8 +656,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
     struct re_server *s = cls;
     struct re_request *r = *con_cls;
+    (void)url; /* decoded by libmicrohttpd; the endpoint comes from the raw target */
+    (void)upload_data;
     if (!r)
-        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, s->internal);
+        return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->answers[0].internal);
     if (r->status) {
         /* Answer already queued; drop any body the client still sends. */
         *upload_size = 0;
@@ -311,43 +667,53 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int options = !get && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
-    if (!r->called && (get || options)) {
+    if (!r->called) {
+        /* The request line and headers are complete. */
+        r->called = 1;
+        if (re_guard_busy(r->gc) != 0)
+            return MHD_NO; /* answered 408 by the guard: close */
+        r->a = answers_for(s, c);
+        enum re_refusal why = check_head(s, c, r, http_version);
+        if (why == REF_HEAD)
+            return refuse_raw(s, c, r, why, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
+        if (why != REF_NONE)
+            return queue(c, r, refusal_texts[why].status, r->a->refused[why]);
         /* libmicrohttpd closes the connection after a response queued on
          * the first call (the request might still carry a body), so the
-         * answer waits for the call that follows the complete request. */
-        r->called = 1;
-        return MHD_YES;
+         * answer to GET, HEAD and OPTIONS waits for the call that follows
+         * the complete request. */
+        if (get || options)
+            return MHD_YES;
     }
     if (*upload_size) {
         *upload_size = 0; /* a GET with a body: ignored */
         return MHD_YES;
     }
-    enum re_endpoint ep = endpoint_of(url);
-    r->ep = ep;
+    enum re_endpoint ep = r->ep;
     if (ep == RE_EP_OTHER)
-        return queue(c, r, MHD_HTTP_NOT_FOUND, s->not_found);
+        return queue(c, r, MHD_HTTP_NOT_FOUND, r->a->not_found);
     if (options)
-        return queue(c, r, MHD_HTTP_NO_CONTENT, s->options);
+        return queue(c, r, MHD_HTTP_NO_CONTENT, r->a->options);
     if (!get)
-        return queue(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, s->not_allowed);
+        return queue(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, r->a->not_allowed);
     switch (ep) {
     case RE_EP_RECS:
         return recs(s, c, r);
     case RE_EP_VERSION:
         return version(s, c, r);
     case RE_EP_HEALTHZ:
-        return queue(c, r, MHD_HTTP_OK, s->healthy);
+        return queue(c, r, MHD_HTTP_OK, r->a->healthy);
     case RE_EP_READYZ: {
         struct re_version *v = re_holder_acquire(s->holder);
         if (!v)
-            return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, s->unready);
+            return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, r->a->unready);
         re_holder_release(s->holder, v);
-        return queue(c, r, MHD_HTTP_OK, s->ready);
+        return queue(c, r, MHD_HTTP_OK, r->a->ready);
     }
     case RE_EP_METRICS:
         return metrics(s, c, r);
     default:
-        return queue(c, r, MHD_HTTP_NOT_FOUND, s->not_found);
+        return queue(c, r, MHD_HTTP_NOT_FOUND, r->a->not_found);
     }
 }
 
@@ -363,11 +729,15 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     else if (!(r = malloc(sizeof(*r))))
         return NULL;
     r->t0_ns = now_ns();
-    r->ep = RE_EP_OTHER;
     r->route = 0;
     r->status = 0;
     r->called = 0;
     r->owner = w;
+    r->a = &s->answers[0];
+    r->ep = endpoint_of(uri);
+    r->target_len = strlen(uri);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->gc = ci ? ci->socket_context : NULL;
     const char *qm = strchr(uri, '?');
     if (qm)
         (void)re_query_parse(&r->q, qm + 1, strlen(qm + 1));
@@ -384,6 +754,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (!r)
         return;
     *con_cls = NULL;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        re_guard_waiting(r->gc);
     uint64_t usec = (now_ns() - r->t0_ns) / 1000;
     struct re_worker *w = worker_get(s); /* the owner's, except at shutdown */
     re_metrics_done(w ? w->shard : NULL, r->ep, r->route, r->status, usec);
@@ -410,7 +782,30 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     for (char *p = msg; *p; p++)
         if (*p == '"')
             *p = '\'';
-    rc_log(RC_LOG_WARN, "mhd", "msg=\"%s\"", msg);
+        else if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    struct re_server *s = cls;
+    re_warns_log(s->warns, fmt, "mhd", msg);
+}
+
+/* libmicrohttpd's connection notifications: the guard's record. */
+static void conn_notified(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct re_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? re_guard_open(s->guard, ci->connect_fd) : NULL;
+    } else {
+        re_guard_close(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void guard_tick(void *arg)
+{
+    struct re_server *s = arg;
+    re_warns_flush(s->warns);
 }
 
 /* ---- lifecycle ---- */
@@ -459,8 +854,19 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         return rc_fail(err, -rc, "pthread_key_create: %s", strerror(rc));
     }
     pthread_mutex_init(&s->workers_mu, NULL);
-    if (build_responses(s) != 0) {
+    s->reserve = answer_reserve(cfg);
+    s->line_max = (size_t)cfg->conn_memory * 2 / 3;
+    if (build_responses(s) != 0 || re_warns_create(&s->warns) != 0) {
         rc = rc_fail(err, -ENOMEM, "unable to build the fixed responses");
+        goto fail;
+    }
+    if (s->reserve + 1024 > cfg->conn_memory) {
+        rc = rc_fail(err, RC_ERANGE, "--conn-memory %u leaves no room for a request beside the %zu bytes of the "
+                     "answer's headers", cfg->conn_memory, s->reserve);
+        goto fail;
+    }
+    if ((rc = re_guard_start(&s->guard, cfg->request_timeout, late_answer, guard_tick, s)) != 0) {
+        rc = rc_fail(err, rc, "unable to start the request deadline thread: %s", rc_strerror(rc));
         goto fail;
     }
 
@@ -476,8 +882,9 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory, MHD_OPTION_CONNECTION_MEMORY_INCREMENT,
         (size_t)RE_CONN_MEMORY_INCREMENT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION, conn_notified, s, MHD_OPTION_END);
     if (!s->daemon) {
         rc = rc_fail(err, RC_EINTERNAL, "unable to listen on %s port %u (see the mhd log line)", cfg->bind,
                      cfg->port);
@@ -488,6 +895,8 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
     *out = s;
     return 0;
 fail:
+    re_guard_stop(s->guard);
+    re_warns_destroy(s->warns);
     destroy_responses(s);
     (void)pthread_key_delete(s->wkey);
     pthread_mutex_destroy(&s->workers_mu);
@@ -515,6 +924,8 @@ void re_server_stop(struct re_server *s)
     }
     rc_log(RC_LOG_INFO, "drain", "in_flight=%llu", (unsigned long long)left);
     MHD_stop_daemon(s->daemon);
+    re_guard_stop(s->guard);
+    re_warns_destroy(s->warns);
     destroy_responses(s);
     free_workers(s);
     (void)pthread_key_delete(s->wkey);

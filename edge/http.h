@@ -8,7 +8,15 @@
  *      stamps the start time and parses the raw query with re_query_parse
  *      (libmicrohttpd decodes arguments in place right after this callback
  *      and is lenient about bad escapes, so the raw text is read here).
- *   2. Access handler: answers GET, HEAD and OPTIONS on the call that
+ *   2. Access handler. Its first call (the headers are complete) tells
+ *      the deadline guard (guard.h) the request is in, picks the answer set
+ *      of the request's Origin, and checks the request line and headers
+ *      (schemas/http.md, "Limits"): refused ones are answered at once
+ *      (400, 414, 431, JSON) and their connection closed; one whose head
+ *      leaves no room in the connection memory for an answer's header
+ *      block gets its 431 written to the socket directly. The endpoint
+ *      comes from the raw request target (decoded strictly: a %00 stays in
+ *      the path). Then it answers GET, HEAD and OPTIONS on the call that
  *      follows the complete request (libmicrohttpd closes the connection
  *      when the answer is queued on the first call, which would cost
  *      keep-alive), other methods at once (405 or 404; the connection then
@@ -17,15 +25,24 @@
  *      routes into the thread's scratch, writes JSON into the thread's
  *      RE_RECS_JSON_MAX buffer, resets the txn, drops the reference, and
  *      queues a copy of the buffer. Every fixed answer (400 per reason,
- *      404, 405, 500, 503, OPTIONS, /healthz, /readyz) is a response built
- *      once at start-up and queued again and again.
- *   3. Completion callback: counts the request in the thread's metrics
- *      shard (endpoint, route, status, latency), writes the access log line
- *      when enabled, and returns the struct to the free list.
+ *      414, 431, 404, 405, 500, 503, OPTIONS, /healthz, /readyz) is a
+ *      response built once at start-up per CORS outcome (one set, or with
+ *      an allow-list of k origins k + 1 sets) and queued again and again.
+ *   3. Completion callback: tells the guard the connection waits again,
+ *      counts the request in the thread's metrics shard (endpoint, route,
+ *      status, latency), writes the access log line when enabled, and
+ *      returns the struct to the free list.
  *
- * Headers: Content-Type on every body; Access-Control-Allow-Origin (when
+ * Headers: Content-Type on every body; Access-Control-Allow-Origin (the
+ * configured "*" or origin, or the request's Origin when it is in the
+ * allow-list, then with Vary: Origin) and Timing-Allow-Origin (when
  * configured) on every answer; the configured Cache-Control on successful
  * /v1 answers, "no-store" on errors and operational endpoints.
+ *
+ * libmicrohttpd: --max-per-ip is its per-address connection limit; its
+ * strictness stays at the default (level 1 would refuse a missing Host
+ * itself, with an HTML body and its header block written twice); its
+ * warnings go through warns.h, rate-limited.
  */
 #ifndef RE_HTTP_H
 #define RE_HTTP_H
@@ -37,10 +54,12 @@
 struct re_server;
 
 /*
- * Build the fixed responses and start listening on cfg->bind:cfg->port.
- * cfg, h and m must outlive the server. Errors: RC_EFORMAT (bind is not a
- * numeric address), -ENOMEM, RC_EINTERNAL (libmicrohttpd refused to start;
- * its reason is logged).
+ * Build the fixed responses, start the deadline guard and listen on
+ * cfg->bind:cfg->port. cfg, h and m must outlive the server. Errors:
+ * RC_EFORMAT (bind is not a numeric address), RC_ERANGE (--conn-memory
+ * leaves no room for a request beside the answer's headers), -ENOMEM,
+ * -errno (the guard's thread), RC_EINTERNAL (libmicrohttpd refused to
+ * start; its reason is logged).
  */
 int re_server_start(struct re_server **out, const struct re_config *cfg, struct re_holder *h, struct re_metrics *m,
                     char *err);

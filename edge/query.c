@@ -1,10 +1,13 @@
 #include "query.h"
 #include "error.h"
+#include "json.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc", "device", "n"};
+static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc", "device", "n",
+                                                        "fields"};
 
 const char *re_param_name(enum re_param p)
 {
@@ -42,21 +45,17 @@ const char *re_query_reason(enum re_qerr e, enum re_param p, char *out, size_t c
     case RE_QERR_REPEATED:
         snprintf(out, cap, "'%s' is given more than once", name);
         break;
+    case RE_QERR_BAD_FIELD:
+        snprintf(out, cap, "'%s' must list field names from title, url, image_url, price, currency", name);
+        break;
+    case RE_QERR_FIELD_REPEATED:
+        snprintf(out, cap, "'%s' names a field more than once", name);
+        break;
     default:
         snprintf(out, cap, "bad request");
         break;
     }
     return out;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 long re_pct_decode(char *dst, size_t dst_cap, const char *src, size_t len)
@@ -66,8 +65,8 @@ long re_pct_decode(char *dst, size_t dst_cap, const char *src, size_t len)
         unsigned char c = (unsigned char)src[i];
         if (c == '%') {
             int hi, lo;
-            if (len - i < 3 || (hi = hexval((unsigned char)src[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)src[i + 2])) < 0)
+            if (len - i < 3 || (hi = rc_hexval((unsigned char)src[i + 1])) < 0 ||
+                (lo = rc_hexval((unsigned char)src[i + 2])) < 0)
                 return RC_EFORMAT;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
@@ -88,6 +87,7 @@ void re_query_init(struct re_query *q)
     q->cookie = q->loc = q->device = (struct re_id){NULL, 0};
     q->nproducts = 0;
     q->n = RE_N_DEFAULT;
+    q->fields = 0;
     q->err = RE_QERR_NONE;
     q->err_param = RE_PARAM_QUERY;
     q->store_len = 0;
@@ -165,13 +165,39 @@ static int parse_n(struct re_query *q, const char *v, size_t len)
     return 0;
 }
 
-/* Which known parameter the raw name is; RE_PARAM_QUERY when unknown. */
+/* fields=: display field names separated by raw ','; each at most once. */
+static int parse_fields(struct re_query *q, const char *v, size_t len)
+{
+    if (re_pct_decode(NULL, SIZE_MAX, v, len) < 0) /* all of it, names too long to be one too */
+        return fail(q, RE_QERR_ENCODING, RE_PARAM_FIELDS);
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && v[i] != ',')
+            continue;
+        char name[16];
+        long n = re_pct_decode(name, sizeof(name), v + start, i - start);
+        int field = -1;
+        for (int f = 0; f < RC_FIELD_COUNT && n > 0 && field < 0; f++)
+            if (strlen(rc_field_name(f)) == (size_t)n && memcmp(rc_field_name(f), name, (size_t)n) == 0)
+                field = f;
+        if (field < 0) /* empty, unknown, or longer than any name */
+            return fail(q, RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+        if (q->fields & (1u << field))
+            return fail(q, RE_QERR_FIELD_REPEATED, RE_PARAM_FIELDS);
+        q->fields |= 1u << field;
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* Which known parameter the raw name is; RE_PARAM_QUERY when unknown.
+ * The whole name is checked for bad escapes, however long it is. */
 static int param_of(const char *name, size_t len, enum re_param *out)
 {
     char dec[16];
-    long n = re_pct_decode(dec, sizeof(dec), name, len);
-    if (n == RC_EFORMAT)
+    if (re_pct_decode(NULL, SIZE_MAX, name, len) < 0)
         return RC_EFORMAT;
+    long n = re_pct_decode(dec, sizeof(dec), name, len);
     *out = RE_PARAM_QUERY;
     if (n < 0)
         return 0; /* longer than any known name */
@@ -227,6 +253,9 @@ int re_query_parse(struct re_query *q, const char *raw, size_t len)
             break;
         case RE_PARAM_N:
             rc = parse_n(q, val, vlen);
+            break;
+        case RE_PARAM_FIELDS:
+            rc = vlen ? parse_fields(q, val, vlen) : 0;
             break;
         default:
             break;

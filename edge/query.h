@@ -20,6 +20,10 @@
  *     empty value counts as absent; repeated ids are kept once;
  *   - n: 1..3 decimal digits, value RE_N_MIN..RE_N_MAX; absent means
  *     RE_N_DEFAULT;
+ *   - fields: display field names (rc_field_name: title, url, image_url,
+ *     price, currency) separated by raw ',', each at most once, in any
+ *     order; an empty value counts as absent; an unknown or empty name is
+ *     RE_QERR_BAD_FIELD, a name given twice RE_QERR_FIELD_REPEATED;
  *   - a known parameter given twice is an error; unknown parameters are
  *     ignored (cache busters, tracking tags) once their encoding checks.
  *
@@ -43,7 +47,7 @@
 
 /* Which parameter a parse error is about. */
 enum re_param { RE_PARAM_QUERY, RE_PARAM_COOKIE, RE_PARAM_PRODUCTS, RE_PARAM_LOC, RE_PARAM_DEVICE, RE_PARAM_N,
-                RE_PARAM_COUNT };
+                RE_PARAM_FIELDS, RE_PARAM_COUNT };
 
 /* Why a query was refused; RE_QERR_NONE when it parsed. */
 enum re_qerr {
@@ -55,6 +59,8 @@ enum re_qerr {
     RE_QERR_TOO_MANY,       /* more than RE_PRODUCTS_MAX products */
     RE_QERR_BAD_N,          /* n not an integer in RE_N_MIN..RE_N_MAX */
     RE_QERR_REPEATED,       /* a known parameter given twice */
+    RE_QERR_BAD_FIELD,      /* fields names an unknown field, or an empty one */
+    RE_QERR_FIELD_REPEATED, /* fields names a field twice */
     RE_QERR_COUNT
 };
 
@@ -68,6 +74,7 @@ struct re_query {
     struct re_id products[RE_PRODUCTS_MAX];
     unsigned nproducts;
     unsigned n;
+    unsigned fields;       /* bit i: display field i (enum rc_field) asked for; 0 when none */
     enum re_qerr err;      /* set by re_query_parse */
     enum re_param err_param;
     /* Decoded bytes of the known parameters; each is checked against its

@@ -4,9 +4,9 @@
  *   recctl [--root R] [--json] <command> [options] [args]
  *
  * Commands: verify, get, diff, list, show, current, publish, rollback,
- * prune. Every option lives in one table (ctl_options) that says which
- * commands take it; `recctl <command> --help` prints that command's usage
- * from the same table.
+ * prune, report (the page is edge/report.c's). Every option lives in one
+ * table (ctl_options) that says which commands take it; `recctl <command>
+ * --help` prints that command's usage from the same table.
  *
  * Exit codes: 0 ok; 1 failure (a version that does not verify, a version,
  * key or `current` that does not exist, an I/O error); 2 usage.
@@ -32,7 +32,10 @@
 #include "keys.h"
 #include "layout.h"
 #include "manifest.h"
+#include "opt.h"
 #include "record.h"
+#include "report.h"
+#include "version.h"
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
@@ -53,8 +56,11 @@ struct ctl_config {
     long top;            /* diff --top */
     long examples;       /* diff --examples */
     const char *from;    /* publish --from */
+    const char *compare; /* report --compare */
+    const char *out;     /* report --out */
     const char *args[CTL_MAX_ARGS];
     int nargs;
+    const struct ctl_command *cmd; /* the command word, NULL before it */
 };
 
 enum ctl_cmd_bit {
@@ -67,34 +73,42 @@ enum ctl_cmd_bit {
     C_PUBLISH = 1 << 6,
     C_ROLLBACK = 1 << 7,
     C_PRUNE = 1 << 8,
-    C_ALL = 0xffff,
+    C_REPORT = 1 << 9,
 };
 
-enum ctl_opt_id { O_ROOT, O_JSON, O_HELP, O_VERIFY, O_KEEP, O_VERSION, O_LOC, O_DEVICE, O_KEY, O_TOP, O_EXAMPLES, O_FROM };
+#define C_NONE (1u << 15) /* the scope before the command word: global options only */
 
-struct ctl_option {
-    enum ctl_opt_id id;
-    const char *name; /* without the leading "--" */
-    const char *arg;  /* NULL for a flag */
-    unsigned cmds;    /* commands that take it */
-    const char *help;
-};
+#define O(field) offsetof(struct ctl_config, field)
 
-static const struct ctl_option ctl_options[] = {
-    {O_ROOT, "root", "DIR", C_ALL, "cache root (default: $EDGEREC_ROOT)"},
-    {O_JSON, "json", NULL, C_ALL, "print JSON instead of text"},
-    {O_HELP, "help", NULL, C_ALL, "print this help"},
-    {O_VERIFY, "verify", NULL, C_LIST, "verify every version (reads every byte; slow on big caches)"},
-    {O_KEEP, "keep", "K", C_PRUNE, "keep the newest K versions (K >= 1); `current` is always kept"},
-    {O_VERSION, "version", "V", C_GET, "read version V instead of `current`"},
-    {O_LOC, "loc", "L", C_GET, "segment location (default *)"},
-    {O_DEVICE, "device", "D", C_GET, "segment device (default *)"},
-    {O_KEY, "key", "HEX", C_GET, "look up a 64-bit key (16 hex digits) instead of an id"},
-    {O_TOP, "top", "N", C_DIFF, "N of overlap@N, 1..1000 (default 10)"},
-    {O_EXAMPLES, "examples", "K", C_DIFF, "list up to K keys added, removed and changed per DB (default 0)"},
-    {O_FROM, "from", "DIR", C_PUBLISH, "install the version in DIR (e.g. <root>/.incoming/<id>) into versions/ first"},
+/* One table for every command (opt.h): an option's scope is the commands
+ * that take it, 0 for the global ones. */
+static const struct rc_opt ctl_options[] = {
+    {.name = "root", .arg = "DIR", .type = RC_OPT_STR, .off = O(root), .help = "cache root (default: $EDGEREC_ROOT)"},
+    {.name = "json", .type = RC_OPT_FLAG, .off = O(json), .help = "print JSON instead of text"},
+    {.name = "help", .type = RC_OPT_FLAG, .off = O(help), .help = "print this help"},
+    {.name = "verify", .type = RC_OPT_FLAG, .off = O(verify), .scope = C_LIST,
+     .help = "verify every version (reads every byte; slow on big caches)"},
+    {.name = "keep", .arg = "K", .type = RC_OPT_LONG, .off = O(keep), .min = 1, .max = 1000000, .scope = C_PRUNE,
+     .help = "keep the newest K versions (K >= 1); `current` is always kept"},
+    {.name = "version", .arg = "V", .type = RC_OPT_STR, .off = O(version), .scope = C_GET,
+     .help = "read version V instead of `current`"},
+    {.name = "loc", .arg = "L", .type = RC_OPT_STR, .off = O(loc), .scope = C_GET, .help = "segment location (default *)"},
+    {.name = "device", .arg = "D", .type = RC_OPT_STR, .off = O(device), .scope = C_GET,
+     .help = "segment device (default *)"},
+    {.name = "key", .arg = "HEX", .type = RC_OPT_STR, .off = O(key_hex), .scope = C_GET,
+     .help = "look up a 64-bit key (16 hex digits) instead of an id"},
+    {.name = "top", .arg = "N", .type = RC_OPT_LONG, .off = O(top), .min = 1, .max = RC_LIST_MAX, .scope = C_DIFF,
+     .help = "N of overlap@N (default 10)"},
+    {.name = "examples", .arg = "K", .type = RC_OPT_LONG, .off = O(examples), .min = 0, .max = 1000000,
+     .scope = C_DIFF, .help = "list up to K keys added, removed and changed per DB (default 0)"},
+    {.name = "from", .arg = "DIR", .type = RC_OPT_STR, .off = O(from), .scope = C_PUBLISH,
+     .help = "install the version in DIR (e.g. <root>/.incoming/<id>) into versions/ first"},
+    {.name = "compare", .arg = "V", .type = RC_OPT_STR, .off = O(compare), .scope = C_REPORT,
+     .help = "also show what changed from version V"},
+    {.name = "out", .arg = "FILE", .type = RC_OPT_STR, .off = O(out), .scope = C_REPORT,
+     .help = "write the page to FILE (default: standard output)"},
+    {0},
 };
-#define CTL_NOPTIONS (sizeof(ctl_options) / sizeof(ctl_options[0]))
 
 struct ctl_command {
     const char *name;
@@ -114,6 +128,7 @@ static int cmd_current(const struct ctl_config *cfg);
 static int cmd_publish(const struct ctl_config *cfg);
 static int cmd_rollback(const struct ctl_config *cfg);
 static int cmd_prune(const struct ctl_config *cfg);
+static int cmd_report(const struct ctl_config *cfg);
 
 static const struct ctl_command ctl_commands[] = {
     {"verify", C_VERIFY, cmd_verify, 0, 1, "verify [--root R] [VERSION|DIR]",
@@ -138,6 +153,9 @@ static const struct ctl_command ctl_commands[] = {
      "point `current` at the newest version older than it that verifies"},
     {"prune", C_PRUNE, cmd_prune, 0, 0, "prune [--root R] --keep K",
      "remove all but the newest K versions (never `current`) and dead build staging directories"},
+    {"report", C_REPORT, cmd_report, 0, 1, "report [--root R] [VERSION|DIR] [--compare V] [--out FILE]",
+     "one self-contained HTML page: evaluation, lists (popularity bias, coverage, lengths), timings, inputs; "
+     "with --compare, what changed (edge/report.h)"},
 };
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -154,21 +172,15 @@ static void usage_all(FILE *out)
     fprintf(out, "usage: recctl [--root R] [--json] <command> [options] [args]\n\ncommands:\n");
     for (size_t i = 0; i < CTL_NCOMMANDS; i++)
         fprintf(out, "  %-9s %s\n", ctl_commands[i].name, ctl_commands[i].summary);
-    fprintf(out, "\n`recctl <command> --help` shows a command's options.\n"
+    fprintf(out, "\n`recctl <command> --help` shows a command's options. `--` ends the options: what follows is\n"
+                 "an argument (version ids never start with '-').\n"
                  "exit status: 0 ok, 1 failure (verification failed, not found, I/O error), 2 usage\n");
 }
 
 static void usage_cmd(FILE *out, const struct ctl_command *c)
 {
     fprintf(out, "usage: recctl %s\n\n%s\n\noptions:\n", c->synopsis, c->summary);
-    for (size_t i = 0; i < CTL_NOPTIONS; i++) {
-        const struct ctl_option *o = &ctl_options[i];
-        if (!(o->cmds & c->bit))
-            continue;
-        char left[40];
-        snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(out, "  %-16s %s\n", left, o->help);
-    }
+    rc_opt_usage(out, ctl_options, NULL, c->bit, 99);
     fprintf(out, "\nexit status: 0 ok, 1 failure, 2 usage\n");
 }
 
@@ -184,74 +196,31 @@ static int usage_error(const struct ctl_command *c, const char *fmt, const char 
     return CTL_USAGE;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
+/* The first operand names the command (and narrows the options to its
+ * own); the rest are its arguments. */
+static int take_operand(void *c, const char *a, unsigned *scope, char *err)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Apply one option; returns 0 or CTL_USAGE (after printing why). */
-static int apply_option(struct ctl_config *cfg, const struct ctl_command *cmd, const char *arg, const char **argv,
-                        int argc, int *i)
-{
-    const char *name = arg + 2, *eq = strchr(name, '=');
-    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-    const struct ctl_option *o = NULL;
-    for (size_t k = 0; k < CTL_NOPTIONS; k++)
-        if (strlen(ctl_options[k].name) == nlen && strncmp(ctl_options[k].name, name, nlen) == 0)
-            o = &ctl_options[k];
-    if (!o || (cmd && !(o->cmds & cmd->bit)) || (!cmd && o->cmds != C_ALL))
-        return usage_error(cmd, "unknown option '%s'", arg);
-    const char *val = NULL;
-    if (o->arg) {
-        if (eq)
-            val = eq + 1;
-        else if (*i + 1 < argc)
-            val = argv[++*i];
-        else
-            return usage_error(cmd, "option '%s' needs a value", arg);
-    } else if (eq) {
-        return usage_error(cmd, "option '%s' takes no value", arg);
+    struct ctl_config *cfg = c;
+    if (cfg->cmd) {
+        if (cfg->nargs >= CTL_MAX_ARGS)
+            return rc_fail(err, RC_ERANGE, "too many arguments at '%s'", a);
+        cfg->args[cfg->nargs++] = a;
+        return 0;
     }
-    switch (o->id) {
-    case O_ROOT: cfg->root = val; break;
-    case O_JSON: cfg->json = 1; break;
-    case O_HELP: cfg->help = 1; break;
-    case O_VERIFY: cfg->verify = 1; break;
-    case O_KEEP:
-        if (parse_long(val, 1, 1000000, &cfg->keep))
-            return usage_error(cmd, "--keep wants a whole number >= 1, not '%s'", val);
-        break;
-    case O_VERSION: cfg->version = val; break;
-    case O_LOC: cfg->loc = val; break;
-    case O_DEVICE: cfg->device = val; break;
-    case O_KEY: cfg->key_hex = val; break;
-    case O_TOP:
-        if (parse_long(val, 1, RC_LIST_MAX, &cfg->top))
-            return usage_error(cmd, "--top wants 1..1000, not '%s'", val);
-        break;
-    case O_EXAMPLES:
-        if (parse_long(val, 0, 1000000, &cfg->examples))
-            return usage_error(cmd, "--examples wants a whole number >= 0, not '%s'", val);
-        break;
-    case O_FROM: cfg->from = val; break;
+    if (strcmp(a, "help") == 0) {
+        cfg->help = 1;
+        return 0;
     }
-    return 0;
+    for (size_t k = 0; k < CTL_NCOMMANDS; k++)
+        if (strcmp(a, ctl_commands[k].name) == 0) {
+            cfg->cmd = &ctl_commands[k];
+            *scope = cfg->cmd->bit;
+            return 0;
+        }
+    return rc_fail(err, RC_ENOTFOUND, "'%s' is not a recctl command", a);
 }
 
 /* ---- small helpers ---- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void iso_time(int64_t t, char out[32])
 {
@@ -387,55 +356,34 @@ static void check_error(struct ctl_check *chk, const char *msg)
         snprintf(chk->errors[chk->nerrors++], RC_ERRMSG_MAX, "%s", msg);
 }
 
-/* rc_cache_check_records reports each bad record here. */
-static void check_bad(void *ctx, const char *why)
+/* rc_version_check reports each fault here. */
+static void check_fault(void *ctx, int code, const char *why)
 {
+    (void)code;
     check_error(ctx, why);
 }
 
 /*
- * Verify the version in dir completely (schemas/recctl.md, "verify"): the
- * manifest and file checksums, the env, the directory name, then every
- * record. Fills chk (errors[0] holds the first reason on failure). Returns 0
- * when it verifies, else a negative code.
+ * Verify the version in dir completely (schemas/recctl.md, "verify"):
+ * rc_version_check at RC_VERIFY_RECORDS, collecting every fault, with the
+ * directory's name as the version it must hold. Fills chk (errors[0] holds
+ * the first reason on failure). Returns 0 when it verifies, else a negative
+ * code.
  */
 static int check_version(const char *dir, struct ctl_check *chk)
 {
     memset(chk, 0, sizeof(*chk));
-    double t0 = now_ms();
-    char err[RC_ERRMSG_MAX] = "";
-    struct rc_cache c;
-    int rc = rc_cache_open(&c, dir, RC_CACHE_VERIFY, err);
-    if (rc) {
-        check_error(chk, err[0] ? err : rc_strerror(rc));
-        chk->ms = now_ms() - t0;
-        return rc;
-    }
-    snprintf(chk->version, sizeof(chk->version), "%s", c.manifest.version);
-    for (unsigned i = 0; i < c.manifest.nfiles; i++)
-        chk->bytes += c.manifest.files[i].bytes;
-
     char base[PATH_MAX];
-    if ((rc = dir_basename(dir, base, sizeof(base))) != 0) {
-        snprintf(err, sizeof(err), "unable to resolve '%s': %s", dir, strerror(-rc));
-        check_error(chk, err);
-        goto out;
-    }
-    if (strcmp(base, c.manifest.version) != 0) {
-        rc = RC_EMANIFEST;
-        snprintf(err, sizeof(err), "directory '%s' holds version '%s': the names must match", base,
-                 c.manifest.version);
-        check_error(chk, err);
-        goto out;
-    }
-    struct rc_cache_check rec = {.on_bad = check_bad, .ctx = chk};
-    rc = rc_cache_check_records(&c, &rec, err);
-    memcpy(chk->records, rec.records, sizeof(chk->records));
-    chk->entries = rec.entries;
-    chk->bad = rec.bad;
-out:
-    rc_cache_close(&c);
-    chk->ms = now_ms() - t0;
+    struct rc_verify v = {.level = RC_VERIFY_RECORDS, .all_faults = 1, .on_fault = check_fault, .ctx = chk};
+    if (dir_basename(dir, base, sizeof(base)) == 0)
+        v.expect = base;
+    int rc = rc_version_check(NULL, dir, &v, NULL);
+    snprintf(chk->version, sizeof(chk->version), "%s", v.version);
+    memcpy(chk->records, v.records, sizeof(chk->records));
+    chk->entries = v.entries;
+    chk->bytes = v.bytes;
+    chk->bad = v.bad;
+    chk->ms = v.ms;
     return rc;
 }
 
@@ -575,7 +523,7 @@ static int cmd_get(const struct ctl_config *cfg)
     /* No checksum pass here: a published version was verified before it
      * became current; `recctl verify` checks it again on demand. */
     struct rc_cache c;
-    int rc = rc_cache_open(&c, dir, 0, err);
+    int rc = rc_version_open(&c, dir, RC_VERIFY_OPEN, err);
     if (rc)
         return fail("get", "%s", err);
     MDB_txn *txn;
@@ -621,6 +569,12 @@ static int cmd_get(const struct ctl_config *cfg)
         rc_buf_adds(&b, ",\"category\":");
         rc_buf_json_str(&b, item.cat, item.cat_len);
         rc_buf_addf(&b, ",\"in_stock\":%s", item.flags & RC_ITEM_IN_STOCK ? "true" : "false");
+        /* display fields: their stored JSON texts (checked by the decode) */
+        for (int f = 0; f < RC_FIELD_COUNT; f++)
+            if (item.field[f].len) {
+                rc_buf_addf(&b, ",\"%s\":", rc_field_name(f));
+                rc_buf_add(&b, item.field[f].p, item.field[f].len);
+            }
     } else {
         struct rc_list list;
         if ((rc = rc_list_open(&list, v.mv_data, v.mv_size, RC_DECODE_VERIFY, err)) != 0) {
@@ -832,9 +786,9 @@ static int cmd_diff(const struct ctl_config *cfg)
     struct rc_cache c1, c2;
     /* Both are read end to end, so check their files first: LMDB trusts its
      * pages, and a damaged file must fail here rather than mislead. */
-    if (rc_cache_open(&c1, d1, RC_CACHE_VERIFY, err))
+    if (rc_version_open(&c1, d1, RC_VERIFY_FILES, err))
         return fail("diff", "%s", err);
-    if (rc_cache_open(&c2, d2, RC_CACHE_VERIFY, err)) {
+    if (rc_version_open(&c2, d2, RC_VERIFY_FILES, err)) {
         rc_cache_close(&c1);
         return fail("diff", "%s", err);
     }
@@ -1192,9 +1146,8 @@ static int install_from(const char *root, const char *from, char version[RC_VERS
             check_report_failure("publish", dest, &have);
             return fail("publish", "%s", "an installed copy of this version does not verify; remove it first");
         }
-        int rc = rc_remove_tree(from);
-        if (rc)
-            fprintf(stderr, "recctl: publish: unable to remove '%s': %s\n", from, rc_strerror(rc));
+        if (rc_version_remove_dir(from, version, err))
+            fprintf(stderr, "recctl: publish: %s\n", err);
         return CTL_OK;
     }
     if (rc_layout_publish(root, from, version, err))
@@ -1233,6 +1186,8 @@ static int cmd_publish(const struct ctl_config *cfg)
             return fail("publish", "%s", "not published; `current` is unchanged");
         }
     }
+    if (rc_layout_init(root, err)) /* a root from before the marker gets it here */
+        return fail("publish", "%s", err);
     char text[256];
     if (strcmp(prev, version) == 0) {
         snprintf(text, sizeof(text), "%s is already current", version);
@@ -1305,7 +1260,7 @@ static int cmd_prune(const struct ctl_config *cfg)
     int removed = rc_layout_prune(root, (size_t)cfg->keep, err);
     if (removed < 0)
         return fail("prune", "%s", err);
-    int staging = rc_layout_clean_staging(root);
+    int staging = rc_layout_clean_staging(root, NULL);
     struct rc_buf b;
     rc_buf_init(&b);
     if (cfg->json)
@@ -1317,6 +1272,19 @@ static int cmd_prune(const struct ctl_config *cfg)
     return emit(&b);
 }
 
+/* ---- report: the page is edge/report.c's ---- */
+
+static int cmd_report(const struct ctl_config *cfg)
+{
+    char dir[PATH_MAX], other[PATH_MAX], err[RC_ERRMSG_MAX];
+    if (resolve_dir(cfg, cfg->nargs ? cfg->args[0] : NULL, dir, sizeof(dir), err) ||
+        (cfg->compare && resolve_dir(cfg, cfg->compare, other, sizeof(other), err)))
+        return fail("report", "%s", err);
+    if (re_report_write(dir, cfg->compare ? other : NULL, cfg->out, err))
+        return fail("report", "%s", err);
+    return CTL_OK;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -1325,34 +1293,11 @@ int main(int argc, char **argv)
     const char *env_root = getenv("EDGEREC_ROOT");
     if (env_root && *env_root)
         cfg.root = env_root;
-    const struct ctl_command *cmd = NULL;
-    int only_args = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_args && strcmp(a, "--") == 0) {
-            only_args = 1;
-        } else if (!only_args && strncmp(a, "--", 2) == 0) {
-            int rc = apply_option(&cfg, cmd, a, (const char **)argv, argc, &i);
-            if (rc)
-                return rc;
-        } else if (!only_args && a[0] == '-' && a[1]) {
-            return usage_error(cmd, "unknown option '%s'", a);
-        } else if (!cmd) {
-            if (strcmp(a, "help") == 0) {
-                cfg.help = 1;
-                continue;
-            }
-            for (size_t k = 0; k < CTL_NCOMMANDS; k++)
-                if (strcmp(a, ctl_commands[k].name) == 0)
-                    cmd = &ctl_commands[k];
-            if (!cmd)
-                return usage_error(NULL, "'%s' is not a recctl command", a);
-        } else {
-            if (cfg.nargs >= CTL_MAX_ARGS)
-                return usage_error(cmd, "too many arguments at '%s'", a);
-            cfg.args[cfg.nargs++] = a;
-        }
-    }
+    struct rc_opt_state st = {.scope = C_NONE, .operand = take_operand};
+    char err[RC_ERRMSG_MAX];
+    if (rc_opt_parse(ctl_options, &cfg, argc, argv, &st, err) != 0)
+        return usage_error(cfg.cmd, "%s", err);
+    const struct ctl_command *cmd = cfg.cmd;
     if (cfg.help) {
         if (cmd)
             usage_cmd(stdout, cmd);

@@ -82,8 +82,11 @@ int main(int argc, char **argv)
         re_metrics_destroy(metrics);
         return 1;
     }
-    rc_log(RC_LOG_INFO, "listen", "bind=%s port=%u threads=%u max_connections=%u conn_memory=%u root=\"%s\"",
-           cfg.bind, re_server_port(server), cfg.threads, cfg.max_connections, cfg.conn_memory, cfg.root);
+    rc_log(RC_LOG_INFO, "listen",
+           "bind=%s port=%u threads=%u max_connections=%u conn_memory=%u max_per_ip=%u request_timeout=%u "
+           "root=\"%s\"",
+           cfg.bind, re_server_port(server), cfg.threads, cfg.max_connections, cfg.conn_memory, cfg.max_per_ip,
+           cfg.request_timeout, cfg.root);
 
     for (;;) {
         int sig = 0;

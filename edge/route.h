@@ -1,7 +1,7 @@
 /*
  * route.h - the routing rules of GET /v1/recs (schemas/http.md, "Routing"):
  * which lists of one cache version answer a query, merged, filled up and
- * deduplicated, and the JSON of the answer.
+ * deduplicated, into the items of an answer (answer.h writes its JSON).
  *
  * A pure function over an open cache and a read transaction: no HTTP, no
  * globals, no allocation. Tiers, in order:
@@ -36,6 +36,12 @@
  * checksum was verified at load, so this means a builder bug). A defect
  * past what the answer reads is not seen.
  *
+ * Display fields (q->fields): once the items are chosen, each one's item
+ * record is looked up (one more get per item, in txn) and the texts of the
+ * fields asked for that it holds go into out->texts; an item without a
+ * record, or whose record does not decode (counted in bad_records), has
+ * none. Without fields nothing more is read.
+ *
  * Thread rules: a scratch belongs to one thread at a time; the cache and
  * txn are the caller's. Items point into the LMDB map and are valid until
  * the txn is reset.
@@ -46,33 +52,12 @@
 #include <lmdb.h>
 #include <stdint.h>
 
+#include "answer.h"
 #include "cache.h"
-#include "json.h"
 #include "query.h"
 #include "record.h"
 
 #define RE_SEEN_SLOTS 512 /* power of two, > 4 x (RE_N_MAX + RE_PRODUCTS_MAX) */
-
-/* Worst-case JSON of one answer: every id RC_ID_MAX bytes, each escaped as
- * \ufffd (6 bytes per byte), plus the fixed text around them. */
-#define RE_RECS_JSON_MAX (1024 + RE_N_MAX * (64 + 6 * RC_ID_MAX))
-
-/* One item of an answer, as its list entry holds it (record.h). */
-struct re_item {
-    uint64_t key;
-    const char *id; /* into the LMDB map; not NUL-terminated */
-    float score;
-    uint16_t id_len;
-    uint8_t score_len; /* the score text: the score_len bytes after the id */
-    uint8_t source;    /* enum rc_source */
-};
-
-struct re_recs {
-    uint8_t route; /* enum rc_source */
-    unsigned count;
-    unsigned bad_records;
-    struct re_item items[RE_N_MAX];
-};
 
 /* Per-thread working memory; zero it once (re_route_scratch_init). */
 struct re_route_scratch {
@@ -92,16 +77,5 @@ void re_route_scratch_init(struct re_route_scratch *s);
  */
 int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
              struct re_recs *out);
-
-/*
- * Append {"version":..,"route":..,"items":[{"product":..,"score":..,
- * "source":..},..]} to b. Ids are escaped with rc_buf_json_str, so the text
- * is valid JSON whatever bytes they hold; scores are their entries' score
- * texts, copied (a version's every record is checked when it is loaded).
- * An item's 16 bytes that end where its score text ends are read (in a
- * record, all of them are its entry's). A fixed buffer of RE_RECS_JSON_MAX
- * bytes never overflows.
- */
-void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b);
 
 #endif

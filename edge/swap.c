@@ -2,6 +2,7 @@
 #include "error.h"
 #include "layout.h"
 #include "log.h"
+#include "version.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -206,17 +207,8 @@ static int load(struct re_holder *h, const char *id, char *err)
     struct re_version *v = calloc(1, sizeof(*v));
     if (!v)
         return rc_fail(err, -ENOMEM, "out of memory");
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = rc_cache_open(&v->cache, dir, RC_CACHE_VERIFY, err);
-    if (!rc && strcmp(v->cache.manifest.version, id) != 0)
-        rc = rc_fail(err, RC_EMANIFEST, "'%s' holds version '%s'", dir, v->cache.manifest.version);
-    struct rc_cache_check chk = {.stop_at_bad = 1};
-    if (!rc)
-        rc = rc_cache_check_records(&v->cache, &chk, err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (rc && v->cache.env)
-        rc_cache_close(&v->cache);
+    struct rc_verify chk = {.level = RC_VERIFY_RECORDS, .expect = id};
+    int rc = rc_version_check(&v->cache, dir, &chk, err);
     if (rc) {
         free(v);
         return rc;
@@ -232,7 +224,7 @@ static int load(struct re_holder *h, const char *id, char *err)
            "version=%s previous=%s gen=%llu check_ms=%.0f created_at=%lld cookie=%llu product=%llu segment=%llu "
            "coview=%llu items=%llu",
            id, old ? old->cache.manifest.version : "none", (unsigned long long)v->gen,
-           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+           chk.ms,
            (long long)v->cache.manifest.created_at, (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE],
            (unsigned long long)v->cache.manifest.counts[RC_DB_PRODUCT],
            (unsigned long long)v->cache.manifest.counts[RC_DB_SEGMENT],

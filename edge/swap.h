@@ -3,12 +3,13 @@
  * request, and each worker thread's read transaction on it.
  *
  * A holder watches <root>/current (schemas/cache.md, "Layout"). When the
- * link names a version other than the one loaded, the holder opens it with
- * RC_CACHE_VERIFY (manifest parsed, every file's size and XXH3 checked, meta
- * and counts compared), requires the manifest's version to equal the
- * directory name, and checks every record in full (rc_cache_check_records:
- * the request path reads records lazily and copies their score texts into
- * answers as they are). A version that passes replaces the current one; one that
+ * link names a version other than the one loaded, the holder checks it
+ * with rc_version_check (version.h) at RC_VERIFY_RECORDS, first fault,
+ * expecting the directory's name: manifest, every file's size and XXH3,
+ * meta and counts, and every record in full (the request path reads
+ * records lazily and copies their score texts into answers as they are);
+ * a FIFO, device or symlink in the version is refused without being
+ * opened, so a check never blocks. A version that passes replaces the current one; one that
  * fails is refused (logged, counted) and the current one keeps serving. A
  * refused target is not retried until `current` names another version or
  * re_holder_check() is called with force (SIGHUP).

@@ -41,7 +41,7 @@ else
     extra=(-DEDGEREC_SANITIZE=OFF "${extra[@]}")
 fi
 
-[ $clean -eq 1 ] && rm -rf "$dir"
+[ $clean -eq 1 ] && rm -rf -- "$dir"
 start=$(date +%s)
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "${extra[@]}"
 cmake --build "$dir" -j "$(nproc)"

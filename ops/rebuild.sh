@@ -172,7 +172,7 @@ done
 [ -z "$catalog" ] || [ -r "$catalog" ] || die 2 config msg="catalog not readable" path="$catalog"
 [ -z "$embeddings" ] || [ -r "$embeddings" ] || die 2 config msg="embeddings not readable" path="$embeddings"
 
-mkdir -p "$root/versions" || die 2 config msg="cannot create the cache root" root="$root"
+mkdir -p -- "$root/versions" || die 2 config msg="cannot create the cache root" root="$root"
 lock=${lock:-$root/.rebuild.lock}
 
 # ---- 1. the lock (exit 3) ----
@@ -188,7 +188,7 @@ log info start root="$root" window="$window" logs="$logs" run="$run_id"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-    rm -f "$lock.pid"
+    rm -f -- "$lock.pid"
 }
 trap cleanup EXIT
 trap 'log error failed msg="unexpected error at line $LINENO" exit=1' ERR
@@ -205,7 +205,7 @@ cutoff=$(( $(date +%s) - window_s ))
 files=()
 for f in "${candidates[@]}"; do
     [ -f "$f" ] || continue
-    if [ "$(stat -c %Y "$f")" -ge "$cutoff" ]; then
+    if [ "$(stat -c %Y -- "$f")" -ge "$cutoff" ]; then
         files+=("$f")
     fi
 done
@@ -213,13 +213,13 @@ if [ ${#files[@]} -eq 0 ]; then
     die 4 no_input msg="no event log file modified within the window" logs="$logs" window="$window" \
         candidates=${#candidates[@]}
 fi
-bytes=$(stat -c %s "${files[@]}" | awk '{s += $1} END {print s + 0}')
+bytes=$(stat -c %s -- "${files[@]}" | awk '{s += $1} END {print s + 0}')
 log info inputs files=${#files[@]} bytes="$bytes" newest="${files[${#files[@]}-1]}"
 
 # ---- 3. build without flipping `current` (exit 5) ----
 previous=$("$recctl" current --root "$root" 2>/dev/null || true)
 # shellcheck disable=SC2010 # version ids are [A-Za-z0-9._-]
-list_versions() { ls -1 "$root/versions" 2>/dev/null | grep -v '^\.' | sort || true; }
+list_versions() { ls -1 -- "$root/versions" 2>/dev/null | grep -v '^\.' | sort || true; }
 before=$(list_versions)
 # --keep 0: recbuild prunes nothing; this job prunes after publishing, so a
 # version is never removed before the one replacing it is checked.
@@ -248,8 +248,8 @@ if [ $rc -ne 0 ]; then
     # recbuild publishes nothing when it fails (builder/output.h); should a
     # version have appeared anyway, it is not trusted.
     for v in $new; do
-        mkdir -p "$root/rejected"
-        mv "$root/versions/$v" "$root/rejected/$v.$run_id" 2>/dev/null || true
+        mkdir -p -- "$root/rejected"
+        mv -- "$root/versions/$v" "$root/rejected/$v.$run_id" 2>/dev/null || true
         echo "recbuild exited with $rc" > "$root/rejected/$v.$run_id.reason"
     done
     die 5 build_failed msg="recbuild failed; current unchanged" recbuild_exit=$rc current="${previous:-none}"
@@ -258,6 +258,9 @@ if [ "$(printf '%s\n' "$new" | sed '/^$/d' | wc -l)" -ne 1 ]; then
     die 5 build_failed msg="recbuild succeeded but did not add exactly one version under versions/" \
         added="${new//$'\n'/ }"
 fi
+# A version id (shared/layout.c), never a path or an option.
+[[ $new =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$ ]] ||
+    die 5 build_failed msg="the new entry under versions/ is not a version id" added="$new"
 if [ -n "$said" ] && [ "$said" != "$new" ]; then
     log warn version_mismatch msg="recbuild named another version than the one that appeared" said="$said" \
         appeared="$new"
@@ -278,8 +281,8 @@ reject() { # reject CODE EVENT REASON [key=value ...]
     # An id can come back after its version was rejected (a rebuild in the
     # same second); the older rejection keeps its name.
     [ ! -e "$dest" ] || dest=$dest.$run_id
-    mkdir -p "$root/rejected"
-    if mv "$root/versions/$new" "$dest"; then
+    mkdir -p -- "$root/rejected"
+    if mv -- "$root/versions/$new" "$dest"; then
         printf '%s\n' "$reason" "$@" > "$dest.reason"
     else
         log error reject_move_failed msg="could not move the version out of versions/; remove it by hand" \
@@ -287,9 +290,9 @@ reject() { # reject CODE EVENT REASON [key=value ...]
     fi
     # Keep the newest rejected versions only.
     # shellcheck disable=SC2010 # version ids are [A-Za-z0-9._-]
-    { ls -1 "$root/rejected" | grep -v '\.reason$' | sort | head -n -"$keep_rejected" || true; } |
+    { ls -1 -- "$root/rejected" | grep -v '\.reason$' | sort | head -n -"$keep_rejected" || true; } |
         while read -r old; do
-            rm -rf "${root:?}/rejected/$old" "$root/rejected/$old.reason"
+            rm -rf -- "${root:?}/rejected/$old" "$root/rejected/$old.reason"
         done
     die "$code" "$event" msg="$reason; current unchanged" version="$new" current="${previous:-none}" \
         moved_to="$dest" "$@"
@@ -297,13 +300,13 @@ reject() { # reject CODE EVENT REASON [key=value ...]
 
 # ---- 4. verify (exit 6) ----
 rc=0
-vout=$("$recctl" verify --root "$root" "$new" 2>&1) || rc=$?
+vout=$("$recctl" verify --root "$root" -- "$new" 2>&1) || rc=$?
 if [ $rc -ne 0 ]; then
     reject 6 verify_failed "the new version does not verify" detail="$(printf '%s' "$vout" | tail -n 3)"
 fi
 log info verified version="$new" detail="$vout"
 
-show() { "$recctl" show --root "$root" "$1"; }
+show() { "$recctl" show --root "$root" -- "$1"; }
 # value INFO KEY: the value of KEY in `recctl show` output (all after the first '=')
 value() { printf '%s\n' "$1" | awk -v k="$2" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); exit }'; }
 new_info=$(show "$new")
@@ -386,7 +389,7 @@ fi
 
 # ---- 7. publish, prune (exit 9) ----
 rc=0
-pout=$("$recctl" publish --root "$root" "$new" 2>&1) || rc=$?
+pout=$("$recctl" publish --root "$root" -- "$new" 2>&1) || rc=$?
 [ $rc -eq 0 ] || die 9 publish_failed msg="the version passed its checks but the flip failed; current unchanged" \
     version="$new" detail="$pout"
 pruned=$("$recctl" prune --root "$root" --keep "$keep" 2>&1) || log warn prune_failed detail="$pruned"

@@ -22,6 +22,20 @@
 #          default: rsync over ssh=, or a local copy
 #   Blank lines and lines starting with # are ignored.
 #
+# Every field is checked before any host is touched (exit 2 otherwise), so
+# that none can become a path outside ROOT or an option of ssh, rsync or
+# recctl:
+#   NAME    [A-Za-z0-9._-], not starting with '.' or '-'
+#   ROOT    an absolute path of [A-Za-z0-9._/+@-]; no '.' or '..'
+#           component, none starting with '-'
+#   http=   HOST:PORT or [IPv6]:PORT
+#   ssh=    [USER@]HOST (an ssh_config alias is a HOST)
+#   rsync=  rsync://[USER@]HOST[:PORT]/MODULE[/DIR...]
+# where HOST, USER and each DIR are [A-Za-z0-9._-] starting with a letter,
+# a digit or '_'. Version ids (--version, --to, --from, and what a host
+# reports as its current) follow shared/layout.c's rule, 1..63 bytes of
+# [A-Za-z0-9._-] not starting with '.', and here not with '-' either.
+#
 # push, per host: rsync <src>/versions/<V>/ (data.mdb, manifest.json) into
 # <root>/.incoming/<V>/ (--partial: an interrupted copy resumes), then on the
 # host `recctl publish --root ROOT --from ROOT/.incoming/V`: verify every
@@ -40,6 +54,18 @@
 # status: each host's `current` on disk and, with http=, the version recedge
 # serves and whether it is ready.
 #
+# What is copied: regular files and directories only. rsync runs as
+# `-a --no-links --no-devices --no-specials` (-a without -l and -D), so a
+# symlink, FIFO, socket or device node in the source version is skipped
+# rather than recreated on the edges; the publish then refuses a copy that
+# lacks a listed file.
+#
+# Time limits: every command run on a host over ssh, and every rsync, is
+# stopped after --host-timeout seconds (timeout(1), then SIGKILL 10 s
+# later); ssh gives up on a connection after 10 s and on a silent peer after
+# 60 s (ServerAliveInterval 15 x 4); rsync after 120 s without I/O and, for
+# rsync= hosts, 20 s to connect to the daemon; curl after 2 s.
+#
 # Options:
 #   --hosts FILE         host list (see above)
 #   --host SPEC          one host, as a line of the host list (repeatable)
@@ -56,7 +82,10 @@
 #   --from V             rollback: roll back the hosts on V (default: the newest current)
 #   --recctl PATH        recctl on this machine (default: $EDGEREC_BIN/recctl, or PATH)
 #   --remote-recctl PATH recctl on ssh hosts (default: recctl)
-#   --ssh "CMD"          ssh command (default: ssh -o BatchMode=yes -o ConnectTimeout=10)
+#   --ssh "CMD"          ssh command (default: ssh -o BatchMode=yes -o ConnectTimeout=10
+#                        -o ServerAliveInterval=15 -o ServerAliveCountMax=4); it is run
+#                        as CMD -- TARGET COMMAND
+#   --host-timeout S     seconds any one ssh command or rsync may run (default 1800)
 #
 # Exit codes:
 #   0  every host did what was asked (status: every host serves its current and is ready)
@@ -100,7 +129,8 @@ to=
 from=
 recctl=${EDGEREC_RECCTL:-}
 remote_recctl=recctl
-ssh_cmd="ssh -o BatchMode=yes -o ConnectTimeout=10"
+ssh_cmd="ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+host_timeout=1800
 
 while [ $# -gt 0 ]; do
     opt=$1
@@ -124,15 +154,37 @@ while [ $# -gt 0 ]; do
         --recctl) recctl=$2 ;;
         --remote-recctl) remote_recctl=$2 ;;
         --ssh) ssh_cmd=$2 ;;
+        --host-timeout) host_timeout=$2 ;;
         *) die 2 usage msg="unknown option $opt (see --help)" ;;
     esac
     shift 2
 done
 
-for n in "$canary_wait" "$swap_timeout" "$jobs" "$keep"; do
+for n in "$canary_wait" "$swap_timeout" "$jobs" "$keep" "$host_timeout"; do
     [[ $n =~ ^[0-9]+$ ]] || die 2 usage msg="'$n' is not a whole number"
 done
 [ "$jobs" -ge 1 ] || die 2 usage msg="--jobs must be at least 1"
+[ "$host_timeout" -ge 1 ] || die 2 usage msg="--host-timeout must be at least 1"
+
+# ---- what names and paths may be (see the header) ----
+# A version id: shared/layout.c's rc_version_valid (1..63 bytes of
+# [A-Za-z0-9._-], not starting with '.'), and not starting with '-', so that
+# it is never a path outside versions/ or .incoming/ nor read as an option.
+valid_version() { [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,62}$ ]]; }
+# One name or path component: no '.', '..' or leading '-'.
+name_re='[A-Za-z0-9_][A-Za-z0-9._-]*'
+valid_root() {
+    [[ $1 =~ ^/[A-Za-z0-9._/+@-]+$ ]] && [[ $1/ != */./* && $1/ != */../* && $1 != */-* ]]
+}
+valid_http() { [[ $1 =~ ^($name_re|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]]; }
+valid_ssh() { [[ $1 =~ ^($name_re@)?$name_re$ ]]; }
+valid_rsync() { [[ $1 =~ ^rsync://($name_re@)?$name_re(:[0-9]{1,5})?(/$name_re)+/?$ ]]; }
+for v in "$version" "$to" "$from"; do
+    [ -z "$v" ] || valid_version "$v" || die 2 usage msg="not a valid version id" version="$v"
+done
+if [ -n "$src" ] && [[ $src != /* ]]; then
+    src=$PWD/$src # a relative path with ':' would be an rsync remote
+fi
 if [ -z "$recctl" ]; then
     if [ -n "${EDGEREC_BIN:-}" ]; then
         recctl=$EDGEREC_BIN/recctl
@@ -158,8 +210,13 @@ add_host() { # add_host LINE
             *) die 2 hosts msg="unknown host field (want http=, ssh=, rsync=)" field="$field" host="$name" ;;
         esac
     done
-    [[ $name =~ ^[A-Za-z0-9._-]+$ ]] || die 2 hosts msg="host names are [A-Za-z0-9._-]" host="$name"
-    [[ $root == /* ]] || die 2 hosts msg="ROOT must be an absolute path" host="$name" root="$root"
+    [[ $name =~ ^$name_re$ ]] || die 2 hosts msg="host names are [A-Za-z0-9._-], not starting with '.' or '-'" host="$name"
+    valid_root "$root" ||
+        die 2 hosts msg="ROOT must be an absolute path of [A-Za-z0-9._/+@-] without '.' or '..' components" host="$name" root="$root"
+    [ -z "$http" ] || valid_http "$http" || die 2 hosts msg="http= wants HOST:PORT" host="$name" http="$http"
+    [ -z "$sshT" ] || valid_ssh "$sshT" || die 2 hosts msg="ssh= wants [USER@]HOST" host="$name" ssh="$sshT"
+    [ -z "$rsyncU" ] || valid_rsync "$rsyncU" ||
+        die 2 hosts msg="rsync= wants rsync://[USER@]HOST[:PORT]/MODULE" host="$name" rsync="$rsyncU"
     local i
     for i in "${!H_NAME[@]}"; do
         [ "${H_NAME[$i]}" != "$name" ] || die 2 hosts msg="host named twice" host="$name"
@@ -178,8 +235,11 @@ done
 [ ${#H_NAME[@]} -gt 0 ] || die 2 usage msg="no hosts: give --hosts FILE or --host SPEC"
 
 # ---- running things on a host ----
+# limited CMD... - CMD, stopped after --host-timeout seconds (exit 124).
+limited() { timeout -k 10 "$host_timeout" "$@"; }
+
 # on_host I CMD... - run CMD on host I (locally, or through ssh with each
-# word quoted for the remote shell).
+# word quoted for the remote shell, within --host-timeout).
 on_host() {
     local i=$1
     shift
@@ -189,7 +249,7 @@ on_host() {
         local q
         q=$(printf '%q ' "$@")
         # shellcheck disable=SC2086 # ssh_cmd is a command line
-        $ssh_cmd "${H_SSH[$i]}" -- "$q"
+        limited $ssh_cmd -- "${H_SSH[$i]}" "$q"
     fi
 }
 
@@ -204,7 +264,17 @@ host_recctl() {
     fi
 }
 
-host_current() { host_recctl "$1" current --root "${H_ROOT[$1]}" 2>/dev/null || true; }
+# The version host I's `current` names; empty when none, or when what the
+# host answers is not a version id (it is then never passed on).
+host_current() {
+    local v
+    v=$(host_recctl "$1" current --root "${H_ROOT[$1]}" 2>/dev/null || true)
+    if [ -n "$v" ] && ! valid_version "$v"; then
+        log warn bad_current host="${H_NAME[$1]}" msg="the host reports a current that is not a version id; ignored"
+        v=
+    fi
+    printf '%s\n' "$v"
+}
 
 # The version recedge on host I serves (empty when it does not answer).
 served_version() {
@@ -280,9 +350,9 @@ fault_hook() {
         [[ " $EDGEREC_ROLLOUT_FAULT_HOSTS " == *" ${H_NAME[$i]} "* ]] || return 0
     fi
     local size
-    size=$(stat -c %s "$dir/data.mdb")
+    size=$(stat -c %s -- "$dir/data.mdb")
     case $f in
-        truncate) truncate -s $((size / 2)) "$dir/data.mdb" ;;
+        truncate) truncate -s $((size / 2)) -- "$dir/data.mdb" ;;
         corrupt) printf '\x5a' | dd of="$dir/data.mdb" bs=1 seek=$((size / 2)) conv=notrunc status=none ;;
         *) log warn fault_unknown fault="$f" ;;
     esac
@@ -291,21 +361,23 @@ fault_hook() {
 
 copy_to_host() { # copy_to_host I - rsync the version into <root>/.incoming/<V>/
     local i=$1 root=${H_ROOT[$1]} dest
-    local args=(-a --partial --timeout=120)
+    # -a without links, devices and specials: regular files and directories only
+    local args=(-a --no-links --no-devices --no-specials --partial --timeout=120)
     [ -z "$bwlimit" ] || args+=(--bwlimit="$bwlimit")
     if [ -n "${H_RSYNC[$i]}" ]; then
         dest=${H_RSYNC[$i]%/}/.incoming/$version/
+        args+=(--contimeout=20)
         # rsync makes the last directory only; .incoming may not exist yet
-        on_host "$i" mkdir -p "$root/.incoming"
+        on_host "$i" mkdir -p -- "$root/.incoming"
     elif [ -n "${H_SSH[$i]}" ]; then
-        on_host "$i" mkdir -p "$root/.incoming"
+        on_host "$i" mkdir -p -- "$root/.incoming"
         args+=(-e "$ssh_cmd")
         dest=${H_SSH[$i]}:$root/.incoming/$version/
     else
-        mkdir -p "$root/.incoming"
+        mkdir -p -- "$root/.incoming"
         dest=$root/.incoming/$version/
     fi
-    rsync "${args[@]}" "$src/versions/$version/" "$dest"
+    limited rsync "${args[@]}" -- "$src/versions/$version/" "$dest"
 }
 
 deploy() { # deploy I - runs in its own subshell
@@ -324,7 +396,7 @@ deploy() { # deploy I - runs in its own subshell
     log info host_start host="$name" version="$version" previous="${prev:-none}"
     if on_host "$i" test -d "$root/versions/$version"; then
         # Installed earlier (e.g. rolled back from): verify and flip.
-        if ! out=$(host_recctl "$i" publish --root "$root" "$version" 2>&1); then
+        if ! out=$(host_recctl "$i" publish --root "$root" -- "$version" 2>&1); then
             result "$i" failed "installed copy refused: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
             return 0
         fi
@@ -335,7 +407,7 @@ deploy() { # deploy I - runs in its own subshell
         fi
         fault_hook "$i" "$root/.incoming/$version"
         if ! out=$(host_recctl "$i" publish --root "$root" --from "$root/.incoming/$version" 2>&1); then
-            on_host "$i" rm -rf "$root/.incoming/$version" || true
+            on_host "$i" rm -rf -- "$root/.incoming/$version" || true
             result "$i" failed "refused, keeps ${prev:-no version}: $(printf '%s' "$out" | grep -v '^recctl: publish: .* does not verify$' | head -n 2 | tr '\n' ' ')"
             return 0
         fi
@@ -344,7 +416,7 @@ deploy() { # deploy I - runs in its own subshell
         local served
         served=$(served_version "$i")
         if [ -n "$prev" ]; then
-            host_recctl "$i" publish --root "$root" "$prev" > /dev/null 2>&1 || true
+            host_recctl "$i" publish --root "$root" -- "$prev" > /dev/null 2>&1 || true
         fi
         result "$i" failed "recedge did not serve $version within ${swap_timeout}s (serves ${served:-nothing}); current put back to ${prev:-none}"
         return 0
@@ -361,9 +433,10 @@ do_push() {
     [ -x "$recctl" ] || die 2 config msg="recctl not found" path="$recctl"
     if [ -z "$version" ]; then
         version=$("$recctl" current --root "$src") || die 2 config msg="no version given and the source has no current" src="$src"
+        valid_version "$version" || die 2 config msg="the source's current is not a version id" version="$version"
     fi
     local out
-    out=$("$recctl" verify --root "$src" "$version" 2>&1) ||
+    out=$("$recctl" verify --root "$src" -- "$version" 2>&1) ||
         die 4 source_bad msg="the version does not verify at the source; nothing copied" version="$version" \
             detail="$(printf '%s' "$out" | tail -n 2)"
     local c=0 i rest=()
@@ -400,7 +473,7 @@ do_push() {
             if [ "$(served_version "$c")" != "$version" ] || [ "$(ready_code "$c")" != 200 ]; then
                 local before
                 before=$(cat "$state_dir/${H_NAME[$c]}.prev" 2>/dev/null || true)
-                [ -z "$before" ] || host_recctl "$c" publish --root "${H_ROOT[$c]}" "$before" > /dev/null 2>&1 || true
+                [ -z "$before" ] || host_recctl "$c" publish --root "${H_ROOT[$c]}" -- "$before" > /dev/null 2>&1 || true
                 result "$c" failed "stopped serving $version or became unready while watched; current put back to ${before:-none}"
                 break
             fi
@@ -429,7 +502,7 @@ roll_back_one() {
             result "$i" ok "already on $to"
             return 0
         fi
-        out=$(host_recctl "$i" publish --root "$root" "$to" 2>&1) || {
+        out=$(host_recctl "$i" publish --root "$root" -- "$to" 2>&1) || {
             result "$i" failed "cannot publish $to: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
             return 0
         }

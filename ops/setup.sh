@@ -21,15 +21,23 @@
 set -euo pipefail
 
 # Build and test tools, libraries, and what the end-to-end tests and
-# benchmarks run (curl, wrk, nginx-light, redis-server, rsync).
+# benchmarks run (curl, wrk, nginx-light, redis-server, rsync). The fuzzers
+# (ops/fuzz.sh) need clang with libFuzzer and its sanitizer runtimes
+# (libclang-rt-14-dev, only recommended by clang-14), clang's OpenMP
+# (libomp-14-dev) and llvm-symbolizer (llvm-14) for readable reports.
 PACKAGES=(
     build-essential cmake pkg-config dpkg-dev
+    clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
     liblmdb-dev lmdb-utils
     libmicrohttpd-dev
     libxxhash-dev
     check libsubunit-dev
     libopenblas-dev libfaiss-dev
     rsync curl wrk nginx-light redis-server
+    # The demo shop (ops/shop/shop.py) runs on python3; the browser tests
+    # (tests/e2e/browser_*.sh) drive the widget, the shop and recctl's
+    # report in headless Chromium; the font draws their screenshots' text.
+    python3 chromium fonts-dejavu-core
 )
 
 FAISS_C_LIB=/usr/local/lib/libfaiss_c.a
@@ -78,7 +86,7 @@ install_packages() {
     local rc=0
     as_root "${APT_GET[@]}" update || rc=$?
     [ $rc -eq 0 ] && { as_root "${APT_GET[@]}" install --no-install-recommends "${missing[@]}" || rc=$?; }
-    [ $own_policy -eq 1 ] && as_root rm -f "$policy"
+    [ $own_policy -eq 1 ] && as_root rm -f -- "$policy"
     [ $rc -eq 0 ] || die "apt-get failed (exit $rc)"
 }
 
@@ -163,7 +171,7 @@ add_deb_src() {
         as_root install -m 0644 "$tmp" "/etc/apt/sources.list.d/$DEB_SRC_NAME.list"
         log "faiss: wrote /etc/apt/sources.list.d/$DEB_SRC_NAME.list"
     fi
-    rm -f "$tmp"
+    rm -f -- "$tmp"
     have_deb_src || die "found no Debian apt source to derive a deb-src entry from"
 }
 
@@ -189,7 +197,7 @@ build_faiss_c() {
     if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
         chown _apt "$work"
     fi
-    trap 'rm -rf "$work"' EXIT
+    trap 'rm -rf -- "$work"' EXIT
     # The source of the installed version, so the C API matches libfaiss.a.
     if ! (cd "$work" && apt-get -q source "faiss=$srcver"); then
         log "faiss: source $srcver not available, taking the newest faiss source"
@@ -218,10 +226,10 @@ build_faiss_c() {
 
     as_root install -d /usr/local/lib "$(dirname "$FAISS_C_STAMP")"
     as_root install -m 0644 "$work/libfaiss_c.a" "$FAISS_C_LIB.tmp"
-    as_root mv -f "$FAISS_C_LIB.tmp" "$FAISS_C_LIB"
+    as_root mv -f -- "$FAISS_C_LIB.tmp" "$FAISS_C_LIB"
     echo "$want" > "$work/stamp"
     as_root install -m 0644 "$work/stamp" "$FAISS_C_STAMP"
-    rm -rf "$work"
+    rm -rf -- "$work"
     trap - EXIT
     log "faiss: installed $FAISS_C_LIB"
 }

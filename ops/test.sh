@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # ops/test.sh - set up, build and run every test: the unit suites (Check)
 # and the end-to-end scripts, first in the normal build (build/), then again
-# in the sanitizer build (build-asan/, ASan + UBSan). Exits non-zero when
-# anything fails.
+# in the sanitizer build (build-asan/, ASan + UBSan); then a short run of
+# every fuzzer (ops/fuzz.sh, build-fuzz/). Exits non-zero when anything
+# fails or a fuzzer finds something.
 #
 #   EDGEREC_TEST_SKIP_ASAN=1   skip the sanitizer pass (quick local runs)
+#   EDGEREC_TEST_SKIP_FUZZ=1   skip the fuzz pass
+#   EDGEREC_TEST_FUZZ_S=N      seconds per fuzzer (default 5)
 #   EDGEREC_TEST_JOBS=N        tests run in parallel (default: nproc)
 #
 # A test that exits 77 is reported as skipped (e.g. a GPU test on a machine
@@ -84,6 +87,31 @@ else
     timed "test, sanitizers" run_ctest "$root/build-asan"
 fi
 
+# The fuzzers, briefly: the seeds and a few seconds of mutations each. Only
+# a machine without clang's libFuzzer skips this (ops/fuzz.sh exits 77 and
+# says what is missing); ops/setup.sh installs it.
+run_fuzz() {
+    local rc=0
+    bash "$root/ops/fuzz.sh" "${EDGEREC_TEST_FUZZ_S:-5}" || rc=$?
+    if [ $rc -eq 77 ]; then
+        echo "test: fuzz pass SKIPPED: clang with libFuzzer is not available (see above)"
+        return 0
+    fi
+    return $rc
+}
+if [ "${EDGEREC_TEST_SKIP_FUZZ:-0}" = 1 ]; then
+    step "fuzz pass skipped (EDGEREC_TEST_SKIP_FUZZ=1)"
+else
+    step "fuzz (build-fuzz/, ${EDGEREC_TEST_FUZZ_S:-5}s per fuzzer)"
+    timed "fuzz" run_fuzz
+fi
+
 step "all tests passed"
 printf '%s\n' "${timings[@]}"
 printf '%-28s %4ss\n' "total" "$(( $(date +%s) - start ))"
+# What the browser tests (tests/e2e/browser_*.sh) saw: the widget on the
+# demo shop and recctl's report, one PNG per case.
+if [ -d "$root/build/tests/screenshots" ]; then
+    printf 'browser test screenshots: %s (%s files)\n' "$root/build/tests/screenshots" \
+        "$(find "$root/build/tests/screenshots" -name '*.png' | wc -l)"
+fi

@@ -36,20 +36,15 @@ size_t rc_cache_size_bytes(const struct rc_cache_size *s)
     return (size_t)(pages * PAGE);
 }
 
-/* Open (or create) every DB; a reader (create 0) finds an optional DB
- * that is not there absent (its bit in *absent) rather than failing. */
-static int open_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta, unsigned create, unsigned *absent)
+/* Create every DB (a reader opens them in version.c). */
+static int create_dbis(MDB_txn *txn, MDB_dbi *dbi, MDB_dbi *meta)
 {
     for (int i = 0; i < RC_DB_COUNT; i++) {
-        int rc = mdb_dbi_open(txn, rc_db_names[i], MDB_INTEGERKEY | create, &dbi[i]);
-        if (rc == MDB_NOTFOUND && !create && RC_DB_OPTIONAL(i)) {
-            *absent |= 1u << i;
-            continue;
-        }
+        int rc = mdb_dbi_open(txn, rc_db_names[i], MDB_INTEGERKEY | MDB_CREATE, &dbi[i]);
         if (rc)
             return rc;
     }
-    return mdb_dbi_open(txn, "meta", create, meta);
+    return mdb_dbi_open(txn, "meta", MDB_CREATE, meta);
 }
 
 int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t mapsize, char *err)
@@ -80,7 +75,7 @@ int rc_cache_writer_open(struct rc_cache_writer *w, const char *dir, size_t maps
     if (!rc)
         rc = mdb_txn_begin(w->env, NULL, 0, &w->txn);
     if (!rc)
-        rc = open_dbis(w->txn, w->dbi, &w->meta, MDB_CREATE, NULL);
+        rc = create_dbis(w->txn, w->dbi, &w->meta);
     rc = rc_lmdb(rc);
     if (rc) {
         rc_fail(err, rc, "unable to create '%s': %s", w->build_path, rc_strerror(rc));
@@ -179,93 +174,6 @@ void rc_cache_writer_abort(struct rc_cache_writer *w)
     }
 }
 
-int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err)
-{
-    memset(c, 0, sizeof(*c));
-    snprintf(c->dir, sizeof(c->dir), "%s", dir);
-    int rc = rc_manifest_read(dir, &c->manifest, err);
-    if (rc)
-        return rc;
-    if (flags & RC_CACHE_VERIFY) {
-        /* Verifying the listed files proves nothing about an unlisted data.mdb. */
-        unsigned i = 0;
-        while (i < c->manifest.nfiles && strcmp(c->manifest.files[i].name, RC_DATA_NAME) != 0)
-            i++;
-        if (i == c->manifest.nfiles) {
-            rc = rc_fail(err, RC_EMANIFEST, "the manifest in '%s' does not list %s", dir, RC_DATA_NAME);
-            goto fail_manifest;
-        }
-        if ((rc = rc_manifest_verify(dir, &c->manifest, err)) != 0)
-            goto fail_manifest;
-    }
-
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, "data.mdb");
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        rc = rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
-        goto fail_manifest;
-    }
-    MDB_txn *txn = NULL;
-    if ((rc = mdb_env_create(&c->env)) != 0)
-        goto fail_lmdb;
-    (void)mdb_env_set_maxdbs(c->env, RC_DB_COUNT + 1);
-    /* A read-only env maps the file; a map size of 0 means "the file's". */
-    rc = mdb_env_open(c->env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD | MDB_NOTLS, 0444);
-    if (!rc)
-        rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn);
-    if (!rc)
-        rc = open_dbis(txn, c->dbi, &c->meta, 0, &c->absent);
-    if (rc)
-        goto fail_lmdb;
-
-    MDB_val k = {6, "format"}, v;
-    rc = mdb_get(txn, c->meta, &k, &v);
-    if (rc || v.mv_size != strlen(RC_CACHE_FORMAT) || memcmp(v.mv_data, RC_CACHE_FORMAT, v.mv_size) != 0) {
-        int shown = rc || v.mv_size > 64 || memchr(v.mv_data, 0, v.mv_size) ? 0 : (int)v.mv_size;
-        rc = rc_fail(err, RC_EFORMAT, "'%s' is not an %s cache (its format: '%.*s')", path, RC_CACHE_FORMAT, shown,
-                     shown ? (const char *)v.mv_data : "");
-        goto fail_txn;
-    }
-    k = (MDB_val){7, "version"};
-    rc = mdb_get(txn, c->meta, &k, &v);
-    if (rc || v.mv_size != strlen(c->manifest.version) || memcmp(v.mv_data, c->manifest.version, v.mv_size) != 0) {
-        rc = rc_fail(err, RC_EFORMAT, "'%s' does not hold version '%s' named by its manifest", path,
-                     c->manifest.version);
-        goto fail_txn;
-    }
-    for (int i = 0; i < RC_DB_COUNT; i++) {
-        MDB_stat ms = {0};
-        if (!(c->absent & 1u << i) && (rc = mdb_stat(txn, c->dbi[i], &ms)) != 0)
-            goto fail_lmdb;
-        if (ms.ms_entries != c->manifest.counts[i]) {
-            rc = rc_fail(err, RC_EFORMAT, "'%s' holds %zu %s records, the manifest says %llu", path, ms.ms_entries,
-                         rc_db_names[i], (unsigned long long)c->manifest.counts[i]);
-            goto fail_txn;
-        }
-    }
-    /* Commit, not abort: LMDB closes the handles a transaction opened when
-     * that transaction is aborted, and c->dbi must outlive it. */
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc)
-        goto fail_lmdb;
-    return 0;
-
-fail_lmdb:
-    rc = rc_lmdb(rc);
-    rc_fail(err, rc, "unable to open the cache in '%s': %s", dir, rc_strerror(rc));
-fail_txn:
-    if (txn)
-        mdb_txn_abort(txn);
-    if (c->env)
-        mdb_env_close(c->env);
-    c->env = NULL;
-fail_manifest:
-    rc_manifest_release(&c->manifest);
-    return rc;
-}
-
 void rc_cache_close(struct rc_cache *c)
 {
     if (c->env)
@@ -350,7 +258,7 @@ int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uin
 static void check_report(struct rc_cache_check *chk, int *first, int code, const char *why, char *err)
 {
     if (chk->on_bad)
-        chk->on_bad(chk->ctx, why);
+        chk->on_bad(chk->ctx, code, why);
     if (!*first) {
         *first = code;
         rc_fail(err, code, "%s", why);

@@ -1,6 +1,6 @@
 /*
- * cache.h - one cache version's LMDB env: writing it (recbuild, test
- * fixtures) and opening it read-only (recedge, recctl).
+ * cache.h - one cache version's LMDB env: the writer that version.h's
+ * writer drives, the reader handle, and the record checks.
  *
  * The env is one file, versions/<v>/data.mdb (MDB_NOSUBDIR), with the named
  * DBs "cookie", "product", "segment", "coview", "items" (MDB_INTEGERKEY, 8-byte
@@ -13,8 +13,9 @@
  * visible to anyone until rc_cache_writer_finish() has written the compacted
  * data.mdb. The writer is used by one thread.
  *
- * Reader: opened MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NORDAHEAD,
- * which is safe only because a published version is never written again.
+ * Reader: opened by version.h (rc_version_open) MDB_RDONLY | MDB_NOLOCK |
+ * MDB_NOSUBDIR | MDB_NORDAHEAD, which is safe only because a published
+ * version is never written again.
  * A reader handle is shared by threads; each thread owns its own MDB_txn
  * (begin once, then mdb_txn_reset / mdb_txn_renew per request).
  */
@@ -102,18 +103,8 @@ struct rc_cache {
     char dir[4096];
 };
 
-#define RC_CACHE_VERIFY 0x01 /* check file sizes and checksums against the manifest */
-
-/*
- * Open the version in `dir` read-only: read its manifest, check the files
- * against it (RC_CACHE_VERIFY), open the env and its DBs, check the meta
- * format and version and that each DB holds the manifest's count (an
- * optional DB the file lacks holds 0 and is marked in c->absent).
- * Errors: the manifest's (rc_manifest_read, rc_manifest_verify), RC_EFORMAT
- * (meta format or counts disagree), LMDB codes. On error nothing is left
- * open.
- */
-int rc_cache_open(struct rc_cache *c, const char *dir, int flags, char *err);
+/* A reader's handle is opened, and the version checked, by rc_version_open
+ * / rc_version_check (version.h). */
 void rc_cache_close(struct rc_cache *c);
 
 /*
@@ -130,7 +121,7 @@ int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uin
 /* What rc_cache_check_records found, and how it reports. */
 struct rc_cache_check {
     int stop_at_bad;                               /* in: stop at the first bad record */
-    void (*on_bad)(void *ctx, const char *why);    /* in, may be NULL: called for each defect */
+    void (*on_bad)(void *ctx, int code, const char *why); /* in, may be NULL: called for each defect */
     void *ctx;
     uint64_t records[RC_DB_COUNT], entries, bad;   /* out */
 };

@@ -95,6 +95,19 @@ void rc_buf_add_float(struct rc_buf *b, double v)
     rc_buf_add(b, tmp, (size_t)n);
 }
 
+void rc_buf_add_double(struct rc_buf *b, double v)
+{
+    if (!isfinite(v)) {
+        rc_buf_add(b, "null", 4);
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%.15g", v);
+    if (strtod(tmp, NULL) != v)
+        n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+    rc_buf_add(b, tmp, (size_t)n);
+}
+
 /* The slow path of rc_json_score_write: what rc_buf_add_float writes. */
 static char *score_printf(char *o, double v)
 {
@@ -375,16 +388,6 @@ static int perr(struct parser *ps, const char *what)
     return rc_fail(ps->err, RC_EFORMAT, "json: %s at offset %ld", what, (long)(ps->p - ps->start));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int put_utf8(char *o, uint32_t cp)
 {
@@ -416,7 +419,7 @@ static int read4hex(struct parser *ps, uint32_t *out)
         return -1;
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(ps->p[i]);
+        int h = rc_hexval((unsigned char)ps->p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint32_t)h;

@@ -90,7 +90,24 @@ void rc_buf_addf(struct rc_buf *b, const char *fmt, ...) __attribute__((format(p
 void rc_buf_add_u64(struct rc_buf *b, uint64_t v);
 /* A float with up to 6 significant digits; NaN and infinities as null. */
 void rc_buf_add_float(struct rc_buf *b, double v);
+/* A double that reads back exactly: the shorter of "%.15g" and "%.17g"
+ * that strtod turns into v again ("0.3", not "0.29999999999999999");
+ * NaN and infinities as null. */
+void rc_buf_add_double(struct rc_buf *b, double v);
 void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
+
+/* The value of the hex digit c (0-9, a-f, A-F), or -1: for \uXXXX here
+ * and for percent-decoding (edge/query.c). */
+static inline int rc_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 /* Most bytes rc_json_score_write writes ("%.6g" of a float is at most 12,
  * as in "-1.17549e-38"; "null" 4), and the room it needs at o: it stores
@@ -103,6 +120,9 @@ void rc_buf_json_str(struct rc_buf *b, const char *s, size_t n);
  * when it is not finite), returning the end; o has room for
  * RC_JSON_SCORE_ROOM bytes. recbuild stores this text in every list entry
  * (record.h), so that recedge copies a score rather than formats it.
+ * Its one caller is the record codec (shared/record.c); it stays here
+ * beside rc_buf_add_float, which writes the same text the slow way
+ * (tests/fuzz/fuzz_json.c holds it to "%.6g").
  */
 char *rc_json_score_write(char *o, float f);
 

@@ -1,5 +1,7 @@
 #include "layout.h"
 #include "error.h"
+#include "version.h"
+#include "file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +17,7 @@
 int rc_version_valid(const char *v)
 {
     size_t n = strlen(v);
-    if (n == 0 || n >= RC_VERSION_MAX || v[0] == '.')
+    if (n == 0 || n >= RC_VERSION_MAX || v[0] == '.' || v[0] == '-')
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = v[i];
@@ -26,80 +28,22 @@ int rc_version_valid(const char *v)
     return 1;
 }
 
-int rc_fsync_dir(const char *dir)
+int rc_layout_check_root(const char *root, char *err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
-static void dirname_of(const char *path, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        snprintf(out, cap, ".");
-    else if (slash == out)
-        out[1] = 0;
-    else
-        *slash = 0;
-}
-
-int rc_write_file_atomic(const char *path, const void *data, size_t len)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    const char *p = data;
-    size_t left = len;
-    int rc = 0;
-    while (left) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc) {
-        unlink(tmp);
-        return rc;
-    }
-    char dir[PATH_MAX];
-    dirname_of(path, dir, sizeof(dir));
-    return rc_fsync_dir(dir);
-}
-
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return -errno;
+    char path[PATH_MAX], buf[sizeof(RC_ROOT_MAGIC)];
+    if (snprintf(path, sizeof(path), "%s/%s", root, RC_ROOT_MARKER) >= (int)sizeof(path))
+        return rc_fail(err, -ENAMETOOLONG, "root '%s' is too long", root);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    ssize_t n = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        n = read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof(buf) - 1 || memcmp(buf, RC_ROOT_MAGIC, sizeof(buf) - 1) != 0)
+        return rc_fail(err, RC_EFORMAT,
+                       "'%s' is not an edgerec cache root (no valid %s in it; recbuild and `recctl publish` "
+                       "create it): nothing removed", root, RC_ROOT_MARKER);
     return 0;
 }
 
@@ -109,10 +53,20 @@ int rc_layout_init(const char *root, char *err)
     const char *subs[] = {"versions", ".staging"};
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof(path), "%s/%s", root, subs[i]);
-        int rc = mkdir_p(path);
+        int rc = rc_mkdir_p(path);
         if (rc)
             return rc_fail(err, rc, "unable to create '%s': %s", path, rc_strerror(rc));
     }
+    if (rc_layout_check_root(root, NULL) == 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", root, RC_ROOT_MARKER);
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return rc_fail(err, RC_EFORMAT, "'%s' exists and is not an edgerec root marker: refusing '%s' as a root",
+                       path, root);
+    int rc = rc_write_file_atomic(path, RC_ROOT_MAGIC, sizeof(RC_ROOT_MAGIC) - 1);
+    if (rc)
+        return rc_fail(err, rc, "unable to create '%s': %s", path, rc_strerror(rc));
     return 0;
 }
 
@@ -165,25 +119,78 @@ int rc_remove_tree(const char *path)
     return rc;
 }
 
-int rc_layout_clean_staging(const char *root)
+/* What a writer leaves in its staging dir (cache.c, manifest.c, layout.c). */
+static int staging_name(const char *name)
+{
+    static const char *const names[] = {"build.mdb", "build.mdb-lock", RC_DATA_NAME, RC_MANIFEST_NAME};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return strncmp(name, RC_MANIFEST_NAME ".tmp.", sizeof(RC_MANIFEST_NAME ".tmp.") - 1) == 0;
+}
+
+int rc_layout_remove_staging(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (!staging_name(de->d_name) || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+            rc = -ENOTEMPTY; /* not a writer's: left where it is */
+            continue;
+        }
+        if (unlinkat(fd, de->d_name, 0) != 0 && !rc)
+            rc = -errno;
+    }
+    closedir(d);
+    if (!rc && rmdir(dir) != 0)
+        rc = -errno;
+    return rc;
+}
+
+int rc_layout_clean_staging(const char *root, char *err)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/.staging", root);
+    struct stat st;
+    if (lstat(dir, &st) != 0 && errno == ENOENT)
+        return 0;
+    int rc = rc_layout_check_root(root, err);
+    if (rc)
+        return rc;
     DIR *d = opendir(dir);
     if (!d)
-        return errno == ENOENT ? 0 : -errno;
+        return errno == ENOENT ? 0 : rc_fail(err, -errno, "unable to list '%s': %s", dir, strerror(errno));
     struct dirent *de;
     int removed = 0;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
+        /* <version>.<pid>, as rc_layout_staging_create names them */
+        char id[RC_VERSION_MAX];
         const char *dot = strrchr(de->d_name, '.');
-        long pid = dot ? strtol(dot + 1, NULL, 10) : 0;
-        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+        char *end;
+        long pid = dot ? strtol(dot + 1, &end, 10) : 0;
+        if (!dot || pid <= 0 || *end || (size_t)(dot - de->d_name) >= sizeof(id))
+            continue;
+        snprintf(id, sizeof(id), "%.*s", (int)(dot - de->d_name), de->d_name);
+        if (!rc_version_valid(id))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
             continue; /* its builder is still running */
         char sub[PATH_MAX];
         snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-        if (rc_remove_tree(sub) == 0)
+        if (rc_layout_remove_staging(sub) == 0)
             removed++;
     }
     closedir(d);
@@ -195,21 +202,24 @@ int rc_layout_staging_create(const char *root, const char *version, char *out, s
     int rc = rc_layout_init(root, err);
     if (rc)
         return rc;
-    (void)rc_layout_clean_staging(root);
+    (void)rc_layout_clean_staging(root, NULL);
     if (snprintf(out, cap, "%s/.staging/%s.%ld", root, version, (long)getpid()) >= (int)cap)
         return rc_fail(err, -ENAMETOOLONG, "staging path under '%s' is too long", root);
-    (void)rc_remove_tree(out);
+    (void)rc_layout_remove_staging(out);
     if (mkdir(out, 0755) != 0)
         return rc_fail(err, -errno, "unable to create '%s': %s", out, strerror(errno));
     return 0;
 }
 
-static int fsync_path(const char *path)
+/* fsync dir/name, which must be a regular file (never followed, never a
+ * FIFO or device: opened O_NOFOLLOW | O_NONBLOCK and checked first). */
+static int fsync_regular(int dirfd, const char *name)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
+        return errno == ELOOP ? RC_EFORMAT : -errno;
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? -errno : !S_ISREG(st.st_mode) ? RC_EFORMAT : fsync(fd) == 0 ? 0 : -errno;
     close(fd);
     return rc;
 }
@@ -218,24 +228,36 @@ int rc_layout_publish(const char *root, const char *staging, const char *version
 {
     if (!rc_version_valid(version))
         return rc_fail(err, RC_EFORMAT, "'%s' is not a valid version id", version);
-    DIR *d = opendir(staging);
-    if (!d)
-        return rc_fail(err, -errno, "unable to open '%s': %s", staging, strerror(errno));
+    int dfd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return rc_fail(err, e == ELOOP || e == ENOTDIR ? RC_EFORMAT : -e, "unable to open '%s' as a directory: %s",
+                       staging, strerror(e));
+    }
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/%s", staging, de->d_name);
-        if ((rc = fsync_path(p)) != 0)
+        if ((rc = fsync_regular(dfd, de->d_name)) != 0) {
+            if (rc == RC_EFORMAT)
+                rc_fail(err, rc, "'%s/%s' is not a regular file: a version holds nothing else", staging,
+                        de->d_name);
+            else
+                rc_fail(err, rc, "unable to sync '%s/%s': %s", staging, de->d_name, rc_strerror(rc));
             break;
+        }
+    }
+    if (rc == 0 && fsync(dfd) != 0) {
+        rc = -errno;
+        rc_fail(err, rc, "unable to sync '%s': %s", staging, rc_strerror(rc));
     }
     closedir(d);
-    if (rc == 0)
-        rc = rc_fsync_dir(staging);
     if (rc)
-        return rc_fail(err, rc, "unable to sync '%s': %s", staging, rc_strerror(rc));
+        return rc;
     char dest[PATH_MAX], versions[PATH_MAX];
     snprintf(versions, sizeof(versions), "%s/versions", root);
     snprintf(dest, sizeof(dest), "%s/%s", versions, version);
@@ -349,9 +371,12 @@ int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, ch
 
 int rc_layout_prune(const char *root, size_t keep, char *err)
 {
+    int rc = rc_layout_check_root(root, err);
+    if (rc)
+        return rc;
     char (*v)[RC_VERSION_MAX];
     size_t n;
-    int rc = rc_layout_list(root, &v, &n, err);
+    rc = rc_layout_list(root, &v, &n, err);
     if (rc)
         return rc;
     char cur[RC_VERSION_MAX] = "";
@@ -364,12 +389,10 @@ int rc_layout_prune(const char *root, size_t keep, char *err)
     for (size_t i = 0; i + keep < n; i++) {
         if (strcmp(v[i], cur) == 0)
             continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/versions/%s", root, v[i]);
-        rc = rc_remove_tree(path);
+        rc = rc_version_remove(root, v[i], err);
         if (rc) {
             free(v);
-            return rc_fail(err, rc, "unable to remove '%s': %s", path, rc_strerror(rc));
+            return rc;
         }
         removed++;
     }

@@ -5,13 +5,22 @@
  *   <root>/versions/<version>/manifest.json
  *   <root>/current -> versions/<version>     relative symlink
  *   <root>/.staging/<version>.<pid>/         builds in progress
+ *   <root>/.edgerec-root                     the root marker: "edgerec-root 1\n"
+ *
+ * A root is edgerec's when it carries the marker (schemas/cache.md,
+ * "Layout"); whoever initialises a root (rc_layout_init: recbuild, recctl
+ * publish, the fixtures) writes it. Nothing is ever deleted under a root
+ * without it, and then only what is provably edgerec's: a version whose
+ * manifest names it (rc_version_remove) or a dead build's staging dir
+ * holding only the files a writer makes (rc_layout_remove_staging).
  *
  * Invariants: a directory appears under versions/ only complete (renamed
  * from .staging in one step, after its files were fsync'ed) and is never
  * written again. `current` changes only by rename(2) of a fresh symlink over
  * it, so a reader sees the old or the new target, never neither.
- * Version ids are 1..63 bytes of [A-Za-z0-9._-], not starting with '.',
- * and sort by time: YYYYMMDDTHHMMSSZ with an optional -N suffix.
+ * Version ids are 1..63 bytes of [A-Za-z0-9._-], not starting with '.' or
+ * '-' (an id is never mistaken for a path component or an option), and
+ * sort by time: YYYYMMDDTHHMMSSZ with an optional -N suffix.
  */
 #ifndef RC_LAYOUT_H
 #define RC_LAYOUT_H
@@ -19,22 +28,24 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "file.h" /* rc_write_file_atomic, rc_fsync_dir, rc_mkdir_p */
 #include "manifest.h"
 
 #define RC_DATA_NAME "data.mdb"
+#define RC_ROOT_MARKER ".edgerec-root"
+#define RC_ROOT_MAGIC "edgerec-root 1\n"
 
 /* 1 if v is a well-formed version id, else 0. */
 int rc_version_valid(const char *v);
 
-/* Write data to path through path.tmp.<pid>, fsync, rename, fsync the
- * directory. Returns 0 or -errno; leaves no temporary file behind. */
-int rc_write_file_atomic(const char *path, const void *data, size_t len);
-
-/* fsync a directory. 0 or -errno. */
-int rc_fsync_dir(const char *dir);
-
-/* mkdir -p root/versions and root/.staging. 0 or -errno. */
+/* mkdir -p root/versions and root/.staging, and write the root marker when
+ * it is missing. Errors: -errno; RC_EFORMAT when root holds something else
+ * under the marker's name. */
 int rc_layout_init(const char *root, char *err);
+
+/* 0 when root carries a valid marker, else RC_EFORMAT with a message that
+ * says what is missing. */
+int rc_layout_check_root(const char *root, char *err);
 
 /*
  * A fresh version id for time t that does not exist under root/versions
@@ -48,8 +59,18 @@ int rc_layout_new_version(const char *root, time_t t, char out[RC_VERSION_MAX], 
  */
 int rc_layout_staging_create(const char *root, const char *version, char *out, size_t cap, char *err);
 
-/* Remove staging directories whose owning process is gone. Returns how many were removed, or -errno. */
-int rc_layout_clean_staging(const char *root);
+/*
+ * Remove staging directories named <version>.<pid> whose process is gone,
+ * each with rc_layout_remove_staging. Returns how many were removed: 0 when
+ * there is no .staging; RC_EFORMAT when root is not a marked root.
+ */
+int rc_layout_clean_staging(const char *root, char *err);
+
+/* Remove one staging dir if it holds only what a writer makes (build.mdb,
+ * build.mdb-lock, data.mdb, manifest.json and its temporary files; regular
+ * files, or symlinks unlinked without being followed). Anything else is
+ * left, and so is the directory: -ENOTEMPTY. 0 when removed or absent. */
+int rc_layout_remove_staging(const char *dir);
 
 /*
  * Publish a complete staging directory as root/versions/<version>: fsync its
@@ -75,12 +96,15 @@ int rc_layout_current(const char *root, char out[RC_VERSION_MAX], char *err);
 int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, char *err);
 
 /*
- * Remove versions beyond the newest `keep`, never the current one.
- * Returns the number removed or a negative code.
+ * Remove versions beyond the newest `keep`, never the current one, each
+ * with rc_version_remove. Returns the number removed or a negative code:
+ * RC_EFORMAT for a root without the marker (nothing removed), the first
+ * version that is not provably edgerec's (RC_EMANIFEST, -ENOTEMPTY).
  */
 int rc_layout_prune(const char *root, size_t keep, char *err);
 
-/* rm -r of one directory tree (no symlinks followed). 0 or -errno. */
+/* rm -r of one directory tree (no symlinks followed). For the tests'
+ * scratch directories: nothing under a cache root is removed this way. */
 int rc_remove_tree(const char *path);
 
 #endif

@@ -107,6 +107,17 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
     return (long)len;
 }
 
+int rc_list_set_flags(void *rec, size_t len, unsigned flags)
+{
+    unsigned char *p = rec;
+    if (len < RC_LIST_HEADER)
+        return RC_ETRUNC;
+    if ((flags & ~(unsigned)RC_LIST_FLAGS) != 0 || ((flags & RC_LIST_ASIDE) && p[6] != RC_SRC_IMAGE))
+        return RC_ERANGE;
+    p[7] = (unsigned char)flags;
+    return 0;
+}
+
 int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, char *err)
 {
     const unsigned char *p = buf;
@@ -119,7 +130,8 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     if (version != RC_LIST_VERSION)
         return rc_fail(err, RC_EVERSION, "list record version %u, this build reads version %d", version,
                        RC_LIST_VERSION);
-    if (p[6] < RC_SRC_CF || p[6] > RC_SRC_LAST || p[7] != 0 || get16(p + 10) != 0)
+    if (p[6] < RC_SRC_CF || p[6] > RC_SRC_LAST || (p[7] & ~RC_LIST_FLAGS) != 0 ||
+        (p[7] == RC_LIST_ASIDE && p[6] != RC_SRC_IMAGE) || get16(p + 10) != 0)
         return rc_fail(err, RC_EFORMAT, "list record has bad source, flags or reserved bytes");
     uint16_t count = get16(p + 8);
     if (count > RC_LIST_MAX)
@@ -169,28 +181,159 @@ void rc_list_rewind(struct rc_list *list)
     list->index = 0;
 }
 
-long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
-                    int in_stock)
+static const char *const field_names[RC_FIELD_COUNT] = {"title", "url", "image_url", "price", "currency"};
+
+const char *rc_field_name(int field)
+{
+    return (unsigned)field < RC_FIELD_COUNT ? field_names[field] : NULL;
+}
+
+size_t rc_field_text_max(int field)
+{
+    switch (field) {
+    case RC_FIELD_TITLE: return RC_TITLE_TEXT_MAX;
+    case RC_FIELD_URL:
+    case RC_FIELD_IMAGE_URL: return RC_URL_TEXT_MAX;
+    case RC_FIELD_PRICE: return RC_PRICE_TEXT_MAX;
+    case RC_FIELD_CURRENCY: return RC_CURRENCY_TEXT_LEN;
+    default: return 0;
+    }
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A JSON string with its quotes: no raw control byte, '"' or '\' inside
+ * but in a valid escape (UTF-8 is not checked: the builder writes it
+ * with rc_json_str_write, which writes only valid UTF-8). */
+static int json_string_ok(const unsigned char *s, size_t len)
+{
+    if (len < 2 || s[0] != '"' || s[len - 1] != '"')
+        return 0;
+    for (size_t i = 1; i < len - 1; i++) {
+        if (s[i] < 0x20 || s[i] == '"')
+            return 0;
+        if (s[i] != '\\')
+            continue;
+        if (++i >= len - 1)
+            return 0;
+        if (s[i] == 'u') {
+            if (len - 1 - i <= 4)
+                return 0;
+            for (int k = 1; k <= 4; k++)
+                if (rc_hexval(s[i + k]) < 0)
+                    return 0;
+            i += 4;
+        } else if (!strchr("\"\\/bfnrt", s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A non-negative JSON number: int [frac] [exp], int "0" or no leading 0. */
+static int json_price_ok(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '0')
+        i++;
+    else if (i < len && is_digit(s[i]))
+        while (i < len && is_digit(s[i]))
+            i++;
+    else
+        return 0;
+    if (i < len && s[i] == '.') {
+        size_t from = ++i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == from)
+            return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t from = i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == from)
+            return 0;
+    }
+    return i == len;
+}
+
+int rc_field_text_check(int field, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t max = rc_field_text_max(field);
+    if (!max)
+        return RC_EFORMAT;
+    if (len > max)
+        return RC_ETOOLONG;
+    int ok;
+    switch (field) {
+    case RC_FIELD_PRICE: ok = json_price_ok(s, len); break;
+    case RC_FIELD_CURRENCY:
+        ok = len == RC_CURRENCY_TEXT_LEN && s[0] == '"' && s[4] == '"';
+        for (int i = 1; i < 4 && ok; i++)
+            ok = s[i] >= 'A' && s[i] <= 'Z';
+        break;
+    default: ok = json_string_ok(s, len); break;
+    }
+    return ok ? 0 : RC_EFORMAT;
+}
+
+long rc_item_encode_fields(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
+                           int in_stock, const struct rc_text *fields)
 {
     if (id_len == 0 || id_len > RC_ID_MAX || cat_len > RC_ID_MAX)
         return RC_ETOOLONG;
     size_t need = RC_ITEM_HEADER + id_len + cat_len;
+    unsigned mask = 0;
+    for (int f = 0; fields && f < RC_FIELD_COUNT; f++) {
+        if (!fields[f].len)
+            continue;
+        int rc = rc_field_text_check(f, fields[f].p, fields[f].len);
+        if (rc)
+            return rc;
+        mask |= 1u << f;
+        need += 2 + fields[f].len;
+    }
     if (need > cap)
         return -ENOSPC;
     unsigned char *p = out;
     memcpy(p, RC_ITEM_MAGIC, 4);
-    put16(p + 4, RC_ITEM_VERSION);
+    put16(p + 4, mask ? RC_ITEM_VERSION : RC_ITEM_VERSION_PLAIN);
     p[6] = in_stock ? RC_ITEM_IN_STOCK : 0;
-    p[7] = 0;
+    p[7] = (unsigned char)mask;
     put16(p + 8, (uint16_t)id_len);
     put16(p + 10, (uint16_t)cat_len);
-    memcpy(p + RC_ITEM_HEADER, id, id_len);
+    unsigned char *q = p + RC_ITEM_HEADER;
+    memcpy(q, id, id_len);
+    q += id_len;
     if (cat_len)
-        memcpy(p + RC_ITEM_HEADER + id_len, cat, cat_len);
+        memcpy(q, cat, cat_len);
+    q += cat_len;
+    for (int f = 0; f < RC_FIELD_COUNT; f++) {
+        if (!(mask & (1u << f)))
+            continue;
+        put16(q, fields[f].len);
+        memcpy(q + 2, fields[f].p, fields[f].len);
+        q += 2 + fields[f].len;
+    }
     return (long)need;
 }
 
-int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err)
+long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
+                    int in_stock)
+{
+    return rc_item_encode_fields(out, cap, id, id_len, cat, cat_len, in_stock, NULL);
+}
+
+/* Both decoders: full checks every text, else only lengths. */
+static int item_decode(struct rc_item *item, const void *buf, size_t len, int full, char *err)
 {
     const unsigned char *p = buf;
     if (len < RC_ITEM_HEADER)
@@ -198,21 +341,55 @@ int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err)
     if (memcmp(p, RC_ITEM_MAGIC, 4) != 0)
         return rc_fail(err, RC_EMAGIC, "item record magic is not '%s'", RC_ITEM_MAGIC);
     uint16_t version = get16(p + 4);
-    if (version != RC_ITEM_VERSION)
-        return rc_fail(err, RC_EVERSION, "item record version %u, this build reads version %d", version,
-                       RC_ITEM_VERSION);
-    if ((p[6] & ~RC_ITEM_IN_STOCK) != 0 || p[7] != 0)
+    if (version != RC_ITEM_VERSION && version != RC_ITEM_VERSION_PLAIN)
+        return rc_fail(err, RC_EVERSION, "item record version %u, this build reads versions %d and %d", version,
+                       RC_ITEM_VERSION_PLAIN, RC_ITEM_VERSION);
+    if ((p[6] & ~RC_ITEM_IN_STOCK) != 0)
         return rc_fail(err, RC_EFORMAT, "item record has unknown flags");
+    unsigned mask = p[7];
+    if (version == RC_ITEM_VERSION_PLAIN ? mask != 0 : mask == 0 || (mask & ~RC_FIELDS_ALL) != 0)
+        return rc_fail(err, RC_EFORMAT, "item record version %u has display field bits 0x%02x", version, mask);
     uint16_t id_len = get16(p + 8), cat_len = get16(p + 10);
     if (id_len == 0 || id_len > RC_ID_MAX || cat_len > RC_ID_MAX)
         return rc_fail(err, RC_EFORMAT, "item record has bad id or category length");
-    if ((size_t)RC_ITEM_HEADER + id_len + cat_len != len)
-        return rc_fail(err, len < (size_t)RC_ITEM_HEADER + id_len + cat_len ? RC_ETRUNC : RC_EFORMAT,
-                       "item record length %zu does not match its header", len);
+    size_t pos = (size_t)RC_ITEM_HEADER + id_len + cat_len;
+    if (pos > len)
+        return rc_fail(err, RC_ETRUNC, "item record length %zu does not match its header", len);
+    for (int f = 0; f < RC_FIELD_COUNT; f++) {
+        item->field[f] = (struct rc_text){NULL, 0};
+        if (!(mask & (1u << f)))
+            continue;
+        if (len - pos < 2)
+            return rc_fail(err, RC_ETRUNC, "item record truncated before its %s", field_names[f]);
+        uint16_t text_len = get16(p + pos);
+        if (text_len == 0 || text_len > rc_field_text_max(f))
+            return rc_fail(err, RC_EFORMAT, "item record has a %s of %u bytes", field_names[f], text_len);
+        if (len - pos - 2 < text_len)
+            return rc_fail(err, RC_ETRUNC, "item record truncated in its %s", field_names[f]);
+        const char *text = (const char *)p + pos + 2;
+        if (full && rc_field_text_check(f, text, text_len) != 0)
+            return rc_fail(err, RC_EFORMAT, "item record has a %s that is not valid: '%.*s'", field_names[f],
+                           (int)(text_len < 100 ? text_len : 100), text);
+        item->field[f] = (struct rc_text){text, text_len};
+        pos += 2 + (size_t)text_len;
+    }
+    if (pos != len)
+        return rc_fail(err, RC_EFORMAT, "item record length %zu does not match its header", len);
     item->flags = p[6];
+    item->fields = (uint8_t)mask;
     item->id_len = id_len;
     item->cat_len = cat_len;
     item->id = (const char *)p + RC_ITEM_HEADER;
     item->cat = item->id + id_len;
     return 0;
+}
+
+int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err)
+{
+    return item_decode(item, buf, len, 1, err);
+}
+
+int rc_item_decode_lazy(struct rc_item *item, const void *buf, size_t len)
+{
+    return item_decode(item, buf, len, 0, NULL);
 }

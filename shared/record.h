@@ -6,9 +6,10 @@
  *
  *   off size field
  *   0   4    magic      "ERLS" (0x45 0x52 0x4c 0x53)
- *   4   2    version    RC_LIST_VERSION (1), little-endian
+ *   4   2    version    RC_LIST_VERSION (2), little-endian
  *   6   1    source     enum rc_source
- *   7   1    flags      0 (readers refuse other values)
+ *   7   1    flags      RC_LIST_ASIDE (bit 0, image lists only) or 0;
+ *                       readers refuse other bits
  *   8   2    count      number of entries, 0..RC_LIST_MAX
  *   10  2    reserved   0
  *   12  4    check      low 32 bits of XXH3_64 over bytes [16, end)
@@ -24,12 +25,27 @@
  * Item record (items DB): one catalog product.
  *
  *   0   4    magic      "ERIT"
- *   4   2    version    RC_ITEM_VERSION (1)
+ *   4   2    version    1 (RC_ITEM_VERSION_PLAIN): no display fields, or
+ *                       2 (RC_ITEM_VERSION): display fields follow
  *   6   1    flags      bit 0: in stock; other bits 0
- *   7   1    reserved   0
+ *   7   1    fields     version 1: 0 (reserved); version 2: which display
+ *                       fields follow, bit i for enum rc_field i, at least
+ *                       one, other bits 0
  *   8   2    id_len     1..RC_ID_MAX
  *   10  2    cat_len    0..RC_ID_MAX
- *   12  ...  id bytes, then category bytes
+ *   12  ...  id bytes, then category bytes, then (version 2) for each field
+ *            present, in enum order: u16 text_len, then text_len bytes of
+ *            the field's JSON text (rc_field_text_max bounds it)
+ *
+ * A display field's text is the JSON value the edge answers with, written
+ * once by the builder: title, url, image_url and currency are JSON strings
+ * with their quotes (currency "[A-Z]{3}"), price a non-negative JSON
+ * number. The encoder writes version 1 exactly when no field is given, so
+ * a catalog without display columns builds the bytes it always did; both
+ * versions are read, others refused. A full decode (rc_item_decode) checks
+ * each text's JSON syntax; the lazy one (rc_item_decode_lazy, the edge)
+ * checks lengths only and relies on the full check made at load, as lists
+ * do.
  *
  * All multi-byte fields are little-endian; values need not be aligned (LMDB
  * gives no alignment guarantee), so the codec reads them with memcpy.
@@ -64,13 +80,20 @@
 #define RC_LIST_MAGIC "ERLS"
 #define RC_ITEM_MAGIC "ERIT"
 #define RC_LIST_VERSION 2
-#define RC_ITEM_VERSION 1
+#define RC_ITEM_VERSION 2       /* an item with display fields */
+#define RC_ITEM_VERSION_PLAIN 1 /* an item without them */
 #define RC_LIST_HEADER 16
 #define RC_ENTRY_FIXED 15 /* key + score + id_len + score_len */
 #define RC_SCORE_TEXT_MAX 12 /* RC_JSON_SCORE_MAX */
 #define RC_LIST_MAX 1000
 #define RC_ITEM_HEADER 12
 #define RC_ITEM_IN_STOCK 0x01
+
+/* List flags. RC_LIST_ASIDE: an image list the browsing route does not
+ * serve (recbuild's blend weight 1: coview lists alone, schemas/cache.md);
+ * tools still read it. */
+#define RC_LIST_ASIDE 0x01
+#define RC_LIST_FLAGS RC_LIST_ASIDE /* every flag a reader knows */
 
 #define RC_DECODE_VERIFY 0x01 /* check the record's checksum (full decoding) */
 #define RC_DECODE_LAZY 0x02   /* check entries in rc_list_next, not in rc_list_open */
@@ -104,6 +127,7 @@ struct rc_list {
     uint16_t count;
     uint16_t index; /* entries returned so far */
     uint8_t source;
+    uint8_t flags;  /* RC_LIST_* */
     int err;        /* 0, or why rc_list_next stopped early (lazy mode only) */
 };
 
@@ -124,6 +148,14 @@ size_t rc_list_size(size_t count, size_t ids_total);
 long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct rc_entry *entries, size_t count);
 
 /*
+ * Set the flags of a list record rc_list_encode wrote (rec[0, len)); the
+ * header is outside the checksum, so nothing else changes. Errors:
+ * RC_ERANGE (an unknown flag, or RC_LIST_ASIDE on a list whose source is
+ * not RC_SRC_IMAGE), RC_ETRUNC (len shorter than the header).
+ */
+int rc_list_set_flags(void *rec, size_t len, unsigned flags);
+
+/*
  * Validate buf[0, len) as a list record and prepare iteration. flags:
  * RC_DECODE_VERIFY, RC_DECODE_LAZY (ignored together with VERIFY).
  * Errors: RC_ETRUNC (shorter than its header or, not lazy, its entries),
@@ -142,6 +174,7 @@ static inline int rc_list_start(struct rc_list *list, const unsigned char *p, si
     list->count = count;
     list->index = 0;
     list->source = p[6];
+    list->flags = p[7];
     list->err = 0;
     return 0;
 }
@@ -157,7 +190,8 @@ static inline int rc_list_open_lazy(struct rc_list *list, const void *buf, size_
     const unsigned char *p = (const unsigned char *)buf;
     unsigned count = len >= RC_LIST_HEADER ? (unsigned)(p[8] | p[9] << 8) : 0;
     int good = len >= RC_LIST_HEADER && memcmp(p, RC_LIST_MAGIC, 4) == 0 && (p[4] | p[5] << 8) == RC_LIST_VERSION &&
-               (unsigned)p[6] - RC_SRC_CF <= RC_SRC_LAST - RC_SRC_CF && p[7] == 0 && p[10] == 0 && p[11] == 0 &&
+               (unsigned)p[6] - RC_SRC_CF <= RC_SRC_LAST - RC_SRC_CF &&
+               (p[7] == 0 || (p[7] == RC_LIST_ASIDE && p[6] == RC_SRC_IMAGE)) && p[10] == 0 && p[11] == 0 &&
                count <= RC_LIST_MAX;
     if (__builtin_expect(good, 1))
         return rc_list_start(list, p, len, (uint16_t)count);
@@ -220,15 +254,67 @@ static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
 /* Rewind to the first entry (list->err is kept; a defect is met again). */
 void rc_list_rewind(struct rc_list *list);
 
+/* The display fields of an item, in their stored order; their names are
+ * those of the API's `fields` parameter and item keys (rc_field_name). */
+enum rc_field { RC_FIELD_TITLE, RC_FIELD_URL, RC_FIELD_IMAGE_URL, RC_FIELD_PRICE, RC_FIELD_CURRENCY,
+                RC_FIELD_COUNT };
+#define RC_FIELDS_ALL ((1u << RC_FIELD_COUNT) - 1)
+
+/* Bounds of the values a catalog gives (builder/catalog.c) and of the texts
+ * stored for them: a title is escaped (RC_JSON_STR_MAX), a url is stored
+ * plain, the currency is a 3-letter code. */
+#define RC_TITLE_MAX 200
+#define RC_URL_MAX 1000
+#define RC_TITLE_TEXT_MAX (2 + 6 * RC_TITLE_MAX)
+#define RC_URL_TEXT_MAX (2 + RC_URL_MAX)
+#define RC_PRICE_TEXT_MAX 24
+#define RC_CURRENCY_TEXT_LEN 5
+/* The most the texts of all fields of one item take together. */
+#define RC_FIELDS_TEXT_MAX (RC_TITLE_TEXT_MAX + 2 * RC_URL_TEXT_MAX + RC_PRICE_TEXT_MAX + RC_CURRENCY_TEXT_LEN)
+
+/* "title", "url", "image_url", "price", "currency"; NULL otherwise. */
+const char *rc_field_name(int field);
+/* Most bytes of a field's text; 0 for an unknown field. */
+size_t rc_field_text_max(int field);
+/* 0 when text[0, len) is a valid text of the field (syntax and length as
+ * above), else RC_ETOOLONG (too long) or RC_EFORMAT. */
+int rc_field_text_check(int field, const char *text, size_t len);
+
+struct rc_text {
+    const char *p; /* into the record; NULL when absent */
+    uint16_t len;  /* 0 when absent */
+};
+
 struct rc_item {
     uint8_t flags;
+    uint8_t fields; /* bit i set: field[i] is present */
     uint16_t id_len, cat_len;
     const char *id;  /* into the record */
     const char *cat; /* into the record */
+    struct rc_text field[RC_FIELD_COUNT];
 };
 
+/*
+ * Encode an item into out (capacity cap). fields: RC_FIELD_COUNT texts, a
+ * text of length 0 being absent, or NULL for none; without any the record
+ * is version 1. Returns the length (> 0), or RC_ETOOLONG (an id empty or
+ * over RC_ID_MAX, a category over RC_ID_MAX, a text over its bound),
+ * RC_EFORMAT (a text that is not its field's JSON), -ENOSPC (cap too small).
+ */
+long rc_item_encode_fields(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
+                           int in_stock, const struct rc_text *fields);
+/* rc_item_encode_fields without display fields (a version 1 record). */
 long rc_item_encode(void *out, size_t cap, const char *id, size_t id_len, const char *cat, size_t cat_len,
                     int in_stock);
+/*
+ * Decode buf[0, len) as an item record, checking everything (every text's
+ * syntax too). Errors: RC_ETRUNC (shorter than its header or what its
+ * header announces), RC_EMAGIC, RC_EVERSION (not 1 or 2), RC_EFORMAT (bad
+ * flags, fields, lengths, a bad text, trailing bytes). err may be NULL.
+ */
 int rc_item_decode(struct rc_item *item, const void *buf, size_t len, char *err);
+/* rc_item_decode checking the header and every length, not the texts'
+ * bytes (the edge, on records checked whole when the version was loaded). */
+int rc_item_decode_lazy(struct rc_item *item, const void *buf, size_t len);
 
 #endif

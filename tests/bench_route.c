@@ -6,7 +6,7 @@
  *   bench_route VERSION_DIR LISTS_DIR [REQUESTS [ROUNDS]]
  *
  * VERSION_DIR is one cache version (ROOT/versions/<id>, opened with
- * rc_cache_open without RC_CACHE_VERIFY); LISTS_DIR holds the id lists of
+ * rc_version_open at RC_VERIFY_OPEN); LISTS_DIR holds the id lists of
  * ops/bench/edge_mixed.lua, and the REQUESTS (default 200000) query strings
  * are drawn from the same mix as that wrk script (seeded, so every run uses
  * the same requests).
@@ -32,7 +32,11 @@
  * route"): BENCH_MIX=browse draws only the mix's products= queries, without
  * a cookie (the browsing route: each product's image and coview lists);
  * BENCH_LISTS=image serves the version as if it had no coview DB (one list
- * kind per product, as before coview lists existed).
+ * kind per product, as before coview lists existed). BENCH_FIELDS=LIST
+ * adds "&fields=LIST" to every query (display fields, schemas/http.md):
+ * re_route then also gets each answered item's items-DB record, and those
+ * gets are recorded, so get-all holds them too. BENCH_N=N asks every
+ * query for N items (RE_N_MIN..RE_N_MAX) instead of the mix's 10 or 20.
  * Rounds alternate the kinds so that a change in machine load hits all of
  * them; the best round of each is reported with every round listed, and
  * the median of each round's own route/get-all ratio (its kinds ran back to
@@ -40,6 +44,7 @@
  * Exit status: 0, 1 on a failure (message on stderr), 2 on bad usage.
  */
 #include "cache.h"
+#include "version.h"
 #include "error.h"
 #include "json.h"
 #include "keys.h"
@@ -186,12 +191,15 @@ static const char *const devices[10] = {"mobile",  "mobile",  "mobile",  "mobile
                                         "mobile",  "desktop", "desktop", "desktop", "tablet"};
 
 /* One raw query string (without '?') into out; browse: products= queries
- * only, without a cookie. */
+ * only, without a cookie; fields: a fields= value to add, or NULL. */
 static void draw_query(char *out, size_t cap, const struct lines *products, const struct lines *cf,
-                       const struct lines *plain, const struct lines *locations, int browse)
+                       const struct lines *plain, const struct lines *locations, int browse, const char *fields,
+                       unsigned fixed_n)
 {
     double u = browse ? 0 : rng_unit();
     unsigned n = rng_unit() < 0.1 ? 20 : 10;
+    if (fixed_n)
+        n = fixed_n; /* the draw above still happens: the same requests otherwise */
     int o = 0;
     if (u < 0.5) {
         double k = rng_unit();
@@ -215,7 +223,9 @@ static void draw_query(char *out, size_t cap, const struct lines *products, cons
         o += snprintf(out + o, cap - o, "cookie=%016llx&loc=%s&device=%s", (unsigned long long)rng_next(),
                       zipf(locations), devices[rng_next() % 10]);
     }
-    snprintf(out + o, cap - o, "&n=%u", n);
+    o += snprintf(out + o, cap - o, "&n=%u", n);
+    if (fields)
+        snprintf(out + o, cap - o, "&fields=%s", fields);
 }
 
 /* ---- timing ---- */
@@ -370,12 +380,20 @@ int main(int argc, char **argv)
 
     static struct rc_cache cache;
     char err[RC_ERRMSG_MAX];
-    int rc = rc_cache_open(&cache, argv[1], 0, err);
+    int rc = rc_version_open(&cache, argv[1], RC_VERIFY_OPEN, err);
     if (rc) {
         fprintf(stderr, "bench_route: %s\n", err);
         return 1;
     }
-    const char *mix = getenv("BENCH_MIX"), *kinds = getenv("BENCH_LISTS");
+    const char *mix = getenv("BENCH_MIX"), *kinds = getenv("BENCH_LISTS"), *fields = getenv("BENCH_FIELDS");
+    if (fields && !*fields)
+        fields = NULL;
+    const char *n_env = getenv("BENCH_N");
+    unsigned fixed_n = n_env && *n_env ? (unsigned)strtoul(n_env, NULL, 10) : 0;
+    if (n_env && *n_env && (fixed_n < RE_N_MIN || fixed_n > RE_N_MAX)) {
+        fprintf(stderr, "bench_route: BENCH_N must be %d..%d\n", RE_N_MIN, RE_N_MAX);
+        return 2;
+    }
     int browse = mix && strcmp(mix, "browse") == 0;
     if (kinds && strcmp(kinds, "image") == 0)
         cache.absent |= 1u << RC_DB_COVIEW; /* one list kind: as a version without coview lists */
@@ -400,7 +418,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < nreq; i++) {
         char q[2048];
-        draw_query(q, sizeof(q), &products, &cf, &plain, &locations, browse);
+        draw_query(q, sizeof(q), &products, &cf, &plain, &locations, browse, fields, fixed_n);
         size_t len = strlen(q) + 1;
         raw_off[i] = raw_len;
         memcpy(raw + raw_len, q, len);
@@ -494,6 +512,7 @@ int main(int argc, char **argv)
     printf("# bench_route: version %s, %zu requests (%s of ops/bench/edge_mixed.lua), %d rounds, browsing lists: %s\n",
            cache.manifest.version, nreq, browse ? "the products= queries" : "mix", rounds,
            cache.absent >> RC_DB_COVIEW & 1u ? "image" : "image+coview");
+    printf("# display fields: %s; n: %s\n", fields ? fields : "none", fixed_n ? n_env : "the mix's");
     printf("# cache counts: cookie %llu, product %llu, segment %llu, coview %llu\n",
            (unsigned long long)cache.manifest.counts[RC_DB_COOKIE],
            (unsigned long long)cache.manifest.counts[RC_DB_PRODUCT],

@@ -1,7 +1,7 @@
 /*
  * cachedump - print one DB of a cache version as TSV, for the end-to-end
  * tests (a stand-in until recctl exists). The version is opened with
- * rc_cache_open as the edge opens it (manifest, meta, counts; with --verify
+ * rc_version_open as the edge opens it (manifest, meta, counts; with --verify
  * also the file checksums) and every record is decoded with
  * shared/record.h, record checksums verified.
  *
@@ -30,7 +30,9 @@
 #include "cache.h"
 #include "error.h"
 #include "keys.h"
+#include "layout.h"
 #include "record.h"
+#include "version.h"
 
 static void usage(void)
 {
@@ -110,14 +112,21 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    char path[4096];
+    /* A root: the version `current` names, under versions/ (a version is
+     * never opened through a symlink). */
+    char path[4096], current[RC_VERSION_MAX], err[RC_ERRMSG_MAX];
     struct stat st;
     snprintf(path, sizeof(path), "%s/current", dir);
     if (lstat(path, &st) != 0)
         snprintf(path, sizeof(path), "%s", dir);
+    else if (rc_layout_current(dir, current, err) == 0)
+        snprintf(path, sizeof(path), "%s/versions/%s", dir, current);
+    else {
+        fprintf(stderr, "cachedump: %s\n", err);
+        return 1;
+    }
     struct rc_cache c;
-    char err[RC_ERRMSG_MAX];
-    int rc = rc_cache_open(&c, path, verify ? RC_CACHE_VERIFY : 0, err);
+    int rc = rc_version_open(&c, path, verify ? RC_VERIFY_FILES : RC_VERIFY_OPEN, err);
     if (rc) {
         fprintf(stderr, "cachedump: %s\n", err);
         return 1;

@@ -1,7 +1,7 @@
 /*
- * fixture.h - write small cache versions for tests through shared/ code
- * (rc_cache_writer, rc_manifest_*, rc_layout_*), exactly as schemas/cache.md
- * lays them out: staging directory, data.mdb, manifest.json, publish, and
+ * fixture.h - small cache versions for tests, written through the version
+ * writer (shared/version.h) exactly as recbuild writes one: staging
+ * directory, data.mdb, manifest.json, the check before publishing, and
  * optionally a flip of `current`.
  *
  *   struct fx *f = fx_new();
@@ -11,9 +11,10 @@
  *   fx_free(f);
  *
  * Lengths of 0 mean strlen(), so ids with NUL bytes pass an explicit length.
- * Every product id that appears in a list gets an items record. Header-only
- * (static functions) so that each tests/test_*.c and tests/mkfixture.c use
- * it without extra build rules. Tests only: aborts on out-of-memory.
+ * Every product id that appears in a list gets an items record unless one
+ * was put first (fx_item). Header-only (static functions) so that each
+ * tests/test_*.c and tests/mkcache.c use it without extra build rules.
+ * Tests only: aborts on out-of-memory.
  */
 #ifndef EDGEREC_TESTS_FIXTURE_H
 #define EDGEREC_TESTS_FIXTURE_H
@@ -24,6 +25,7 @@
 #include "layout.h"
 #include "manifest.h"
 #include "record.h"
+#include "version.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -153,6 +155,17 @@ static inline int fx_segment(struct fx *f, const char *loc, const char *dev, con
                        global ? RC_SRC_GLOBAL : RC_SRC_SEGMENT, e, n);
 }
 
+/* An items record for id (before the lists that name it, to set its
+ * category and stock flag). */
+static inline int fx_item(struct fx *f, const char *id, const char *cat, int in_stock)
+{
+    unsigned char item[RC_ITEM_HEADER + 2 * RC_ID_MAX];
+    long len = rc_item_encode(item, sizeof(item), id, strlen(id), cat, strlen(cat), in_stock);
+    if (len > 0)
+        fx_put(f, RC_DB_ITEMS, rc_key(id, strlen(id)), item, (size_t)len);
+    return len > 0 ? 0 : (int)len;
+}
+
 static inline int fx_cmp(const void *a, const void *b)
 {
     const struct fx_record *x = a, *y = b;
@@ -162,53 +175,42 @@ static inline int fx_cmp(const void *a, const void *b)
 }
 
 /*
- * Write the records as root/versions/<version> (staging, data.mdb,
- * manifest, publish) and, when flip, point `current` at it. Returns 0 or
- * the first error (message in err).
+ * Write the records as a version (rc_version_begin .. rc_version_publish,
+ * checked at RC_VERIFY_FILES: a fixture may hold bad records on purpose),
+ * with info's manifest sections, and point `current` at it when flip. The
+ * version id is in vw->version afterwards. Returns 0 or the first error
+ * (message in err).
  */
-static inline int fx_write(struct fx *f, const char *root, const char *version, int flip, char *err)
+static inline int fx_write_version(struct fx *f, const struct rc_version_opts *opts,
+                                   const struct rc_manifest_info *info, int flip, struct rc_version_writer *vw,
+                                   char *err)
 {
-    char staging[PATH_MAX];
-    int rc = rc_layout_init(root, err);
-    if (!rc)
-        rc = rc_layout_staging_create(root, version, staging, sizeof(staging), err);
-    if (rc)
-        return rc;
     qsort(f->recs, f->n, sizeof(*f->recs), fx_cmp);
-    struct rc_cache_writer w;
     struct rc_cache_size size = {0};
     for (size_t i = 0; i < f->n; i++)
         rc_cache_size_add(&size, 1, f->recs[i].len);
-    rc = rc_cache_writer_open(&w, staging, rc_cache_size_bytes(&size), err);
-    if (rc)
-        return rc;
-    struct rc_manifest m;
-    memset(&m, 0, sizeof(m));
-    for (size_t i = 0; i < f->n && !rc; i++) {
-        rc = rc_cache_writer_put(&w, f->recs[i].db, f->recs[i].key, f->recs[i].val, f->recs[i].len, err);
-        m.counts[f->recs[i].db]++;
-    }
-    char created[32];
-    m.created_at = (int64_t)time(NULL);
-    snprintf(created, sizeof(created), "%lld", (long long)m.created_at);
+    int rc = rc_version_begin(vw, opts, err);
     if (!rc)
-        rc = rc_cache_writer_meta(&w, "format", RC_CACHE_FORMAT, err);
+        rc = rc_version_reserve(vw, rc_cache_size_bytes(&size), err);
+    for (size_t i = 0; i < f->n && !rc; i++)
+        rc = rc_version_put(vw, f->recs[i].db, f->recs[i].key, f->recs[i].val, f->recs[i].len, err);
     if (!rc)
-        rc = rc_cache_writer_meta(&w, "version", version, err);
+        rc = rc_version_finish(vw, err);
     if (!rc)
-        rc = rc_cache_writer_meta(&w, "created_at", created, err);
-    if (rc) {
-        rc_cache_writer_abort(&w);
-        return rc;
-    }
-    if ((rc = rc_cache_writer_finish(&w, err)) != 0)
-        return rc;
-    snprintf(m.version, sizeof(m.version), "%s", version);
-    if ((rc = rc_manifest_add_file(&m, staging, RC_DATA_NAME, err)) != 0 ||
-        (rc = rc_manifest_write(staging, &m, "\"device\": \"cpu\"", err)) != 0 ||
-        (rc = rc_layout_publish(root, staging, version, err)) != 0)
-        return rc;
-    return flip ? rc_layout_flip(root, version, err) : 0;
+        rc = rc_version_commit(vw, info, err);
+    if (!rc)
+        rc = rc_version_publish(vw, RC_VERIFY_FILES, flip, 0, err);
+    rc_version_release(vw);
+    return rc;
+}
+
+/* fx_write_version under root as `version`, with a manifest saying device "cpu". */
+static inline int fx_write(struct fx *f, const char *root, const char *version, int flip, char *err)
+{
+    struct rc_version_opts opts = {.root = root, .version = version};
+    struct rc_manifest_info info = {.device = "cpu"};
+    struct rc_version_writer vw;
+    return fx_write_version(f, &opts, &info, flip, &vw, err);
 }
 
 #endif

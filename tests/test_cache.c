@@ -16,6 +16,7 @@
 #include "manifest.h"
 #include "record.h"
 #include "scratch.h"
+#include "version.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -146,14 +147,14 @@ static int count_fds(void)
     return n;
 }
 
-/* rc_cache_open must fail with `want` and leave nothing open. */
-static void open_fails(int flags, int want)
+/* rc_version_open must fail with `want` and leave nothing open. */
+static void open_fails(enum rc_verify_level level, int want)
 {
     struct rc_cache c;
     char err[RC_ERRMSG_MAX] = "";
     int fds = count_fds();
-    int rc = rc_cache_open(&c, dir, flags, err);
-    ck_assert_msg(rc == want, "rc_cache_open gave %d (%s), want %d", rc, err, want);
+    int rc = rc_version_open(&c, dir, level, err);
+    ck_assert_msg(rc == want, "rc_version_open gave %d (%s), want %d", rc, err, want);
     ck_assert_msg(err[0] != '\0', "no message for %d", rc);
     ck_assert_ptr_null(c.env);
     ck_assert_ptr_null(c.manifest.doc);
@@ -189,7 +190,7 @@ START_TEST(test_write_open_get)
     struct rc_cache c;
     char err[RC_ERRMSG_MAX] = "";
     int fds = count_fds();
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     ck_assert_str_eq(c.manifest.version, "v1");
     ck_assert_ptr_nonnull(c.manifest.doc);
     MDB_txn *txn;
@@ -230,9 +231,9 @@ START_TEST(test_write_open_get)
     ck_assert_ptr_null(c.manifest.doc);
     ck_assert_int_eq(count_fds(), fds);
     /* Opening did not write: the file still verifies, also without VERIFY. */
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, err), 0);
     rc_cache_close(&c);
-    ck_assert_int_eq(rc_cache_open(&c, dir, 0, err), 0);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_OPEN, err), 0);
     rc_cache_close(&c);
 }
 END_TEST
@@ -274,7 +275,7 @@ START_TEST(test_writer_order)
     ck_assert_int_eq(rc_manifest_add_file(&m, dir, RC_DATA_NAME, err), 0);
     ck_assert_int_eq(rc_manifest_write(dir, &m, NULL, err), 0);
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     MDB_txn *txn;
     MDB_val v;
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
@@ -313,7 +314,7 @@ START_TEST(test_writer_batches)
     ck_assert_int_eq(rc_manifest_add_file(&m, dir, RC_DATA_NAME, err), 0);
     ck_assert_int_eq(rc_manifest_write(dir, &m, NULL, err), 0);
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
     uint64_t probes[] = {0, 1, RC_CACHE_BATCH - 1, RC_CACHE_BATCH, RC_CACHE_BATCH + 1, 2 * RC_CACHE_BATCH, n - 1};
@@ -381,10 +382,10 @@ START_TEST(test_refuse_counts)
     make_records();
     write_env(RC_CACHE_FORMAT, "v1");
     write_manifest("v1", 1, 1);
-    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
-    open_fails(0, RC_EFORMAT);
+    open_fails(RC_VERIFY_FILES, RC_EFORMAT);
+    open_fails(RC_VERIFY_OPEN, RC_EFORMAT);
     write_manifest("v1", -1, 1);
-    open_fails(0, RC_EFORMAT);
+    open_fails(RC_VERIFY_OPEN, RC_EFORMAT);
 }
 END_TEST
 
@@ -392,9 +393,10 @@ END_TEST
  * its counts; two bad records (a flipped id byte: the record checksum; a
  * score text that is not its score's) are each reported, the first one's
  * code returned, and stop_at_bad ends the walk at the first. */
-static void count_bad(void *ctx, const char *why)
+static void count_bad(void *ctx, int code, const char *why)
 {
     ck_assert_ptr_nonnull(why);
+    ck_assert_int_lt(code, 0);
     (*(int *)ctx)++;
 }
 
@@ -405,7 +407,7 @@ START_TEST(test_check_records)
     write_manifest("v1", 0, 1);
     struct rc_cache c;
     char err[RC_ERRMSG_MAX] = "";
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, err), 0);
     int reported = 0;
     struct rc_cache_check chk = {.on_bad = count_bad, .ctx = &reported};
     ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
@@ -422,7 +424,7 @@ START_TEST(test_check_records)
     product->val[text] = product->val[text] == '9' ? '8' : '9';
     write_env(RC_CACHE_FORMAT, "v1");
     write_manifest("v1", 0, 1);
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), 0); /* the files match the manifest */
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, err), 0); /* the files match the manifest */
     ck_assert_int_eq(rc_cache_check_records(&c, &chk, err), RC_ECHECKSUM); /* the cookie DB is walked first */
     ck_assert_msg(strstr(err, "cookie record"), "%s", err);
     ck_assert_uint_eq(chk.bad, 2);
@@ -477,7 +479,7 @@ START_TEST(test_open_without_coview)
     ck_assert_int_eq(rc_write_file_atomic(mpath, text, strlen(text)), 0);
 
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_COVIEW], 0);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_PRODUCT], PER_DB);
@@ -503,7 +505,7 @@ START_TEST(test_open_without_coview)
     ck_assert_int_eq(mdb_txn_commit(t), 0);
     mdb_env_close(env);
     write_manifest("v1", 0, 1);
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, err), MDB_NOTFOUND);
 }
 END_TEST
 
@@ -512,14 +514,14 @@ START_TEST(test_refuse_meta)
     make_records();
     write_env(RC_CACHE_FORMAT, "v2");
     write_manifest("v1", 0, 1); /* meta says v2 */
-    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
-    open_fails(0, RC_EFORMAT);
+    open_fails(RC_VERIFY_FILES, RC_EFORMAT);
+    open_fails(RC_VERIFY_OPEN, RC_EFORMAT);
     write_manifest("v2", 0, 1);
     struct rc_cache c;
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, NULL), 0);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, NULL), 0);
     rc_cache_close(&c);
     write_manifest("v", 0, 1); /* a prefix of the meta version */
-    open_fails(0, RC_EFORMAT);
+    open_fails(RC_VERIFY_OPEN, RC_EFORMAT);
 
     /* another format: the one before (lists without score texts), or a
      * later one; the message names what was found */
@@ -527,17 +529,17 @@ START_TEST(test_refuse_meta)
     for (int i = 0; i < 2; i++) {
         write_env(formats[i], "v1");
         write_manifest("v1", 0, 1);
-        open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+        open_fails(RC_VERIFY_FILES, RC_EFORMAT);
         char err[RC_ERRMSG_MAX] = "";
-        ck_assert_int_eq(rc_cache_open(&c, dir, 0, err), RC_EFORMAT);
+        ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_OPEN, err), RC_EFORMAT);
         ck_assert_msg(strstr(err, formats[i]) && strstr(err, RC_CACHE_FORMAT), "%s", err);
     }
     write_env(NULL, "v1");
     write_manifest("v1", 0, 1);
-    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    open_fails(RC_VERIFY_FILES, RC_EFORMAT);
     write_env(RC_CACHE_FORMAT, NULL);
     write_manifest("v1", 0, 1);
-    open_fails(RC_CACHE_VERIFY, RC_EFORMAT);
+    open_fails(RC_VERIFY_FILES, RC_EFORMAT);
 }
 END_TEST
 
@@ -551,43 +553,43 @@ START_TEST(test_refuse_damage)
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     corrupt_byte(RC_DATA_NAME, (long)st.st_size / 2);
-    open_fails(RC_CACHE_VERIFY, RC_ECHECKSUM);
+    open_fails(RC_VERIFY_FILES, RC_ECHECKSUM);
     corrupt_byte(RC_DATA_NAME, (long)st.st_size / 2); /* back as it was */
     struct rc_cache c;
-    ck_assert_int_eq(rc_cache_open(&c, dir, RC_CACHE_VERIFY, NULL), 0);
+    ck_assert_int_eq(rc_version_open(&c, dir, RC_VERIFY_FILES, NULL), 0);
     rc_cache_close(&c);
     ck_assert_int_eq(truncate(path, st.st_size - 4096), 0);
-    open_fails(RC_CACHE_VERIFY, RC_ETRUNC);
+    open_fails(RC_VERIFY_FILES, RC_ETRUNC);
 }
 END_TEST
 
-/* With RC_CACHE_VERIFY, a data.mdb the manifest does not list is refused. */
+/* With RC_VERIFY_FILES, a data.mdb the manifest does not list is refused. */
 START_TEST(test_refuse_unlisted)
 {
     make_records();
     write_env(RC_CACHE_FORMAT, "v1");
     write_manifest("v1", 0, 0);
-    open_fails(RC_CACHE_VERIFY, RC_EMANIFEST);
+    open_fails(RC_VERIFY_FILES, RC_EMANIFEST);
 }
 END_TEST
 
 START_TEST(test_refuse_missing)
 {
-    open_fails(0, -ENOENT); /* no manifest */
+    open_fails(RC_VERIFY_OPEN, -ENOENT); /* no manifest */
     make_records();
     write_env(RC_CACHE_FORMAT, "v1");
     write_manifest("v1", 0, 1);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, RC_DATA_NAME);
     ck_assert_int_eq(unlink(path), 0);
-    open_fails(0, -ENOENT);
-    open_fails(RC_CACHE_VERIFY, -ENOENT);
+    open_fails(RC_VERIFY_OPEN, -ENOENT);
+    open_fails(RC_VERIFY_FILES, -ENOENT);
     /* Not an LMDB file at all (not verified: LMDB itself refuses it). */
     ck_assert_int_eq(rc_write_file_atomic(path, "this is not an lmdb file, not at all", 36), 0);
     struct rc_cache c;
     char err[RC_ERRMSG_MAX] = "";
     int fds = count_fds();
-    ck_assert_int_ne(rc_cache_open(&c, dir, 0, err), 0);
+    ck_assert_int_ne(rc_version_open(&c, dir, RC_VERIFY_OPEN, err), 0);
     ck_assert_ptr_null(c.env);
     ck_assert_ptr_null(c.manifest.doc);
     ck_assert_int_eq(count_fds(), fds);

@@ -24,7 +24,9 @@ static void clear_env(void)
 {
     const char *vars[] = {"EDGEREC_ROOT", "EDGEREC_BIND", "EDGEREC_PORT", "EDGEREC_THREADS",
                           "EDGEREC_MAX_CONNECTIONS", "EDGEREC_CORS_ORIGIN", "EDGEREC_CACHE_CONTROL",
-                          "EDGEREC_POLL_MS", "EDGEREC_LOG_LEVEL", "EDGEREC_LOG_FORMAT", "EDGEREC_ACCESS_LOG"};
+                          "EDGEREC_POLL_MS", "EDGEREC_LOG_LEVEL", "EDGEREC_LOG_FORMAT", "EDGEREC_ACCESS_LOG",
+                          "EDGEREC_CONN_MEMORY", "EDGEREC_MAX_PER_IP", "EDGEREC_REQUEST_TIMEOUT",
+                          "EDGEREC_CORS_HEADERS", "EDGEREC_CORS_MAX_AGE", "EDGEREC_TIMING_ALLOW_ORIGIN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -38,6 +40,16 @@ START_TEST(test_defaults)
     ck_assert_uint_ge(c.threads, 1); /* 0 resolved to the CPU count */
     ck_assert_uint_eq(c.max_connections, 10000);
     ck_assert_str_eq(c.cors_origin, "*");
+    ck_assert_uint_eq(c.n_origins, 1);
+    ck_assert_str_eq(c.origins[0], "*");
+    ck_assert_ptr_nonnull(strstr(c.cors_headers, "X-Requested-With"));
+    ck_assert_ptr_nonnull(strstr(c.cors_headers, "traceparent"));
+    ck_assert_ptr_nonnull(strstr(c.cors_headers, "tracestate"));
+    ck_assert_uint_eq(c.cors_max_age, 86400);
+    ck_assert_str_eq(c.timing_allow_origin, "");
+    ck_assert_uint_eq(c.conn_memory, 12288);
+    ck_assert_uint_eq(c.max_per_ip, 1000);
+    ck_assert_uint_eq(c.request_timeout, 10);
     ck_assert_str_eq(c.cache_control, "private, max-age=60");
     ck_assert_uint_eq(c.poll_ms, 1000);
     ck_assert_int_eq(c.log_level, RC_LOG_INFO);
@@ -90,6 +102,42 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+START_TEST(test_cors_origins)
+{
+    ck_assert_int_eq(parse(ARGS("--cors-origin", "https://shop.example")), 0);
+    ck_assert_uint_eq(c.n_origins, 1);
+    ck_assert_str_eq(c.origins[0], "https://shop.example");
+    ck_assert_int_eq(parse(ARGS("--cors-origin", " https://a.example ,https://b.example:8443,  http://c.example ")), 0);
+    ck_assert_uint_eq(c.n_origins, 3);
+    ck_assert_str_eq(c.origins[0], "https://a.example");
+    ck_assert_str_eq(c.origins[1], "https://b.example:8443");
+    ck_assert_str_eq(c.origins[2], "http://c.example");
+    ck_assert_int_eq(parse(ARGS("--cors-origin=")), 0);
+    ck_assert_uint_eq(c.n_origins, 0);
+    ck_assert_int_eq(parse(ARGS("--cors-origin", "https://a.example,,https://b.example")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--cors-origin", "https://a.example https://b.example")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--cors-origin", "*,https://b.example")), RC_EFORMAT);
+    ck_assert_int_eq(parse(ARGS("--cors-origin", "https://a.example,")), RC_EFORMAT);
+    char many[1024] = "";
+    for (int i = 0; i < 17; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%shttps://s%d.example", i ? "," : "", i);
+    ck_assert_int_eq(parse(ARGS("--cors-origin", many)), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--cors-headers=X-A\tB")), RC_EFORMAT); /* control bytes */
+    ck_assert_int_eq(parse(ARGS("--timing-allow-origin=a\nb")), RC_EFORMAT);
+    setenv("EDGEREC_CORS_HEADERS", "Content-Type, X-Custom", 1);
+    setenv("EDGEREC_CORS_MAX_AGE", "600", 1);
+    setenv("EDGEREC_TIMING_ALLOW_ORIGIN", "*", 1);
+    setenv("EDGEREC_MAX_PER_IP", "0", 1);
+    setenv("EDGEREC_REQUEST_TIMEOUT", "3", 1);
+    ck_assert_int_eq(parse(ARGS("--cors-max-age=0")), 0);
+    ck_assert_str_eq(c.cors_headers, "Content-Type, X-Custom");
+    ck_assert_uint_eq(c.cors_max_age, 0); /* the flag wins */
+    ck_assert_str_eq(c.timing_allow_origin, "*");
+    ck_assert_uint_eq(c.max_per_ip, 0);
+    ck_assert_uint_eq(c.request_timeout, 3);
+}
+END_TEST
+
 START_TEST(test_help_lists_everything)
 {
     ck_assert_int_eq(parse(ARGS("--help")), 0);
@@ -101,7 +149,9 @@ START_TEST(test_help_lists_everything)
     fclose(f);
     const char *want[] = {"--root", "EDGEREC_ROOT", "--bind", "--port", "--threads", "--max-connections",
                           "--cors-origin", "--cache-control", "--poll-ms", "--log-level", "--log-format",
-                          "--access-log", "EDGEREC_ACCESS_LOG", "private, max-age=60"};
+                          "--access-log", "EDGEREC_ACCESS_LOG", "private, max-age=60", "--max-per-ip",
+                          "--request-timeout", "--cors-headers", "--cors-max-age", "--timing-allow-origin",
+                          "EDGEREC_REQUEST_TIMEOUT", "traceparent"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         ck_assert_msg(strstr(text, want[i]) != NULL, "--help lacks %s", want[i]);
     free(text);
@@ -116,6 +166,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_env_then_flags);
     tcase_add_test(tc, test_bad_values);
+    tcase_add_test(tc, test_cors_origins);
     tcase_add_test(tc, test_help_lists_everything);
     suite_add_tcase(s, tc);
     return s;

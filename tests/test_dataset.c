@@ -128,9 +128,6 @@ START_TEST(test_dataset_lifecycle)
     struct rb_csr m;
     memset(&m, 0, sizeof(m));
     rb_csr_release(&m);
-    struct rb_train tr;
-    memset(&tr, 0, sizeof(tr));
-    rb_train_release(&tr);
 }
 END_TEST
 

@@ -379,6 +379,16 @@ START_TEST(test_next_item)
     for (int i = 0; i < RB_NEXT_KINDS; i++)
         ck_assert_int_eq(e.have[i], 1);
 
+    /* w = 0.99 merges as 0.5 does here; w = 1 answers from each coview list
+     * alone (no image item after it): exactly the coview row. */
+    const double grid4[] = {0, 0.5, 0.99, 1};
+    ck_assert_int_eq(rb_eval_next_item(&e, &cov, &img, &base, &s, held, &d, 2, grid4, 4, err), 0);
+    ck_assert_double_eq_tol(e.grid_hr[2], 1.0, 1e-12);
+    ck_assert_double_eq_tol(e.grid_mrr[2], 0.75, 1e-12);
+    ck_assert_double_eq_tol(e.grid_hr[3], e.hr[RB_NEXT_COVIEW], 1e-12);
+    ck_assert_double_eq_tol(e.grid_mrr[3], e.mrr[RB_NEXT_COVIEW], 1e-12);
+    ck_assert_double_eq_tol(e.weight, 0.5, 1e-12); /* ties go to the earlier weight */
+
     /* Without image lists the blend is the coview list; no baseline: not measured. */
     ck_assert_int_eq(rb_eval_next_item(&e, &cov, NULL, NULL, &s, held, &d, 2, grid, 2, err), 0);
     ck_assert_int_eq(e.have[RB_NEXT_IMAGE], 0);

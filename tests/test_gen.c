@@ -1,5 +1,5 @@
 /*
- * test_gen.c - builder/gen.c: recgen's files are deterministic, parse as
+ * test_gen.c - builder/recgen/: recgen's files are deterministic, parse as
  * schemas/inputs.md and schemas/recgen.md say, and carry the structure the
  * truth files claim (popularity skew, category tastes, segment boosts,
  * clustered embeddings, views before carts before purchases).
@@ -792,7 +792,7 @@ START_TEST(test_segment_boosts)
     struct text ev;
     text_load(&ev, dir, "events.csv");
     for (size_t i = 1; i < ev.n; i++) {
-        char *f[8];
+        char *f[8] = {0};
         split(ev.line[i], ',', f, 8);
         size_t l = name_index(&locs, f[4]), d = name_index(&devs, f[5]);
         ck_assert(l < L && d < D);
@@ -1008,7 +1008,7 @@ START_TEST(test_write_error_names_file)
         return; /* nothing to provoke ENOSPC with */
     char dir[4096], link[4200], path[4200];
     scratch_make(dir, sizeof(dir), "gen-full");
-    snprintf(link, sizeof(link), "%s/events.csv.tmp", dir);
+    snprintf(link, sizeof(link), "%s/events.csv.tmp.%ld", dir, (long)getpid()); /* shared/file.h */
     ck_assert_int_eq(symlink("/dev/full", link), 0);
     snprintf(path, sizeof(path), "%s/recgen.json", dir); /* a stale one from an earlier run */
     FILE *stale = fopen(path, "w");

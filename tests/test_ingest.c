@@ -984,6 +984,98 @@ START_TEST(test_catalog)
 END_TEST
 
 /* Per-product arrays follow the table's growth through catalog and events. */
+/* The display texts of product id as "title|url|image_url|price|currency",
+ * an absent field empty; NULL when the product has none. */
+static const char *display_of(const struct rb_dataset *d, const char *id, char *out, size_t cap)
+{
+    uint32_t p = rb_strtab_find(&d->products, id, strlen(id));
+    for (size_t k = 0; k < d->display_n; k++) {
+        if (d->display[k].product != p)
+            continue;
+        size_t o = 0, at = d->display[k].at;
+        for (int f = 0; f < RC_FIELD_COUNT; f++) {
+            size_t n = d->display[k].len[f];
+            ck_assert_uint_lt(o + n + 2, cap);
+            memcpy(out + o, d->display_text + at, n);
+            at += n;
+            o += n;
+            if (f + 1 < RC_FIELD_COUNT)
+                out[o++] = '|';
+        }
+        out[o] = 0;
+        return out;
+    }
+    return NULL;
+}
+
+START_TEST(test_catalog_fields)
+{
+    struct rb_dataset d;
+    rb_dataset_init(&d);
+    char err[RC_ERRMSG_MAX], buf[4096];
+    char long_title[RC_TITLE_MAX + 2], max_title[RC_TITLE_MAX + 1];
+    memset(long_title, 'T', RC_TITLE_MAX + 1);
+    long_title[RC_TITLE_MAX + 1] = 0;
+    memset(max_title, 'M', RC_TITLE_MAX);
+    max_title[RC_TITLE_MAX] = 0;
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "product,category,in_stock,title,url,image_url,price,currency\n"
+             "p1,shoes,1,\"Red \"\"shoe\"\" \\ caf\xc3\xa9\",https://shop.example/p/1?a=b&c=d,/img/1.png,007.50,eur\n"
+             "p2,shoes,1,,,,,\n"
+             "p3,shoes,1,%s,javascript:alert(1),https://x.example/a b.png,-1,EURO\n"
+             "p4,hats,0, Hat\x01 , HTTP://X.example/h ,//cdn.example/h.png, 12 ,USD\n"
+             "p5,hats,1,%s,http://,/i.png,1.2.3,US\n"
+             "p6,hats,1,,,,.5,\n"
+             "p7,hats,1,,,,5.,\n"
+             "p8,hats,1,,,,0,\n"
+             "p9,hats,1,x\n",
+             long_title, max_title);
+    const char *cat = write_file("catalog_fields.csv", text, -1);
+    ck_assert_int_eq(rb_ingest_catalog(&d, cat, err), 0);
+    ck_assert_uint_eq(d.stats.catalog_rows, 8); /* every row but p9's (too few fields) */
+    ck_assert_uint_eq(d.stats.catalog_bad, 1);
+    /* p3: title, url, image_url, price, currency; p5: url, price, currency;
+     * p6, p7: price */
+    ck_assert_uint_eq(d.stats.catalog_bad_values, 5 + 3 + 2);
+    ck_assert_uint_eq(d.stats.catalog_with_fields, 4); /* p1, p4, p5, p8 */
+    ck_assert_uint_eq(d.display_n, 4);
+    ck_assert_str_eq(display_of(&d, "p1", buf, sizeof(buf)),
+                     "\"Red \\\"shoe\\\" \\\\ caf\xc3\xa9\"|\"https://shop.example/p/1?a=b&c=d\"|\"/img/1.png\"|7.50|\"EUR\"");
+    ck_assert_ptr_null(display_of(&d, "p2", buf, sizeof(buf)));
+    ck_assert_ptr_null(display_of(&d, "p3", buf, sizeof(buf)));
+    ck_assert_str_eq(display_of(&d, "p4", buf, sizeof(buf)),
+                     "\"Hat\\u0001\"|\"HTTP://X.example/h\"|\"//cdn.example/h.png\"|12|\"USD\"");
+    char want[RC_TITLE_MAX + 64];
+    snprintf(want, sizeof(want), "\"%s\"||\"/i.png\"||", max_title);
+    ck_assert_str_eq(display_of(&d, "p5", buf, sizeof(buf)), want);
+    ck_assert_ptr_null(display_of(&d, "p6", buf, sizeof(buf)));
+    ck_assert_str_eq(display_of(&d, "p8", buf, sizeof(buf)), "|||0|");
+    /* p3 stays listed and in stock: a bad value drops the value only. */
+    uint32_t p3 = rb_strtab_find(&d.products, "p3", 2);
+    ck_assert_uint_ne(p3, RB_NONE);
+    ck_assert_uint_eq(d.in_stock[p3], 1);
+    /* Every stored text is one the item record accepts. */
+    for (size_t k = 0; k < d.display_n; k++) {
+        size_t at = d.display[k].at;
+        for (int f = 0; f < RC_FIELD_COUNT; f++) {
+            if (d.display[k].len[f])
+                ck_assert_int_eq(rc_field_text_check(f, d.display_text + at, d.display[k].len[f]), 0);
+            at += d.display[k].len[f];
+        }
+    }
+    rb_dataset_release(&d);
+
+    /* Without display columns nothing is stored. */
+    rb_dataset_init(&d);
+    cat = write_file("catalog_plain.csv", "product,category,in_stock\np1,c,1\n", -1);
+    ck_assert_int_eq(rb_ingest_catalog(&d, cat, err), 0);
+    ck_assert_uint_eq(d.display_n, 0);
+    ck_assert_uint_eq(d.stats.catalog_bad_values, 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 START_TEST(test_catalog_growth)
 {
     size_t cap = 1u << 20, n = 0;
@@ -1227,6 +1319,7 @@ static Suite *ingest_suite(void)
     tc = tcase_create("catalog");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_catalog);
+    tcase_add_test(tc, test_catalog_fields);
     tcase_add_test(tc, test_catalog_growth);
     tcase_add_test(tc, test_catalog_after_events);
     tcase_add_test(tc, test_catalog_errors);

@@ -232,6 +232,29 @@ START_TEST(test_numbers_out)
 }
 END_TEST
 
+/* rc_buf_add_double: the short form where it reads back, 17 digits where
+ * it must, and every value read back exactly. */
+START_TEST(test_double_out)
+{
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.3, "0.3"}, {1.0, "1"}, {0.07, "0.07"}, {-2.5e-300, "-2.5e-300"},
+        {0.1 + 0.2, "0.30000000000000004"}, {1.0 / 3.0, "0.33333333333333331"}, {NAN, "null"}, {-INFINITY, "null"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct rc_buf b;
+        rc_buf_init(&b);
+        rc_buf_add_double(&b, cases[i].v);
+        ck_assert_str_eq(rc_buf_cstr(&b), cases[i].text);
+        if (isfinite(cases[i].v))
+            ck_assert(strtod(b.data, NULL) == cases[i].v);
+        rc_buf_release(&b);
+    }
+}
+END_TEST
+
 /* rc_json_score_write writes what "%.6g" writes (null when not finite),
  * at most RC_JSON_SCORE_MAX bytes, and nothing past RC_JSON_SCORE_ROOM:
  * float bit patterns spread over the whole range (every sign, exponent,
@@ -623,6 +646,7 @@ static Suite *json_suite(void)
     tcase_add_test(buf, test_fixed_overflow);
     tcase_add_test(buf, test_growable);
     tcase_add_test(buf, test_numbers_out);
+    tcase_add_test(buf, test_double_out);
     tcase_add_test(buf, test_score_text);
     suite_add_tcase(s, buf);
     TCase *esc = tcase_create("escape");

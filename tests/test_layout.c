@@ -9,6 +9,7 @@
 #include "error.h"
 #include "layout.h"
 #include "scratch.h"
+#include "version.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -62,6 +63,20 @@ static void make_version(const char *v)
     mkdir_p(path);
 }
 
+/* A version edgerec would write: data.mdb and a manifest naming v. */
+static void make_owned_version(const char *v)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], err[RC_ERRMSG_MAX];
+    snprintf(dir, sizeof(dir), "%s/versions/%s", root, v);
+    mkdir_p(dir);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    ck_assert_int_eq(rc_write_file_atomic(path, "payload", 7), 0);
+    struct rc_manifest m = {0};
+    snprintf(m.version, sizeof(m.version), "%s", v);
+    ck_assert_int_eq(rc_manifest_add_file(&m, dir, "data.mdb", err), 0);
+    ck_assert_msg(rc_manifest_write(dir, &m, NULL, err) == 0, "%s", err);
+}
+
 /* Entries of dir whose name contains `part`. */
 static int count_entries(const char *dir, const char *part)
 {
@@ -78,8 +93,10 @@ static int count_entries(const char *dir, const char *part)
 
 START_TEST(test_version_valid)
 {
-    const char *good[] = {"20261122T173000Z", "20261122T173000Z-2", "a", "A-b_c.d", "v1.2.3", "-x", "0"};
-    const char *bad[] = {"", ".hidden", ".", "..", "a/b", "/a", "a b", "a\n", "caf\xc3\xa9", "a:b", "a*", "a\\b"};
+    const char *good[] = {"20261122T173000Z", "20261122T173000Z-2", "a", "A-b_c.d", "v1.2.3", "x-", "0"};
+    /* An id starting with '-' would read as an option to recctl (--help). */
+    const char *bad[] = {"", ".hidden", ".", "..", "a/b", "/a", "a b", "a\n", "caf\xc3\xa9", "a:b", "a*", "a\\b",
+                         "-x", "--help", "-", "--"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         ck_assert_msg(rc_version_valid(good[i]) == 1, "'%s' refused", good[i]);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -231,7 +248,16 @@ START_TEST(test_prune)
     const char *ids[] = {"20261101T000000Z", "20261102T000000Z", "20261103T000000Z", "20261103T000000Z-2",
                          "20261104T000000Z"};
     for (int i = 0; i < 5; i++)
-        make_version(ids[i]);
+        make_owned_version(ids[i]);
+    /* Not a marked root: nothing is removed. */
+    ck_assert_int_eq(rc_layout_prune(root, 1, err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "not an edgerec cache root"));
+    for (int i = 0; i < 5; i++)
+        ck_assert(exists("versions/%s", ids[i]));
+    ck_assert_int_eq(rc_layout_init(root, err), 0);
+    ck_assert(exists(RC_ROOT_MARKER, NULL));
+    ck_assert_int_eq(rc_layout_check_root(root, err), 0);
+
     ck_assert_int_eq(rc_layout_prune(root, 10, err), 0);
     ck_assert_int_eq(rc_layout_flip(root, ids[1], err), 0);
     /* Keep the newest 2: removes [0] and [2], never current [1]. */
@@ -255,9 +281,62 @@ START_TEST(test_prune)
 }
 END_TEST
 
+/* Prune removes only what is provably edgerec's. */
+START_TEST(test_prune_only_ours)
+{
+    char err[RC_ERRMSG_MAX], path[PATH_MAX + 64], outside[PATH_MAX + 64];
+    ck_assert_int_eq(rc_layout_init(root, err), 0);
+    /* Another application's directory that looks like a version: no manifest. */
+    make_version("20261101T000000Z");
+    snprintf(path, sizeof(path), "%s/versions/20261101T000000Z/precious", root);
+    ck_assert_int_eq(rc_write_file_atomic(path, "x", 1), 0);
+    make_owned_version("20261102T000000Z");
+    make_owned_version("20261103T000000Z");
+    ck_assert_int_eq(rc_layout_prune(root, 1, err), RC_EMANIFEST);
+    ck_assert(exists("versions/%s/precious", "20261101T000000Z"));
+
+    /* A manifest naming another version: left too. */
+    ck_assert_int_eq(rc_remove_tree(path), 0);
+    snprintf(path, sizeof(path), "%s/versions/20261101T000000Z", root);
+    ck_assert_int_eq(rc_remove_tree(path), 0);
+    make_owned_version("20261101T000000Z");
+    snprintf(path, sizeof(path), "%s/versions/20261102T000000Z/manifest.json", root);
+    snprintf(outside, sizeof(outside), "%s/versions/20261101T000000Z/manifest.json", root);
+    ck_assert_int_eq(rename(outside, path), 0); /* 02 now holds 01's manifest */
+    ck_assert_int_eq(rc_version_remove(root, "20261102T000000Z", err), RC_EMANIFEST);
+    ck_assert(exists("versions/%s/data.mdb", "20261102T000000Z"));
+
+    /* A listed file that is a symlink goes; what it points at stays. A file
+     * the manifest does not list stays, and so does the directory. */
+    make_owned_version("20261104T000000Z");
+    snprintf(outside, sizeof(outside), "%s/outside", root);
+    ck_assert_int_eq(rc_write_file_atomic(outside, "keep", 4), 0);
+    snprintf(path, sizeof(path), "%s/versions/20261104T000000Z/data.mdb", root);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(symlink(outside, path), 0);
+    snprintf(path, sizeof(path), "%s/versions/20261104T000000Z/unlisted", root);
+    ck_assert_int_eq(rc_write_file_atomic(path, "u", 1), 0);
+    ck_assert_int_eq(rc_version_remove(root, "20261104T000000Z", err), -ENOTEMPTY);
+    ck_assert(exists("outside", NULL));
+    ck_assert(exists("versions/%s/unlisted", "20261104T000000Z"));
+    ck_assert(!exists("versions/%s/data.mdb", "20261104T000000Z"));
+    ck_assert(!exists("versions/%s/manifest.json", "20261104T000000Z"));
+
+    /* A whole version removed. */
+    ck_assert_int_eq(rc_version_remove(root, "20261103T000000Z", err), 0);
+    ck_assert(!exists("versions/%s", "20261103T000000Z"));
+    ck_assert_int_eq(rc_version_remove(root, "-x", err), RC_EFORMAT);
+}
+END_TEST
+
 START_TEST(test_clean_staging)
 {
     char err[RC_ERRMSG_MAX], path[PATH_MAX];
+    /* A root without the marker: its .staging is left alone. */
+    snprintf(path, sizeof(path), "%s/.staging/v0.2147483646", root);
+    mkdir_p(path);
+    ck_assert_int_eq(rc_layout_clean_staging(root, err), RC_EFORMAT);
+    ck_assert(exists(".staging/%s", "v0.2147483646"));
     ck_assert_int_eq(rc_layout_init(root, err), 0);
     /* A pid that existed and is gone: a child we reaped. */
     pid_t child = fork();
@@ -265,19 +344,29 @@ START_TEST(test_clean_staging)
     if (child == 0)
         _exit(0);
     ck_assert_int_eq(waitpid(child, NULL, 0), child);
-    char dead[64], live[64];
+    char dead[64], live[64], foreign[64];
     snprintf(dead, sizeof(dead), "v1.%ld", (long)child);
     snprintf(live, sizeof(live), "v2.%ld", (long)getpid());
-    snprintf(path, sizeof(path), "%s/.staging/%s/sub", root, dead);
+    snprintf(foreign, sizeof(foreign), "v5.%ld", (long)child);
+    snprintf(path, sizeof(path), "%s/.staging/%s/build.mdb", root, dead);
     mkdir_p(path);
-    snprintf(path, sizeof(path), "%s/.staging/%s/sub/f", root, dead);
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(rc_write_file_atomic(path, "x", 1), 0);
+    snprintf(path, sizeof(path), "%s/.staging/%s/data.mdb", root, dead);
     ck_assert_int_eq(rc_write_file_atomic(path, "x", 1), 0);
     snprintf(path, sizeof(path), "%s/.staging/%s", root, live);
     mkdir_p(path);
-    ck_assert_int_eq(rc_layout_clean_staging(root), 1);
+    /* A dead one holding something no writer makes: left as it is. */
+    snprintf(path, sizeof(path), "%s/.staging/%s/sub/f", root, foreign);
+    mkdir_p(path);
+    ck_assert_int_eq(rc_layout_clean_staging(root, err), 2); /* dead and v0 */
     ck_assert(!exists(".staging/%s", dead));
+    ck_assert(!exists(".staging/%s", "v0.2147483646"));
     ck_assert(exists(".staging/%s", live));
-    ck_assert_int_eq(rc_layout_clean_staging(root), 0);
+    ck_assert(exists(".staging/%s/sub/f", foreign));
+    ck_assert_int_eq(rc_layout_clean_staging(root, err), 0);
+    snprintf(path, sizeof(path), "%s/.staging/%s", root, foreign);
+    ck_assert_int_eq(rc_remove_tree(path), 0);
 
     /* staging_create cleans too, and keeps the caller's own. */
     snprintf(path, sizeof(path), "%s/.staging/v3.%ld", root, (long)child);
@@ -292,7 +381,7 @@ START_TEST(test_clean_staging)
     ck_assert_int_eq(count_entries(path, ""), 2); /* v2.<pid> and v4.<pid> */
 
     /* No .staging at all is not an error. */
-    ck_assert_int_eq(rc_layout_clean_staging("/nonexistent-edgerec-root"), 0);
+    ck_assert_int_eq(rc_layout_clean_staging("/nonexistent-edgerec-root", err), 0);
 }
 END_TEST
 
@@ -363,6 +452,7 @@ static Suite *layout_suite(void)
     tcase_add_test(tc, test_current_bad_target);
     tcase_add_test(tc, test_list_order);
     tcase_add_test(tc, test_prune);
+    tcase_add_test(tc, test_prune_only_ours);
     tcase_add_test(tc, test_clean_staging);
     tcase_add_test(tc, test_write_file_atomic);
     tcase_add_test(tc, test_remove_tree);

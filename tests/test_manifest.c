@@ -10,6 +10,7 @@
 #include "error.h"
 #include "layout.h"
 #include "manifest.h"
+#include "version.h"
 #include "scratch.h"
 
 #include <check.h>
@@ -128,8 +129,9 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(m.nfiles, 2);
     ck_assert_uint_eq(m.files[0].bytes, 2);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
-    const char *extra = "\"device\": \"cpu\", \"parameters\": {\"factors\": 64, \"note\": \"a \\\"q\\\"\"}";
-    ck_assert_int_eq(rc_manifest_write(dir, &m, extra, err), 0);
+    struct rc_manifest_params params = {.factors = 64, .params_file = "a \"q\"", .blend_weight = -1};
+    struct rc_manifest_info info = {.device = "cpu", .params = &params};
+    ck_assert_int_eq(rc_manifest_write(dir, &m, &info, err), 0);
 
     /* The text has the documented shape: 16 lowercase hex digits, ISO time. */
     char path[PATH_MAX];
@@ -164,8 +166,10 @@ START_TEST(test_round_trip)
     double factors;
     ck_assert_int_eq(rc_json_get_num(rc_json_get(r.doc, "parameters"), "factors", &factors), 0);
     ck_assert_double_eq(factors, 64.0);
-    ck_assert_str_eq(rc_json_get_str(rc_json_get(r.doc, "parameters"), "note"), "a \"q\"");
-    ck_assert_int_eq(rc_manifest_verify(dir, &r, err), 0);
+    ck_assert_str_eq(rc_json_get_str(rc_json_get(r.doc, "parameters"), "params_file"), "a \"q\"");
+    ck_assert_ptr_null(rc_json_get(rc_json_get(r.doc, "parameters"), "preset")); /* NULL: not written */
+    ck_assert_int_eq(rc_json_get(rc_json_get(r.doc, "parameters"), "blend_weight")->type, RC_JSON_NULL);
+    ck_assert_int_eq(rc_version_check_files(dir, &r, err), 0);
     rc_manifest_release(&r);
     ck_assert_ptr_null(r.doc);
     rc_manifest_release(&r); /* twice is harmless */
@@ -194,33 +198,33 @@ START_TEST(test_verify_damage)
     memset(&m, 0, sizeof(m));
     snprintf(m.version, sizeof(m.version), "v1");
     ck_assert_int_eq(rc_manifest_add_file(&m, dir, "data.mdb", err), 0);
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), 0);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), 0);
 
     /* Truncated by one byte. */
     write_in_dir("data.mdb", data, sizeof(data) - 1);
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), RC_ETRUNC);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), RC_ETRUNC);
     ck_assert_ptr_nonnull(strstr(err, "data.mdb"));
     /* Grown by one byte. */
     unsigned char grown[sizeof(data) + 1];
     memcpy(grown, data, sizeof(data));
     grown[sizeof(data)] = 0;
     write_in_dir("data.mdb", grown, sizeof(grown));
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), RC_ETRUNC);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), RC_ETRUNC);
     /* One flipped bit anywhere. */
     size_t offsets[] = {0, 1000, sizeof(data) - 1};
     for (size_t i = 0; i < 3; i++) {
         data[offsets[i]] ^= 0x10;
         write_in_dir("data.mdb", data, sizeof(data));
-        ck_assert_int_eq(rc_manifest_verify(dir, &m, err), RC_ECHECKSUM);
+        ck_assert_int_eq(rc_version_check_files(dir, &m, err), RC_ECHECKSUM);
         data[offsets[i]] ^= 0x10;
     }
     write_in_dir("data.mdb", data, sizeof(data));
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), 0);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), 0);
     /* Missing. */
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), -ENOENT);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), -ENOENT);
 }
 END_TEST
 
@@ -258,7 +262,7 @@ START_TEST(test_read_base)
     ck_assert_uint_eq(m.counts[RC_DB_ITEMS], 0);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
     write_in_dir("data.mdb", "p1", 2);
-    ck_assert_int_eq(rc_manifest_verify(dir, &m, err), 0);
+    ck_assert_int_eq(rc_version_check_files(dir, &m, err), 0);
     rc_manifest_release(&m);
 }
 END_TEST

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "version.h"
 #include "dataset.h"
 #include "error.h"
 #include "keys.h"
@@ -78,6 +79,9 @@ static void set_list(struct rb_lists *l, size_t i, const char *owner, int source
     }
 }
 
+/* The manifest sections of these builds: the device only. */
+static const struct rc_manifest_info cpu_info = {.device = "cpu"};
+
 static int build(const struct rb_dataset *d, const struct rb_lists *const lists[RB_OUTPUT_LISTS], int flip,
                  size_t keep, const volatile sig_atomic_t *cancel, char *version, char *err)
 {
@@ -87,11 +91,11 @@ static int build(const struct rb_dataset *d, const struct rb_lists *const lists[
     if (!rc)
         rc = rb_output_write(&o, d, lists, err);
     if (!rc)
-        rc = rb_output_manifest(&o, "\"device\": \"cpu\", \"evaluation\": {\"k\": 10}", err);
+        rc = rb_output_manifest(&o, &cpu_info, err);
     if (!rc)
         rc = rb_output_publish(&o, flip, keep, err);
     if (version)
-        snprintf(version, RC_VERSION_MAX, "%s", o.version);
+        snprintf(version, RC_VERSION_MAX, "%s", o.vw.version);
     rb_output_release(&o);
     return rc;
 }
@@ -142,27 +146,38 @@ START_TEST(test_write_publish_read)
     seg.items[0] = 5;
     seg.scores[0] = 7;
     const struct rb_lists *lists[RB_OUTPUT_LISTS] = {&cf, &img, &seg};
+    /* Display fields (as catalog.c stores them): p1 a title and a price,
+     * p3 a url; the others none. */
+    static struct rb_display display[2] = {{.product = 1, .len = {6, 0, 0, 4, 0}, .at = 0},
+                                           {.product = 3, .len = {0, 8, 0, 0, 0}, .at = 10}};
+    static char display_text[] = "\"Shoe\"19.5\"/p/3/x\"";
+    d.display = display;
+    d.display_n = 2;
+    d.display_text = display_text;
+    d.display_text_len = sizeof(display_text) - 1;
 
     struct rb_output o;
     struct rb_output_opts oo = {.root = root};
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_output_begin(&o, &oo, 1700000000, err) == 0, "%s", err);
-    ck_assert_str_eq(o.version, "20231114T221320Z");
+    ck_assert_str_eq(o.vw.version, "20231114T221320Z");
     struct stat st;
-    ck_assert_int_eq(stat(o.staging, &st), 0);
+    ck_assert_int_eq(stat(o.vw.staging, &st), 0);
     ck_assert_msg(rb_output_write(&o, &d, lists, err) == 0, "%s", err);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_COOKIE], 3);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_PRODUCT], 2);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_SEGMENT], 1);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_ITEMS], 6);
+    d.display = NULL; /* static: not for rb_dataset_release */
+    d.display_text = NULL;
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_COOKIE], 3);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_PRODUCT], 2);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_SEGMENT], 1);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_ITEMS], 6);
     ck_assert_uint_eq(o.records, 12);
     ck_assert_uint_eq(o.empty[RC_DB_COOKIE], 1);
     ck_assert_uint_eq(o.collisions[RC_DB_COOKIE], 0);
-    ck_assert_msg(rb_output_manifest(&o, "\"device\": \"cpu\"", err) == 0, "%s", err);
+    ck_assert_msg(rb_output_manifest(&o, &cpu_info, err) == 0, "%s", err);
     ck_assert_msg(rb_output_publish(&o, 1, 5, err) == 0, "%s", err);
-    ck_assert(o.flipped);
+    ck_assert(o.vw.flipped);
     char staging[PATH_MAX];
-    snprintf(staging, sizeof(staging), "%s", o.staging);
+    snprintf(staging, sizeof(staging), "%s", o.vw.staging);
     rb_output_release(&o);
 
     char cur[RC_VERSION_MAX];
@@ -172,7 +187,7 @@ START_TEST(test_write_publish_read)
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/versions/%s", root, cur);
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     const char *dev = rc_json_get_str(c.manifest.doc, "device");
     ck_assert_ptr_nonnull(dev);
     ck_assert_str_eq(dev, "cpu");
@@ -209,6 +224,14 @@ START_TEST(test_write_publish_read)
         ck_assert_int_eq(it.cat_len, 2);
         ck_assert(memcmp(it.cat, i % 2 ? "c1" : "c0", 2) == 0);
         ck_assert_int_eq(it.flags & RC_ITEM_IN_STOCK, i == 5 ? 0 : 1);
+        ck_assert_uint_eq(it.fields, i == 1 ? 0x09 : i == 3 ? 0x02 : 0);
+        ck_assert_uint_eq(((const unsigned char *)v.mv_data)[4], it.fields ? RC_ITEM_VERSION : 1);
+        if (i == 1) {
+            ck_assert_mem_eq(it.field[RC_FIELD_TITLE].p, "\"Shoe\"", 6);
+            ck_assert_mem_eq(it.field[RC_FIELD_PRICE].p, "19.5", 4);
+        }
+        if (i == 3)
+            ck_assert_mem_eq(it.field[RC_FIELD_URL].p, "\"/p/3/x\"", 8);
     }
     MDB_val k = {7, "version"}, v;
     ck_assert_int_eq(mdb_get(txn, c.meta, &k, &v), 0);
@@ -244,16 +267,16 @@ START_TEST(test_collisions_keep_first)
     ck_assert_int_eq(rb_output_begin(&o, &oo, 1700000000, err), 0);
     ck_assert_msg(rb_output_write(&o, &d, lists, err) == 0, "%s", err);
     ck_assert_uint_eq(o.collisions[RC_DB_COOKIE], 1);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_COOKIE], 2);
-    ck_assert_uint_eq(o.manifest.counts[RC_DB_PRODUCT], 0);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_COOKIE], 2);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_PRODUCT], 0);
     ck_assert_int_eq(rb_output_manifest(&o, NULL, err), 0);
     ck_assert_msg(rb_output_publish(&o, 1, 0, err) == 0, "%s", err);
     char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", o.published);
+    snprintf(dir, sizeof(dir), "%s", o.vw.published);
     rb_output_release(&o);
 
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
     char buf[64];
@@ -286,7 +309,7 @@ START_TEST(test_many_records_sorted)
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/versions/%s", root, v);
     struct rc_cache c;
-    ck_assert_msg(rc_cache_open(&c, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_COOKIE], N);
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &txn), 0);
@@ -376,7 +399,7 @@ START_TEST(test_out_of_order_and_dead_staging)
     ck_assert_int_eq(rb_output_manifest(&o, NULL, err), RC_EINTERNAL);
     ck_assert_int_eq(rb_output_write(&o, &d, lists, err), RC_EINTERNAL); /* the failed step ended it */
     char staging[PATH_MAX];
-    snprintf(staging, sizeof(staging), "%s", o.staging);
+    snprintf(staging, sizeof(staging), "%s", o.vw.staging);
     rb_output_release(&o);
     ck_assert_int_ne(stat(staging, &st), 0);
     char cur[RC_VERSION_MAX];

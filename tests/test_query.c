@@ -5,6 +5,7 @@
  */
 #include "error.h"
 #include "query.h"
+#include "record.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -87,6 +88,28 @@ START_TEST(test_bad_percent_encoding)
     /* unknown parameters and names are checked too */
     assert_refused("x=%zz", RE_QERR_ENCODING, RE_PARAM_QUERY);
     assert_refused("%zz=1", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    /* names of any length: 16 bytes and more are longer than every known
+     * name, and were once let through unchecked */
+    assert_refused("abcdefghijklmno%zz=1", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    assert_refused("abcdefghijklmnopq%zz=1", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    assert_refused("abcdefghijklmnopqrstuvwxyz0123456789%4=1", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    assert_refused("abcdefghijklmnopqrstuvwxyz%", RE_QERR_ENCODING, RE_PARAM_QUERY);
+    ck_assert_int_eq(parse("abcdefghijklmnopqrstuvwxyz%41=1"), 0);
+}
+END_TEST
+
+START_TEST(test_nul_bytes)
+{
+    /* %00 is a byte like any other: it ends neither a value nor the query */
+    ck_assert_int_eq(parse("cookie=a%00b&n=2"), 0);
+    ck_assert(id_is(q.cookie, "a\0b", 3));
+    ck_assert_uint_eq(q.n, 2);
+    assert_refused("cookie=a%00&cookie=b", RE_QERR_REPEATED, RE_PARAM_COOKIE);
+    assert_refused("x=%00&n=1&n=2", RE_QERR_REPEATED, RE_PARAM_N);
+    assert_refused("n=1%00", RE_QERR_BAD_N, RE_PARAM_N);
+    assert_refused("n=1%00&n=2", RE_QERR_BAD_N, RE_PARAM_N); /* the first broken rule is reported */
+    ck_assert_int_eq(parse("products=p%001,p1"), 0);
+    ck_assert_uint_eq(q.nproducts, 2);
 }
 END_TEST
 
@@ -220,12 +243,60 @@ START_TEST(test_query_too_long)
 }
 END_TEST
 
+START_TEST(test_fields)
+{
+    ck_assert_int_eq(parse("cookie=c"), 0);
+    ck_assert_uint_eq(q.fields, 0); /* absent: no display fields */
+    ck_assert_int_eq(parse("fields=title"), 0);
+    ck_assert_uint_eq(q.fields, 1u << RC_FIELD_TITLE);
+    ck_assert_int_eq(parse("fields=title,image_url,price,url"), 0);
+    ck_assert_uint_eq(q.fields, 1u << RC_FIELD_TITLE | 1u << RC_FIELD_IMAGE_URL | 1u << RC_FIELD_PRICE |
+                                    1u << RC_FIELD_URL);
+    ck_assert_int_eq(parse("n=3&fields=currency,price,image_url,url,title&cookie=x"), 0);
+    ck_assert_uint_eq(q.fields, RC_FIELDS_ALL);
+    ck_assert_uint_eq(q.n, 3);
+    /* the widget's request, with an encoded comma-free name */
+    ck_assert_int_eq(parse("fields=title,image_%75rl,price,currency,url"), 0);
+    ck_assert_uint_eq(q.fields, RC_FIELDS_ALL);
+    /* empty: absent, as for the other parameters */
+    ck_assert_int_eq(parse("fields="), 0);
+    ck_assert_uint_eq(q.fields, 0);
+    ck_assert_int_eq(parse("fields"), 0);
+    ck_assert_uint_eq(q.fields, 0);
+    /* unknown, empty names and other spellings */
+    assert_refused("fields=title,colour", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=Title", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=title,", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=,title", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=title,,url", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=title%2Curl", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS); /* an encoded comma is no separator */
+    assert_refused("fields=title+", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=product", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    assert_refused("fields=title%00", RE_QERR_BAD_FIELD, RE_PARAM_FIELDS);
+    /* repeated names, repeated parameter, bad encoding anywhere */
+    assert_refused("fields=price,title,price", RE_QERR_FIELD_REPEATED, RE_PARAM_FIELDS);
+    assert_refused("fields=url,u%72l", RE_QERR_FIELD_REPEATED, RE_PARAM_FIELDS);
+    assert_refused("fields=title&fields=url", RE_QERR_REPEATED, RE_PARAM_FIELDS);
+    assert_refused("fields=&fields=url", RE_QERR_REPEATED, RE_PARAM_FIELDS);
+    assert_refused("fields=title,%zz", RE_QERR_ENCODING, RE_PARAM_FIELDS);
+    assert_refused("fields=aaaaaaaaaaaaaaaaaaaaaaaaaaaa%zz", RE_QERR_ENCODING, RE_PARAM_FIELDS);
+    /* a refusal leaves nothing half-set for the next parse */
+    ck_assert_int_eq(parse("cookie=c"), 0);
+    ck_assert_uint_eq(q.fields, 0);
+}
+END_TEST
+
 START_TEST(test_reasons)
 {
     char r[160];
     ck_assert_str_eq(re_query_reason(RE_QERR_ENCODING, RE_PARAM_PRODUCTS, r, sizeof(r)),
                      "bad percent-encoding in 'products'");
     ck_assert_str_eq(re_query_reason(RE_QERR_BAD_N, RE_PARAM_N, r, sizeof(r)), "'n' must be an integer from 1 to 100");
+    ck_assert_str_eq(re_query_reason(RE_QERR_BAD_FIELD, RE_PARAM_FIELDS, r, sizeof(r)),
+                     "'fields' must list field names from title, url, image_url, price, currency");
+    ck_assert_str_eq(re_query_reason(RE_QERR_FIELD_REPEATED, RE_PARAM_FIELDS, r, sizeof(r)),
+                     "'fields' names a field more than once");
     for (int e = 0; e < RE_QERR_COUNT; e++)
         for (int p = 0; p < RE_PARAM_COUNT; p++) {
             re_query_reason((enum re_qerr)e, (enum re_param)p, r, sizeof(r));
@@ -242,6 +313,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_all_parameters);
     tcase_add_test(tc, test_percent_decoding);
     tcase_add_test(tc, test_bad_percent_encoding);
+    tcase_add_test(tc, test_nul_bytes);
     tcase_add_test(tc, test_pct_decode_function);
     tcase_add_test(tc, test_id_lengths);
     tcase_add_test(tc, test_products_limits);
@@ -249,6 +321,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_n);
     tcase_add_test(tc, test_repeated_and_unknown);
     tcase_add_test(tc, test_query_too_long);
+    tcase_add_test(tc, test_fields);
     tcase_add_test(tc, test_reasons);
     suite_add_tcase(s, tc);
     return s;

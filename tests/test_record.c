@@ -363,6 +363,37 @@ START_TEST(test_list_bad_header)
 }
 END_TEST
 
+/* RC_LIST_ASIDE: accepted on an image list only, by every reader; set after encoding. */
+START_TEST(test_list_aside_flag)
+{
+    unsigned char r[sizeof(list_two)];
+    struct rc_list l;
+    memcpy(r, list_two, sizeof(r));
+    ck_assert_int_eq(rc_list_set_flags(r, sizeof(r), RC_LIST_ASIDE), RC_ERANGE); /* a segment list */
+    ck_assert_int_eq(r[7], 0);
+    r[6] = RC_SRC_IMAGE;
+    ck_assert_int_eq(rc_list_set_flags(r, sizeof(r), 0x02), RC_ERANGE); /* unknown */
+    ck_assert_int_eq(rc_list_set_flags(r, RC_LIST_HEADER - 1, RC_LIST_ASIDE), RC_ETRUNC);
+    ck_assert_int_eq(rc_list_set_flags(r, sizeof(r), RC_LIST_ASIDE), 0);
+    ck_assert_int_eq(r[7], RC_LIST_ASIDE);
+    /* the header is outside the checksum: the record still verifies */
+    ck_assert_int_eq(open_copy(r, sizeof(r), RC_DECODE_VERIFY), 0);
+    ck_assert_int_eq(rc_list_open(&l, r, sizeof(r), 0, NULL), 0);
+    ck_assert_uint_eq(l.flags, RC_LIST_ASIDE);
+    ck_assert_uint_eq(l.source, RC_SRC_IMAGE);
+    ck_assert_int_eq(rc_list_open_lazy(&l, r, sizeof(r)), 0);
+    ck_assert_uint_eq(l.flags, RC_LIST_ASIDE);
+    /* other bits, or the flag on another source, are refused by both paths */
+    r[7] = RC_LIST_ASIDE | 0x02;
+    ck_assert_int_eq(open_copy(r, sizeof(r), 0), RC_EFORMAT);
+    ck_assert_int_eq(rc_list_open_lazy(&l, r, sizeof(r)), RC_EFORMAT);
+    r[7] = RC_LIST_ASIDE;
+    r[6] = RC_SRC_COVIEW;
+    ck_assert_int_eq(open_copy(r, sizeof(r), 0), RC_EFORMAT);
+    ck_assert_int_eq(rc_list_open_lazy(&l, r, sizeof(r)), RC_EFORMAT);
+}
+END_TEST
+
 /* id_len 0 and RC_ID_MAX+1 are refused even with enough bytes behind them. */
 START_TEST(test_list_bad_id_len)
 {
@@ -806,7 +837,9 @@ START_TEST(test_item_refusals)
     } while (0)
     MUTATE(0, 'e', RC_EMAGIC);
     MUTATE(3, 'S', RC_EMAGIC); /* a list record's magic */
-    MUTATE(4, 2, RC_EVERSION);
+    MUTATE(4, 3, RC_EVERSION);
+    MUTATE(4, 0, RC_EVERSION);
+    MUTATE(4, 2, RC_EFORMAT); /* version 2 without a display field */
     MUTATE(5, 1, RC_EVERSION);
     MUTATE(6, 0x02, RC_EFORMAT); /* unknown flag bits */
     MUTATE(6, 0x81, RC_EFORMAT);
@@ -830,6 +863,205 @@ START_TEST(test_item_refusals)
     memcpy(r, item_vec, sizeof(item_vec));
     for (size_t extra = 1; extra <= 4; extra++)
         ck_assert_int_eq(decode_item_copy(r, sizeof(item_vec) + extra), RC_EFORMAT);
+}
+END_TEST
+
+/* Version 2: "p1", no category, in stock, title, price and currency. */
+static const unsigned char item_fields_vec[] = {
+    0x45, 0x52, 0x49, 0x54,                   /* magic "ERIT" */
+    0x02, 0x00,                               /* version 2 */
+    0x01,                                     /* flags: in stock */
+    0x19,                                     /* fields: title, price, currency */
+    0x02, 0x00,                               /* id_len 2 */
+    0x00, 0x00,                               /* cat_len 0 */
+    0x70, 0x31,                               /* "p1" */
+    0x06, 0x00, '"', 'S', 'h', 'o', 'e', '"', /* title "Shoe" */
+    0x04, 0x00, '1', '9', '.', '5',           /* price 19.5 */
+    0x05, 0x00, '"', 'E', 'U', 'R', '"',      /* currency "EUR" */
+};
+
+static void set_text(struct rc_text *f, const char *s)
+{
+    f->p = s;
+    f->len = (uint16_t)strlen(s);
+}
+
+START_TEST(test_item_fields_vectors)
+{
+    struct rc_text f[RC_FIELD_COUNT] = {{0}};
+    set_text(&f[RC_FIELD_TITLE], "\"Shoe\"");
+    set_text(&f[RC_FIELD_PRICE], "19.5");
+    set_text(&f[RC_FIELD_CURRENCY], "\"EUR\"");
+    unsigned char out[128];
+    memset(out, 0xa5, sizeof(out));
+    ck_assert_int_eq(rc_item_encode_fields(out, sizeof(out), "p1", 2, NULL, 0, 1, f), sizeof(item_fields_vec));
+    ck_assert_mem_eq(out, item_fields_vec, sizeof(item_fields_vec));
+    ck_assert_uint_eq(out[sizeof(item_fields_vec)], 0xa5);
+    ck_assert_int_eq(rc_item_encode_fields(out, sizeof(item_fields_vec) - 1, "p1", 2, NULL, 0, 1, f), -ENOSPC);
+
+    /* No field given, or all empty: the version 1 bytes. */
+    struct rc_text none[RC_FIELD_COUNT] = {{0}};
+    ck_assert_int_eq(rc_item_encode_fields(out, sizeof(out), "sku-5", 5, "shoes", 5, 1, none), sizeof(item_vec));
+    ck_assert_mem_eq(out, item_vec, sizeof(item_vec));
+
+    for (int full = 0; full < 2; full++) {
+        unsigned char *p = exact_copy(item_fields_vec, sizeof(item_fields_vec));
+        struct rc_item it;
+        int rc = full ? rc_item_decode(&it, p, sizeof(item_fields_vec), NULL)
+                      : rc_item_decode_lazy(&it, p, sizeof(item_fields_vec));
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(it.fields, 0x19);
+        ck_assert_uint_eq(it.flags, RC_ITEM_IN_STOCK);
+        ck_assert_mem_eq(it.id, "p1", 2);
+        ck_assert_uint_eq(it.cat_len, 0);
+        ck_assert_uint_eq(it.field[RC_FIELD_TITLE].len, 6);
+        ck_assert_ptr_eq(it.field[RC_FIELD_TITLE].p, (const char *)p + 16);
+        ck_assert_mem_eq(it.field[RC_FIELD_PRICE].p, "19.5", 4);
+        ck_assert_mem_eq(it.field[RC_FIELD_CURRENCY].p, "\"EUR\"", 5);
+        ck_assert_ptr_null(it.field[RC_FIELD_URL].p);
+        ck_assert_uint_eq(it.field[RC_FIELD_IMAGE_URL].len, 0);
+        free(p);
+    }
+    /* A version 1 record decodes with no field. */
+    unsigned char *p = exact_copy(item_vec, sizeof(item_vec));
+    struct rc_item it;
+    ck_assert_int_eq(rc_item_decode(&it, p, sizeof(item_vec), NULL), 0);
+    ck_assert_uint_eq(it.fields, 0);
+    for (int i = 0; i < RC_FIELD_COUNT; i++)
+        ck_assert_uint_eq(it.field[i].len, 0);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_item_fields_names)
+{
+    const char *names[] = {"title", "url", "image_url", "price", "currency"};
+    for (int i = 0; i < RC_FIELD_COUNT; i++)
+        ck_assert_str_eq(rc_field_name(i), names[i]);
+    ck_assert_ptr_null(rc_field_name(RC_FIELD_COUNT));
+    ck_assert_ptr_null(rc_field_name(-1));
+    ck_assert_uint_eq(rc_field_text_max(RC_FIELD_COUNT), 0);
+    ck_assert_uint_eq(rc_field_text_max(RC_FIELD_TITLE), 1202);
+    ck_assert_uint_eq(rc_field_text_max(RC_FIELD_URL), 1002);
+}
+END_TEST
+
+static int text_check(int field, const char *s)
+{
+    return rc_field_text_check(field, s, strlen(s));
+}
+
+START_TEST(test_item_fields_texts)
+{
+    /* Strings: quotes, escapes, raw UTF-8. */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"\""), 0);
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a \\\"b\\\" \\\\ \\/ \\n \\u00e9 \xc3\xa9\""), 0);
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a\"b\""), RC_EFORMAT);   /* raw quote inside */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a\tb\""), RC_EFORMAT);   /* raw control byte */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a\\x\""), RC_EFORMAT);   /* unknown escape */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a\\u12\""), RC_EFORMAT); /* short \u */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"a\\\""), RC_EFORMAT);    /* escaped closing quote */
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\"abc"), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "abc"), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_TITLE, "\""), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_URL, "\"https://shop.example/p/1?a=b&c=d\""), 0);
+    ck_assert_int_eq(text_check(RC_FIELD_IMAGE_URL, "/img/1.png"), RC_EFORMAT); /* unquoted */
+    /* Lengths: each field's bound, and one byte over it. */
+    static char big[RC_TITLE_TEXT_MAX + 2];
+    memset(big, 'x', sizeof(big));
+    big[0] = '"';
+    big[RC_TITLE_TEXT_MAX - 1] = '"';
+    ck_assert_int_eq(rc_field_text_check(RC_FIELD_TITLE, big, RC_TITLE_TEXT_MAX), 0);
+    big[RC_TITLE_TEXT_MAX - 1] = 'x';
+    big[RC_TITLE_TEXT_MAX] = '"';
+    ck_assert_int_eq(rc_field_text_check(RC_FIELD_TITLE, big, RC_TITLE_TEXT_MAX + 1), RC_ETOOLONG);
+    big[RC_URL_TEXT_MAX - 1] = '"';
+    ck_assert_int_eq(rc_field_text_check(RC_FIELD_URL, big, RC_URL_TEXT_MAX), 0);
+    ck_assert_int_eq(rc_field_text_check(RC_FIELD_URL, big, RC_URL_TEXT_MAX + 1), RC_ETOOLONG);
+    /* Prices: non-negative JSON numbers only. */
+    const char *good[] = {"0", "0.5", "19.99", "1000", "1e3", "2.5E-2", "7e+10"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(text_check(RC_FIELD_PRICE, good[i]) == 0, "price %s", good[i]);
+    const char *bad[] = {"", "-1", "01", ".5", "5.", "1e", "1e+", "NaN", "\"5\"", "5 ", "0x10", "1,5", "inf"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(text_check(RC_FIELD_PRICE, bad[i]) == RC_EFORMAT, "price '%s'", bad[i]);
+    ck_assert_int_eq(text_check(RC_FIELD_PRICE, "1234567890123456789012345"), RC_ETOOLONG);
+    /* Currency: a quoted upper-case 3-letter code. */
+    ck_assert_int_eq(text_check(RC_FIELD_CURRENCY, "\"USD\""), 0);
+    ck_assert_int_eq(text_check(RC_FIELD_CURRENCY, "\"usd\""), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_CURRENCY, "\"US\""), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_CURRENCY, "\"USDX\""), RC_ETOOLONG);
+    ck_assert_int_eq(text_check(RC_FIELD_CURRENCY, "USD12"), RC_EFORMAT);
+    ck_assert_int_eq(text_check(RC_FIELD_COUNT, "\"x\""), RC_EFORMAT);
+    /* The encoder refuses what the decoder would. */
+    struct rc_text f[RC_FIELD_COUNT] = {{0}};
+    unsigned char out[2048];
+    set_text(&f[RC_FIELD_PRICE], "-1");
+    ck_assert_int_eq(rc_item_encode_fields(out, sizeof(out), "p", 1, "", 0, 1, f), RC_EFORMAT);
+    f[RC_FIELD_PRICE] = (struct rc_text){big, RC_URL_TEXT_MAX + 1};
+    ck_assert_int_eq(rc_item_encode_fields(out, sizeof(out), "p", 1, "", 0, 1, f), RC_ETOOLONG);
+    /* Every field at its bound: RC_FIELDS_TEXT_MAX of texts. */
+    static char title[RC_TITLE_TEXT_MAX], url[RC_URL_TEXT_MAX];
+    memset(title, 'x', sizeof(title));
+    title[0] = title[sizeof(title) - 1] = '"';
+    memset(url, 'u', sizeof(url));
+    url[0] = url[sizeof(url) - 1] = '"';
+    f[RC_FIELD_TITLE] = (struct rc_text){title, sizeof(title)};
+    f[RC_FIELD_URL] = f[RC_FIELD_IMAGE_URL] = (struct rc_text){url, sizeof(url)};
+    set_text(&f[RC_FIELD_PRICE], "123456789012345678901234");
+    set_text(&f[RC_FIELD_CURRENCY], "\"EUR\"");
+    static unsigned char rec[RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX];
+    long n = rc_item_encode_fields(rec, sizeof(rec), "p", 1, "", 0, 1, f);
+    ck_assert_int_eq(n, RC_ITEM_HEADER + 1 + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX);
+    struct rc_item it;
+    ck_assert_int_eq(rc_item_decode(&it, rec, (size_t)n, NULL), 0);
+    ck_assert_uint_eq(it.fields, RC_FIELDS_ALL);
+    ck_assert_mem_eq(it.field[RC_FIELD_IMAGE_URL].p, url, sizeof(url));
+}
+END_TEST
+
+START_TEST(test_item_fields_refusals)
+{
+    /* Every cut is truncated, for both decoders. */
+    for (size_t len = 0; len < sizeof(item_fields_vec); len++) {
+        unsigned char *p = exact_copy(item_fields_vec, len);
+        struct rc_item it;
+        ck_assert_msg(rc_item_decode(&it, p, len, NULL) == RC_ETRUNC, "item cut to %zu bytes", len);
+        ck_assert_msg(rc_item_decode_lazy(&it, p, len) == RC_ETRUNC, "lazy item cut to %zu bytes", len);
+        free(p);
+    }
+    unsigned char r[sizeof(item_fields_vec) + 4];
+    struct rc_item it;
+#define MUTATE(off, val, want, want_lazy)                                                  \
+    do {                                                                                   \
+        memcpy(r, item_fields_vec, sizeof(item_fields_vec));                               \
+        r[off] = (unsigned char)(val);                                                     \
+        unsigned char *p = exact_copy(r, sizeof(item_fields_vec));                         \
+        ck_assert_int_eq(rc_item_decode(&it, p, sizeof(item_fields_vec), NULL), want);    \
+        ck_assert_int_eq(rc_item_decode_lazy(&it, p, sizeof(item_fields_vec)), want_lazy); \
+        free(p);                                                                           \
+    } while (0)
+    MUTATE(4, 1, RC_EFORMAT, RC_EFORMAT);  /* version 1 with field bits */
+    MUTATE(4, 3, RC_EVERSION, RC_EVERSION);
+    MUTATE(7, 0, RC_EFORMAT, RC_EFORMAT);  /* version 2 without fields */
+    MUTATE(7, 0x39, RC_EFORMAT, RC_EFORMAT); /* an unknown field bit */
+    MUTATE(7, 0x18, RC_EFORMAT, RC_EFORMAT); /* the title read as a price; trailing bytes */
+    MUTATE(7, 0x1b, RC_EFORMAT, RC_ETRUNC);  /* the price read as a url; no room for a currency */
+    MUTATE(14, 0, RC_EFORMAT, RC_EFORMAT);   /* an empty text */
+    MUTATE(22, 'x', RC_EFORMAT, RC_EFORMAT); /* a price of 120 bytes: over its bound */
+    MUTATE(22, 12, RC_ETRUNC, RC_ETRUNC);    /* a price running past the end */
+    MUTATE(16, 'x', RC_EFORMAT, 0);          /* the title's quote: only the full decode sees */
+    MUTATE(25, 'x', RC_EFORMAT, 0);          /* price "1x.5" */
+    MUTATE(33, 'r', RC_EFORMAT, 0);          /* currency "EUr" */
+#undef MUTATE
+    /* Trailing bytes. */
+    memcpy(r, item_fields_vec, sizeof(item_fields_vec));
+    for (size_t extra = 1; extra <= 4; extra++) {
+        unsigned char *p = exact_copy(r, sizeof(item_fields_vec) + extra);
+        ck_assert_int_eq(rc_item_decode(&it, p, sizeof(item_fields_vec) + extra, NULL), RC_EFORMAT);
+        ck_assert_int_eq(rc_item_decode_lazy(&it, p, sizeof(item_fields_vec) + extra), RC_EFORMAT);
+        free(p);
+    }
 }
 END_TEST
 
@@ -883,6 +1115,7 @@ static Suite *record_suite(void)
     tcase_add_test(list, test_list_round_trip);
     tcase_add_test(list, test_list_truncations);
     tcase_add_test(list, test_list_bad_header);
+    tcase_add_test(list, test_list_aside_flag);
     tcase_add_test(list, test_list_bad_id_len);
     tcase_add_test(list, test_list_bad_score_text);
     tcase_add_test(list, test_list_checksum);
@@ -899,6 +1132,10 @@ static Suite *record_suite(void)
     tcase_add_test(item, test_item_limits);
     tcase_add_test(item, test_item_refusals);
     tcase_add_test(item, test_item_fuzz);
+    tcase_add_test(item, test_item_fields_vectors);
+    tcase_add_test(item, test_item_fields_names);
+    tcase_add_test(item, test_item_fields_texts);
+    tcase_add_test(item, test_item_fields_refusals);
     tcase_set_timeout(item, 120);
     suite_add_tcase(s, item);
     return s;

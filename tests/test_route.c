@@ -6,6 +6,7 @@
  * valid whatever bytes the ids hold.
  */
 #include "cache.h"
+#include "version.h"
 #include "fixture.h"
 #include "json.h"
 #include "query.h"
@@ -26,6 +27,20 @@ static struct re_recs recs;
 
 #define E(id, s) {id, 0, s}
 
+/* An item record of id with display field texts (RC_FIELD_COUNT, "" for
+ * absent). */
+static void fx_item_fields(struct fx *f, const char *id, const char *const *texts)
+{
+    struct rc_text t[RC_FIELD_COUNT];
+    for (int i = 0; i < RC_FIELD_COUNT; i++)
+        t[i] = (struct rc_text){texts[i], (uint16_t)strlen(texts[i])};
+    unsigned char item[RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX];
+    long len = rc_item_encode_fields(item, sizeof(item), id, strlen(id), "cat", 3, 1, t);
+    if (len <= 0)
+        abort();
+    fx_put(f, RC_DB_ITEMS, rc_key(id, strlen(id)), item, (size_t)len);
+}
+
 static void build(void)
 {
     const char *tmp = getenv("EDGEREC_TEST_TMP");
@@ -39,6 +54,13 @@ static void build(void)
     if (!mkdtemp(root))
         abort();
     struct fx *f = fx_new();
+    /* Display fields (before the lists that name these items): y all of
+     * them, z a title, r a price and currency, s none, t a bad record. */
+    fx_item_fields(f, "y", (const char *[]){"\"Trail \\\"shoe\\\"\"", "\"https://shop.example/p/y\"", "\"/img/y.png\"",
+                                             "59.9", "\"EUR\""});
+    fx_item_fields(f, "z", (const char *[]){"\"Zed\"", "", "", "", ""});
+    fx_item_fields(f, "r", (const char *[]){"", "", "", "7.50", "\"USD\""});
+    fx_put(f, RC_DB_ITEMS, rc_key("t", 1), "ERIT\x09\x00\x01\x00\x01\x00\x00\x00t", 13);
     fx_list(f, RC_DB_PRODUCT, "p1", 0, (struct fx_entry[]){E("a", .9f), E("b", .5f), E("c", .4f), E("p2", .35f)}, 4);
     fx_list(f, RC_DB_PRODUCT, "p2", 0, (struct fx_entry[]){E("b", .95f), E("d", .3f), E("a", .2f)}, 3);
     fx_list(f, RC_DB_PRODUCT, "p3", 0, (struct fx_entry[]){E("e", .7f), E("f", .7f)}, 2);
@@ -51,6 +73,14 @@ static void build(void)
     fx_list(f, RC_DB_COVIEW, "cv", 0, (struct fx_entry[]){E("y", 1), E("z", .5f)}, 2);
     fx_list(f, RC_DB_PRODUCT, "p6", 0, (struct fx_entry[]){E("f", .7f), E("g", .7f)}, 2);
     fx_list(f, RC_DB_COVIEW, "p6", 0, (struct fx_entry[]){E("h", .7f), E("f", .1f)}, 2);
+    /* Blend weight 1: image lists set aside (p7's, p8's); coview scores 1 + s. */
+    fx_list(f, RC_DB_PRODUCT, "p7", 0, (struct fx_entry[]){E("a", .9f), E("b", .5f)}, 2);
+    fx_list(f, RC_DB_COVIEW, "p7", 0, (struct fx_entry[]){E("u", 2), E("v", 1.5f)}, 2);
+    fx_list(f, RC_DB_PRODUCT, "p8", 0, (struct fx_entry[]){E("d", .8f)}, 1);
+    for (size_t i = 0; i < f->n; i++)
+        if (f->recs[i].db == RC_DB_PRODUCT && (f->recs[i].key == rc_key("p7", 2) || f->recs[i].key == rc_key("p8", 2)) &&
+            rc_list_set_flags(f->recs[i].val, f->recs[i].len, RC_LIST_ASIDE) != 0)
+            abort();
     fx_list(f, RC_DB_COOKIE, "c1", 0, (struct fx_entry[]){E("i", 8), E("a", 7), E("j", 6)}, 3);
     fx_list(f, RC_DB_COOKIE, "c-screen", 0, (struct fx_entry[]){E("p1", 8), E("x", 7)}, 2);
     fx_segment(f, "de", "mobile", (struct fx_entry[]){E("k", 50), E("l", 40)}, 2);
@@ -104,7 +134,7 @@ static void open_cache(void)
 {
     char dir[PATH_MAX + 64], err[RC_ERRMSG_MAX];
     snprintf(dir, sizeof(dir), "%s/versions/20260101T000000Z", root);
-    ck_assert_msg(rc_cache_open(&cache, dir, RC_CACHE_VERIFY, err) == 0, "%s", err);
+    ck_assert_msg(rc_version_open(&cache, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
     ck_assert_int_eq(mdb_txn_begin(cache.env, NULL, MDB_RDONLY, &txn), 0);
     re_route_scratch_init(&scratch);
 }
@@ -196,6 +226,23 @@ START_TEST(test_blend_coview_and_image)
 }
 END_TEST
 
+START_TEST(test_blend_image_aside)
+{
+    /* An image list set aside is not served: p7's coview list alone, then
+     * the next tiers. */
+    ck_assert_str_eq(route("products=p7&n=4&loc=zz"), "u,v,r,s");
+    ck_assert_str_eq(sources(), "coview,coview,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_COVIEW);
+    /* A product whose only list is aside adds nothing: the next tiers answer. */
+    ck_assert_str_eq(route("products=p8&n=2&loc=zz"), "r,s");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route("products=p7,p8&n=3&loc=zz"), "u,v,r");
+    /* The flag is per list: p5's image list still merges with the coview lists. */
+    ck_assert_str_eq(route("products=p7,p5&n=5"), "u,v,x,a,b");
+    ck_assert_str_eq(sources(), "coview,coview,coview,image,image");
+}
+END_TEST
+
 START_TEST(test_blend_coview_only_and_fallback)
 {
     /* A product with only a coview list: its items, then the fallback. */
@@ -214,6 +261,61 @@ START_TEST(test_blend_coview_only_and_fallback)
     /* Neither list: as before, the next tiers answer. */
     ck_assert_str_eq(route("products=nolist&n=2"), "r,s");
     ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+}
+END_TEST
+
+/* The JSON of the last route into a RE_RECS_JSON_MAX buffer. */
+static const char *json_of(const char *version)
+{
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, version, &b);
+    ck_assert(!b.overflow);
+    return rc_buf_cstr(&b);
+}
+
+START_TEST(test_fields)
+{
+    /* All five: each item gets the keys it has, after "source", in order. */
+    ck_assert_str_eq(route("products=cv&n=4&loc=zz&fields=currency,price,image_url,url,title"), "y,z,r,s");
+    ck_assert_uint_eq(recs.bad_records, 0);
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"coview\",\"items\":["
+                                    "{\"product\":\"y\",\"score\":1,\"source\":\"coview\",\"title\":\"Trail \\\"shoe\\\"\","
+                                    "\"url\":\"https://shop.example/p/y\",\"image_url\":\"/img/y.png\",\"price\":59.9,"
+                                    "\"currency\":\"EUR\"},"
+                                    "{\"product\":\"z\",\"score\":0.5,\"source\":\"coview\",\"title\":\"Zed\"},"
+                                    "{\"product\":\"r\",\"score\":9,\"source\":\"global\",\"price\":7.50,"
+                                    "\"currency\":\"USD\"},"
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"}]}");
+    /* A subset: only those keys. */
+    route("products=cv&n=4&loc=zz&fields=price,title");
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"coview\",\"items\":["
+                                    "{\"product\":\"y\",\"score\":1,\"source\":\"coview\",\"title\":\"Trail \\\"shoe\\\"\","
+                                    "\"price\":59.9},"
+                                    "{\"product\":\"z\",\"score\":0.5,\"source\":\"coview\",\"title\":\"Zed\"},"
+                                    "{\"product\":\"r\",\"score\":9,\"source\":\"global\",\"price\":7.50},"
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"}]}");
+    /* Without fields: the answer of old (test_blend_coview_only_and_fallback). */
+    route("products=cv&n=4&loc=zz");
+    ck_assert_uint_eq(recs.fields, 0);
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"coview\",\"items\":["
+                                    "{\"product\":\"y\",\"score\":1,\"source\":\"coview\"},"
+                                    "{\"product\":\"z\",\"score\":0.5,\"source\":\"coview\"},"
+                                    "{\"product\":\"r\",\"score\":9,\"source\":\"global\"},"
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"}]}");
+    /* t's item record is bad: t is answered without fields, counted once. */
+    ck_assert_str_eq(route("n=3&fields=title"), "r,s,t");
+    ck_assert_uint_eq(recs.bad_records, 1);
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"global\",\"items\":["
+                                    "{\"product\":\"r\",\"score\":9,\"source\":\"global\"},"
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"},"
+                                    "{\"product\":\"t\",\"score\":7,\"source\":\"global\"}]}");
+    ck_assert_str_eq(route("n=3"), "r,s,t");
+    ck_assert_uint_eq(recs.bad_records, 0); /* not read without fields */
+    /* No items: no lookups, the empty answer. */
+    route("products=r,s,t,a,k&fields=title");
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"image\",\"items\":[]}");
 }
 END_TEST
 
@@ -423,6 +525,70 @@ START_TEST(test_json_worst_case_fits)
     struct rc_json *doc;
     ck_assert_int_eq(rc_json_parse(b.data, b.len, &doc, NULL), 0);
     rc_json_free(doc);
+}
+END_TEST
+
+/* Every field at its longest on 100 items of the longest escaped ids: a
+ * RE_RECS_JSON_MAX buffer holds it, and it parses. */
+START_TEST(test_json_fields_worst_case_fits)
+{
+    static char id[RC_ID_MAX], title[RC_TITLE_TEXT_MAX], url[RC_URL_TEXT_MAX];
+    memset(id, 0x01, sizeof(id));
+    memset(title, 'x', sizeof(title));
+    for (size_t i = 1; i + 6 < sizeof(title); i += 6)
+        memcpy(title + i, "\\u0001", 6);
+    title[0] = title[sizeof(title) - 1] = '"';
+    memset(url, 'u', sizeof(url));
+    url[0] = url[sizeof(url) - 1] = '"';
+    static const char price[] = "123456789012345678901234";
+    static unsigned char rec[RE_N_MAX][REC_CAP];
+    static struct re_recs r;
+    r = (struct re_recs){.route = RC_SRC_SEGMENT, .count = RE_N_MAX, .fields = RC_FIELDS_ALL};
+    for (unsigned i = 0; i < RE_N_MAX; i++) {
+        r.items[i] = item_of(rec[i], i, id, RC_ID_MAX, -3.4e38f, RC_SRC_SEGMENT);
+        r.texts[i][RC_FIELD_TITLE] = (struct rc_text){title, sizeof(title)};
+        r.texts[i][RC_FIELD_URL] = r.texts[i][RC_FIELD_IMAGE_URL] = (struct rc_text){url, sizeof(url)};
+        r.texts[i][RC_FIELD_PRICE] = (struct rc_text){price, sizeof(price) - 1};
+        r.texts[i][RC_FIELD_CURRENCY] = (struct rc_text){"\"EUR\"", 5};
+        ck_assert_int_eq(rc_field_text_check(RC_FIELD_TITLE, title, sizeof(title)), 0);
+    }
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&r, "20260101T000000Z-99", &b);
+    ck_assert(!b.overflow);
+    struct rc_json *doc;
+    ck_assert_int_eq(rc_json_parse(b.data, b.len, &doc, NULL), 0);
+    rc_json_free(doc);
+}
+END_TEST
+
+/* With fields, as test_json_overflow_at_every_cut: every cut overflows,
+ * writes a prefix of the answer and nothing past the cut. */
+START_TEST(test_json_fields_overflow_at_every_cut)
+{
+    route("products=cv&n=4&loc=zz&fields=title,url,image_url,price,currency");
+    static char want[4096];
+    snprintf(want, sizeof(want), "%s", json_of(cache.manifest.version));
+    size_t want_len = strlen(want);
+    char *mem = malloc(want_len + 64);
+    ck_assert_ptr_nonnull(mem);
+    for (size_t cap = 0; cap <= want_len + 1; cap++) {
+        memset(mem, 0x5a, want_len + 64);
+        struct rc_buf b;
+        rc_buf_fixed(&b, mem, cap);
+        re_recs_json(&recs, cache.manifest.version, &b);
+        ck_assert_int_eq(b.overflow, cap <= want_len);
+        ck_assert_uint_le(b.len, want_len);
+        ck_assert_int_eq(memcmp(mem, want, b.len), 0);
+        if (!b.overflow)
+            ck_assert_uint_eq(b.len, want_len);
+        size_t i = cap;
+        while (i < want_len + 64 && (unsigned char)mem[i] == 0x5a)
+            i++;
+        ck_assert_msg(i == want_len + 64, "cap %zu: byte %zu written", cap, i);
+    }
+    free(mem);
 }
 END_TEST
 
@@ -680,7 +846,11 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_image_single_excludes_on_screen);
     tcase_add_test(tc, test_image_ties_keep_product_order);
     tcase_add_test(tc, test_blend_coview_and_image);
+    tcase_add_test(tc, test_blend_image_aside);
     tcase_add_test(tc, test_blend_coview_only_and_fallback);
+    tcase_add_test(tc, test_fields);
+    tcase_add_test(tc, test_json_fields_worst_case_fits);
+    tcase_add_test(tc, test_json_fields_overflow_at_every_cut);
     tcase_add_test(tc, test_cf);
     tcase_add_test(tc, test_cf_excludes_on_screen);
     tcase_add_test(tc, test_segment_backoff);

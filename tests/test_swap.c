@@ -150,6 +150,49 @@ START_TEST(test_load_swap_and_keep_old_while_referenced)
 }
 END_TEST
 
+/* A FIFO as data.mdb (listed as 0 bytes) and a link to /dev/zero: refused
+ * at once, never opened; the old version keeps serving. Before the version
+ * module a check blocked in open(2) on the FIFO and read /dev/zero forever. */
+START_TEST(test_refuse_unsafe_files)
+{
+    struct re_holder *h;
+    char err[RC_ERRMSG_MAX], path[PATH_MAX + 64];
+    const char *bad[] = {"20260101T010000Z", "20260101T020000Z"};
+    write_version("20260101T000000Z", 1);
+    for (int i = 0; i < 2; i++) {
+        write_version(bad[i], 0);
+        snprintf(path, sizeof(path), "%s/versions/%s", root, bad[i]);
+        struct rc_manifest m;
+        ck_assert_int_eq(rc_manifest_read(path, &m, err), 0);
+        m.files[0].bytes = 0; /* what a FIFO or /dev/zero measures */
+        m.files[0].xxh3 = 0x2d06800538d394c2ull;
+        ck_assert_int_eq(rc_manifest_write(path, &m, NULL, err), 0);
+        rc_manifest_release(&m);
+        snprintf(path, sizeof(path), "%s/versions/%s/data.mdb", root, bad[i]);
+        ck_assert_int_eq(unlink(path), 0);
+        if (i == 0)
+            ck_assert_int_eq(mkfifo(path, 0644), 0);
+        else
+            ck_assert_int_eq(symlink("/dev/zero", path), 0);
+    }
+    ck_assert_int_eq(re_holder_create(&h, root, err), 0);
+    ck_assert_int_eq(re_holder_check(h, 0, err), 0);
+    for (int i = 0; i < 2; i++) {
+        flip(bad[i]);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(re_holder_check(h, 0, err), RC_EFORMAT);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ck_assert_msg(t1.tv_sec - t0.tv_sec < 2, "refusing %s took %lds", bad[i], (long)(t1.tv_sec - t0.tv_sec));
+        ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+        struct re_version *v = re_holder_acquire(h);
+        assert_serves(h, v, "20260101T000000Z");
+        re_holder_release(h, v);
+    }
+    re_holder_destroy(h);
+}
+END_TEST
+
 START_TEST(test_refuse_corrupt_version)
 {
     struct re_holder *h;
@@ -342,6 +385,7 @@ static Suite *swap_suite(void)
     tcase_add_test(tc, test_no_version_yet);
     tcase_add_test(tc, test_load_swap_and_keep_old_while_referenced);
     tcase_add_test(tc, test_refuse_corrupt_version);
+    tcase_add_test(tc, test_refuse_unsafe_files);
     tcase_add_test(tc, test_swaps_under_load);
     tcase_add_test(tc, test_swaps_under_load_with_watcher);
     tcase_add_test(tc, test_watcher_inotify);

@@ -155,6 +155,27 @@ START_TEST(test_decay_function)
 }
 END_TEST
 
+/* The window rule training and popularity share: inside when ts_max - ts <= days. */
+START_TEST(test_window_start)
+{
+    ck_assert(rb_window_start(1000, 0) == INT64_MIN);
+    ck_assert(rb_window_start(10 * DAY, 7) == 3 * DAY);
+    ck_assert(rb_window_start(10 * DAY, 0.5) == 10 * DAY - DAY / 2);
+    ck_assert(rb_window_start(100, 1.5 / DAY) == 99); /* 1.5 s back: 98 is outside */
+    ck_assert(rb_window_start(0, 1e300) == INT64_MIN);
+}
+END_TEST
+
+/* A zeroed training set releases as a no-op, twice. */
+START_TEST(test_release_zeroed)
+{
+    struct rb_train t;
+    memset(&t, 0, sizeof(t));
+    rb_train_release(&t);
+    rb_train_release(&t);
+}
+END_TEST
+
 /* Weights summed per (row, product); columns sorted even when seen out of order. */
 START_TEST(test_weights_and_layout)
 {
@@ -643,6 +664,8 @@ static Suite *train_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_decay_function);
+    tcase_add_test(tc, test_window_start);
+    tcase_add_test(tc, test_release_zeroed);
     tcase_add_test(tc, test_weights_and_layout);
     tcase_add_test(tc, test_decay);
     tcase_add_test(tc, test_window);

@@ -2,14 +2,14 @@
 # (sourced, not run: tests/CMakeLists.txt runs e2e/*.sh only).
 #
 # Needs BIN (CMake build folder) and EDGEREC_TEST_TMP; exits 77 when
-# recedge, mkfixture, curl or python3 is missing.
+# recedge, mkcache, curl or python3 is missing.
 
 : "${BIN:?BIN must name the CMake build folder}"
 export LC_ALL=C
 
 recedge=$BIN/edge/recedge
-mkfixture=$BIN/tests/mkfixture
-for need in "$recedge" "$mkfixture"; do
+mkcache=$BIN/tests/mkcache
+for need in "$recedge" "$mkcache"; do
     if [ ! -x "$need" ]; then
         echo "$(basename "$0"): $need not built; skipped"
         exit 77
@@ -134,10 +134,10 @@ flip_to() {
     mv -T "$1/.current.e2e" "$1/current"
 }
 
-# version V [mkfixture flags]: write version V under $root whose only list
+# version V [mkcache flags]: write version V under $root whose only list
 # is a global one holding the single product "from-V", so an answer names
-# the version it came from.
+# the version it came from; `current` points at it unless --no-flip.
 version() {
-    printf 'segment * * from-%s:1\n' "$1" | "$mkfixture" --root "$root" --version "$1" "${@:2}" \
-        || fail "mkfixture $1 failed"
+    printf 'segment * * from-%s:1\n' "$1" | "$mkcache" --spec - --root "$root" --version "$1" --flip "${@:2}" \
+        > /dev/null || fail "mkcache $1 failed"
 }

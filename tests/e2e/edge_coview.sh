@@ -43,8 +43,9 @@ n = m["evaluation"]["next_item"]
 for kind in ("blend", "coview", "image", "baseline", "pop"):
     assert 0 <= n[kind + "_hr"] <= 1 and 0 <= n[kind + "_mrr"] <= n[kind + "_hr"], n
 assert n["steps"] > 100 and n["k"] == 10, n
-# the blend is at least as good as either kind alone (it can be either)
-assert n["blend_hr"] >= max(n["coview_hr"], n["image_hr"]) - 0.01, n
+# the blend is at least as good as either kind alone (w = 1 is coview alone)
+assert n["blend_hr"] >= max(n["coview_hr"], n["image_hr"]), n
+assert any(g["w"] == 1 for g in n["blend_grid"]), n
 assert n["coview_hr"] > n["pop_hr"], n
 assert len(n["blend_grid"]) > 1, n
 PY
@@ -64,12 +65,20 @@ EDGEREC_ROOT=$tmp/a "$recctl" get coview "$pid" > "$tmp/get.json" || fail "recct
 grep -q '"source":"coview"' "$tmp/get.json" || fail "recctl get coview: $(head -c 300 "$tmp/get.json")"
 ok "recctl verify and get cover coview"
 
+# The weight the holdout chose decides the answer: at 1 a product's coview
+# list stands alone (flagged sole), below 1 both kinds merge.
+w=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"]["blend_weight"])' "$m")
 start_server "$tmp/a"
 expect_status 200 GET "/v1/recs?products=$pid&n=40"
 json_ok
-# 20 coview and 20 image entries (some shared), then the fill.
 srcs=$(json_get '",".join(sorted(set(i["source"] for i in d["items"] if i["source"] != "global")))')
-[ "$srcs" = "coview,image" ] || fail "products=$pid: sources '$srcs', want coview and image: $(head -c 400 "$tmp/body")"
+if [ "$w" = 1 ]; then
+    [ "$srcs" = "coview" ] || fail "products=$pid at weight 1: sources '$srcs', want coview alone: $(head -c 400 "$tmp/body")"
+    json_get '[i["source"] for i in d["items"]][-1]' | grep -qx global \
+        || fail "products=$pid at weight 1: the 20-entry coview list is not filled up from the next tiers"
+else
+    [ "$srcs" = "coview,image" ] || fail "products=$pid: sources '$srcs', want coview and image: $(head -c 400 "$tmp/body")"
+fi
 json_get '(lambda s: all(s[i] >= s[i+1] for i in range(len(s)-1)))([i["score"] for i in d["items"] if i["source"] != "global"])' \
     | grep -q True || fail "products=$pid: not ordered by score: $(head -c 400 "$tmp/body")"
 route=$(json_get 'd["route"]')
@@ -77,7 +86,20 @@ first=$(json_get 'd["items"][0]["source"]')
 [ "$route" = "$first" ] || fail "route '$route' is not the first item's source '$first'"
 json_get '"'"$pid"'" not in [i["product"] for i in d["items"]]' | grep -q True || fail "the product on screen is listed"
 stop_server
-ok "recedge merges coview and image lists for products=$pid (route $route)"
+ok "recedge answers products=$pid at the holdout's blend weight $w (route $route, sources $srcs)"
+
+# ---- a weight below 1, given: both kinds merged by score ----
+"$recbuild" "${common[@]}" --embeddings "$data/emb.npy" --blend-weight 0.5 --out "$tmp/c" > "$tmp/c.out" \
+    2> "$tmp/c.log" || { cat "$tmp/c.log" >&2; fail "recbuild --blend-weight 0.5 exited with $?"; }
+start_server "$tmp/c"
+expect_status 200 GET "/v1/recs?products=$pid&n=40"
+# 20 coview and 20 image entries (some shared), then the fill.
+srcs=$(json_get '",".join(sorted(set(i["source"] for i in d["items"] if i["source"] != "global")))')
+[ "$srcs" = "coview,image" ] || fail "products=$pid at 0.5: sources '$srcs', want coview and image: $(head -c 400 "$tmp/body")"
+json_get '(lambda s: all(s[i] >= s[i+1] for i in range(len(s)-1)))([i["score"] for i in d["items"] if i["source"] != "global"])' \
+    | grep -q True || fail "products=$pid at 0.5: not ordered by score: $(head -c 400 "$tmp/body")"
+stop_server
+ok "at --blend-weight 0.5 recedge merges coview and image lists by score"
 
 # ---- without embeddings: coview alone answers the browsing route ----
 "$recbuild" "${common[@]}" --out "$tmp/b" --session-gap 20 > "$tmp/b.out" 2> "$tmp/b.log" \

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # tests/e2e/edge_http.sh - the real recedge on a fixture cache over a real
 # loopback socket: every status of schemas/http.md (200, 204, 400, 404, 405,
-# 503, HEAD), CORS and Cache-Control headers from flags and environment,
+# 503, HEAD), CORS (one origin, an allow-list, preflights) and Cache-Control
+# headers from flags and environment, browser-sized requests and every
+# refusal of the request line and headers as one well-formed JSON answer,
 # JSON validity with hostile ids, /v1/version, /metrics moving with traffic,
 # /readyz, and exit status 0 on SIGTERM.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
-# Exits 77 (skipped) while recedge or mkfixture is not built.
+# Exits 77 (skipped) while recedge or mkcache is not built.
 set -euo pipefail
 source "$(dirname "$0")/edge_common.bash"
 
 root=$tmp/cache
 # %22 quote, %5C backslash, %01 %1F control bytes, %FF invalid UTF-8,
 # %00 NUL, %C3%A9 a valid e-acute.
-"$mkfixture" --root "$root" --version 20260101T000000Z <<'EOF' || fail "mkfixture failed"
+"$mkcache" --spec - --flip --root "$root" --version 20260101T000000Z > /dev/null <<'EOF' || fail "mkcache failed"
 product p1 a:0.9 b:0.5 c:0.4 p2:0.35
 product p2 b:0.95 d:0.3 a:0.2
 product weird q%22uote:0.9 back%5Cslash:0.8 ctl%01%1F:0.7 bad%FF%FE:0.6 nul%00byte:0.5 %C3%A9t%C3%A9:0.4
@@ -88,7 +90,7 @@ PY
 # --- 400 ---
 bad=(
     'cookie=%zz' 'products=a,%2' 'loc=%' 'n=0' 'n=101' 'n=abc' 'n=' 'products=a,,b' 'products=,'
-    'cookie=a&cookie=b' 'x=%G0'
+    'cookie=a&cookie=b' 'x=%G0' 'abcdefghijklmnopq%zz=1' 'n=1%00&n=2' 'cookie=a%00&cookie=b'
     "products=$(seq -s, 1 21)"
     "cookie=$(head -c 257 /dev/zero | tr '\0' c)"
 )
@@ -129,6 +131,20 @@ expect_status 204 OPTIONS /v1/recs -H 'Origin: https://shop.example' -H 'Access-
 case "$(header Access-Control-Allow-Methods)" in *GET*) ;; *) fail "preflight methods" ;; esac
 [ -n "$(header Access-Control-Allow-Headers)" ] || fail "preflight headers"
 [ "$(header Access-Control-Max-Age)" = 86400 ] || fail "preflight max-age"
+# A page script that sends X-Requested-With and trace context headers.
+expect_status 204 OPTIONS /v1/recs -H 'Origin: https://shop.example' -H 'Access-Control-Request-Method: GET' \
+    -H 'Access-Control-Request-Headers: x-requested-with,traceparent,tracestate'
+allowed=$(header Access-Control-Allow-Headers | tr 'A-Z' 'a-z')
+for h in content-type x-requested-with traceparent tracestate; do
+    case ", $allowed," in *", $h,"*) ;; *) fail "preflight does not allow $h: $allowed" ;; esac
+done
+[ -z "$(header Vary)" ] || fail "Vary sent for a single origin"
+# Paths are compared exactly after decoding: a NUL is a byte like any other.
+expect_status 404 GET '/healthz%00.json'
+json_ok
+expect_status 404 GET '/v1/recs%00?n=1'
+expect_status 404 GET '/healthz%zz'
+expect_status 200 GET '/%68ealthz'
 
 # --- operations ---
 expect_status 200 GET /healthz
@@ -150,7 +166,7 @@ grep -q '^recedge_cache_loaded 1$' "$tmp/body" || fail "loaded metric"
 grep -q '^recedge_cache_age_seconds [0-9]' "$tmp/body" || fail "age metric"
 grep -q '^recedge_request_duration_microseconds_bucket{endpoint="recs",le="+Inf"} [1-9]' "$tmp/body" || fail "histogram"
 grep -q '^recedge_requests_total{endpoint="recs",route="none",status="400"} [1-9]' "$tmp/body" || fail "400 counted"
-grep -q '^recedge_requests_total{endpoint="other",route="none",status="404"} 5$' "$tmp/body" || fail "404 counted"
+grep -q '^recedge_requests_total{endpoint="other",route="none",status="404"} 8$' "$tmp/body" || fail "404 counted"
 series='recedge_requests_total{endpoint="recs",route="cf",status="200"}'
 before=$(metric "$series")
 for _ in 1 2 3; do expect_status 200 GET '/v1/recs?cookie=c1'; done
@@ -192,52 +208,174 @@ expect_status 200 GET '/v1/recs'
 [ "$(header Access-Control-Allow-Origin)" = '*' ] || fail "default ACAO"
 [ "$(header Cache-Control)" = 'private, max-age=60' ] || fail "default Cache-Control"
 wait_until 2 grep -q 'event=access endpoint=recs status=200 route=global' "$tmp/server.log" || fail "access log line"
-grep -q 'event=listen .*conn_memory=5120' "$tmp/server.log" || fail "default --conn-memory is not 5120"
+grep -q 'event=listen .*conn_memory=12288' "$tmp/server.log" || fail "default --conn-memory is not 12288"
 
-# --- limits of the default connection memory (schemas/http.md, "Limits") ---
-# What fits: a browser's cross-origin request (its usual headers and those a
-# CDN adds, 650 bytes) with 20 ids of 64 bytes, or with 1 KB of cookies and
-# a short query. What does not (the largest valid query from a browser, a
-# 40 KB request line, 40 KB of headers) is never answered 200, gets 414 /
-# 431 or a closed connection from libmicrohttpd, and the server goes on
-# serving.
-python3 - "$port" <<'PY' || fail "connection memory limits"
-import socket, sys
+# --- browsers, refusals and strictness with the defaults (schemas/http.md, "Limits") ---
+# Every answer is checked as the whole byte stream of its connection: one
+# status line, one header block, a body of exactly Content-Length bytes,
+# nothing after it. What fits: a same-origin call from a shop page with a
+# 2 KB cookie jar in 25 pairs, a 500-byte Referer and the headers a CDN
+# adds. What recedge refuses (a request target or header field over 8,192
+# bytes, more than 64 fields, a head that leaves no room for the answer,
+# no Host, two Hosts, folding, Transfer-Encoding with Content-Length) gets
+# a JSON body with the CORS headers, and a smuggled second request is never
+# served.
+python3 - "$port" <<'PY' || fail "browser requests and refusals"
+import json, socket, sys
 port = int(sys.argv[1])
-def send(target, headers=b''):
-    s = socket.create_connection(('127.0.0.1', port), timeout=10)
-    data = b''
+
+def exchange(data, addr='127.0.0.1'):
+    s = socket.create_connection((addr, port), timeout=10)
+    out = b''
     try:
-        s.sendall(b'GET ' + target + b' HTTP/1.1\r\nHost: 127.0.0.1\r\n' + headers + b'Connection: close\r\n\r\n')
+        s.sendall(data)
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
-            data += chunk
+            out += chunk
     except (ConnectionResetError, BrokenPipeError):
-        pass  # refused while the client was still sending
+        pass  # the client was still sending when the answer was complete
     s.close()
-    return data
+    return out
+
+def one(raw, what):
+    """The only answer in raw: (status, headers, body)."""
+    head, sep, body = raw.partition(b'\r\n\r\n')
+    assert sep, (what, raw[:300])
+    lines = head.split(b'\r\n')
+    assert lines[0].startswith(b'HTTP/1.1 '), (what, raw[:300])
+    fields = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b':')
+        assert colon and name.strip() == name, (what, line)
+        fields[name.decode().lower()] = value.strip().decode()
+    assert len(body) == int(fields['content-length']), (what, len(body), raw[:600])
+    return int(lines[0].split()[1]), fields, body
+
+def refused(raw, what, status, code):
+    st, fields, body = one(raw, what)
+    assert st == status, (what, st, body)
+    assert fields.get('content-type') == 'application/json', (what, fields)
+    assert fields.get('access-control-allow-origin') == '*', (what, fields)
+    assert fields.get('cache-control') == 'no-store', (what, fields)
+    assert fields.get('connection') == 'close', (what, fields)
+    assert json.loads(body)['error'] == code, (what, body)
+    return json.loads(body)['reason']
+
 browser = (b'User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n'
            b'Accept: */*\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n'
-           b'Origin: https://www.shop.example\r\nReferer: https://www.shop.example/category/shoes/p1?utm_source=newsletter&utm_medium=email\r\n'
            b'sec-ch-ua: "Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"\r\nsec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: "Windows"\r\n'
-           b'Sec-Fetch-Site: same-site\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\nPriority: u=1, i\r\n'
-           b'X-Forwarded-For: 203.0.113.7, 198.51.100.23\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge-cache\r\n')
+           b'Sec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\nPriority: u=1, i\r\n'
+           b'X-Forwarded-For: 203.0.113.7, 198.51.100.23\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge-cache, 1.1 varnish\r\n'
+           b'X-Request-Id: 7f3c2a9e-5b1d-4c8e-9a6f-2d4b8e1c3a57\r\nCDN-Loop: cloudflare; loops=1, fastly\r\n')
+page = b'https://www.shop.example/c/shoes/running?utm_campaign='
+referer = b'Referer: ' + page + b'r' * (500 - len(page)) + b'\r\n'  # a 500-byte value
+jar = b'; '.join(b'ck%02d=%s' % (i, b'v' * 75) for i in range(25))
+assert len(jar) == 2048, len(jar)
+shop = b'Host: www.shop.example\r\n' + browser + referer + b'Cookie: ' + jar + b'\r\n'
+
+# The shop page's call, on a kept-alive connection, twice.
+req = b'GET /v1/recs?cookie=c1&products=p1,p2&n=10 HTTP/1.1\r\n' + shop + b'\r\n'
+s = socket.create_connection(('127.0.0.1', port), timeout=10)
+for _ in range(2):
+    s.sendall(req)
+    data = b''
+    while b'\r\n\r\n' not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b'\r\n\r\n')
+    n = int([l for l in head.split(b'\r\n') if l.lower().startswith(b'content-length:')][0].split(b':')[1])
+    while len(body) < n:
+        body += s.recv(65536)
+    st, fields, body = one(head + b'\r\n\r\n' + body, 'shop page')
+    assert st == 200 and json.loads(body)['items'], (st, body)
+s.close()
+# 20 ids of 64 bytes from the same page; the longest valid query (20 ids
+# of 256 bytes, a 5,157-byte target) from a cross-origin widget (no cookies).
 ids64 = b','.join(b'%d' % i + b'p' * 62 for i in range(10, 30))
-r = send(b'/v1/recs?products=' + ids64, browser)
-assert r.startswith(b'HTTP/1.1 200 '), r[:200]
-r = send(b'/v1/recs?cookie=c1&products=p1,p2&n=10', browser + b'Cookie: ' + b'c' * 1024 + b'\r\n')
-assert r.startswith(b'HTTP/1.1 200 '), r[:200]
+st, _, _ = one(exchange(b'GET /v1/recs?products=' + ids64 + b' HTTP/1.1\r\n' + shop + b'Connection: close\r\n\r\n'), 'ids64')
+assert st == 200, st
 ids256 = b','.join(b'%d' % i + b'p' * 254 for i in range(10, 30))
-for target, headers, code in ((b'/v1/recs?products=' + ids256, browser, b'414'),
-                              (b'/v1/recs?x=' + b'a' * 40000, b'', b'414'),
-                              (b'/v1/recs?products=p1', b'Cookie: ' + b'c' * 40000 + b'\r\n', b'431')):
-    r = send(target, headers)
-    assert r == b'' or r.startswith(b'HTTP/1.1 ' + code + b' '), r[:200]
-r = send(b'/healthz')
-assert r.startswith(b'HTTP/1.1 200 '), r[:200]
+widget = b'Host: recs.shop.example\r\nOrigin: https://www.shop.example\r\n' + browser + referer
+st, _, _ = one(exchange(b'GET /v1/recs?products=' + ids256 + b' HTTP/1.1\r\n' + widget + b'Connection: close\r\n\r\n'), 'ids256')
+assert st == 200, st
+
+# Refusals recedge makes: JSON, CORS, one well-formed answer.
+r = refused(exchange(b'GET /v1/recs?cookie=' + b'c' * 5000 + b' HTTP/1.1\r\nHost: a\r\n' + browser + b'Connection: close\r\n\r\n'), 'cookie=5000', 400, 'bad_request')
+assert r == "an id in 'cookie' is longer than 256 bytes", r
+r = refused(exchange(b'GET /v1/recs?x=' + b'a' * 9000 + b' HTTP/1.1\r\nHost: a\r\n\r\n'), 'long target', 414, 'uri_too_long')
+assert r == 'request target longer than 8192 bytes', r
+r = refused(exchange(b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nX-Big: ' + b'b' * 9000 + b'\r\n\r\n'), 'long field', 431, 'header_fields_too_large')
+assert r == 'a header field longer than 8192 bytes', r
+many = b''.join(b'X-H%d: v\r\n' % i for i in range(70))
+r = refused(exchange(b'GET /v1/recs HTTP/1.1\r\nHost: a\r\n' + many + b'\r\n'), 'many fields', 431, 'header_fields_too_large')
+assert r == 'more than 64 header fields', r
+# A head that leaves no room for the answer in the connection memory.
+for size in (11500, 11700, 11900):
+    r = refused(exchange(b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nX-A: ' + b'a' * 5000 + b'\r\nX-B: ' + b'b' * (size - 5000) + b'\r\n\r\n'),
+                'full head %d' % size, 431, 'header_fields_too_large')
+    assert '12288' in r, r
+# HEAD gets the refusal without its body.
+raw = exchange(b'HEAD /v1/recs HTTP/1.1\r\nHost: a\r\nX-A: ' + b'a' * 5000 + b'\r\nX-B: ' + b'b' * 6700 + b'\r\n\r\n')
+assert raw.startswith(b'HTTP/1.1 431 ') and raw.endswith(b'\r\n\r\n') and raw.count(b'HTTP/1.1') == 1, raw[-200:]
+
+# Strictness: Host, folding, framing.
+refused(exchange(b'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 'no host', 400, 'bad_request')
+refused(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'), 'two hosts', 400, 'bad_request')
+refused(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\nConnection: close\r\n\r\n'), 'folded', 400, 'bad_request')
+refused(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\t2\r\n\r\n'), 'folded tab', 400, 'bad_request')
+refused(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nX A: 1\r\n\r\n'), 'bad name', 400, 'bad_request')
+smuggle = (b'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n'
+           b'0\r\n\r\nGET /readyz HTTP/1.1\r\nHost: a\r\n\r\n')
+refused(exchange(smuggle), 'CL + TE', 400, 'bad_request')  # one answer: /readyz is never served
+refused(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n'), 'two CL', 400, 'bad_request')
+# What stays accepted: HTTP/1.0 without Host, blanks around values, LF line
+# ends, a GET with a body (ignored), then a second request on the connection.
+for req in (b'GET /healthz HTTP/1.0\r\n\r\n',
+            b'GET /healthz HTTP/1.1\r\nHost:a\r\nX-A:  spaced value  \r\nX-B:\t1\r\nX-Empty:\r\nConnection: close\r\n\r\n',
+            b'GET /healthz HTTP/1.1\nHost: a\nConnection: close\n\n'):
+    st, _, body = one(exchange(req), req)
+    assert st == 200 and json.loads(body) == {'status': 'ok'}, (req, st, body)
+raw = exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+assert raw.count(b'HTTP/1.1 200 ') == 2 and raw.endswith(b'{"status":"ready"}'), raw
+
+# Far beyond the connection memory, libmicrohttpd answers itself (414 or
+# 431, an HTML body, no CORS): still one complete answer, or a reset while
+# the client was sending.
+for data in (b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\n\r\n',
+             b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nCookie: ' + b'c' * 40000 + b'\r\n\r\n'):
+    raw = exchange(data)
+    if raw:
+        st, _, _ = one(raw, 'far too large')
+        assert st in (414, 431), st
+st, _, _ = one(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), 'after')
+assert st == 200
 PY
+stop_server
+
+# An allow-list: the request's Origin is named when listed, with Vary:
+# Origin on every answer; Timing-Allow-Origin and the preflight's max-age
+# from their flags.
+start_server "$root" --cors-origin 'https://a.example, https://b.example' --timing-allow-origin '*' \
+    --cors-max-age 600 --cors-headers 'Content-Type, X-Custom'
+wait_until 5 is_ready || fail "not ready (allow-list)"
+expect_status 200 GET '/v1/recs' -H 'Origin: https://b.example'
+[ "$(header Access-Control-Allow-Origin)" = https://b.example ] || fail "allow-list: listed origin"
+[ "$(header Vary)" = Origin ] || fail "allow-list: Vary"
+[ "$(header Timing-Allow-Origin)" = '*' ] || fail "Timing-Allow-Origin"
+expect_status 400 GET '/v1/recs?n=0' -H 'Origin: https://a.example'
+[ "$(header Access-Control-Allow-Origin)" = https://a.example ] || fail "allow-list on an error"
+expect_status 200 GET '/v1/recs' -H 'Origin: https://evil.example'
+[ -z "$(header Access-Control-Allow-Origin)" ] || fail "allow-list: unlisted origin named"
+[ "$(header Vary)" = Origin ] || fail "allow-list: Vary without a match"
+expect_status 200 GET '/v1/recs'
+[ -z "$(header Access-Control-Allow-Origin)" ] || fail "allow-list: no Origin"
+expect_status 204 OPTIONS /v1/recs -H 'Origin: https://a.example' -H 'Access-Control-Request-Method: GET'
+[ "$(header Access-Control-Allow-Origin)" = https://a.example ] || fail "allow-list preflight"
+[ "$(header Access-Control-Allow-Headers)" = 'Content-Type, X-Custom' ] || fail "--cors-headers"
+[ "$(header Access-Control-Max-Age)" = 600 ] || fail "--cors-max-age"
+expect_status 204 OPTIONS /v1/recs -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET'
+[ -z "$(header Access-Control-Allow-Origin)$(header Access-Control-Allow-Headers)" ] || fail "preflight of an unlisted origin"
 stop_server
 
 # An empty --cors-origin sends no ACAO; a bad flag is refused with status 2.

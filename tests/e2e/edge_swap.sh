@@ -9,7 +9,7 @@
 # fails a request during flips, and exits 0 on SIGTERM.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
-# Exits 77 (skipped) while recedge or mkfixture is not built.
+# Exits 77 (skipped) while recedge or mkcache is not built.
 set -euo pipefail
 source "$(dirname "$0")/edge_common.bash"
 
@@ -95,11 +95,11 @@ wait_until 10 refused_at_least $((refused + 3)) || fail "truncated version not r
 serves_version 20260101T020000Z || fail "old version not kept after a truncated one"
 
 # --- files that match the manifest, records that do not: refused too ---
-"$BIN/tests/mkcache" --root "$root" --version 20260101T050000Z --bad-record > /dev/null || fail "mkcache failed"
+"$mkcache" --root "$root" --version 20260101T050000Z --bad-record > /dev/null || fail "mkcache failed"
 flip_to "$root" 20260101T050000Z
 wait_until 10 refused_at_least $((refused + 4)) || fail "version with a bad record checksum not refused"
 grep -q 'event=refuse version=20260101T050000Z .*checksum' "$tmp/server.log" || fail "bad record reason not logged"
-"$BIN/tests/mkcache" --root "$root" --version 20260101T060000Z --dup-entry > /dev/null || fail "mkcache failed"
+"$mkcache" --root "$root" --version 20260101T060000Z --dup-entry > /dev/null || fail "mkcache failed"
 flip_to "$root" 20260101T060000Z
 wait_until 10 refused_at_least $((refused + 5)) || fail "version with a repeated product not refused"
 grep -q 'event=refuse version=20260101T060000Z .*repeats the product' "$tmp/server.log" \

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# tests/e2e/edge_swap_load.sh - 20 version swaps under continuous load, 3 of
-# them bad (two corrupt, one truncated): every response during the run must
-# be a 200 with a well-formed body from a good version, the bad versions are
-# refused, and the last good version is the one serving at the end.
+# tests/e2e/edge_swap_load.sh - 23 version swaps under continuous load, 6 of
+# them bad: two corrupt, one truncated, and three that must be refused
+# without being opened (schemas/cache.md, "Versions"): a FIFO as data.mdb
+# (the manifest saying 0 bytes), data.mdb as a symlink to /dev/zero (0
+# bytes too), and data.mdb as a symlink out of the root to a copy with the
+# right size and checksum. Every response during the run must be a 200 with
+# a well-formed body from a good version, each bad version is refused within
+# 10 s, the last good version is the one serving at the end, and recedge
+# exits within 10 s of SIGTERM afterwards.
 #
 # The load is two keep-alive HTTP clients that parse every body, so a
 # malformed answer counts as a failure, not only a non-200 status.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
-# Exits 77 (skipped) while recedge or mkfixture is not built.
+# Exits 77 (skipped) while recedge or mkcache is not built.
 set -euo pipefail
 source "$(dirname "$0")/edge_common.bash"
 
@@ -51,21 +56,27 @@ PY
     eval "load$c=\$!"
 done
 
-# Swaps 1..20 after the first load; 5 and 11 are corrupt, 17 truncated.
+# Swaps 1..23 after the first load; 5 and 11 are corrupt, 17 truncated,
+# 8 a FIFO, 14 a link to /dev/zero, 20 a link out of the root.
 good=20260201T000000Z
 refused=0
-for i in $(seq 1 20); do
+mkdir -p "$tmp/outside"
+for i in $(seq 1 23); do
     v=$(printf '20260201T%02d0000Z' "$i")
     case $i in
-    5 | 11 | 17)
+    5 | 8 | 11 | 14 | 17 | 20)
         version "$v" --no-flip
         data=$root/versions/$v/data.mdb
-        if [ "$i" = 17 ]; then
-            truncate -s 8192 "$data"
-        else
+        case $i in
+        17) truncate -s 8192 "$data" ;;
+        8) rm "$data"; mkfifo "$data"; python3 "$SRC/tests/e2e/empty_data.py" "$root/versions/$v/manifest.json" ;;
+        14) rm "$data"; ln -s /dev/zero "$data"; python3 "$SRC/tests/e2e/empty_data.py" "$root/versions/$v/manifest.json" ;;
+        20) mv "$data" "$tmp/outside/$v.mdb"; ln -s "$tmp/outside/$v.mdb" "$data" ;;
+        *)
             size=$(stat -c %s "$data")
             printf '\x5a' | dd of="$data" bs=1 seek=$((size / 2)) conv=notrunc status=none
-        fi
+            ;;
+        esac
         echo "$v" >> "$tmp/bad_versions"
         refused=$((refused + 1))
         flip_to "$root" "$v"
@@ -83,10 +94,25 @@ touch "$tmp/stop"
 wait "$load1" || fail "client 1: $(cat "$tmp/load1.out") (requests, failed)"
 wait "$load2" || fail "client 2: $(cat "$tmp/load2.out") (requests, failed)"
 
-[ "$(metric recedge_cache_refused_total)" = 3 ] || fail "refused: $(metric recedge_cache_refused_total), expected 3"
+[ "$(metric recedge_cache_refused_total)" = 6 ] || fail "refused: $(metric recedge_cache_refused_total), expected 6"
 [ "$(metric recedge_cache_swaps_total)" = 18 ] || fail "swaps: $(metric recedge_cache_swaps_total), expected 18 (1 + 17 good)"
 serves_version "$good" || fail "the last good version $good is not serving"
+for reason in "a FIFO, not a regular file" "a symlink, not a regular file"; do
+    grep -q "event=refuse .*$reason" "$tmp/server.log" || fail "no refusal saying '$reason'"
+done
 read -r n1 f1 < "$tmp/load1.out"
 read -r n2 f2 < "$tmp/load2.out"
-echo "edge_swap_load: 20 swaps (3 refused) during $((n1 + n2)) requests, $((f1 + f2)) failed; serving $good"
-stop_server
+
+# SIGTERM ends the process promptly: no swap thread is left blocked or spinning.
+kill -TERM "$server_pid"
+for _ in $(seq 1 100); do
+    kill -0 "$server_pid" 2> /dev/null || break
+    sleep 0.1
+done
+kill -0 "$server_pid" 2> /dev/null && fail "recedge still running 10 s after SIGTERM"
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=
+[ "$rc" -eq 0 ] || fail "recedge exited with $rc after SIGTERM"
+grep -q 'event=exit status=0' "$tmp/server.log" || fail "no exit line in the log"
+echo "edge_swap_load: 23 swaps (6 refused) during $((n1 + n2)) requests, $((f1 + f2)) failed; serving $good"

@@ -78,8 +78,11 @@ roll 0 push --hosts "$hosts" --src "$src" --version $v1
 # Start the three recedges on free ports (the `listen` line names the port).
 : > "$hosts"
 for n in 1 2 3; do
+    # The log exists before the poll below reads it (the redirection of a
+    # background job may happen after the first read).
+    : > "$tmp/recedge$n.log"
     "$recedge" --root "$tmp/node$n" --bind 127.0.0.1 --port 0 --threads 2 --poll-ms 200 \
-        2> "$tmp/recedge$n.log" &
+        2>> "$tmp/recedge$n.log" &
     pids+=($!)
     port=
     for _ in $(seq 100); do

@@ -1,6 +1,6 @@
 # tests/e2e/ops_common.bash - helpers for the operations end-to-end scripts
-# (recctl.sh, rebuild.sh, fleet.sh, rollout_rsyncd.sh; sourced, not run:
-# tests/CMakeLists.txt runs e2e/*.sh only).
+# (recctl.sh, rebuild.sh, fleet.sh, rollout_rsyncd.sh, rollout_safety.sh;
+# sourced, not run: tests/CMakeLists.txt runs e2e/*.sh only).
 #
 # Needs BIN and SRC (CMake build and source folders) and EDGEREC_TEST_TMP;
 # exits 77 when recctl or mkcache (tests/ops_tools.cmake) is not built, or

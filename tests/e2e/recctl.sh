@@ -80,6 +80,40 @@ expect 1 "$recctl" verify "$tmp/damaged/renamed"
 has "$err" "names must match" "verify of a misnamed directory"
 expect 1 "$recctl" --root "$root" verify 20990101T000000Z
 has "$err" "does not exist" "verify of a missing version"
+# Nothing in a version is opened unless it is a regular file inside it: a
+# FIFO or a /dev/zero link as data.mdb (listed as 0 bytes, as they measure)
+# is refused at once, not read; a listed file linking out of the version
+# is refused even with the right size and checksum.
+mkdir -p "$tmp/unsafe/fifo" "$tmp/unsafe/zero" "$tmp/unsafe/out"
+for kind in fifo zero out; do
+    cp -r "$root/versions/$v1" "$tmp/unsafe/$kind/$v1"
+done
+rm "$tmp/unsafe/fifo/$v1/data.mdb"
+mkfifo "$tmp/unsafe/fifo/$v1/data.mdb"
+python3 "$SRC/tests/e2e/empty_data.py" "$tmp/unsafe/fifo/$v1/manifest.json"
+rm "$tmp/unsafe/zero/$v1/data.mdb"
+ln -s /dev/zero "$tmp/unsafe/zero/$v1/data.mdb"
+python3 "$SRC/tests/e2e/empty_data.py" "$tmp/unsafe/zero/$v1/manifest.json"
+mv "$tmp/unsafe/out/$v1/data.mdb" "$tmp/unsafe/outside.mdb"
+ln -s "$tmp/unsafe/outside.mdb" "$tmp/unsafe/out/$v1/data.mdb"
+for kind in fifo zero out; do
+    expect 1 timeout 10 "$recctl" verify "$tmp/unsafe/$kind/$v1"
+    has "$err" "not a regular file: refused" "verify of a $kind data.mdb"
+done
+has "$(cat "$tmp/err")" "a symlink" "verify of a link out of the version"
+# publish --from refuses the link out, and an incoming directory that is a symlink.
+mkdir -p "$tmp/pub/.incoming"
+"$mkcache" --root "$tmp/pub" --version $v2 --flip > /dev/null
+cp -r "$tmp/unsafe/out/$v1" "$tmp/pub/.incoming/$v1"
+expect 1 "$recctl" --root "$tmp/pub" publish --from "$tmp/pub/.incoming/$v1"
+[ ! -e "$tmp/pub/versions/$v1" ] || fail "publish --from installed a version with a link out"
+cp -r "$root/versions/$v1" "$tmp/unsafe/real-$v1"
+ln -s "$tmp/unsafe/real-$v1" "$tmp/pub/.incoming/$v1-link"
+expect 1 "$recctl" --root "$tmp/pub" publish --from "$tmp/pub/.incoming/$v1-link"
+has "$err" "not a version directory: refused" "publish --from of a symlinked directory"
+[ "$("$recctl" --root "$tmp/pub" current)" = "$v2" ] || fail "a refused publish --from moved current"
+# An id is never an option: after --, '--help' is an argument, and no version.
+expect 1 "$recctl" --root "$root" verify -- --help
 
 # ---- get ----
 expect 0 "$recctl" --root "$root" get product p3
@@ -176,7 +210,12 @@ has "$out" "{\"action\":\"rollback\",\"version\":\"$v1\",\"previous\":\"$v2\"}" 
 expect 1 "$recctl" --root "$root" rollback
 has "$err" "no version older than $v1" "rollback past the oldest"
 
-# ---- prune: the newest K and always current ----
+# ---- prune: the newest K and always current, only in a marked root ----
+mkdir -p "$tmp/notaroot/versions/$v1"
+echo keep > "$tmp/notaroot/versions/$v1/precious"
+expect 1 "$recctl" --root "$tmp/notaroot" prune --keep 1
+has "$err" "not an edgerec cache root" "prune of a directory that is not a root"
+[ -f "$tmp/notaroot/versions/$v1/precious" ] || fail "prune deleted another application's file"
 expect 0 "$recctl" --root "$root" prune --keep 1
 has "$out" "pruned 2 versions" "prune"
 [ -d "$root/versions/$v1" ] || fail "prune removed the current version"

@@ -45,7 +45,7 @@ dim=8
     || fail "recgen exited with $?"
 
 data=$tmp/data
-# recgen.json is written last (builder/gen.h): its presence means the set is complete.
+# recgen.json is written last (builder/recgen/gen.h): its presence means the set is complete.
 for f in events.csv catalog.csv emb.npy emb_ids.txt recgen.json; do
     [ -s "$data/$f" ] || fail "recgen wrote no $f"
 done

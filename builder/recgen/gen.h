@@ -18,10 +18,10 @@
  *     timestamps never decrease (sessions do not overlap), within a session
  *     they increase by at least 5 s unless the cookie has so many events
  *     that its sessions are squeezed into half the window.
- *   - Every file is written under "<name>.tmp" and renamed into place once
- *     complete; recgen.json is written last, so its presence means the set
- *     is complete. On failure the temporary file is removed; files finished
- *     before the failure stay.
+ *   - Every file is written under a temporary name and renamed into place
+ *     once complete (shared/file.h, not fsync'ed); recgen.json is written
+ *     last, so its presence means the set is complete. On failure the
+ *     temporary file is removed; files finished before the failure stay.
  *
  * Thread rules: no shared state; rb_gen_run() may run concurrently on
  * different output directories. It logs progress through rc_log().
