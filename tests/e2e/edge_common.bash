@@ -43,21 +43,25 @@ fail() {
 }
 
 # start_server ROOT [recedge options...]: start on a free loopback port,
-# set server_pid and port from the `listen` log line.
+# set server_pid and port from the `listen` log line, and return once
+# recedge has looked at `current` the first time (it logs swap, refuse or
+# no_current; the listen line can come first).
 start_server() {
     local root=$1
     shift
     : > "$tmp/server.log"
-    "$recedge" --root "$root" --bind 127.0.0.1 --port 0 --threads 2 --poll-ms 100 "$@" 2> "$tmp/server.log" &
+    "$recedge" --root "$root" --bind 127.0.0.1 --port 0 --threads 2 --poll-ms 100 "$@" 2>> "$tmp/server.log" &
     server_pid=$!
     local i
-    for i in $(seq 1 100); do
-        port=$(sed -n 's/.*event=listen .*port=\([0-9][0-9]*\).*/\1/p' "$tmp/server.log" | head -n 1)
-        [ -n "$port" ] && return 0
+    port=
+    for i in $(seq 1 200); do
+        [ -n "$port" ] || port=$(sed -n 's/.*event=listen .*port=\([0-9][0-9]*\).*/\1/p' "$tmp/server.log" | head -n 1)
+        [ -n "$port" ] && grep -qE 'event=(swap|refuse|no_current) ' "$tmp/server.log" && return 0
         kill -0 "$server_pid" 2> /dev/null || fail "recedge exited at start-up"
         sleep 0.05
     done
-    fail "recedge did not log its port"
+    [ -n "$port" ] || fail "recedge did not log its port"
+    fail "recedge did not log its first look at current within 10 s"
 }
 
 # stop_server: SIGTERM, expect exit status 0.
