@@ -60,7 +60,14 @@ static inline const char *rb_strtab_str(const struct rb_strtab *t, uint32_t i, s
 
 /* ---- events ---- */
 
-enum rb_event_type { RB_VIEW = 0, RB_CART = 1, RB_PURCHASE = 2, RB_EVENT_TYPES = 3 };
+/*
+ * Event types. An events file spells the first RB_FILE_EVENT_TYPES (view,
+ * cart, purchase: schemas/inputs.md); RB_CLICK, a click on a recommended
+ * item, comes only from recbuild --clicks (clicks.h: the beacon lines of
+ * recedge's exposure log), with its own weight (--weight-click).
+ */
+enum rb_event_type { RB_VIEW = 0, RB_CART = 1, RB_PURCHASE = 2, RB_CLICK = 3, RB_EVENT_TYPES = 4 };
+#define RB_FILE_EVENT_TYPES 3
 
 struct rb_event {
     int64_t ts;       /* Unix seconds */
@@ -127,7 +134,8 @@ enum rb_ts_unit { RB_TS_AUTO = 0, RB_TS_S = 1, RB_TS_MS = 2, RB_TS_US = 3 };
 struct rb_ingest_opts {
     const char *col_ts, *col_cookie, *col_event, *col_product, *col_location, *col_device;
     const char *col_session;  /* optional, like location and device */
-    const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type (any case), NULL-terminated */
+    const char *event_names[RB_EVENT_TYPES][4]; /* accepted spellings per type (any case), NULL-terminated;
+                                                 * RB_CLICK's stay NULL (files do not spell it) */
     int ts_unit;          /* enum rb_ts_unit */
     double max_bad_ratio; /* fail past this share of bad lines (default 0.01) */
     char names_buf[1024]; /* storage for mapped names */
@@ -191,7 +199,7 @@ struct rb_csr {
 void rb_csr_release(struct rb_csr *m);
 
 struct rb_train_opts {
-    float weight[RB_EVENT_TYPES]; /* view 1, cart 3, purchase 10 */
+    float weight[RB_EVENT_TYPES]; /* view 1, cart 3, purchase 10, click 1 */
     double half_life_days;        /* decay measured back from ds.ts_max; 0 = no decay */
     double window_days;           /* events older than ts_max - window are ignored; 0 = all */
     uint32_t min_events;          /* a cookie trains with >= min_events events ... */

@@ -32,6 +32,17 @@
 
 /* ---- line reader ---- */
 
+/*
+ * The reader's buffer: a chunk, plus room for the unfinished line carried
+ * over from the last one (at most RB_LINE_MAX + "\r"), plus a spare byte.
+ * A regular file smaller than that gets a buffer of its size + 2 instead
+ * (a fuzzer opens thousands of small files a second, and 4 MiB each cost
+ * it most of its time); should the file grow past that while it is read,
+ * the buffer grows to the full size the first time it is full, so what is
+ * read never depends on the size it started with.
+ */
+#define LINES_FULL_CAP ((size_t)RB_READ_CHUNK + RB_LINE_MAX + 2)
+
 int rb_lines_open(struct rb_lines *r, const char *path, const char *stage, rb_progress_fn progress, void *ctx,
                   char *err)
 {
@@ -49,6 +60,7 @@ int rb_lines_open(struct rb_lines *r, const char *path, const char *stage, rb_pr
             return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
         r->own_fd = 1;
     }
+    r->cap = LINES_FULL_CAP;
     struct stat st;
     if (fstat(r->fd, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
@@ -58,11 +70,12 @@ int rb_lines_open(struct rb_lines *r, const char *path, const char *stage, rb_pr
         if (S_ISREG(st.st_mode)) {
             r->total = (uint64_t)st.st_size;
             (void)posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+            /* A smaller file fits whole, with room to see the end: the first
+             * read(2) takes all of it, as the full buffer's would. */
+            if (r->total < LINES_FULL_CAP - 2)
+                r->cap = (size_t)r->total + 2;
         }
     }
-    /* A chunk, plus room for the unfinished line carried over from the last
-     * one (at most RB_LINE_MAX + "\r"), plus a spare byte. */
-    r->cap = RB_READ_CHUNK + RB_LINE_MAX + 2;
     r->buf = malloc(r->cap);
     if (!r->buf) {
         rb_lines_close(r);
@@ -157,6 +170,14 @@ int rb_lines_next(struct rb_lines *r, const char **line, size_t *len, int *too_l
         }
         if (r->eof)
             return 0;
+        if (r->end == r->cap && r->cap < LINES_FULL_CAP) {
+            /* The file grew after rb_lines_open sized the buffer. */
+            char *buf = realloc(r->buf, LINES_FULL_CAP);
+            if (!buf)
+                return rc_fail(err, -ENOMEM, "out of memory reading '%s'", r->name);
+            r->buf = buf;
+            r->cap = LINES_FULL_CAP;
+        }
         int rc = lines_fill(r, err);
         if (rc)
             return rc;
@@ -312,7 +333,7 @@ int rb_product_intern(struct rb_dataset *d, const char *s, size_t len, uint32_t 
 
 /* ---- options ---- */
 
-static const char *const canonical_events[RB_EVENT_TYPES] = {"view", "cart", "purchase"};
+static const char *const canonical_events[RB_FILE_EVENT_TYPES] = {"view", "cart", "purchase"};
 
 void rb_ingest_opts_default(struct rb_ingest_opts *o)
 {
@@ -324,7 +345,7 @@ void rb_ingest_opts_default(struct rb_ingest_opts *o)
     o->col_location = "location";
     o->col_device = "device";
     o->col_session = "session";
-    for (int t = 0; t < RB_EVENT_TYPES; t++)
+    for (int t = 0; t < RB_FILE_EVENT_TYPES; t++)
         o->event_names[t][0] = canonical_events[t];
     o->ts_unit = RB_TS_AUTO;
     o->max_bad_ratio = 0.01;
@@ -408,13 +429,13 @@ static const char *set_column(struct rb_ingest_opts *o, const char *k, size_t kl
 static const char *set_event(struct rb_ingest_opts *o, const char *k, size_t kl, const char *v, size_t vl)
 {
     int t = -1;
-    for (int i = 0; i < RB_EVENT_TYPES; i++)
+    for (int i = 0; i < RB_FILE_EVENT_TYPES; i++)
         if (name_is(k, kl, canonical_events[i]))
             t = i;
     if (t < 0)
         return "unknown event type (expected view, cart or purchase)";
     /* A spelling belongs to one type: the latest mapping takes it from any other. */
-    for (int u = 0; u < RB_EVENT_TYPES; u++) {
+    for (int u = 0; u < RB_FILE_EVENT_TYPES; u++) {
         const char **names = o->event_names[u];
         for (int i = 0; i < 4 && names[i];) {
             if (u != t && strlen(names[i]) == vl && ascii_ieq(names[i], v, vl)) {
@@ -742,7 +763,7 @@ struct events_file {
     int col[ROLES];     /* field of each role, -1 when absent */
     int need;           /* fields a line must have: the last needed column + 1 */
     int ts_unit;        /* enum rb_ts_unit */
-    struct event_name names[RB_EVENT_TYPES * 4];
+    struct event_name names[RB_FILE_EVENT_TYPES * 4];
     int nnames;
     uint32_t last_cookie, last_session; /* RB_NONE: none yet */
     uint16_t last_loc, last_dev;        /* RB_NONE16: none yet */
@@ -760,7 +781,7 @@ static int events_file_open(struct events_file *ef, const char *path, const stru
 {
     memset(ef, 0, sizeof(*ef));
     ef->ts_unit = o->ts_unit;
-    for (int t = 0; t < RB_EVENT_TYPES; t++)
+    for (int t = 0; t < RB_FILE_EVENT_TYPES; t++)
         for (int i = 0; i < 4 && o->event_names[t][i]; i++)
             ef->names[ef->nnames++] =
                 (struct event_name){o->event_names[t][i], strlen(o->event_names[t][i]), (uint8_t)t};
@@ -907,8 +928,7 @@ static int intern_ids(struct events_file *ef, struct rb_dataset *d, const struct
     return 0;
 }
 
-/* Append e (and its session, when the dataset keeps them). Errors: -ENOMEM. */
-static int append_event(struct rb_dataset *d, const struct rb_event *e, uint32_t session)
+int rb_event_append(struct rb_dataset *d, const struct rb_event *e, uint32_t session)
 {
     if (d->nevents == d->events_cap && events_grow(d) != 0)
         return -ENOMEM;
@@ -947,7 +967,7 @@ static int read_events(struct events_file *ef, struct rb_dataset *d, char *err)
         if ((rc = intern_ids(ef, d, &x, &e, &session)) == 1)
             continue;
         if (rc == 0)
-            rc = append_event(d, &e, session);
+            rc = rb_event_append(d, &e, session);
         if (rc == -ENOMEM)
             return rc_fail(err, rc, "out of memory at line %" PRIu64 " of '%s'", ef->r.lineno, ef->r.name);
         if (rc)

@@ -75,4 +75,9 @@ void rb_bad_line(struct rb_ingest_stats *st, enum rb_bad_reason why, const char 
  */
 int rb_product_intern(struct rb_dataset *d, const char *s, size_t len, uint32_t *idx);
 
+/* Append e to d->events (with its session, RB_NONE for none, when the
+ * dataset keeps sessions), counting it in stats.events and moving
+ * ts_min/ts_max. Errors: -ENOMEM (d unchanged). */
+int rb_event_append(struct rb_dataset *d, const struct rb_event *e, uint32_t session);
+
 #endif

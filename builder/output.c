@@ -5,6 +5,7 @@
  * record is encoded into one reused buffer and appended with MDB_APPEND.
  */
 #include "output.h"
+#include "experiment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,6 +392,11 @@ out:
     free(entries);
     free(display);
     return rc;
+}
+
+int rb_output_experiments(struct rb_output *o, const char *text, size_t len, char *err)
+{
+    return rc_version_add_file(&o->vw, RC_EXPERIMENT_FILE, text, len, err);
 }
 
 int rb_output_manifest(struct rb_output *o, const struct rc_manifest_info *info, char *err)

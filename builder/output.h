@@ -15,6 +15,7 @@
  *   rb_output_write     data.mdb into the staging dir: every list sorted by
  *                       owner key, every product into `items`, `meta`;
  *                       fills counts, drops and timings in the struct
+ *   rb_output_experiments  optional: experiments.json (rc_version_add_file)
  *   rb_output_manifest  rc_version_commit: manifest.json with recbuild's
  *                       sections (struct rc_manifest_info)
  *   rb_output_publish   rc_version_publish at RB_OUTPUT_VERIFY: check the
@@ -55,8 +56,9 @@
 #include "manifest.h"
 #include "version.h"
 
-/* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW. */
-#define RB_OUTPUT_LISTS 4
+/* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW,
+ * RC_DB_COOKIE_B. */
+#define RB_OUTPUT_LISTS 5
 
 /* How far the staged version is checked before it is published: as far
  * as recedge checks it, so that recbuild never publishes a version the
@@ -109,6 +111,15 @@ int rb_output_begin(struct rb_output *o, const struct rb_output_opts *opts, time
  */
 int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struct rb_lists *const lists[RB_OUTPUT_LISTS],
                     char *err);
+
+/*
+ * Write text[0, len) as the version's experiments.json, listed in the
+ * manifest (rc_version_add_file); after rb_output_write, before
+ * rb_output_manifest. The caller checked it (rc_experiment_read); publish
+ * checks it again as every reader does. Errors: -errno, RC_EINTERNAL (out
+ * of order).
+ */
+int rb_output_experiments(struct rb_output *o, const char *text, size_t len, char *err);
 
 /*
  * Write manifest.json into the staging dir with recbuild's sections (info,

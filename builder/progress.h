@@ -24,7 +24,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define RB_PROGRESS_STAGES 16
+#define RB_PROGRESS_STAGES 24
 #define RB_PROGRESS_LOG_S 5
 
 enum rb_progress_mode { RB_PROGRESS_AUTO, RB_PROGRESS_ALWAYS, RB_PROGRESS_NEVER };

@@ -27,10 +27,12 @@
 
 #include "als.h"
 #include "backend.h"
+#include "clicks.h"
 #include "coview.h"
 #include "dataset.h"
 #include "error.h"
 #include "eval.h"
+#include "experiment.h"
 #include "ingest.h"
 #include "json.h"
 #include "knn.h"
@@ -61,6 +63,8 @@ enum log_format { LOG_LOGFMT, LOG_JSON };
 struct rb_config {
     const char *events[MAX_EVENT_FILES];
     size_t nevents;
+    const char *clicks[MAX_EVENT_FILES]; /* --clicks: exposure-log files or directories (clicks.h) */
+    size_t nclicks;
     const char *catalog;
     const char *embeddings;
     const char *embedding_ids; /* NULL: derived from embeddings */
@@ -89,9 +93,15 @@ struct rb_config {
     uint32_t tune_configs;        /* configurations at the search's first rung */
     int tune_only;
     const char *tune_out, *params;
+    const char *experiments;      /* --experiments FILE: the version's experiments.json */
+    char *experiments_text;       /* its bytes, read and checked by check_config (owned); NULL without */
+    size_t experiments_len;
     unsigned given;               /* enum rb_param bits set by a flag on the command line */
     unsigned from_file;           /* ... set by --params */
     double cf_half_life_days;     /* --params' half-life-days: CF's only (popularity keeps train.half_life_days) */
+    const char *cf_b_params;      /* --cf-b-params FILE: a second CF parameter set, its lists into cookie_b */
+    struct rb_params cf_b;        /* the file's values: the fields cf_b_set names */
+    unsigned cf_b_set;            /* enum rb_param bits --cf-b-params set */
 
     char ids_path[PATH_MAX];      /* derived --embedding-ids */
     const char *map_spec, *map_event_spec, *preset; /* as given, for the manifest */
@@ -133,6 +143,7 @@ static const char *const coview_norm_names[] = {"raw", "cosine", "lift", NULL}; 
 
 /* Options with more to them than a field: rc_opt setters (opt.h). */
 static int set_events(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_clicks(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 static int set_map(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 static int set_map_event(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 static int set_preset(void *cfg, const struct rc_opt *o, const char *arg, char *err);
@@ -144,6 +155,10 @@ static int set_blend(void *cfg, const struct rc_opt *o, const char *arg, char *e
 static const struct rc_opt options[] = {
     {.name = "events", .arg = "FILE", .type = RC_OPT_CUSTOM, .set = set_events,
      .help = "events CSV/TSV (schemas/inputs.md); repeatable, \"-\" reads standard input (once)", .section = "Inputs"},
+    {.name = "clicks", .arg = "PATH", .type = RC_OPT_CUSTOM, .set = set_clicks,
+     .help = "recedge's exposure log: a closed *.jsonl file, or a directory of them (and of its subdirectories, "
+     "as ops/rollout.sh collect leaves them); click, cart and purchase beacons become events (schemas/inputs.md, "
+     "\"Clicks\"); repeatable"},
     {.name = "catalog", .arg = "FILE", .type = RC_OPT_STR, .off = C(catalog),
      .help = "catalog CSV (product, category, in_stock); without it every product seen is in stock"},
     {.name = "embeddings", .arg = "FILE", .type = RC_OPT_STR, .off = C(embeddings),
@@ -173,6 +188,8 @@ static const struct rc_opt options[] = {
     {.name = "weight-purchase", .arg = "W", .type = RC_OPT_F32, .off = C(train.weight[RB_PURCHASE]),
      .min = 0, .max = 1e6,
      .help = "weight of a purchase event"},
+    {.name = "weight-click", .arg = "W", .type = RC_OPT_F32, .off = C(train.weight[RB_CLICK]), .min = 0, .max = 1e6,
+     .help = "weight of a click on a recommendation (--clicks; not tuned)"},
     {.name = "half-life-days", .arg = "D", .type = RC_OPT_F64, .off = C(train.half_life_days), .min = 0, .max = 36500,
      .help = "an event's weight halves every D days back from the newest event (0: no decay); also for popularity"},
     {.name = "window-days", .arg = "D", .type = RC_OPT_F64, .off = C(train.window_days), .min = 0, .max = 36500,
@@ -209,6 +226,10 @@ static const struct rc_opt options[] = {
      "only past 300 s) when none of them is given and there is no --params; off never", .section = "Parameters"},
     {.name = "params", .arg = "FILE", .type = RC_OPT_STR, .off = C(params),
      .help = "read those parameters from FILE (written by --tune-out; flags given on the command line win)"},
+    {.name = "cf-b-params", .arg = "FILE", .type = RC_OPT_STR, .off = C(cf_b_params),
+     .help = "also train a second CF model over the same events with the parameters in FILE (--params' format; "
+     "those it leaves out are this build's) and write its lists into cookie_b, for an experiment arm with "
+     "\"cf\": \"cookie_b\" (schemas/experiments.md)"},
     {.name = "tune-out", .arg = "FILE", .type = RC_OPT_STR, .off = C(tune_out),
      .help = "write the parameters the build used, with the search's table when it tuned, to FILE"},
     {.name = "tune-configs", .arg = "N", .type = RC_OPT_U32, .off = C(tune_configs), .min = 3, .max = 60,
@@ -272,6 +293,9 @@ static const struct rc_opt options[] = {
 
     {.name = "out", .arg = "ROOT", .type = RC_OPT_STR, .off = C(out),
      .help = "cache root: versions/, current, .staging/ (created)", .section = "Output"},
+    {.name = "experiments", .arg = "FILE", .type = RC_OPT_STR, .off = C(experiments),
+     .help = "experiments.json the version carries (schemas/experiments.md): checked before any work, a bad one "
+     "fails the build (exit 2) naming the fault"},
     {.name = "keep", .arg = "K", .type = RC_OPT_U32, .off = C(keep), .min = 0, .max = 1e6,
      .help = "versions kept under versions/ (0: keep all); current always stays"},
     {.name = "no-flip", .arg = NULL, .type = RC_OPT_FLAG, .off = C(no_flip),
@@ -314,6 +338,18 @@ static void usage(FILE *f)
                "  3  unusable input: more malformed or unknown-type event lines than --max-bad-ratio, no usable rows,\n"
                "     an input not in the format of schemas/inputs.md, or no cookie passing the\n"
                "     training thresholds\n");
+}
+
+static int set_clicks(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    struct rb_config *c = cfg;
+    (void)o;
+    if (!*arg)
+        return rc_fail(err, RC_EFORMAT, "--clicks needs a non-empty value");
+    if (c->nclicks == MAX_EVENT_FILES)
+        return rc_fail(err, RC_ERANGE, "at most %d --clicks paths", MAX_EVENT_FILES);
+    c->clicks[c->nclicks++] = arg;
+    return 0;
 }
 
 static int set_events(void *cfg, const struct rc_opt *o, const char *arg, char *err)
@@ -411,15 +447,18 @@ static unsigned tunable_bit(const struct rc_opt *o)
 }
 
 /*
- * --params FILE (schemas/params.md): "name = value" lines naming tunable
- * options, '#' comments, blank lines. A parameter given as a flag wins.
- * The values go through rc_opt_set, so the flags' ranges apply.
+ * A parameter file (schemas/params.md), named by flag ("--params") at
+ * path: "name = value" lines naming tunable options, '#' comments, blank
+ * lines, set into c. A parameter whose bit is in skip (given as a flag)
+ * is left as it is; the bits of those set are added to *set. The values go
+ * through rc_opt_set, so the flags' ranges apply.
  */
-static int read_params(struct rb_config *c, char *err)
+static int read_params_file(struct rb_config *c, const char *flag, const char *path, unsigned skip, unsigned *set,
+                            char *err)
 {
-    FILE *f = fopen(c->params, "r");
+    FILE *f = fopen(path, "r");
     if (!f)
-        return rc_fail(err, -errno, "unable to open --params '%s': %s", c->params, rc_strerror(-errno));
+        return rc_fail(err, -errno, "unable to open %s '%s': %s", flag, path, rc_strerror(-errno));
     char *line = NULL; /* a whole line, however long (a comment can be) */
     size_t cap = 0;
     unsigned lineno = 0;
@@ -432,7 +471,7 @@ static int read_params(struct rb_config *c, char *err)
             continue;
         char *eq = strchr(p, '=');
         if (!eq) {
-            rc = rc_fail(err, RC_EFORMAT, "%s:%u: expected 'name = value'", c->params, lineno);
+            rc = rc_fail(err, RC_EFORMAT, "%s:%u: expected 'name = value'", path, lineno);
             break;
         }
         char *name = p, *value = eq + 1, *e = eq;
@@ -445,10 +484,10 @@ static int read_params(struct rb_config *c, char *err)
         const struct rc_opt *o = rc_opt_find(options, name, strlen(name), 0);
         unsigned bit = o ? tunable_bit(o) : 0;
         if (!bit) {
-            rc = rc_fail(err, RC_EFORMAT, "%s:%u: '%s' is not a tunable parameter", c->params, lineno, name);
+            rc = rc_fail(err, RC_EFORMAT, "%s:%u: '%s' is not a tunable parameter", path, lineno, name);
             break;
         }
-        if (c->given & bit)
+        if (skip & bit)
             continue;
         /* The file's half-life is CF's, as the tuner's is: popularity keeps --half-life-days. */
         double popularity_half_life = c->train.half_life_days;
@@ -457,19 +496,45 @@ static int read_params(struct rb_config *c, char *err)
         if ((rc = rc_opt_set(o, c, value, from, err)) != 0) {
             char inner[RC_ERRMSG_MAX];
             snprintf(inner, sizeof(inner), "%s", err);
-            rc = rc_fail(err, rc, "%s:%u: %s", c->params, lineno, inner);
+            rc = rc_fail(err, rc, "%s:%u: %s", path, lineno, inner);
             break;
         }
-        c->from_file |= bit;
+        *set |= bit;
         if (bit == RB_PARAM_HALF_LIFE) {
             c->cf_half_life_days = c->train.half_life_days;
             c->train.half_life_days = popularity_half_life;
         }
     }
     if (!rc && ferror(f))
-        rc = rc_fail(err, -EIO, "error reading --params '%s'", c->params);
+        rc = rc_fail(err, -EIO, "error reading %s '%s'", flag, path);
     free(line);
     fclose(f);
+    return rc;
+}
+
+/* --params FILE: flags given on the command line win. */
+static int read_params(struct rb_config *c, char *err)
+{
+    return read_params_file(c, "--params", c->params, c->given, &c->from_file, err);
+}
+
+/* --cf-b-params FILE: read as --params is, into a scratch config (no flag
+ * wins: the file is the second set), of which c->cf_b keeps the tunable
+ * fields; cf_b_params() lays them over the build's own set. */
+static int read_cf_b_params(struct rb_config *c, char *err)
+{
+    struct rb_config *s = malloc(sizeof(*s));
+    if (!s)
+        return rc_fail(err, -ENOMEM, "out of memory reading --cf-b-params");
+    config_default(s);
+    int rc = read_params_file(s, "--cf-b-params", c->cf_b_params, 0, &c->cf_b_set, err);
+    c->cf_b.train = s->train;
+    c->cf_b.als = s->als;
+    c->cf_b.train.half_life_days = s->cf_half_life_days;
+    free(s);
+    if (!rc && !c->cf_b_set)
+        rc = rc_fail(err, RC_EFORMAT, "--cf-b-params '%s' sets no parameter: the second set would be the first",
+                     c->cf_b_params);
     return rc;
 }
 
@@ -496,6 +561,32 @@ static int check_config(struct rb_config *c, char *err)
         return rc_fail(err, RC_EFORMAT, "--out is required");
     if (c->params) {
         int rc = read_params(c, err);
+        if (rc)
+            return rc;
+    }
+    if (c->cf_b_params) {
+        if (c->tune_only)
+            return rc_fail(err, RC_EFORMAT, "--cf-b-params with --tune-only: no version is written");
+        int rc = read_cf_b_params(c, err);
+        if (rc)
+            return rc;
+    }
+    if (c->experiments) {
+        if (c->tune_only)
+            return rc_fail(err, RC_EFORMAT, "--experiments with --tune-only: no version is written");
+        char why[RC_ERRMSG_MAX];
+        struct rc_experiment *x;
+        int rc = rc_experiment_read_text(c->experiments, &x, &c->experiments_text, &c->experiments_len, why);
+        if (rc)
+            return rc_fail(err, rc, "--experiments %s", why);
+        int arm_b = -1;
+        for (unsigned i = 0; i < x->narms && arm_b < 0; i++)
+            if (x->arms[i].cf_db == RC_DB_COOKIE_B)
+                arm_b = (int)i;
+        if (arm_b >= 0 && !c->cf_b_params)
+            rc = rc_fail(err, RC_EFORMAT, "--experiments %s: arms[%d] ('%s') reads its cf tier from cookie_b, which "
+                         "only --cf-b-params builds", c->experiments, arm_b, x->arms[arm_b].name);
+        rc_experiment_free(x);
         if (rc)
             return rc;
     }
@@ -587,6 +678,12 @@ struct build {
     uint64_t sessions_held;
     struct rb_knn_stats knn_stats;
     struct rb_params params;       /* the CF parameters this build uses: flags, --params, or tuned */
+    struct rb_params params_b;     /* --cf-b-params: the second set (cf_b_params()) */
+    struct rb_train t_b;           /* ... its training matrix, */
+    struct rb_lists cf_b;          /* ... its lists (cookie_b), */
+    struct rb_health health_b;     /* ... their health */
+    struct rb_eval eval_b;         /* ... and holdout figures */
+    int have_cf_b, have_eval_b;
     struct rb_tune_result tune;
     struct rb_eval eval;
     struct rb_health health;
@@ -602,12 +699,14 @@ static void build_release(struct build *b)
 {
     rb_output_release(&b->out);
     rb_lists_release(&b->cf);
+    rb_lists_release(&b->cf_b);
     rb_lists_release(&b->image);
     rb_lists_release(&b->segments);
     rb_lists_release(&b->coview);
     rb_sessions_release(&b->sessions);
     rb_als_release(&b->model);
     rb_train_release(&b->t);
+    rb_train_release(&b->t_b);
     rb_dataset_release(&b->d);
 }
 
@@ -666,6 +765,14 @@ static int run_ingest(struct build *b, int *bad_input, char *err)
     stage_end(b);
     if ((rc = rb_ingest_check_bad(d, c->ingest.max_bad_ratio, err)) != 0)
         goto fail;
+    if (c->nclicks) {
+        struct rb_clicks_stats cs;
+        stage(b, "clicks", NULL);
+        if ((rc = rb_ingest_clicks(d, c->clicks, c->nclicks, &cs, err)) != 0)
+            goto fail;
+        stage_end(b);
+        rb_clicks_report(&cs);
+    }
     if (c->embeddings) {
         stage(b, "embeddings", NULL);
         if ((rc = rb_ingest_embeddings(d, c->embeddings, c->embedding_ids, err)) != 0)
@@ -858,34 +965,105 @@ out:
     return rc;
 }
 
-/* The CF model: the training matrix, ALS, the CF lists and their health. */
-static int run_cf(struct build *b, int *bad_input, char *err)
+/* The stage (and log) names of one CF model's steps. */
+struct cf_stages {
+    const char *train, *als, *score;
+};
+static const struct cf_stages cf_stages_a = {"train", "als", "score"};
+static const struct cf_stages cf_stages_b = {"train_b", "als_b", "score_b"};
+
+/* One CF model with parameters p: the training matrix into t, ALS (into
+ * b->model, released after), the lists into lists and their health. The
+ * build's own model and --cf-b-params' second one both run here. */
+static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t, struct rb_lists *lists,
+                  struct rb_health *health, const struct cf_stages *st, int *bad_input, char *err)
 {
     const struct rb_config *c = b->cfg;
-    stage(b, "train", NULL);
-    int rc = rb_train_build(&b->t, &b->d, &b->params.train, err);
+    stage(b, st->train, NULL);
+    int rc = rb_train_build(t, &b->d, &p->train, err);
     if (rc) {
         *bad_input = rc == RC_EEMPTY;
         return rc;
     }
     stage_end(b);
-    rc_log(RC_LOG_INFO, "train", "rows=%" PRIu32 " products=%" PRIu32 " nnz=%" PRIu64, b->t.ui.rows, b->t.ui.cols,
-           b->t.ui.nnz);
+    rc_log(RC_LOG_INFO, st->train, "rows=%" PRIu32 " products=%" PRIu32 " nnz=%" PRIu64, t->ui.rows, t->ui.cols,
+           t->ui.nnz);
 
-    stage(b, "als", NULL);
-    if ((rc = b->backend->als_train(&b->model, &b->t, &b->params.als, err)) != 0)
+    stage(b, st->als, NULL);
+    if ((rc = b->backend->als_train(&b->model, t, &p->als, err)) != 0)
         return rc;
     stage_end(b);
 
-    stage(b, "score", NULL);
-    if ((rc = b->backend->score_cf(&b->cf, &b->model, &b->t, &b->d, c->n, !c->keep_bought,
+    stage(b, st->score, NULL);
+    if ((rc = b->backend->score_cf(lists, &b->model, t, &b->d, c->n, !c->keep_bought,
                                    (enum rb_score_method)c->score_method, err)) != 0)
         return rc;
-    b->have_cf = 1;
     stage_end(b);
-    if ((rc = rb_eval_health(&b->health, &b->cf, &b->model, &b->t, err)) != 0)
+    if ((rc = rb_eval_health(health, lists, &b->model, t, err)) != 0)
         return rc;
     rb_als_release(&b->model);
+    return 0;
+}
+
+/* The second CF set: the build's own parameters, with those --cf-b-params
+ * set laid over them. */
+static void cf_b_params(const struct build *b, struct rb_params *p)
+{
+    const struct rb_config *c = b->cfg;
+    const struct rb_params *f = &c->cf_b;
+    unsigned set = c->cf_b_set;
+    *p = b->params;
+    if (set & RB_PARAM_FACTORS)
+        p->als.factors = f->als.factors;
+    if (set & RB_PARAM_REG)
+        p->als.reg = f->als.reg;
+    if (set & RB_PARAM_ALPHA)
+        p->als.alpha = f->als.alpha;
+    if (set & RB_PARAM_ITERATIONS)
+        p->als.iterations = f->als.iterations;
+    if (set & RB_PARAM_WEIGHT_VIEW)
+        p->train.weight[RB_VIEW] = f->train.weight[RB_VIEW];
+    if (set & RB_PARAM_WEIGHT_CART)
+        p->train.weight[RB_CART] = f->train.weight[RB_CART];
+    if (set & RB_PARAM_WEIGHT_PURCHASE)
+        p->train.weight[RB_PURCHASE] = f->train.weight[RB_PURCHASE];
+    if (set & RB_PARAM_HALF_LIFE)
+        p->train.half_life_days = f->train.half_life_days;
+}
+
+/* --cf-b-params: the second CF model over the same events, its lists for
+ * cookie_b, and (with --holdout) its evaluation on the same held-out
+ * purchases as the first's. A degenerate second model is said, not
+ * refused: only an experiment arm reads it. */
+static int run_cf_b(struct build *b, int *bad_input, char *err)
+{
+    const struct rb_config *c = b->cfg;
+    if (!c->cf_b_params)
+        return 0;
+    const struct rb_params *p = &b->params_b;
+    cf_b_params(b, &b->params_b);
+    rc_log(RC_LOG_INFO, "params_b", "file=\"%s\" factors=%u reg=%g alpha=%g iterations=%u weight_view=%g "
+           "weight_cart=%g weight_purchase=%g half_life_days=%g", c->cf_b_params, p->als.factors,
+           (double)p->als.reg, (double)p->als.alpha, p->als.iterations, (double)p->train.weight[RB_VIEW],
+           (double)p->train.weight[RB_CART], (double)p->train.weight[RB_PURCHASE], p->train.half_life_days);
+    int rc = run_cf(b, p, &b->t_b, &b->cf_b, &b->health_b, &cf_stages_b, bad_input, err);
+    if (rc)
+        return rc;
+    b->have_cf_b = 1;
+    if (b->health_b.degenerate)
+        rc_log(RC_LOG_WARN, "quality_b", "degenerate=1 reason=\"%s\" msg=\"the --cf-b-params model is degenerate\"",
+               b->health_b.reason);
+    if (c->train.holdout > 0) {
+        stage(b, "eval_b", NULL);
+        if ((rc = rb_eval_holdout(&b->eval_b, &b->cf_b, &b->t_b, &b->d, c->eval_k, !c->keep_bought, err)) != 0)
+            return rc;
+        b->have_eval_b = 1;
+        stage_end(b);
+        rc_log(RC_LOG_INFO, "eval_b", "k=%u users=%" PRIu64 " hr=%.4f ndcg=%.4f pop_ndcg=%.4f lift=%.3f",
+               b->eval_b.k, b->eval_b.users, b->eval_b.hr, b->eval_b.ndcg, b->eval_b.pop_ndcg,
+               rb_eval_lift(&b->eval_b));
+    }
+    rb_train_release(&b->t_b);
     return 0;
 }
 
@@ -921,7 +1099,10 @@ static int run_models(struct build *b, int *bad_input, char *err)
            (double)b->params.train.weight[RB_VIEW], (double)b->params.train.weight[RB_CART],
            (double)b->params.train.weight[RB_PURCHASE], b->params.train.half_life_days);
 
-    if ((rc = run_cf(b, bad_input, err)) != 0 || (rc = run_knn(b, err)) != 0 || (rc = run_coview(b, err)) != 0)
+    if ((rc = run_cf(b, &b->params, &b->t, &b->cf, &b->health, &cf_stages_a, bad_input, err)) != 0)
+        return rc;
+    b->have_cf = 1;
+    if ((rc = run_cf_b(b, bad_input, err)) != 0 || (rc = run_knn(b, err)) != 0 || (rc = run_coview(b, err)) != 0)
         return rc;
 
     /* Popularity keeps the configured half-life: the tuner chooses CF's. */
@@ -968,6 +1149,7 @@ struct manifest_sections {
     struct rc_manifest_dropped dropped;
     struct rc_manifest_throughput throughput;
     struct rc_manifest_eval eval;
+    struct rc_manifest_cf_b cf_b;
 };
 
 _Static_assert(RB_BAD_REASONS == RC_MANIFEST_BAD_REASONS, "counts_dropped.bad_lines_by_reason");
@@ -1004,6 +1186,7 @@ static void manifest_params(const struct build *b, struct rc_manifest_params *m)
         .weight_view = p->train.weight[RB_VIEW],
         .weight_cart = p->train.weight[RB_CART],
         .weight_purchase = p->train.weight[RB_PURCHASE],
+        .weight_click = c->train.weight[RB_CLICK],
         .half_life_days = p->train.half_life_days,
         .popularity_half_life_days = c->train.half_life_days,
         .window_days = c->train.window_days,
@@ -1109,11 +1292,11 @@ static void manifest_throughput(const struct build *b, struct rc_manifest_throug
     };
 }
 
-static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
+/* One CF model's holdout figures (e, when not NULL) and health (h). */
+static void manifest_cf_eval(const struct build *b, const struct rb_eval *e, const struct rb_health *h,
+                             struct rc_manifest_eval *m)
 {
-    memset(m, 0, sizeof(*m));
-    if (b->have_eval) {
-        const struct rb_eval *e = &b->eval;
+    if (e) {
         m->holdout = RC_HOLDOUT_FULL;
         m->k = e->k;
         m->users = e->users;
@@ -1131,15 +1314,19 @@ static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
         m->coverage = e->coverage;
         m->pop_bias = e->pop_bias;
     }
-    if (b->have_cf) {
-        const struct rb_health *h = &b->health;
-        m->have_health = 1;
-        m->degenerate = h->degenerate;
-        m->degenerate_reason = h->reason;
-        m->cold_share = h->cold_share;
-        m->factor_norm = h->factor_norm;
-        m->score_spread = h->spread;
-    }
+    m->have_health = 1;
+    m->degenerate = h->degenerate;
+    m->degenerate_reason = h->reason;
+    m->cold_share = h->cold_share;
+    m->factor_norm = h->factor_norm;
+    m->score_spread = h->spread;
+}
+
+static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (b->have_cf) /* have_eval only with have_cf */
+        manifest_cf_eval(b, b->have_eval ? &b->eval : NULL, &b->health, m);
     if (b->have_image) {
         m->have_knn = 1;
         m->knn_recall = b->knn_stats.recall;
@@ -1166,6 +1353,24 @@ static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
     }
 }
 
+static void manifest_cf_b(const struct build *b, struct rc_manifest_cf_b *m)
+{
+    const char *file = b->cfg->cf_b_params, *base = strrchr(file, '/');
+    const struct rb_params *p = &b->params_b;
+    *m = (struct rc_manifest_cf_b){
+        .params_file = base ? base + 1 : file,
+        .weight_view = p->train.weight[RB_VIEW],
+        .weight_cart = p->train.weight[RB_CART],
+        .weight_purchase = p->train.weight[RB_PURCHASE],
+        .half_life_days = p->train.half_life_days,
+        .factors = p->als.factors,
+        .iterations = p->als.iterations,
+        .reg = p->als.reg,
+        .alpha = p->als.alpha,
+    };
+    manifest_cf_eval(b, b->have_eval_b ? &b->eval_b : NULL, &b->health_b, &m->eval);
+}
+
 static void manifest_fill(const struct build *b, struct manifest_sections *s)
 {
     memset(s, 0, sizeof(*s));
@@ -1184,6 +1389,10 @@ static void manifest_fill(const struct build *b, struct manifest_sections *s)
     s->info.throughput = &s->throughput;
     manifest_eval(b, &s->eval);
     s->info.eval = &s->eval;
+    if (b->have_cf_b) {
+        manifest_cf_b(b, &s->cf_b);
+        s->info.cf_b = &s->cf_b;
+    }
 }
 
 /* --tune-out: the parameters this build uses, in --params form, with the search's trials as comments. */
@@ -1245,10 +1454,15 @@ static int run_output(struct build *b, char *err)
         [RC_DB_PRODUCT] = b->have_image ? &b->image : NULL,
         [RC_DB_SEGMENT] = &b->segments,
         [RC_DB_COVIEW] = &b->coview,
+        [RC_DB_COOKIE_B] = b->have_cf_b ? &b->cf_b : NULL,
     };
     if ((rc = rb_output_write(&b->out, &b->d, lists, err)) != 0)
         return rc;
     stage_end(b);
+    /* The experiment the version carries, as checked before any work. */
+    if (c->experiments_text &&
+        (rc = rb_output_experiments(&b->out, c->experiments_text, c->experiments_len, err)) != 0)
+        return rc;
 
     struct manifest_sections *ms = malloc(sizeof(*ms));
     if (!ms)
@@ -1353,6 +1567,7 @@ int main(int argc, char **argv)
         rc = check_config(&cfg, err);
     if (rc) {
         fprintf(stderr, "recbuild: %s\nTry 'recbuild --help' for the options.\n", err);
+        free(cfg.experiments_text); /* read before a later check refused the command line */
         return EXIT_USAGE;
     }
     if (cfg.help) {
@@ -1430,5 +1645,6 @@ int main(int argc, char **argv)
             code = EXIT_FAILED;
     }
     build_release(&b);
+    free(cfg.experiments_text);
     return code;
 }

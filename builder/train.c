@@ -55,6 +55,7 @@ void rb_train_opts_default(struct rb_train_opts *o)
     o->weight[RB_VIEW] = 1.0f;     /* a view says little ... */
     o->weight[RB_CART] = 3.0f;     /* ... a cart more ... */
     o->weight[RB_PURCHASE] = 10.0f; /* ... a purchase most */
+    o->weight[RB_CLICK] = 1.0f;    /* a click on a recommendation is a view (recbuild --weight-click) */
     o->half_life_days = 14.0;      /* an event two weeks older counts half */
     o->window_days = 0.0;          /* 0: every event ingested */
     o->min_events = 1;             /* every cookie with an event trains */

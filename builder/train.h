@@ -27,7 +27,7 @@ struct rb_train {
 void rb_train_release(struct rb_train *t);
 
 /*
- * Defaults: weights view 1, cart 3, purchase 10; half-life 14 days; window
+ * Defaults: weights view 1, cart 3, purchase 10, click 1; half-life 14 days; window
  * 0 (all events); min_events 1 over active_days 0 (the whole window);
  * min_purchases 1; holdout 0 (off).
  */

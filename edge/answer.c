@@ -10,7 +10,7 @@ struct fixed_text {
     uint8_t len;
 };
 #define TEXT(s) {s, sizeof(s) - 1}
-#define ROUTE(name) TEXT(",\"route\":\"" name "\",\"items\":") /* the '[' comes with the items */
+#define ROUTE(name) TEXT(",\"route\":\"" name "\"")
 #define TAIL(name) TEXT(",\"source\":\"" name "\"}")
 static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"),     ROUTE("image"),
                                                ROUTE("segment"), ROUTE("global"), ROUTE("coview")};
@@ -149,21 +149,56 @@ static void items_with_fields(const struct re_recs *r, struct rc_buf *b)
     }
 }
 
+/* ,"rec_id":"<32 hex>" */
+#define REC_ID_JSON (11 + RE_REC_ID_LEN + 1)
+#define ITEMS_KEY ",\"items\":" /* the '[' comes with the items */
+
+/* The head, at its longest (a version id escaped byte by byte, the longest
+ * arm), stays within the fixed text RE_RECS_JSON_MAX allows besides the items. */
+_Static_assert(11 + RC_JSON_STR_MAX(RC_VERSION_MAX) + 32 + REC_ID_JSON + sizeof(((struct rc_experiment_arm *)0)->json) +
+                       9 + 2 <= 1024,
+               "RE_RECS_JSON_MAX holds the head");
+
+/* The fields between "route" and "items": the recommendation id and the
+ * arm, those that r has, at o (room for REC_ID_JSON + sizeof(arm->json)
+ * bytes); returns the end. */
+static char *head_ids(char *o, const struct re_recs *r)
+{
+    if (r->rec_id) {
+        memcpy(o, ",\"rec_id\":\"", 11);
+        memcpy(o + 11, r->rec_id, RE_REC_ID_LEN);
+        o[11 + RE_REC_ID_LEN] = '"';
+        o += REC_ID_JSON;
+    }
+    if (r->arm) {
+        memcpy(o, r->arm->json, r->arm->json_len);
+        o += r->arm->json_len;
+    }
+    return o;
+}
+
 void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b)
 {
     size_t vlen = strlen(version);
     const struct fixed_text *rt = by_source(route_text, r->route);
-    /* The head in one reservation: {"version":"V","route":"R","items": */
-    char *o = rc_buf_try_reserve(b, 11 + RC_JSON_STR_MAX(vlen) + sizeof(rt->text));
+    /* The head in one reservation:
+     * {"version":"V","route":"R","rec_id":"I","experiment":"E","arm":"A","items": */
+    char *o = rc_buf_try_reserve(b, 11 + RC_JSON_STR_MAX(vlen) + sizeof(rt->text) + REC_ID_JSON +
+                                        sizeof(r->arm->json) + 9);
     if (o) {
         memcpy(o, "{\"version\":", 11);
         o = rc_json_str_write(o + 11, version, vlen);
         memcpy(o, rt->text, sizeof(rt->text));
-        rc_buf_commit(b, o + rt->len);
+        o = head_ids(o + rt->len, r);
+        memcpy(o, ITEMS_KEY, 9);
+        rc_buf_commit(b, o + 9);
     } else {
+        char ids[REC_ID_JSON + sizeof(r->arm->json)];
         rc_buf_add(b, "{\"version\":", 11);
         rc_buf_json_str(b, version, vlen);
         rc_buf_add(b, rt->text, rt->len);
+        rc_buf_add(b, ids, (size_t)(head_ids(ids, r) - ids));
+        rc_buf_add(b, ITEMS_KEY, 9);
     }
     /* The items: one reservation for all of them when the worst case of
      * any ids fits (a RE_RECS_JSON_MAX buffer holds it for about 98

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "experiment.h"
 #include "json.h"
 #include "keys.h"
 #include "query.h"
@@ -36,6 +37,12 @@ struct re_item {
 };
 
 struct re_recs {
+    /* The arm the visitor is in (its JSON text: shared/experiment.h), NULL
+     * when none; re_route sets it. The recommendation id, RE_REC_ID_LEN
+     * lowercase hex digits, NULL when the answer has none (re_route sets
+     * NULL; recedge sets it before writing the JSON). */
+    const struct rc_experiment_arm *arm;
+    const char *rec_id;
     uint8_t route; /* enum rc_source */
     unsigned count;
     unsigned bad_records;
@@ -47,9 +54,13 @@ struct re_recs {
     struct rc_text texts[RE_N_MAX][RC_FIELD_COUNT];
 };
 
+/* A recommendation id: 32 lowercase hex digits (schemas/http.md). */
+#define RE_REC_ID_LEN 32
+
 /*
- * Append {"version":..,"route":..,"items":[{"product":..,"score":..,
- * "source":..},..]} to b. With r->fields, each item also gets the keys of
+ * Append {"version":..,"route":..,"rec_id":..,"experiment":..,"arm":..,
+ * "items":[{"product":..,"score":..,"source":..},..]} to b: "rec_id" when
+ * r->rec_id is set, "experiment" and "arm" when r->arm is. With r->fields, each item also gets the keys of
  * the fields asked for that it has, after "source", in enum rc_field order,
  * their values the texts of its item record, copied. Ids are escaped with rc_buf_json_str, so the text
  * is valid JSON whatever bytes they hold; scores are their entries' score

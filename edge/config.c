@@ -67,6 +67,23 @@ static const struct rc_opt options[] = {
     {.name = "cache-control", .type = RC_OPT_BUF, F(cache_control), .arg = "VALUE",
      .env = "EDGEREC_CACHE_CONTROL", .def = "private, max-age=60",
      .help = "Cache-Control of successful /v1 answers (errors say no-store); empty = not sent"},
+    {.name = "exposure-log", .type = RC_OPT_BUF, F(exposure_log), .arg = "DIR", .env = "EDGEREC_EXPOSURE_LOG",
+     .def = "", .help = "write what each /v1/recs answer showed and each /v1/event beacon to JSON Lines files in DIR "
+     "(schemas/exposure.md); empty = off"},
+    {.name = "exposure-sample", .type = RC_OPT_F64, F(exposure_sample), .arg = "F", .min = 0.000001, .max = 1,
+     .env = "EDGEREC_EXPOSURE_SAMPLE", .def = "1",
+     .help = "share of visitors whose answers are logged (by a hash of the cookie: all of a visitor's or none)"},
+    {.name = "exposure-rotate-bytes", .type = RC_OPT_U64, F(exposure_rotate_bytes), .arg = "BYTES", .min = 4096,
+     .max = 1e12, .env = "EDGEREC_EXPOSURE_ROTATE_BYTES", .def = "67108864",
+     .help = "close an exposure log file (rename *.jsonl.open to *.jsonl) once it holds this many bytes"},
+    {.name = "exposure-rotate-seconds", .type = RC_OPT_UINT, F(exposure_rotate_seconds), .arg = "SECONDS", .min = 1,
+     .max = 86400, .env = "EDGEREC_EXPOSURE_ROTATE_SECONDS", .def = "300",
+     .help = "close an exposure log file this long after it was opened"},
+    {.name = "exposure-buffer", .type = RC_OPT_U64, F(exposure_buffer), .arg = "BYTES", .min = 65536,
+     .max = 1073741824, .env = "EDGEREC_EXPOSURE_BUFFER", .def = "1048576",
+     .help = "exposure log buffer per worker thread; a line that finds it full is dropped and counted"},
+    {.name = "node-name", .type = RC_OPT_BUF, F(node_name), .arg = "NAME", .env = "EDGEREC_NODE_NAME", .def = "",
+     .help = "this node's name in exposure log file names (1..64 bytes of [A-Za-z0-9._-]); empty = the host name"},
     {.name = "log-level", .type = RC_OPT_CHOICE, F(log_level), .arg = "debug|info|warn|error", .choices = level_names,
      .env = "EDGEREC_LOG_LEVEL", .def = "info",
      .help = "debug, info, warn or error"},
@@ -87,7 +104,9 @@ void re_config_usage(FILE *out, const char *prog)
             "usage: %s [options]\n"
             "\n"
             "Serve precomputed recommendations from an edgerec cache over HTTP:\n"
-            "GET /v1/recs, /v1/version, /healthz, /readyz, /metrics (see schemas/http.md).\n"
+            "GET /v1/recs, /v1/version, /healthz, /readyz, /metrics, GET and POST /v1/event\n"
+            "(see schemas/http.md); with --exposure-log, a log of answers and beacons\n"
+            "(schemas/exposure.md).\n"
             "A new version is picked up when `current` changes and on SIGHUP; SIGTERM and\n"
             "SIGINT stop accepting, drain in-flight requests and exit 0.\n"
             "\n"
@@ -153,5 +172,9 @@ int re_config_parse(struct re_config *c, int argc, char **argv, char *err)
         for (const char *p = values[i]; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 return rc_fail(err, RC_EFORMAT, "header values must not hold control bytes or line breaks");
+    for (const char *p = c->node_name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
+            return rc_fail(err, RC_EFORMAT, "--node-name: '%s' is not 1..64 bytes of [A-Za-z0-9._-]", c->node_name);
     return split_origins(c, err);
 }

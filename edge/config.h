@@ -11,6 +11,7 @@
 #define RE_CONFIG_H
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -41,6 +42,13 @@ struct re_config {
      * more, an answer names the request's Origin when it is one of them. */
     unsigned n_origins;
     char origins[RE_ORIGINS_MAX][RE_ORIGIN_MAX];
+    /* The exposure log (explog.h, schemas/exposure.md). */
+    char exposure_log[PATH_MAX];     /* directory; empty: off */
+    double exposure_sample;          /* 0 < F <= 1: share of visitors logged */
+    uint64_t exposure_rotate_bytes;  /* close a file at this size */
+    unsigned exposure_rotate_seconds; /* close a file this long after it opened */
+    uint64_t exposure_buffer;        /* bytes per worker thread */
+    char node_name[65];              /* file name prefix; empty: the host name */
     enum rc_log_level log_level;
     int log_json;   /* --log-format json */
     int access_log; /* one log line per request */

@@ -1,5 +1,7 @@
 #include "http.h"
+#include "beacon.h"
 #include "error.h"
+#include "explog.h"
 #include "guard.h"
 #include "log.h"
 #include "query.h"
@@ -15,13 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define JSON_TYPE "application/json"
+#define EXPOSE_HEADERS "X-Rec-Id, X-Experiment" /* Access-Control-Expose-Headers of /v1/recs */
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOWED "GET, HEAD, OPTIONS"
+/* /v1/event also takes POST (navigator.sendBeacon); its preflight names
+ * the methods a page script may use. */
+#define EVENT_ALLOWED "GET, HEAD, POST, OPTIONS"
+#define EVENT_METHODS "GET, POST, OPTIONS"
 
 /* How much the read buffer of a connection grows at a time, within its
  * --conn-memory (libmicrohttpd's own default). */
@@ -75,7 +83,8 @@ static const struct refusal_text {
     [REF_HOSTS] = {400, "bad_request", "more than one Host header"},
     [REF_FOLDED] = {400, "bad_request", "a header field continued on the next line (obsolete line folding)"},
     [REF_NAME] = {400, "bad_request", "a header field name that is not a token"},
-    [REF_FRAMING] = {400, "bad_request", "Transfer-Encoding or a repeated Content-Length (no request body is read)"},
+    [REF_FRAMING] = {400, "bad_request",
+                     "Transfer-Encoding or a repeated Content-Length (a body comes with one Content-Length)"},
 };
 
 struct re_worker;
@@ -91,6 +100,9 @@ struct re_answers {
     struct MHD_Response *refused[REF_COUNT];
     struct MHD_Response *not_found, *not_allowed, *not_ready, *internal, *options;
     struct MHD_Response *healthy, *ready, *unready;
+    /* /v1/event: 400 per reason, 413, 204, its preflight and 405. */
+    struct MHD_Response *bad_beacon[RE_BERR_COUNT][RE_BPARAM_COUNT];
+    struct MHD_Response *too_large, *event_ok, *event_options, *event_not_allowed;
 };
 
 /* One request, from the URI log callback to the completion callback. */
@@ -104,6 +116,10 @@ struct re_request {
     size_t target_len;              /* raw request target, bytes */
     const struct re_answers *a;     /* the CORS outcome of this request */
     struct re_guard_conn *gc;       /* the connection's deadline record */
+    struct re_beacon beacon;        /* GET /v1/event: its parameters, parsed */
+    char *body;                     /* POST /v1/event: RE_BEACON_MAX bytes, allocated on its first bytes */
+    size_t body_len;
+    int body_over;                  /* the body passed RE_BEACON_MAX: 413 */
     struct re_worker *owner;
     struct re_request *next_free;
 };
@@ -112,6 +128,10 @@ struct re_request {
 struct re_worker {
     struct re_request *free_list; /* touched by the owning thread only */
     struct re_metrics_shard *shard;
+    struct re_explog_worker *xlog; /* this thread's exposure log buffer; NULL: log off */
+    uint64_t rec_seq;              /* this worker's recommendation ids: index << 48 | sequence */
+    uint64_t arm_gen;              /* the version arm_slot was resolved for; 0: none yet */
+    int arm_slot[RC_EXPERIMENT_ARMS_MAX]; /* per arm of that version: its metrics slot, -1: none */
     struct re_worker *next;
     struct re_route_scratch scratch;
     struct re_recs recs;
@@ -122,6 +142,7 @@ struct re_server {
     const struct re_config *cfg;
     struct re_holder *holder;
     struct re_metrics *metrics;
+    struct re_explog *explog; /* NULL: --exposure-log off */
     struct MHD_Daemon *daemon;
     struct re_guard *guard;
     struct re_warns *warns;
@@ -133,6 +154,8 @@ struct re_server {
     pthread_key_t wkey;
     pthread_mutex_t workers_mu;
     struct re_worker *workers;
+    unsigned n_workers;          /* workers created so far (workers_mu): the next one's index */
+    char rec_prefix[16];         /* this process's recommendation id prefix: 16 hex digits of getrandom */
 
     unsigned n_answers;
     struct re_answers *answers;
@@ -154,9 +177,12 @@ static struct re_worker *worker_get(struct re_server *s)
     if (!w)
         return NULL;
     w->free_list = NULL;
+    w->arm_gen = 0;
     w->shard = re_metrics_shard(s->metrics);
+    w->xlog = re_explog_worker(s->explog);
     re_route_scratch_init(&w->scratch);
     pthread_mutex_lock(&s->workers_mu);
+    w->rec_seq = (uint64_t)(s->n_workers++ & 0xffff) << 48; /* the worker index in the top 16 bits */
     w->next = s->workers;
     s->workers = w;
     pthread_mutex_unlock(&s->workers_mu);
@@ -232,8 +258,9 @@ static struct MHD_Response *fixed_error(const struct re_server *s, const struct 
 
 static void destroy_answers(struct re_answers *a)
 {
-    struct MHD_Response **all[] = {&a->not_found, &a->not_allowed, &a->not_ready, &a->internal,
-                                   &a->options,   &a->healthy,     &a->ready,     &a->unready};
+    struct MHD_Response **all[] = {&a->not_found, &a->not_allowed, &a->not_ready,     &a->internal,
+                                   &a->options,   &a->healthy,     &a->ready,         &a->unready,
+                                   &a->too_large, &a->event_ok,    &a->event_options, &a->event_not_allowed};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (*all[i])
             MHD_destroy_response(*all[i]);
@@ -250,6 +277,12 @@ static void destroy_answers(struct re_answers *a)
             MHD_destroy_response(a->refused[i]);
         a->refused[i] = NULL;
     }
+    for (int e = 0; e < RE_BERR_COUNT; e++)
+        for (int p = 0; p < RE_BPARAM_COUNT; p++) {
+            if (a->bad_beacon[e][p])
+                MHD_destroy_response(a->bad_beacon[e][p]);
+            a->bad_beacon[e][p] = NULL;
+        }
 }
 
 static void destroy_responses(struct re_server *s)
@@ -261,20 +294,22 @@ static void destroy_responses(struct re_server *s)
     s->n_answers = 0;
 }
 
-/* The preflight answer: 204, no body. */
-static struct MHD_Response *preflight(const struct re_server *s, const struct re_answers *a)
+/* The preflight answer: 204, no body; allow: the Allow header, methods:
+ * Access-Control-Allow-Methods. */
+static struct MHD_Response *preflight(const struct re_server *s, const struct re_answers *a, const char *allow,
+                                      const char *methods)
 {
     const struct re_config *cfg = s->cfg;
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return NULL;
-    int ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, ALLOWED) == MHD_YES &&
+    int ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES &&
              MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
              add_cors(r, s, a) == 0;
     if (ok && a->origin) {
         char age[16];
         snprintf(age, sizeof(age), "%u", cfg->cors_max_age);
-        ok = MHD_add_response_header(r, "Access-Control-Allow-Methods", ALLOWED) == MHD_YES &&
+        ok = MHD_add_response_header(r, "Access-Control-Allow-Methods", methods) == MHD_YES &&
              (!cfg->cors_headers[0] ||
               MHD_add_response_header(r, "Access-Control-Allow-Headers", cfg->cors_headers) == MHD_YES) &&
              (!cfg->cors_max_age || MHD_add_response_header(r, "Access-Control-Max-Age", age) == MHD_YES);
@@ -284,6 +319,39 @@ static struct MHD_Response *preflight(const struct re_server *s, const struct re
         r = NULL;
     }
     return r;
+}
+
+/* The 204 of an accepted beacon: no body, CORS, not cacheable. */
+static struct MHD_Response *no_content(const struct re_server *s, const struct re_answers *a)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (r && (add_cors(r, s, a) != 0 ||
+              MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static int build_event_answers(const struct re_server *s, struct re_answers *a)
+{
+    for (int e = 0; e < RE_BERR_COUNT; e++)
+        for (int p = 0; p < RE_BPARAM_COUNT; p++) {
+            char reason[160];
+            re_beacon_reason((enum re_berr)e, (enum re_bparam)p, reason, sizeof(reason));
+            if (!(a->bad_beacon[e][p] = fixed_error(s, a, "bad_request", reason)))
+                return -ENOMEM;
+        }
+    char reason[96];
+    snprintf(reason, sizeof(reason), "a /v1/event body longer than %d bytes", RE_BEACON_MAX);
+    a->too_large = fixed_error(s, a, "payload_too_large", reason);
+    a->event_ok = no_content(s, a);
+    a->event_options = preflight(s, a, EVENT_ALLOWED, EVENT_METHODS);
+    a->event_not_allowed = fixed_error(s, a, "method_not_allowed", "use GET, POST, HEAD or OPTIONS");
+    if (!a->too_large || !a->event_ok || !a->event_options || !a->event_not_allowed ||
+        MHD_add_response_header(a->event_not_allowed, MHD_HTTP_HEADER_ALLOW, EVENT_ALLOWED) != MHD_YES)
+        return -ENOMEM;
+    return 0;
 }
 
 static int build_answers(const struct re_server *s, struct re_answers *a)
@@ -309,7 +377,9 @@ static int build_answers(const struct re_server *s, struct re_answers *a)
     a->healthy = fixed(s, a, "{\"status\":\"ok\"}");
     a->ready = fixed(s, a, "{\"status\":\"ready\"}");
     a->unready = fixed(s, a, "{\"status\":\"not_ready\"}");
-    a->options = preflight(s, a);
+    a->options = preflight(s, a, ALLOWED, ALLOWED);
+    if (build_event_answers(s, a) != 0)
+        return -ENOMEM;
     if (!a->not_found || !a->not_allowed || !a->not_ready || !a->internal || !a->healthy || !a->ready ||
         !a->unready || !a->options)
         return -ENOMEM;
@@ -351,7 +421,10 @@ static size_t answer_reserve(const struct re_config *cfg)
             longest_origin = strlen(cfg->origins[i]);
     size_t cors = 32 + longest_origin + 16 + 24 + strlen(cfg->timing_allow_origin);
     size_t answer = 16 + strlen(METRICS_TYPE) + 18 + (strlen(cfg->cache_control) > 8 ? strlen(cfg->cache_control) : 8);
-    size_t options = 10 + strlen(ALLOWED) + 26 + 8 + 32 + strlen(ALLOWED) + 32 + strlen(cfg->cors_headers) + 36;
+    /* a /v1/recs answer's own: X-Rec-Id, X-Experiment, Access-Control-Expose-Headers */
+    answer += 12 + RE_REC_ID_LEN + 16 + 2 * RC_EXPERIMENT_ID_MAX + 1 + 34 + strlen(EXPOSE_HEADERS);
+    size_t options =
+        10 + strlen(EVENT_ALLOWED) + 26 + 8 + 32 + strlen(EVENT_METHODS) + 32 + strlen(cfg->cors_headers) + 36;
     return 160 + cors + (answer > options ? answer : options) + 64;
 }
 
@@ -415,6 +488,27 @@ static enum MHD_Result queue_copy(struct re_server *s, struct MHD_Connection *c,
     return ret;
 }
 
+/* The headers a /v1/recs answer adds to add_headers': the recommendation id,
+ * the arm (arm may be NULL), and with an Access-Control-Allow-Origin the
+ * names of both for page scripts (schemas/http.md, "Headers"). */
+
+static enum MHD_Result queue_recs(struct re_server *s, struct MHD_Connection *c, struct re_request *r,
+                                  const char *body, size_t len, const char *rec_id,
+                                  const struct rc_experiment_arm *arm)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    int ok = add_headers(resp, s, r->a, JSON_TYPE, 1) == 0 &&
+             MHD_add_response_header(resp, "X-Rec-Id", rec_id) == MHD_YES &&
+             (!arm || MHD_add_response_header(resp, "X-Experiment", arm->label) == MHD_YES) &&
+             (!r->a->origin ||
+              MHD_add_response_header(resp, "Access-Control-Expose-Headers", EXPOSE_HEADERS) == MHD_YES);
+    enum MHD_Result ret = ok ? queue(c, r, MHD_HTTP_OK, resp) : MHD_NO;
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* ---- the request line and headers ---- */
 
 /* The endpoint of a raw request target: its path (before '?'),
@@ -426,7 +520,7 @@ static enum re_endpoint endpoint_of(const char *target)
         const char *path;
         enum re_endpoint ep;
     } paths[] = {{"/v1/recs", RE_EP_RECS},   {"/v1/version", RE_EP_VERSION}, {"/healthz", RE_EP_HEALTHZ},
-                 {"/readyz", RE_EP_READYZ}, {"/metrics", RE_EP_METRICS}};
+                 {"/readyz", RE_EP_READYZ}, {"/metrics", RE_EP_METRICS}, {"/v1/event", RE_EP_EVENT}};
     char path[16];
     long n = re_pct_decode(path, sizeof(path), target, strcspn(target, "?"));
     for (size_t i = 0; n > 0 && i < sizeof(paths) / sizeof(paths[0]); i++)
@@ -554,6 +648,38 @@ static enum re_refusal check_head(const struct re_server *s, struct MHD_Connecti
 
 /* ---- endpoints ---- */
 
+/* v's experiment arm of the request's cookie (NULL: none), and its
+ * metrics slot in *slot; the worker resolves the slots of a version's arms
+ * once, on its first request on that version. */
+static const struct rc_experiment_arm *arm_of(struct re_server *s, struct re_worker *w, const struct re_version *v,
+                                              const struct re_query *q, int *slot)
+{
+    const struct rc_experiment *x = v->cache.experiment;
+    int i = rc_experiment_assign(x, q->cookie.p, q->cookie.len);
+    if (i < 0)
+        return NULL;
+    if (w->arm_gen != v->gen) {
+        for (unsigned k = 0; k < x->narms; k++)
+            w->arm_slot[k] = re_metrics_arm_slot(s->metrics, x->id, x->arms[k].name);
+        w->arm_gen = v->gen;
+    }
+    *slot = w->arm_slot[i];
+    return &x->arms[i];
+}
+
+/* The next recommendation id of worker w into out (RE_REC_ID_LEN + 1
+ * bytes): the process prefix, then index << 48 | sequence, in hex. */
+static void next_rec_id(const struct re_server *s, struct re_worker *w, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    uint64_t n = w->rec_seq;
+    w->rec_seq = (n & 0xffff000000000000u) | ((n + 1) & 0x0000ffffffffffffu);
+    memcpy(out, s->rec_prefix, 16);
+    for (int i = 31; i >= 16; i--, n >>= 4)
+        out[i] = digits[n & 15];
+    out[RE_REC_ID_LEN] = 0;
+}
+
 static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struct re_request *r)
 {
     if (r->q.err != RE_QERR_NONE)
@@ -566,15 +692,30 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
         return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, r->a->not_ready);
     MDB_txn *txn;
     int rc = re_holder_txn(s->holder, v, &txn);
-    if (!rc)
-        rc = re_route(&v->cache, txn, &r->q, &w->scratch, &w->recs);
+    const struct rc_experiment_arm *arm = NULL;
+    int arm_slot = -1;
+    if (!rc) {
+        /* One branch for a version without an experiment (schemas/experiments.md). */
+        if (__builtin_expect(v->cache.experiment != NULL, 0) &&
+            (arm = arm_of(s, w, v, &r->q, &arm_slot)) != NULL)
+            rc = re_route_arm(&v->cache, txn, &r->q, arm, &w->scratch, &w->recs);
+        else
+            rc = re_route(&v->cache, txn, &r->q, &w->scratch, &w->recs);
+    }
+    char rec_id[RE_REC_ID_LEN + 1];
     struct rc_buf b;
     rc_buf_fixed(&b, w->out, sizeof(w->out));
     if (!rc) {
+        next_rec_id(s, w, rec_id);
+        w->recs.rec_id = rec_id;
         /* Items point into the map: encode before the txn is reset. */
         re_recs_json(&w->recs, v->cache.manifest.version, &b);
         re_metrics_bad_records(w->shard, w->recs.bad_records);
         r->route = w->recs.route;
+        /* exposure log: helper B (edge/explog.h); samples, never blocks */
+        re_explog_exposure(w->xlog, rec_id, r->q.cookie.p, r->q.cookie.len, arm ? v->cache.experiment->id : NULL,
+                           arm ? arm->name : NULL, rc_source_name(w->recs.route), v->cache.manifest.version,
+                           &w->recs);
     }
     re_holder_txn_done(txn);
     re_holder_release(s->holder, v);
@@ -582,7 +723,8 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
         rc_log(RC_LOG_ERROR, "recs", "reason=\"%s\"", rc ? rc_strerror(rc) : "answer overflowed its buffer");
         return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
     }
-    return queue_copy(s, c, r, MHD_HTTP_OK, b.data, b.len, JSON_TYPE, 1);
+    re_metrics_arm(w->shard, arm_slot);
+    return queue_recs(s, c, r, b.data, b.len, rec_id, arm);
 }
 
 static enum MHD_Result version(struct re_server *s, struct MHD_Connection *c, struct re_request *r)
@@ -615,6 +757,7 @@ static enum MHD_Result metrics(struct re_server *s, struct MHD_Connection *c, st
     struct rc_buf b;
     rc_buf_init(&b);
     re_metrics_render(s->metrics, &ci, (int64_t)time(NULL), &b);
+    re_explog_render(s->explog, &b);
     if (b.overflow) {
         rc_buf_release(&b);
         return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
@@ -629,6 +772,68 @@ static enum MHD_Result metrics(struct re_server *s, struct MHD_Connection *c, st
         ret = queue(c, r, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/*
+ * GET, HEAD or POST /v1/event: 204 and a line in the exposure log (HEAD
+ * checks the parameters and logs nothing), 400 for bad parameters, 413
+ * for a POST body over RE_BEACON_MAX. The beacon of a GET was parsed from
+ * the raw query by uri_logged; a POST's is its body.
+ */
+static enum MHD_Result event(struct re_server *s, struct MHD_Connection *c, struct re_request *r, int post, int head)
+{
+    struct re_beacon *b = &r->beacon;
+    if (post) {
+        if (r->body_over)
+            return queue(c, r, MHD_HTTP_CONTENT_TOO_LARGE, r->a->too_large);
+        (void)re_beacon_parse(b, r->body ? r->body : "", r->body_len);
+    }
+    if (b->err != RE_BERR_NONE)
+        return queue(c, r, MHD_HTTP_BAD_REQUEST, r->a->bad_beacon[b->err][b->err_param]);
+    if (!head) {
+        struct re_worker *w = worker_get(s);
+        if (w) {
+            re_metrics_event(w->shard, b->type);
+            re_explog_event(w->xlog, re_event_type_name(b->type), b->rec_id, b->product.p, b->product.len,
+                            b->cookie.p, b->cookie.len);
+        }
+    }
+    return queue(c, r, MHD_HTTP_NO_CONTENT, r->a->event_ok);
+}
+
+/* A chunk of a POST /v1/event body: kept up to RE_BEACON_MAX bytes (the
+ * answer waits for the whole body: libmicrohttpd 0.9.75 takes no answer
+ * while a body is coming in). */
+static enum MHD_Result take_body(struct MHD_Connection *c, struct re_request *r, const char *data, size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (r->body_over || r->body_len + n > RE_BEACON_MAX) {
+        r->body_over = 1;
+        return MHD_YES;
+    }
+    if (!r->body && !(r->body = malloc(RE_BEACON_MAX)))
+        return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    return MHD_YES;
+}
+
+/* A POST whose Content-Length says its body is over RE_BEACON_MAX. */
+static int body_too_large(struct MHD_Connection *c)
+{
+    const char *v;
+    size_t len;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH,
+                                      strlen(MHD_HTTP_HEADER_CONTENT_LENGTH), &v, &len) != MHD_YES)
+        return 0;
+    unsigned long long n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || n > RE_BEACON_MAX)
+            return v[i] >= '0' && v[i] <= '9'; /* a bad number is libmicrohttpd's to refuse */
+        n = n * 10 + (unsigned)(v[i] - '0');
+    }
+    return n > RE_BEACON_MAX;
 }
 
 /*
@@ -657,7 +862,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct re_server *s = cls;
     struct re_request *r = *con_cls;
     (void)url; /* decoded by libmicrohttpd; the endpoint comes from the raw target */
-    (void)upload_data;
     if (!r)
         return MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, s->answers[0].internal);
     if (r->status) {
@@ -667,6 +871,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int options = !get && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+    int post = r->ep == RE_EP_EVENT && strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     if (!r->called) {
         /* The request line and headers are complete. */
         r->called = 1;
@@ -682,10 +887,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
          * the first call (the request might still carry a body), so the
          * answer to GET, HEAD and OPTIONS waits for the call that follows
          * the complete request. */
-        if (get || options)
+        if (post && body_too_large(c))
+            return queue(c, r, MHD_HTTP_CONTENT_TOO_LARGE, r->a->too_large);
+        if (get || options || post)
             return MHD_YES;
     }
     if (*upload_size) {
+        if (post)
+            return take_body(c, r, upload_data, upload_size);
         *upload_size = 0; /* a GET with a body: ignored */
         return MHD_YES;
     }
@@ -693,9 +902,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (ep == RE_EP_OTHER)
         return queue(c, r, MHD_HTTP_NOT_FOUND, r->a->not_found);
     if (options)
-        return queue(c, r, MHD_HTTP_NO_CONTENT, r->a->options);
+        return queue(c, r, MHD_HTTP_NO_CONTENT, ep == RE_EP_EVENT ? r->a->event_options : r->a->options);
+    if (post)
+        return event(s, c, r, 1, 0);
     if (!get)
-        return queue(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, r->a->not_allowed);
+        return queue(c, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     ep == RE_EP_EVENT ? r->a->event_not_allowed : r->a->not_allowed);
     switch (ep) {
     case RE_EP_RECS:
         return recs(s, c, r);
@@ -712,6 +924,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     case RE_EP_METRICS:
         return metrics(s, c, r);
+    case RE_EP_EVENT:
+        return event(s, c, r, 0, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
     default:
         return queue(c, r, MHD_HTTP_NOT_FOUND, r->a->not_found);
     }
@@ -738,11 +952,19 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     r->target_len = strlen(uri);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     r->gc = ci ? ci->socket_context : NULL;
+    r->body = NULL;
+    r->body_len = 0;
+    r->body_over = 0;
     const char *qm = strchr(uri, '?');
-    if (qm)
-        (void)re_query_parse(&r->q, qm + 1, strlen(qm + 1));
-    else
+    const char *raw = qm ? qm + 1 : "";
+    if (r->ep == RE_EP_EVENT) {
         re_query_init(&r->q);
+        (void)re_beacon_parse(&r->beacon, raw, strlen(raw));
+    } else if (qm) {
+        (void)re_query_parse(&r->q, raw, strlen(raw));
+    } else {
+        re_query_init(&r->q);
+    }
     re_metrics_started(w->shard);
     return r;
 }
@@ -754,6 +976,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (!r)
         return;
     *con_cls = NULL;
+    free(r->body);
+    r->body = NULL;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         re_guard_waiting(r->gc);
     uint64_t usec = (now_ns() - r->t0_ns) / 1000;
@@ -824,7 +1048,7 @@ static void free_workers(struct re_server *s)
 }
 
 int re_server_start(struct re_server **out, const struct re_config *cfg, struct re_holder *h, struct re_metrics *m,
-                    char *err)
+                    struct re_explog *log, char *err)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -848,6 +1072,7 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
     s->cfg = cfg;
     s->holder = h;
     s->metrics = m;
+    s->explog = log;
     int rc = pthread_key_create(&s->wkey, NULL);
     if (rc) {
         free(s);
@@ -855,6 +1080,13 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
     }
     pthread_mutex_init(&s->workers_mu, NULL);
     s->reserve = answer_reserve(cfg);
+    uint64_t prefix;
+    if (getrandom(&prefix, sizeof(prefix), 0) != (ssize_t)sizeof(prefix)) {
+        rc = rc_fail(err, -errno, "getrandom for the recommendation ids: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 15; i >= 0; i--, prefix >>= 4)
+        s->rec_prefix[i] = "0123456789abcdef"[prefix & 15];
     s->line_max = (size_t)cfg->conn_memory * 2 / 3;
     if (build_responses(s) != 0 || re_warns_create(&s->warns) != 0) {
         rc = rc_fail(err, -ENOMEM, "unable to build the fixed responses");

@@ -20,7 +20,14 @@
  *      follows the complete request (libmicrohttpd closes the connection
  *      when the answer is queued on the first call, which would cost
  *      keep-alive), other methods at once (405 or 404; the connection then
- *      closes, so an unread body is never taken for a request). /v1/recs takes a
+ *      closes, so an unread body is never taken for a request). POST is
+ *      read on /v1/event only: a Content-Length over RE_BEACON_MAX gets 413
+ *      at once, else the body is copied into the request's buffer
+ *      (allocated on its first bytes) and answered after its last byte.
+ *      /v1/event (beacon.h) answers 204 from a built response, counts the
+ *      beacon in the thread's metrics shard and appends its line to the
+ *      thread's exposure log buffer (explog.h), which /v1/recs also does
+ *      for every answer. /v1/recs takes a
  *      reference on the current version, renews the thread's read txn,
  *      routes into the thread's scratch, writes JSON into the thread's
  *      RE_RECS_JSON_MAX buffer, resets the txn, drops the reference, and
@@ -48,6 +55,7 @@
 #define RE_HTTP_H
 
 #include "config.h"
+#include "explog.h"
 #include "metrics.h"
 #include "swap.h"
 
@@ -55,14 +63,16 @@ struct re_server;
 
 /*
  * Build the fixed responses, start the deadline guard and listen on
- * cfg->bind:cfg->port. cfg, h and m must outlive the server. Errors:
+ * cfg->bind:cfg->port. cfg, h, m and log (the exposure log, NULL when
+ * off; each worker thread takes its buffer with re_explog_worker) must
+ * outlive the server. Errors:
  * RC_EFORMAT (bind is not a numeric address), RC_ERANGE (--conn-memory
  * leaves no room for a request beside the answer's headers), -ENOMEM,
  * -errno (the guard's thread), RC_EINTERNAL (libmicrohttpd refused to
  * start; its reason is logged).
  */
 int re_server_start(struct re_server **out, const struct re_config *cfg, struct re_holder *h, struct re_metrics *m,
-                    char *err);
+                    struct re_explog *log, char *err);
 
 /* The port actually bound (useful with port 0). */
 unsigned re_server_port(const struct re_server *s);

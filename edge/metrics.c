@@ -1,9 +1,11 @@
 #include "metrics.h"
+#include "experiment.h"
 #include "record.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,20 +13,27 @@ _Static_assert(RE_ROUTE_LABELS == RC_SRC_LAST + 1, "a route label for every sour
 
 static const unsigned statuses[RE_STATUS_COUNT - 1] = {200, 204, 400, 404, 405, 500, 503};
 static const unsigned lat_bounds[RE_LAT_BUCKETS] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
-static const char *const endpoint_names[RE_EP_COUNT] = {"recs", "version", "healthz", "readyz", "metrics", "other"};
+static const char *const endpoint_names[RE_EP_COUNT] = {"recs",    "version", "healthz", "readyz",
+                                                         "metrics", "event",   "other"};
 
 struct re_metrics_shard {
     uint64_t requests[RE_EP_COUNT][RE_ROUTE_LABELS][RE_STATUS_COUNT];
     uint64_t lat[RE_EP_COUNT][RE_LAT_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
     uint64_t lat_sum[RE_EP_COUNT];
     uint64_t started, finished, bad_records;
+    uint64_t events[RE_EVENT_TYPE_COUNT];
+    uint64_t arm_requests[RE_ARM_SLOTS];
     struct re_metrics_shard *next;
 };
 
 struct re_metrics {
     pthread_key_t key;
-    pthread_mutex_t mu; /* guards the shard list */
+    pthread_mutex_t mu; /* guards the shard list and the arm labels */
     struct re_metrics_shard *shards;
+    unsigned n_arms;
+    struct {
+        char experiment[RC_EXPERIMENT_ID_MAX + 1], arm[RC_EXPERIMENT_ID_MAX + 1];
+    } arms[RE_ARM_SLOTS];
 };
 
 const char *re_endpoint_name(enum re_endpoint ep)
@@ -99,6 +108,12 @@ void re_metrics_bad_records(struct re_metrics_shard *s, unsigned n)
         bump(&s->bad_records, n);
 }
 
+void re_metrics_event(struct re_metrics_shard *s, enum re_event_type t)
+{
+    if (s && (unsigned)t < RE_EVENT_TYPE_COUNT)
+        bump(&s->events[t], 1);
+}
+
 void re_metrics_done(struct re_metrics_shard *s, enum re_endpoint ep, unsigned route, unsigned status, uint64_t usec)
 {
     if (!s)
@@ -120,6 +135,28 @@ void re_metrics_done(struct re_metrics_shard *s, enum re_endpoint ep, unsigned r
     bump(&s->lat[ep][b], 1);
     bump(&s->lat_sum[ep], usec);
     bump(&s->finished, 1);
+}
+
+int re_metrics_arm_slot(struct re_metrics *m, const char *experiment, const char *arm)
+{
+    int slot = -1;
+    pthread_mutex_lock(&m->mu);
+    for (unsigned i = 0; i < m->n_arms && slot < 0; i++)
+        if (strcmp(m->arms[i].experiment, experiment) == 0 && strcmp(m->arms[i].arm, arm) == 0)
+            slot = (int)i;
+    if (slot < 0 && m->n_arms < RE_ARM_SLOTS) {
+        slot = (int)m->n_arms++;
+        snprintf(m->arms[slot].experiment, sizeof(m->arms[slot].experiment), "%s", experiment);
+        snprintf(m->arms[slot].arm, sizeof(m->arms[slot].arm), "%s", arm);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return slot;
+}
+
+void re_metrics_arm(struct re_metrics_shard *s, int slot)
+{
+    if (s && slot >= 0 && slot < RE_ARM_SLOTS)
+        bump(&s->arm_requests[slot], 1);
 }
 
 uint64_t re_metrics_in_flight(struct re_metrics *m)
@@ -145,6 +182,11 @@ void re_metrics_render(struct re_metrics *m, const struct re_cache_info *ci, int
         for (size_t i = 0; i < offsetof(struct re_metrics_shard, next) / sizeof(uint64_t); i++)
             dst[i] += get(&src[i]);
     }
+    unsigned n_arms = m->n_arms;
+    char arm_labels[RE_ARM_SLOTS][2 * RC_EXPERIMENT_ID_MAX + 32];
+    for (unsigned i = 0; i < n_arms; i++)
+        snprintf(arm_labels[i], sizeof(arm_labels[i]), "experiment=\"%s\",arm=\"%s\"", m->arms[i].experiment,
+                 m->arms[i].arm);
     pthread_mutex_unlock(&m->mu);
 
     rc_buf_adds(b, "# HELP recedge_requests_total HTTP requests answered, by endpoint, route of /v1/recs and status.\n"
@@ -196,6 +238,12 @@ void re_metrics_render(struct re_metrics *m, const struct re_cache_info *ci, int
     rc_buf_adds(b, "\n# HELP recedge_bad_records_total List records that failed to decode and were skipped.\n"
                    "# TYPE recedge_bad_records_total counter\nrecedge_bad_records_total ");
     rc_buf_add_u64(b, sum.bad_records);
+    rc_buf_adds(b, "\n# HELP edgerec_events_total Beacons accepted on /v1/event, by type.\n"
+                   "# TYPE edgerec_events_total counter");
+    for (int t = 0; t < RE_EVENT_TYPE_COUNT; t++) {
+        rc_buf_addf(b, "\nedgerec_events_total{type=\"%s\"} ", re_event_type_name((enum re_event_type)t));
+        rc_buf_add_u64(b, sum.events[t]);
+    }
     rc_buf_adds(b, "\n# HELP recedge_cache_loaded 1 when a verified cache version is being served.\n"
                    "# TYPE recedge_cache_loaded gauge\nrecedge_cache_loaded ");
     rc_buf_adds(b, ci->loaded ? "1\n" : "0\n");
@@ -226,4 +274,14 @@ void re_metrics_render(struct re_metrics *m, const struct re_cache_info *ci, int
                    "# TYPE recedge_cache_refused_total counter\nrecedge_cache_refused_total ");
     rc_buf_add_u64(b, ci->refused);
     rc_buf_adds(b, "\n");
+    if (n_arms) {
+        /* Ids are [A-Za-z0-9._-] (experiment.h): valid label values as they are. */
+        rc_buf_adds(b, "# HELP edgerec_experiment_requests_total /v1/recs answers by experiment and arm.\n"
+                       "# TYPE edgerec_experiment_requests_total counter\n");
+        for (unsigned i = 0; i < n_arms; i++) {
+            rc_buf_addf(b, "edgerec_experiment_requests_total{%s} ", arm_labels[i]);
+            rc_buf_add_u64(b, sum.arm_requests[i]);
+            rc_buf_adds(b, "\n");
+        }
+    }
 }

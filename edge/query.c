@@ -190,20 +190,36 @@ static int parse_fields(struct re_query *q, const char *v, size_t len)
     return 0;
 }
 
-/* Which known parameter the raw name is; RE_PARAM_QUERY when unknown.
- * The whole name is checked for bad escapes, however long it is. */
-static int param_of(const char *name, size_t len, enum re_param *out)
+int re_pair_name(const char *name, size_t len, const char *const *names, int count)
 {
     char dec[16];
     if (re_pct_decode(NULL, SIZE_MAX, name, len) < 0)
         return RC_EFORMAT;
     long n = re_pct_decode(dec, sizeof(dec), name, len);
-    *out = RE_PARAM_QUERY;
     if (n < 0)
-        return 0; /* longer than any known name */
-    for (int p = RE_PARAM_COOKIE; p < RE_PARAM_COUNT; p++)
-        if (strlen(param_names[p]) == (size_t)n && memcmp(param_names[p], dec, (size_t)n) == 0)
-            *out = (enum re_param)p;
+        return -1; /* longer than any known name */
+    for (int i = 0; i < count; i++)
+        if (names[i] && strlen(names[i]) == (size_t)n && memcmp(names[i], dec, (size_t)n) == 0)
+            return i;
+    return -1;
+}
+
+int re_pair_next(const char *raw, size_t len, size_t *pos, struct re_pair *out)
+{
+    while (*pos < len) {
+        const char *pair = raw + *pos;
+        const char *amp = memchr(pair, '&', len - *pos);
+        size_t plen = amp ? (size_t)(amp - pair) : len - *pos;
+        *pos += plen + 1;
+        if (plen == 0)
+            continue;
+        const char *eq = memchr(pair, '=', plen);
+        out->name = pair;
+        out->name_len = eq ? (size_t)(eq - pair) : plen;
+        out->value = eq ? eq + 1 : pair + plen;
+        out->value_len = eq ? plen - out->name_len - 1 : 0;
+        return 1;
+    }
     return 0;
 }
 
@@ -214,21 +230,15 @@ int re_query_parse(struct re_query *q, const char *raw, size_t len)
         return fail(q, RE_QERR_QUERY_TOO_LONG, RE_PARAM_QUERY);
     unsigned seen = 0;
     size_t pos = 0;
-    while (pos < len) {
-        const char *pair = raw + pos;
-        const char *amp = memchr(pair, '&', len - pos);
-        size_t plen = amp ? (size_t)(amp - pair) : len - pos;
-        pos += plen + 1;
-        if (plen == 0)
-            continue;
-        const char *eq = memchr(pair, '=', plen);
-        size_t nlen = eq ? (size_t)(eq - pair) : plen;
-        const char *val = eq ? eq + 1 : pair + plen;
-        size_t vlen = eq ? plen - nlen - 1 : 0;
-
-        enum re_param p;
-        if (param_of(pair, nlen, &p) != 0)
+    struct re_pair pair;
+    while (re_pair_next(raw, len, &pos, &pair)) {
+        const char *val = pair.value;
+        size_t vlen = pair.value_len;
+        /* param_names[0] is "query", no parameter's name: start at 1. */
+        int known = re_pair_name(pair.name, pair.name_len, param_names + 1, RE_PARAM_COUNT - 1);
+        if (known == RC_EFORMAT)
             return fail(q, RE_QERR_ENCODING, RE_PARAM_QUERY);
+        enum re_param p = known < 0 ? RE_PARAM_QUERY : (enum re_param)(known + 1);
         if (p == RE_PARAM_QUERY) {
             if (re_pct_decode(NULL, SIZE_MAX, val, vlen) < 0)
                 return fail(q, RE_QERR_ENCODING, RE_PARAM_QUERY);

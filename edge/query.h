@@ -103,6 +103,26 @@ const char *re_param_name(enum re_param p);
 const char *re_query_reason(enum re_qerr e, enum re_param p, char *out, size_t cap);
 
 /*
+ * The pairs of a query string (or of a form-urlencoded body, which has the
+ * same syntax): raw[*pos, len) is split at '&', empty pairs are skipped,
+ * a pair without '=' has an empty value. Fills out with the next pair
+ * (pointers into raw, still encoded), advances *pos and returns 1; 0 at
+ * the end. Start with *pos = 0.
+ */
+struct re_pair {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+int re_pair_next(const char *raw, size_t len, size_t *pos, struct re_pair *out);
+
+/*
+ * Which of names[0, count) (NULL entries never match) the raw name is,
+ * after percent-decoding: its index, or -1 when none. RC_EFORMAT when the
+ * name holds a bad escape anywhere, however long it is.
+ */
+int re_pair_name(const char *name, size_t len, const char *const *names, int count);
+
+/*
  * Strictly percent-decode src[0, len) into dst (room for dst_cap bytes):
  * "%XY" with two hex digits, '+' as a space, other bytes as they are.
  * Returns the decoded length, RC_EFORMAT on a bad escape, or RC_ETOOLONG

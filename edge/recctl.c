@@ -4,7 +4,8 @@
  *   recctl [--root R] [--json] <command> [options] [args]
  *
  * Commands: verify, get, diff, list, show, current, publish, rollback,
- * prune, report (the page is edge/report.c's). Every option lives in one
+ * prune, report (the page is edge/report.c's), ab-report (edge/abreport.c's).
+ * Every option lives in one
  * table (ctl_options) that says which commands take it; `recctl <command>
  * --help` prints that command's usage from the same table.
  *
@@ -33,6 +34,7 @@
 #include "layout.h"
 #include "manifest.h"
 #include "opt.h"
+#include "abreport.h"
 #include "record.h"
 #include "report.h"
 #include "version.h"
@@ -57,7 +59,8 @@ struct ctl_config {
     long examples;       /* diff --examples */
     const char *from;    /* publish --from */
     const char *compare; /* report --compare */
-    const char *out;     /* report --out */
+    const char *out;     /* report, ab-report --out */
+    struct re_ab_opts ab; /* ab-report's options (edge/abreport.h) */
     const char *args[CTL_MAX_ARGS];
     int nargs;
     const struct ctl_command *cmd; /* the command word, NULL before it */
@@ -74,11 +77,14 @@ enum ctl_cmd_bit {
     C_ROLLBACK = 1 << 7,
     C_PRUNE = 1 << 8,
     C_REPORT = 1 << 9,
+    C_ABREPORT = 1 << 10,
 };
 
 #define C_NONE (1u << 15) /* the scope before the command word: global options only */
 
 #define O(field) offsetof(struct ctl_config, field)
+
+static const char *const ab_formats[] = {"text", "json", "html", NULL}; /* enum re_ab_format */
 
 /* One table for every command (opt.h): an option's scope is the commands
  * that take it, 0 for the global ones. */
@@ -105,8 +111,21 @@ static const struct rc_opt ctl_options[] = {
      .help = "install the version in DIR (e.g. <root>/.incoming/<id>) into versions/ first"},
     {.name = "compare", .arg = "V", .type = RC_OPT_STR, .off = O(compare), .scope = C_REPORT,
      .help = "also show what changed from version V"},
-    {.name = "out", .arg = "FILE", .type = RC_OPT_STR, .off = O(out), .scope = C_REPORT,
-     .help = "write the page to FILE (default: standard output)"},
+    {.name = "out", .arg = "FILE", .type = RC_OPT_STR, .off = O(out), .scope = C_REPORT | C_ABREPORT,
+     .help = "write to FILE, beside it and renamed (default: standard output)"},
+    {.name = "experiments", .arg = "FILE|DIR", .type = RC_OPT_STR, .off = O(ab.experiments), .scope = C_ABREPORT,
+     .help = "the experiment: an experiments.json, or a version directory holding one (required)"},
+    {.name = "log", .arg = "PATH", .type = RC_OPT_CUSTOM, .off = O(ab.logs), .set = re_ab_paths_add,
+     .scope = C_ABREPORT,
+     .help = "exposure log: a file, or a directory searched for closed *.jsonl; more paths may follow"},
+    {.name = "events", .arg = "FILE", .type = RC_OPT_CUSTOM, .off = O(ab.events), .set = re_ab_paths_add,
+     .scope = C_ABREPORT, .help = "the shop's events (schemas/inputs.md) for carts and purchases; repeatable"},
+    {.name = "catalog", .arg = "FILE", .type = RC_OPT_STR, .off = O(ab.catalog), .scope = C_ABREPORT,
+     .help = "catalog.csv with a price column, for revenue"},
+    {.name = "window-hours", .arg = "H", .type = RC_OPT_F64, .off = O(ab.window_hours), .min = 0.001, .max = 8760,
+     .scope = C_ABREPORT, .help = "attribution window after an exposure, hours (default 24)"},
+    {.name = "format", .arg = "text|json|html", .type = RC_OPT_CHOICE, .off = O(ab.format), .choices = ab_formats,
+     .scope = C_ABREPORT, .help = "output format (default text; --json means json)"},
     {0},
 };
 
@@ -129,13 +148,14 @@ static int cmd_publish(const struct ctl_config *cfg);
 static int cmd_rollback(const struct ctl_config *cfg);
 static int cmd_prune(const struct ctl_config *cfg);
 static int cmd_report(const struct ctl_config *cfg);
+static int cmd_abreport(const struct ctl_config *cfg);
 
 static const struct ctl_command ctl_commands[] = {
     {"verify", C_VERIFY, cmd_verify, 0, 1, "verify [--root R] [VERSION|DIR]",
      "check a version completely: manifest, file sizes and checksums, the LMDB env, and every record of every DB "
      "(headers, checksums, entry keys against their ids); default: `current`"},
     {"get", C_GET, cmd_get, 1, 3,
-     "get [--root R] [--version V] cookie|product|coview|items ID | segment [LOC [DEVICE]] [--loc L] [--device D]",
+     "get [--root R] [--version V] cookie|product|coview|cookie_b|items ID | segment [LOC [DEVICE]] [--loc L] [--device D]",
      "print one record as JSON: a list (product, score, source per entry) or an item; `*` means any for segments"},
     {"diff", C_DIFF, cmd_diff, 2, 2, "diff [--root R] [--top N] [--examples K] V1 V2",
      "records added, removed and changed per DB from V1 to V2, the mean list overlap of the keys both hold, "
@@ -156,6 +176,12 @@ static const struct ctl_command ctl_commands[] = {
     {"report", C_REPORT, cmd_report, 0, 1, "report [--root R] [VERSION|DIR] [--compare V] [--out FILE]",
      "one self-contained HTML page: evaluation, lists (popularity bias, coverage, lengths), timings, inputs; "
      "with --compare, what changed (edge/report.h)"},
+    {"ab-report", C_ABREPORT, cmd_abreport, 0, 0,
+     "ab-report --experiments FILE|VERSION_DIR --log PATH [PATH ...] [--events FILE ...] [--catalog FILE] "
+     "[--window-hours H] [--format text|json|html] [--out FILE]",
+     "an experiment's arms from the exposure log and the shop's events: visitors, exposures, clicks, per-visitor "
+     "click, cart and purchase rates and revenue, each arm's lift over control with a 95 % interval and p-value, "
+     "and the sample-ratio test (edge/abreport.h)"},
 };
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -201,6 +227,8 @@ static int usage_error(const struct ctl_command *c, const char *fmt, const char 
 static int take_operand(void *c, const char *a, unsigned *scope, char *err)
 {
     struct ctl_config *cfg = c;
+    if (cfg->cmd && cfg->cmd->bit == C_ABREPORT) /* `--log A B C`: the operands are more log paths */
+        return re_ab_paths_push(&cfg->ab.logs, a, err);
     if (cfg->cmd) {
         if (cfg->nargs >= CTL_MAX_ARGS)
             return rc_fail(err, RC_ERANGE, "too many arguments at '%s'", a);
@@ -485,7 +513,7 @@ static int cmd_get(const struct ctl_config *cfg)
         if (strcmp(what, rc_db_names[i]) == 0)
             db = i;
     if (db < 0)
-        return usage_error(self, "get: '%s' is not cookie, product, segment, coview or items", what);
+        return usage_error(self, "get: '%s' is not cookie, product, segment, coview, cookie_b or items", what);
 
     uint64_t key;
     const char *id = NULL;
@@ -1282,6 +1310,24 @@ static int cmd_report(const struct ctl_config *cfg)
         return fail("report", "%s", err);
     if (re_report_write(dir, cfg->compare ? other : NULL, cfg->out, err))
         return fail("report", "%s", err);
+    return CTL_OK;
+}
+
+/* ---- ab-report: edge/abreport.c's ---- */
+
+static int cmd_abreport(const struct ctl_config *cfg)
+{
+    char err[RC_ERRMSG_MAX];
+    struct re_ab_opts o = cfg->ab;
+    o.out = cfg->out;
+    if (cfg->json && o.format == RE_AB_TEXT)
+        o.format = RE_AB_JSON;
+    if (!o.experiments)
+        return usage_error(cfg->cmd, "%s: --experiments FILE|VERSION_DIR is required", "ab-report");
+    if (o.logs.n == 0)
+        return usage_error(cfg->cmd, "%s: at least one --log PATH is required", "ab-report");
+    if (re_ab_report_write(&o, err))
+        return fail("ab-report", "%s", err);
     return CTL_OK;
 }
 

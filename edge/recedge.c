@@ -4,10 +4,13 @@
  * main() reads the config, raises RLIMIT_NOFILE, blocks the signals it
  * handles (every thread inherits the mask), starts the version holder's
  * watcher and the HTTP server, then waits in sigwait(): SIGHUP forces a
- * check of `current`, SIGTERM/SIGINT drain and exit 0.
+ * check of `current`, SIGTERM/SIGINT drain and exit 0. With
+ * --exposure-log, the log is opened before the server starts and closed
+ * (every buffered line written, the file renamed) after it has drained.
  */
 #include "config.h"
 #include "error.h"
+#include "explog.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,6 +45,22 @@ static void raise_nofile(const struct re_config *cfg)
                (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
+/* The exposure log of --exposure-log; *out stays NULL when it is off. */
+static int open_explog(const struct re_config *cfg, struct re_explog **out, char *err)
+{
+    if (!cfg->exposure_log[0])
+        return 0;
+    struct re_explog_config xc = {
+        .dir = cfg->exposure_log,
+        .node = cfg->node_name,
+        .sample = cfg->exposure_sample,
+        .rotate_bytes = cfg->exposure_rotate_bytes,
+        .rotate_seconds = cfg->exposure_rotate_seconds,
+        .buffer = (size_t)cfg->exposure_buffer,
+    };
+    return re_explog_open(out, &xc, err);
+}
+
 int main(int argc, char **argv)
 {
     static struct re_config cfg;
@@ -64,20 +83,25 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* A write past RLIMIT_FSIZE (the exposure log) fails with EFBIG and is
+     * counted as a drop, rather than killing the server. */
+    signal(SIGXFSZ, SIG_IGN);
 
     struct re_metrics *metrics = NULL;
     struct re_holder *holder = NULL;
     struct re_server *server = NULL;
+    struct re_explog *explog = NULL;
     int rc = re_metrics_create(&metrics);
     if (rc) {
         fprintf(stderr, "recedge: unable to set up metrics: %s\n", rc_strerror(rc));
         return 1;
     }
-    if ((rc = re_holder_create(&holder, cfg.root, err)) != 0 ||
-        (rc = re_server_start(&server, &cfg, holder, metrics, err)) != 0 ||
+    if ((rc = open_explog(&cfg, &explog, err)) != 0 || (rc = re_holder_create(&holder, cfg.root, err)) != 0 ||
+        (rc = re_server_start(&server, &cfg, holder, metrics, explog, err)) != 0 ||
         (rc = re_watcher_start(holder, cfg.poll_ms, err)) != 0) {
         rc_log(RC_LOG_ERROR, "start", "reason=\"%s\"", err);
         re_server_stop(server);
+        re_explog_close(explog);
         re_holder_destroy(holder);
         re_metrics_destroy(metrics);
         return 1;
@@ -103,6 +127,7 @@ int main(int argc, char **argv)
         }
     }
     re_server_stop(server);
+    re_explog_close(explog); /* after the server: no request logs any more */
     re_holder_destroy(holder);
     re_metrics_destroy(metrics);
     rc_log(RC_LOG_INFO, "exit", "status=0");

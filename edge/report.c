@@ -321,6 +321,11 @@ static void html_text(struct rc_buf *b, const char *s)
     }
 }
 
+void re_report_html_text(struct rc_buf *b, const char *s)
+{
+    html_text(b, s);
+}
+
 /* A number the way manifest.json writes it (%g with 6 digits), in a cell
  * named `name` for readers of the page. */
 static void num_cell(struct rc_buf *b, const char *name, double v)
@@ -460,13 +465,13 @@ static void svg_bars(struct rc_buf *b, const char *label, const char *const *nam
 static const char *list_db_label(int db)
 {
     static const char *const labels[RC_MANIFEST_LIST_DBS + 1] = {
-        "cookie (cf)", "product (image)", "segment (popular)", "coview", "all lists"};
+        "cookie (cf)", "product (image)", "segment (popular)", "coview", "cookie_b (cf, second set)", "all lists"};
     return labels[db];
 }
 
 /* ---- the page's sections ---- */
 
-static const char STYLE[] =
+const char re_report_style[] =
     "body{font:14px/1.45 system-ui,sans-serif;color:#1d2430;max-width:1000px;margin:0 auto;padding:16px 24px}"
     "h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #d8dde4}"
     "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d8dde4;padding:3px 8px;text-align:left}"
@@ -885,7 +890,8 @@ static void render_page(struct rc_buf *b, const struct version_stats *v, const s
     rc_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>edgerec version ");
     html_text(b, m->version);
-    rc_buf_addf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>edgerec version <span data-m=\"version\">", STYLE);
+    rc_buf_addf(b, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>edgerec version <span data-m=\"version\">",
+                re_report_style);
     html_text(b, m->version);
     rc_buf_adds(b, "</span></h1>\n<p>Created <span data-m=\"created_at_iso\">");
     html_text(b, created);

@@ -40,4 +40,10 @@ int re_report_render(struct rc_buf *b, const char *dir, const char *compare_dir,
  */
 int re_report_write(const char *dir, const char *compare_dir, const char *out_path, char *err);
 
+/* The page's style sheet and its text escaping (the five XML specials as
+ * entities, control bytes as U+FFFD), for other pages in the same look
+ * (edge/abreport.c). */
+extern const char re_report_style[];
+void re_report_html_text(struct rc_buf *b, const char *s);
+
 #endif

@@ -245,14 +245,25 @@ static int item_fields(const struct rc_cache *c, MDB_txn *txn, struct re_recs *o
     return 0;
 }
 
-int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
-             struct re_recs *out)
+/*
+ * The routing rules with the tiers turned on in `tiers` (enum rc_tier) and
+ * the cf tier reading cf_db. Inlined into both entry points: re_route's
+ * constants (every tier, the cookie DB) fold away, so the path without an
+ * experiment tests nothing more than it did before experiments existed.
+ */
+static inline __attribute__((always_inline)) int route(const struct rc_cache *c, MDB_txn *txn,
+                                                       const struct re_query *q, unsigned tiers, enum rc_db cf_db,
+                                                       const struct rc_experiment_arm *arm,
+                                                       struct re_route_scratch *s, struct re_recs *out)
 {
     out->count = 0;
     out->fields = 0;
     out->bad_records = 0;
     out->route = RC_SRC_GLOBAL;
+    out->arm = arm;
+    out->rec_id = NULL;
     seen_reset(s);
+    int image_on = (tiers & RC_TIER_IMAGE) != 0, cf_on = (tiers & RC_TIER_CF) != 0;
 
     uint64_t pkeys[RE_PRODUCTS_MAX]; /* never recommended: they are on screen */
     for (unsigned i = 0; i < q->nproducts; i++)
@@ -261,11 +272,11 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
 
     int rc, cookie_found = 0;
     struct rc_list list;
-    if (q->nproducts && (rc = image_tier(c, txn, q, pkeys, s, &d, out)) != 0)
+    if (image_on && q->nproducts && (rc = image_tier(c, txn, q, pkeys, s, &d, out)) != 0)
         goto fail;
 
-    if (out->count < q->n && q->cookie.len) {
-        rc = get_list(c, txn, RC_DB_COOKIE, rc_key(q->cookie.p, q->cookie.len), q->n, &list, out);
+    if (cf_on && out->count < q->n && q->cookie.len) {
+        rc = get_list(c, txn, cf_db, rc_key(q->cookie.p, q->cookie.len), q->n, &list, out);
         if (rc < 0)
             goto fail;
         if (rc == 1) {
@@ -286,7 +297,9 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
         int repeated = 0;
         for (int j = 0; j < i; j++)
             repeated |= seg[j] == seg[i];
-        if (repeated)
+        /* (*, *) is the global tier, whichever step reaches it first */
+        int global = (i & 2 || !q->loc.len) && (i & 1 || !q->device.len);
+        if (repeated || !(tiers & (global ? RC_TIER_GLOBAL : RC_TIER_SEGMENT)))
             continue;
         rc = get_list(c, txn, RC_DB_SEGMENT, seg[i], q->n, &list, out);
         if (rc < 0)
@@ -297,11 +310,11 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
 
     if (out->count)
         out->route = out->items[0].source;
-    else if (q->nproducts)
+    else if (image_on && q->nproducts)
         out->route = RC_SRC_IMAGE;
     else if (cookie_found)
         out->route = RC_SRC_CF;
-    else if (q->loc.len || q->device.len)
+    else if ((tiers & RC_TIER_SEGMENT) && (q->loc.len || q->device.len))
         out->route = RC_SRC_SEGMENT;
     if (q->fields && (rc = item_fields(c, txn, out)) != 0)
         goto fail;
@@ -311,4 +324,18 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
 fail:
     out->count = 0;
     return rc;
+}
+
+int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
+             struct re_recs *out)
+{
+    return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, s, out);
+}
+
+int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q,
+                 const struct rc_experiment_arm *arm, struct re_route_scratch *s, struct re_recs *out)
+{
+    if (!arm)
+        return re_route(c, txn, q, s, out);
+    return route(c, txn, q, arm->tiers, arm->cf_db, arm, s, out);
 }

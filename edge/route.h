@@ -54,6 +54,7 @@
 
 #include "answer.h"
 #include "cache.h"
+#include "experiment.h"
 #include "query.h"
 #include "record.h"
 
@@ -71,11 +72,28 @@ struct re_route_scratch {
 void re_route_scratch_init(struct re_route_scratch *s);
 
 /*
- * Answer q from cache c inside the read transaction txn into out.
+ * Answer q from cache c inside the read transaction txn into out (out->arm
+ * NULL, out->rec_id NULL: the caller sets the id).
  * q->n must be within RE_N_MIN..RE_N_MAX (re_query_parse guarantees it).
  * Returns 0, or an LMDB error other than MDB_NOTFOUND (out is then empty).
  */
 int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
              struct re_recs *out);
+
+/*
+ * re_route under an experiment arm's routing policy (shared/experiment.h,
+ * schemas/experiments.md): only the tiers in arm->tiers answer or fill up,
+ * in the usual order (image, cf, segment, global: "global" is the (*, *)
+ * list, "segment" the three keys before it); the cf tier reads
+ * arm->cf_db (RC_DB_COOKIE, or RC_DB_COOKIE_B for an arm on the second CF
+ * parameter set: a cookie without a list there falls through to the next
+ * tiers). A holdout arm's tiers are segment and global, so its answers
+ * hold no image, coview or cf item whatever the request carries; the
+ * products on screen are still never recommended. When no item is found,
+ * `route` names a tier the arm has on. out->arm is arm. arm NULL: exactly
+ * re_route. Errors as re_route.
+ */
+int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q,
+                 const struct rc_experiment_arm *arm, struct re_route_scratch *s, struct re_recs *out);
 
 #endif

@@ -222,13 +222,14 @@ static int load(struct re_holder *h, const char *id, char *err)
     __atomic_add_fetch(&h->swaps, 1, __ATOMIC_RELAXED);
     rc_log(RC_LOG_INFO, "swap",
            "version=%s previous=%s gen=%llu check_ms=%.0f created_at=%lld cookie=%llu product=%llu segment=%llu "
-           "coview=%llu items=%llu",
+           "coview=%llu cookie_b=%llu items=%llu",
            id, old ? old->cache.manifest.version : "none", (unsigned long long)v->gen,
            chk.ms,
            (long long)v->cache.manifest.created_at, (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE],
            (unsigned long long)v->cache.manifest.counts[RC_DB_PRODUCT],
            (unsigned long long)v->cache.manifest.counts[RC_DB_SEGMENT],
            (unsigned long long)v->cache.manifest.counts[RC_DB_COVIEW],
+           (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE_B],
            (unsigned long long)v->cache.manifest.counts[RC_DB_ITEMS]);
     if (old)
         re_holder_release(h, old);

@@ -32,16 +32,17 @@
 #
 # ASan runs with a 16 MiB quarantine (default 256) and clears large shadow
 # regions with memset rather than mmap (clear_shadow_mmap_threshold): the
-# ingest harnesses open a reader with a 4 MiB buffer per input, and with
-# ASan's defaults mapping, unmapping and poisoning it took three quarters of
-# their time (perf); these settings double their speed. Every check stays:
-# freed memory is still caught while less than 16 MiB was freed after it.
+# ingest harnesses allocate large arrays per input (the first events array
+# is 1.5 MiB; the reader's buffer was 4 MiB until it was sized to the file,
+# ops/bench/fuzz.md), and with ASan's defaults mapping, unmapping and
+# poisoning them took most of their time (perf). Every check stays: freed
+# memory is still caught while less than 16 MiB was freed after it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${EDGEREC_FUZZ_DIR:-$root/build-fuzz}
 jobs=${EDGEREC_FUZZ_JOBS:-$(nproc)}
-all=(fuzz_query fuzz_json fuzz_record fuzz_manifest fuzz_events fuzz_catalog fuzz_npy fuzz_params)
+all=(fuzz_query fuzz_beacon fuzz_json fuzz_experiment fuzz_record fuzz_manifest fuzz_events fuzz_clicks fuzz_catalog fuzz_npy fuzz_params)
 timeout_s=120
 
 say() { printf 'fuzz: %s\n' "$*"; }

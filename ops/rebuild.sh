@@ -34,6 +34,11 @@
 #                           daily by recbuild --tune-only --tune-out FILE,
 #                           schemas/params.md); while FILE does not exist
 #                           recbuild tunes them itself      [EDGEREC_PARAMS]
+#   --experiments FILE      the experiment the new version carries
+#                           (recbuild --experiments, schemas/experiments.md);
+#                           while FILE does not exist the version runs none:
+#                           edit it to start or change one, remove it to stop
+#                                                            [EDGEREC_EXPERIMENTS]
 #   --recbuild-flags "..."  extra recbuild flags, split on spaces (after the
 #                           job's own, e.g. "--holdout 1 --device gpu")
 #                                                            [EDGEREC_RECBUILD_FLAGS]
@@ -94,6 +99,7 @@ catalog=${EDGEREC_CATALOG:-}
 embeddings=${EDGEREC_EMBEDDINGS:-}
 recbuild_flags=${EDGEREC_RECBUILD_FLAGS:-}
 params=${EDGEREC_PARAMS:-}
+experiments=${EDGEREC_EXPERIMENTS:-}
 min_count_pct=${EDGEREC_GATE_MIN_COUNT_PCT:-50}
 max_metric_drop_pct=${EDGEREC_GATE_MAX_METRIC_DROP_PCT:-20}
 metrics=${EDGEREC_GATE_METRICS:-hr ndcg}
@@ -123,6 +129,7 @@ while [ $# -gt 0 ]; do
         --embeddings) embeddings=$2 ;;
         --recbuild-flags) recbuild_flags=$2 ;;
         --params) params=$2 ;;
+        --experiments) experiments=$2 ;;
         --min-count-pct) min_count_pct=$2 ;;
         --max-metric-drop-pct) max_metric_drop_pct=$2 ;;
         --metrics) metrics=$2 ;;
@@ -233,6 +240,11 @@ if [ -n "$params" ] && [ -f "$params" ]; then
     args+=(--params "$params")
 elif [ -n "$params" ]; then
     log warn params_missing msg="no parameter file yet: recbuild tunes the CF parameters itself" params="$params"
+fi
+if [ -n "$experiments" ] && [ -e "$experiments" ]; then
+    args+=(--experiments "$experiments") # a bad file fails the build (exit 5), naming the fault
+elif [ -n "$experiments" ]; then
+    log info no_experiment msg="no experiment file: the new version runs no experiment" experiments="$experiments"
 fi
 # shellcheck disable=SC2206 # extra flags are split on spaces on purpose
 [ -z "$recbuild_flags" ] || args+=($recbuild_flags)

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # ops/rollout.sh - push a published cache version to the edge fleet, roll it
-# back, or report which host serves what.
+# back, report which host serves what, or collect the nodes' exposure logs.
 #
 #   ops/rollout.sh push     --hosts FILE [--version V] [--src ROOT] [options]
 #   ops/rollout.sh rollback --hosts FILE [--to V] [options]
 #   ops/rollout.sh status   --hosts FILE [options]
+#   ops/rollout.sh collect  --hosts FILE --dest DIR [--log-dir DIR] [options]
 #
 # Hosts come from a file (--hosts FILE) and/or --host SPEC (repeatable), one
 # host per line or SPEC:
 #
-#   NAME ROOT [http=ADDR:PORT] [ssh=TARGET] [rsync=URL]
+#   NAME ROOT [http=ADDR:PORT] [ssh=TARGET] [rsync=URL] [log=DIR] [log-rsync=URL]
 #
 #   NAME   a label for logs and reports
 #   ROOT   the cache root on that host (recedge --root there)
@@ -20,6 +21,11 @@
 #   rsync= copy through an rsync daemon module that maps to ROOT
 #          (e.g. rsync://edge7/edgerec; see ops/rsyncd.conf.example);
 #          default: rsync over ssh=, or a local copy
+#   log=   collect: the host's exposure-log directory (recedge
+#          --exposure-log there); default --log-dir
+#   log-rsync= collect: an rsync daemon module that maps to that directory
+#          (e.g. rsync://edge7/edgerec-log; see ops/rsyncd.conf.example);
+#          default: rsync over ssh=, or a local path
 #   Blank lines and lines starting with # are ignored.
 #
 # Every field is checked before any host is touched (exit 2 otherwise), so
@@ -27,10 +33,10 @@
 # recctl:
 #   NAME    [A-Za-z0-9._-], not starting with '.' or '-'
 #   ROOT    an absolute path of [A-Za-z0-9._/+@-]; no '.' or '..'
-#           component, none starting with '-'
+#           component, none starting with '-' (log= and --log-dir alike)
 #   http=   HOST:PORT or [IPv6]:PORT
 #   ssh=    [USER@]HOST (an ssh_config alias is a HOST)
-#   rsync=  rsync://[USER@]HOST[:PORT]/MODULE[/DIR...]
+#   rsync=, log-rsync=  rsync://[USER@]HOST[:PORT]/MODULE[/DIR...]
 # where HOST, USER and each DIR are [A-Za-z0-9._-] starting with a letter,
 # a digit or '_'. Version ids (--version, --to, --from, and what a host
 # reports as its current) follow shared/layout.c's rule, 1..63 bytes of
@@ -53,6 +59,22 @@
 #
 # status: each host's `current` on disk and, with http=, the version recedge
 # serves and whether it is ready.
+#
+# collect, per host: rsync the closed exposure-log files (*.jsonl directly
+# in the log directory; never *.jsonl.open, which recedge still writes, nor
+# anything else) into DEST/<name>/, with --remove-source-files: rsync
+# checks each file it copies against the sender's whole-file checksum
+# (sending it again once when that differs), renames it into place, and
+# only then has the node remove it. With --checksum, a file already in
+# DEST/<name>/ (a run interrupted after the copy, before the removal) is
+# compared by content: the same, and the node's copy is just removed;
+# different, and it is copied again, the older one kept as
+# NAME.replaced-<time>~. So a rerun after an interruption anywhere neither
+# loses nor duplicates a file: DEST/<name>/*.jsonl holds each closed file
+# once, under the name the node gave it. rsync writes into a temporary
+# name (.NAME.XXXXXX) and renames, so no *.jsonl in DEST is ever partial;
+# one left by a collect killed with SIGKILL is removed by the next. A lock
+# (flock on DEST/.collect.lock) keeps two collects out of one DEST.
 #
 # What is copied: regular files and directories only. rsync runs as
 # `-a --no-links --no-devices --no-specials` (-a without -l and -D), so a
@@ -86,9 +108,12 @@
 #                        -o ServerAliveInterval=15 -o ServerAliveCountMax=4); it is run
 #                        as CMD -- TARGET COMMAND
 #   --host-timeout S     seconds any one ssh command or rsync may run (default 1800)
+#   --dest DIR           collect: where the logs go, DIR/<name>/ per host (made if missing)
+#   --log-dir DIR        collect: the exposure-log directory of hosts without log=
 #
 # Exit codes:
-#   0  every host did what was asked (status: every host serves its current and is ready)
+#   0  every host did what was asked (status: every host serves its current and is ready;
+#      collect: every closed log file of every host is in DEST and gone from the host)
 #   1  one or more hosts failed (each is named in the report); the rest succeeded
 #   2  usage or configuration error
 #   3  push: the canary failed; no other host was touched
@@ -110,9 +135,9 @@ source "$(dirname "$(readlink -f "$0")")/lib/log.sh"
 # ---- options ----
 cmd=${1:-}
 case $cmd in
-    push|rollback|status) shift ;;
+    push|rollback|status|collect) shift ;;
     -h|--help|help) usage; exit 0 ;;
-    *) echo "usage: ops/rollout.sh push|rollback|status --hosts FILE [options] (see --help)" >&2; exit 2 ;;
+    *) echo "usage: ops/rollout.sh push|rollback|status|collect --hosts FILE [options] (see --help)" >&2; exit 2 ;;
 esac
 
 hosts_file=
@@ -131,6 +156,8 @@ recctl=${EDGEREC_RECCTL:-}
 remote_recctl=recctl
 ssh_cmd="ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
 host_timeout=1800
+dest=
+log_dir=
 
 while [ $# -gt 0 ]; do
     opt=$1
@@ -155,6 +182,8 @@ while [ $# -gt 0 ]; do
         --remote-recctl) remote_recctl=$2 ;;
         --ssh) ssh_cmd=$2 ;;
         --host-timeout) host_timeout=$2 ;;
+        --dest) dest=$2 ;;
+        --log-dir) log_dir=$2 ;;
         *) die 2 usage msg="unknown option $opt (see --help)" ;;
     esac
     shift 2
@@ -182,6 +211,11 @@ valid_rsync() { [[ $1 =~ ^rsync://($name_re@)?$name_re(:[0-9]{1,5})?(/$name_re)+
 for v in "$version" "$to" "$from"; do
     [ -z "$v" ] || valid_version "$v" || die 2 usage msg="not a valid version id" version="$v"
 done
+[ -z "$log_dir" ] || valid_root "$log_dir" ||
+    die 2 usage msg="--log-dir must be an absolute path of [A-Za-z0-9._/+@-] without '.' or '..' components" dir="$log_dir"
+if [ -n "$dest" ] && [[ $dest != /* ]]; then
+    dest=$PWD/$dest # a relative path with ':' would be an rsync remote
+fi
 if [ -n "$src" ] && [[ $src != /* ]]; then
     src=$PWD/$src # a relative path with ':' would be an rsync remote
 fi
@@ -194,9 +228,9 @@ if [ -z "$recctl" ]; then
 fi
 
 # ---- the host list: parallel arrays indexed by host number ----
-H_NAME=() H_ROOT=() H_HTTP=() H_SSH=() H_RSYNC=()
+H_NAME=() H_ROOT=() H_HTTP=() H_SSH=() H_RSYNC=() H_LOG=() H_LOGRSYNC=()
 add_host() { # add_host LINE
-    local line=$1 name root field http='' sshT='' rsyncU=''
+    local line=$1 name root field http='' sshT='' rsyncU='' logD='' logU=''
     line=${line%%#*}
     read -r -a fields <<< "$line" || true
     [ ${#fields[@]} -gt 0 ] || return 0
@@ -207,7 +241,9 @@ add_host() { # add_host LINE
             http=*) http=${field#http=} ;;
             ssh=*) sshT=${field#ssh=} ;;
             rsync=*) rsyncU=${field#rsync=} ;;
-            *) die 2 hosts msg="unknown host field (want http=, ssh=, rsync=)" field="$field" host="$name" ;;
+            log=*) logD=${field#log=} ;;
+            log-rsync=*) logU=${field#log-rsync=} ;;
+            *) die 2 hosts msg="unknown host field (want http=, ssh=, rsync=, log=, log-rsync=)" field="$field" host="$name" ;;
         esac
     done
     [[ $name =~ ^$name_re$ ]] || die 2 hosts msg="host names are [A-Za-z0-9._-], not starting with '.' or '-'" host="$name"
@@ -217,11 +253,16 @@ add_host() { # add_host LINE
     [ -z "$sshT" ] || valid_ssh "$sshT" || die 2 hosts msg="ssh= wants [USER@]HOST" host="$name" ssh="$sshT"
     [ -z "$rsyncU" ] || valid_rsync "$rsyncU" ||
         die 2 hosts msg="rsync= wants rsync://[USER@]HOST[:PORT]/MODULE" host="$name" rsync="$rsyncU"
+    [ -z "$logD" ] || valid_root "$logD" ||
+        die 2 hosts msg="log= must be an absolute path of [A-Za-z0-9._/+@-] without '.' or '..' components" host="$name" log="$logD"
+    [ -z "$logU" ] || valid_rsync "$logU" ||
+        die 2 hosts msg="log-rsync= wants rsync://[USER@]HOST[:PORT]/MODULE" host="$name" log_rsync="$logU"
     local i
     for i in "${!H_NAME[@]}"; do
         [ "${H_NAME[$i]}" != "$name" ] || die 2 hosts msg="host named twice" host="$name"
     done
     H_NAME+=("$name") H_ROOT+=("$root") H_HTTP+=("$http") H_SSH+=("$sshT") H_RSYNC+=("$rsyncU")
+    H_LOG+=("$logD") H_LOGRSYNC+=("$logU")
 }
 if [ -n "$hosts_file" ]; then
     [ -r "$hosts_file" ] || die 2 hosts msg="host list not readable" file="$hosts_file"
@@ -569,8 +610,66 @@ do_status() {
     return $bad
 }
 
+# ---- collect ----
+collect_from_host() { # collect_from_host I - runs in its own subshell
+    local i=$1 name=${H_NAME[$1]} from out rc=0 files bytes
+    local into=$dest/$name
+    # Closed files only: *.jsonl directly in the log directory. --checksum:
+    # a file already here is compared by content (see the header).
+    local args=(-rt --checksum --no-links --no-devices --no-specials --include='/*.jsonl' --exclude='*'
+        --remove-source-files --backup --suffix=".replaced-$collect_stamp~" --timeout=120 --out-format='%l %n')
+    [ -z "$bwlimit" ] || args+=(--bwlimit="$bwlimit")
+    if [ -n "${H_LOGRSYNC[$i]}" ]; then
+        from=${H_LOGRSYNC[$i]%/}/
+        args+=(--contimeout=20)
+    elif [ -n "${H_SSH[$i]}" ]; then
+        args+=(-e "$ssh_cmd")
+        from=${H_SSH[$i]}:${H_LOG[$i]:-$log_dir}/
+    else
+        from=${H_LOG[$i]:-$log_dir}/
+    fi
+    if ! mkdir -p -- "$into"; then
+        result "$i" failed "cannot make $into"
+        return 0
+    fi
+    # What a collect killed mid-file (SIGKILL) left: rsync's temporary
+    # .NAME.XXXXXX. The lock keeps any other collect out, so none is in use.
+    find "$into" -maxdepth 1 -type f -name '.*.jsonl.??????' -delete 2> /dev/null || true
+    out=$(limited rsync "${args[@]}" -- "$from" "$into/" 2>&1) || rc=$?
+    files=$(printf '%s\n' "$out" | grep -c '^[0-9][0-9]* .*\.jsonl$' || true)
+    bytes=$(printf '%s\n' "$out" | awk '/^[0-9]+ .*\.jsonl$/ { s += $1 } END { print s + 0 }')
+    if [ "$rc" -ne 0 ]; then
+        result "$i" failed "rsync exited $rc after $files files; what did not arrive stays on the host: $(printf '%s' "$out" | grep -v '^[0-9][0-9]* ' | tail -n 2 | tr '\n' ' ')"
+        return 0
+    fi
+    result "$i" ok "$files files, $bytes bytes into $into"
+}
+
+do_collect() {
+    [ -n "$dest" ] || die 2 usage msg="collect needs --dest DIR"
+    local i
+    for i in "${!H_NAME[@]}"; do
+        [ -n "${H_LOGRSYNC[$i]}" ] || [ -n "${H_LOG[$i]}" ] || [ -n "$log_dir" ] ||
+            die 2 usage msg="no log directory for a host: give --log-dir, or log= or log-rsync= on its line" host="${H_NAME[$i]}"
+    done
+    command -v flock > /dev/null || die 2 config msg="flock (util-linux) not found"
+    mkdir -p -- "$dest" || die 2 config msg="cannot make the destination" dest="$dest"
+    exec 9> "$dest/.collect.lock" || die 2 config msg="cannot write the lock file" file="$dest/.collect.lock"
+    flock -n 9 || die 1 locked msg="another collect is writing into this destination" dest="$dest"
+    collect_stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    log info start action=collect hosts=${#H_NAME[@]} dest="$dest" jobs="$jobs"
+    parallel collect_from_host "${!H_NAME[@]}"
+    if report "${!H_NAME[@]}"; then
+        log info finished action=collect dest="$dest"
+        return 0
+    fi
+    log error finished action=collect msg="some hosts failed; their files that did not arrive stay on them; rerun"
+    return 1
+}
+
 case $cmd in
     push) do_push ;;
     rollback) do_rollback ;;
     status) do_status ;;
+    collect) do_collect ;;
 esac

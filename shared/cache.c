@@ -1,4 +1,5 @@
 #include "cache.h"
+#include "experiment.h"
 #include "error.h"
 #include "keys.h"
 #include "layout.h"
@@ -180,6 +181,8 @@ void rc_cache_close(struct rc_cache *c)
         mdb_env_close(c->env);
     c->env = NULL;
     rc_manifest_release(&c->manifest);
+    rc_experiment_free(c->experiment);
+    c->experiment = NULL;
 }
 
 int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t key, MDB_val *val)
@@ -191,7 +194,7 @@ int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t
 }
 
 /* The list source each DB holds (segment also holds the global list). */
-static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, RC_SRC_COVIEW, 0};
+static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, RC_SRC_COVIEW, RC_SRC_CF, 0};
 
 struct seen_entry {
     uint64_t key;

@@ -3,7 +3,7 @@
  * writer drives, the reader handle, and the record checks.
  *
  * The env is one file, versions/<v>/data.mdb (MDB_NOSUBDIR), with the named
- * DBs "cookie", "product", "segment", "coview", "items" (MDB_INTEGERKEY, 8-byte
+ * DBs "cookie", "product", "segment", "coview", "cookie_b", "items" (MDB_INTEGERKEY, 8-byte
  * native-endian XXH3 keys, values as in record.h) and "meta" (string keys
  * and values: "format" = RC_CACHE_FORMAT, "version" = the version id).
  *
@@ -94,17 +94,24 @@ int rc_cache_writer_finish(struct rc_cache_writer *w, char *err);
  * half-written writer. */
 void rc_cache_writer_abort(struct rc_cache_writer *w);
 
+struct rc_experiment;
+
 struct rc_cache {
     MDB_env *env;
     MDB_dbi dbi[RC_DB_COUNT], meta;
     unsigned absent; /* bit 1 << db: an optional DB (RC_DB_OPTIONAL) the version lacks; it reads as empty
                       * (rc_cache_get: MDB_NOTFOUND; no records to check); its dbi is not valid */
     struct rc_manifest manifest;
+    /* The version's experiments.json, parsed and checked by rc_version_check
+     * (experiment.h); NULL when the version runs no experiment. Owned:
+     * rc_cache_close frees it. Read-only, shared by every thread. */
+    struct rc_experiment *experiment;
     char dir[4096];
 };
 
 /* A reader's handle is opened, and the version checked, by rc_version_open
- * / rc_version_check (version.h). */
+ * / rc_version_check (version.h). Closes the env and frees the manifest
+ * and the experiment. */
 void rc_cache_close(struct rc_cache *c);
 
 /*

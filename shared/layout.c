@@ -1,4 +1,5 @@
 #include "layout.h"
+#include "experiment.h"
 #include "error.h"
 #include "version.h"
 #include "file.h"
@@ -122,11 +123,13 @@ int rc_remove_tree(const char *path)
 /* What a writer leaves in its staging dir (cache.c, manifest.c, layout.c). */
 static int staging_name(const char *name)
 {
-    static const char *const names[] = {"build.mdb", "build.mdb-lock", RC_DATA_NAME, RC_MANIFEST_NAME};
+    static const char *const names[] = {"build.mdb", "build.mdb-lock", RC_DATA_NAME, RC_MANIFEST_NAME,
+                                        RC_EXPERIMENT_FILE};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(name, names[i]) == 0)
             return 1;
-    return strncmp(name, RC_MANIFEST_NAME ".tmp.", sizeof(RC_MANIFEST_NAME ".tmp.") - 1) == 0;
+    return strncmp(name, RC_MANIFEST_NAME ".tmp.", sizeof(RC_MANIFEST_NAME ".tmp.") - 1) == 0 ||
+           strncmp(name, RC_EXPERIMENT_FILE ".tmp.", sizeof(RC_EXPERIMENT_FILE ".tmp.") - 1) == 0;
 }
 
 int rc_layout_remove_staging(const char *dir)

@@ -67,7 +67,7 @@ int rc_layout_staging_create(const char *root, const char *version, char *out, s
 int rc_layout_clean_staging(const char *root, char *err);
 
 /* Remove one staging dir if it holds only what a writer makes (build.mdb,
- * build.mdb-lock, data.mdb, manifest.json and its temporary files; regular
+ * build.mdb-lock, data.mdb, manifest.json, experiments.json and their temporary files; regular
  * files, or symlinks unlinked without being followed). Anything else is
  * left, and so is the directory: -ENOTEMPTY. 0 when removed or absent. */
 int rc_layout_remove_staging(const char *dir);

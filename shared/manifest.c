@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "coview", "items"};
+const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "coview", "cookie_b", "items"};
 
 int rc_file_xxh3(const char *path, uint64_t *bytes, uint64_t *hash)
 {
@@ -144,6 +144,7 @@ static void render_params(struct rc_buf *b, const struct rc_manifest_params *p)
     put_num(b, "view", p->weight_view, &f2);
     put_num(b, "cart", p->weight_cart, &f2);
     put_num(b, "purchase", p->weight_purchase, &f2);
+    put_num(b, "click", p->weight_click, &f2);
     rc_buf_adds(b, "}");
     put_num(b, "half_life_days", p->half_life_days, &first);
     put_num(b, "popularity_half_life_days", p->popularity_half_life_days, &first);
@@ -302,10 +303,10 @@ static void render_next_item(struct rc_buf *b, const struct rc_manifest_eval *e,
     rc_buf_adds(b, "}");
 }
 
-static void render_eval(struct rc_buf *b, const struct rc_manifest_eval *e)
+/* The members of an "evaluation" object, after *first. */
+static void render_eval_members(struct rc_buf *b, const struct rc_manifest_eval *e, int *first_member)
 {
-    int first = 1, full = e->holdout == RC_HOLDOUT_FULL;
-    rc_buf_adds(b, ",\n  \"evaluation\": {");
+    int first = *first_member, full = e->holdout == RC_HOLDOUT_FULL;
     if (e->holdout != RC_HOLDOUT_NONE) {
         put_u64(b, "k", e->k, &first);
         if (full)
@@ -341,7 +342,38 @@ static void render_eval(struct rc_buf *b, const struct rc_manifest_eval *e)
     }
     if (e->have_next)
         render_next_item(b, e, &first);
+    *first_member = first;
+}
+
+static void render_eval(struct rc_buf *b, const struct rc_manifest_eval *e)
+{
+    int first = 1;
+    rc_buf_adds(b, ",\n  \"evaluation\": {");
+    render_eval_members(b, e, &first);
     rc_buf_adds(b, "}");
+}
+
+static void render_cf_b(struct rc_buf *b, const struct rc_manifest_cf_b *p)
+{
+    int first = 1, f2 = 1, f3 = 1;
+    rc_buf_adds(b, ",\n  \"cf_b\": {");
+    put_str(b, "db", "cookie_b", &first);
+    put_str(b, "params_file", p->params_file, &first);
+    key(b, "weights", &first);
+    rc_buf_adds(b, "{");
+    put_num(b, "view", p->weight_view, &f2);
+    put_num(b, "cart", p->weight_cart, &f2);
+    put_num(b, "purchase", p->weight_purchase, &f2);
+    rc_buf_adds(b, "}");
+    put_num(b, "half_life_days", p->half_life_days, &first);
+    put_u64(b, "factors", p->factors, &first);
+    put_num(b, "reg", p->reg, &first);
+    put_num(b, "alpha", p->alpha, &first);
+    put_u64(b, "iterations", p->iterations, &first);
+    key(b, "evaluation", &first);
+    rc_buf_adds(b, "{");
+    render_eval_members(b, &p->eval, &f3);
+    rc_buf_adds(b, "}}");
 }
 
 /* The sections, in schemas/manifest.md's order, after the required members. */
@@ -365,6 +397,8 @@ static void render_info(struct rc_buf *b, const struct rc_manifest_info *in)
         render_throughput(b, in->throughput);
     if (in->eval)
         render_eval(b, in->eval);
+    if (in->cf_b)
+        render_cf_b(b, in->cf_b);
 }
 
 int rc_manifest_write(const char *dir, const struct rc_manifest *m, const struct rc_manifest_info *info, char *err)

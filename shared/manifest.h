@@ -27,14 +27,16 @@
 #define RC_VERSION_MAX 64
 #define RC_MANIFEST_FILES_MAX 8
 
-/* The list DBs come first (RC_DB_COOKIE..RC_DB_COVIEW), then items. */
-enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW, RC_DB_ITEMS, RC_DB_COUNT };
+/* The list DBs come first (RC_DB_COOKIE..RC_DB_COOKIE_B), then items. */
+enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW, RC_DB_COOKIE_B, RC_DB_ITEMS, RC_DB_COUNT };
 
-/* "cookie", "product", "segment", "coview", "items": the LMDB names and
- * manifest count keys. "coview" came later within cache format 2: a
- * manifest without counts.coview reads as 0 (rc_manifest_read) and a
- * version without the DB opens with it empty (rc_version_open). */
-#define RC_DB_OPTIONAL(db) ((db) == RC_DB_COVIEW)
+/* "cookie", "product", "segment", "coview", "cookie_b", "items": the LMDB
+ * names and manifest count keys. "coview" and "cookie_b" (CF lists from a
+ * second parameter set, recbuild --cf-b-params, read by an experiment arm
+ * with "cf": "cookie_b") came later within cache format 2: a manifest
+ * without their counts reads them as 0 (rc_manifest_read) and a version
+ * without the DB opens with it empty (rc_version_open). */
+#define RC_DB_OPTIONAL(db) ((db) == RC_DB_COVIEW || (db) == RC_DB_COOKIE_B)
 extern const char *const rc_db_names[RC_DB_COUNT];
 
 struct rc_manifest_file {
@@ -68,6 +70,7 @@ struct rc_manifest_params {
     const char *source;
     const char *params_file; /* NULL: not written */
     double weight_view, weight_cart, weight_purchase;
+    double weight_click;     /* recbuild --weight-click (clicks read with --clicks) */
     double half_life_days, popularity_half_life_days, window_days;
     uint64_t min_events;
     double active_days;
@@ -102,7 +105,7 @@ struct rc_manifest_tuning {
 };
 
 #define RC_MANIFEST_BAD_REASONS 7
-#define RC_MANIFEST_LIST_DBS 4 /* RC_DB_COOKIE..RC_DB_COVIEW */
+#define RC_MANIFEST_LIST_DBS 5 /* RC_DB_COOKIE..RC_DB_COOKIE_B */
 
 struct rc_manifest_dropped {
     const char *bad_reason_names[RC_MANIFEST_BAD_REASONS];
@@ -159,6 +162,17 @@ struct rc_manifest_eval {
     double grid_w[RC_MANIFEST_GRID_MAX], grid_hr[RC_MANIFEST_GRID_MAX], grid_mrr[RC_MANIFEST_GRID_MAX];
 };
 
+/* cf_b: the second CF parameter set (recbuild --cf-b-params) whose lists
+ * are in cookie_b. eval: its holdout figures and health, rendered as
+ * "evaluation" is (holdout NONE: no holdout ran; knn and next-item never). */
+struct rc_manifest_cf_b {
+    const char *params_file; /* base name */
+    double weight_view, weight_cart, weight_purchase, half_life_days;
+    uint64_t factors, iterations;
+    double reg, alpha;
+    struct rc_manifest_eval eval;
+};
+
 struct rc_manifest_info {
     const char *device; /* NULL: not written */
     const struct rc_manifest_input *inputs;
@@ -172,6 +186,7 @@ struct rc_manifest_info {
     int have_timings;
     const struct rc_manifest_throughput *throughput;
     const struct rc_manifest_eval *eval;
+    const struct rc_manifest_cf_b *cf_b;
 };
 
 /*

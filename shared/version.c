@@ -5,6 +5,8 @@
  */
 #include "version.h"
 #include "error.h"
+#include "experiment.h"
+#include "file.h"
 #include "layout.h"
 #include "log.h"
 
@@ -229,6 +231,82 @@ static int check_files(struct check *k, int dirfd, const char *dir, const struct
     return 0;
 }
 
+/* Exactly bytes bytes of fd into buf, and nothing after them. */
+static int read_exact(int fd, const char *dir, const char *name, char *buf, size_t bytes, char *err)
+{
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t n = read(fd, buf + got, bytes - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rc_fail(err, -errno, "unable to read '%s/%s': %s", dir, name, strerror(errno));
+        if (n == 0)
+            return rc_fail(err, RC_ETRUNC, "'%s/%s' changed size while being read", dir, name);
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Every list DB an arm's cf tier reads holds lists (the manifest's count:
+ * check_meta holds the data to it). An arm on an empty cookie_b would
+ * silently answer from the next tiers: no CF at all, not the second set. */
+static int check_experiment_lists(const struct rc_experiment *x, const struct rc_manifest *m, const char *dir,
+                                  char *why)
+{
+    for (unsigned i = 0; i < x->narms; i++) {
+        enum rc_db db = x->arms[i].cf_db;
+        if (db != RC_DB_COOKIE && m->counts[db] == 0)
+            return rc_fail(why, RC_EFORMAT, "'%s/%s': arms[%u] ('%s') reads its cf tier from %s, but the version "
+                           "holds no %s lists (recbuild --cf-b-params builds them)", dir, RC_EXPERIMENT_FILE, i,
+                           x->arms[i].name, rc_db_names[db], rc_db_names[db]);
+    }
+    return 0;
+}
+
+/*
+ * experiments.json, when the manifest lists it (experiment.h): opened like
+ * every file (regular, its listed size, at most RC_EXPERIMENT_FILE_MAX),
+ * its bytes hashed again from RC_VERIFY_FILES on so that what is parsed is
+ * what was verified, then parsed and checked into *out. An unlisted file
+ * of that name is never read. Returns 1 when the check must stop.
+ */
+static int check_experiment(struct check *k, int dirfd, const char *dir, const struct rc_manifest *m,
+                            struct rc_experiment **out)
+{
+    *out = NULL;
+    const struct rc_manifest_file *f = listed(m, RC_EXPERIMENT_FILE);
+    if (!f)
+        return 0;
+    char why[RC_ERRMSG_MAX], inner[RC_ERRMSG_MAX];
+    if (f->bytes > RC_EXPERIMENT_FILE_MAX) {
+        snprintf(why, sizeof(why), "'%s/%s' is %" PRIu64 " bytes, more than the %d an experiment may take", dir,
+                 RC_EXPERIMENT_FILE, f->bytes, RC_EXPERIMENT_FILE_MAX);
+        return fault(k, RC_ETOOLONG, why);
+    }
+    int fd;
+    struct stat st;
+    int rc = rc_version_open_file(dirfd, dir, RC_EXPERIMENT_FILE, f->bytes, &fd, &st, why);
+    if (rc)
+        return fault(k, rc, why);
+    char *buf = malloc((size_t)f->bytes + 1);
+    if (!buf) {
+        close(fd);
+        snprintf(why, sizeof(why), "out of memory reading '%s/%s'", dir, RC_EXPERIMENT_FILE);
+        return fault(k, -ENOMEM, why);
+    }
+    rc = read_exact(fd, dir, RC_EXPERIMENT_FILE, buf, (size_t)f->bytes, why);
+    close(fd);
+    if (!rc && k->v->level >= RC_VERIFY_FILES && XXH3_64bits(buf, (size_t)f->bytes) != f->xxh3)
+        rc = rc_fail(why, RC_ECHECKSUM, "'%s/%s' changed while being read", dir, RC_EXPERIMENT_FILE);
+    if (!rc && (rc = rc_experiment_parse(buf, (size_t)f->bytes, out, inner)) != 0)
+        snprintf(why, sizeof(why), "'%s/%s': %s", dir, RC_EXPERIMENT_FILE, inner);
+    free(buf);
+    if (!rc)
+        rc = check_experiment_lists(*out, m, dir, why);
+    return rc ? fault(k, rc, why) : 0;
+}
+
 /* Open every DB; an optional DB the version lacks is marked absent. */
 static int open_dbis(MDB_txn *txn, struct rc_cache *c)
 {
@@ -386,6 +464,8 @@ int rc_version_check(struct rc_cache *out, const char *dir, struct rc_verify *v,
     }
     if (check_files(&k, dirfd, dir, &c.manifest, &data_fd))
         goto out;
+    if (check_experiment(&k, dirfd, dir, &c.manifest, &c.experiment))
+        goto out;
     if (open_env(&k, &c, data_fd, path))
         goto out;
     if (v->level >= RC_VERIFY_RECORDS)
@@ -404,6 +484,7 @@ out:
         if (c.env)
             mdb_env_close(c.env);
         rc_manifest_release(&c.manifest);
+        rc_experiment_free(c.experiment);
     }
     v->ms = now_ms() - t0;
     return k.first;
@@ -495,6 +576,21 @@ int rc_version_finish(struct rc_version_writer *vw, char *err)
     vw->data_bytes = m->files[m->nfiles - 1].bytes;
     vw->state = ST_FINISHED;
     return 0;
+}
+
+int rc_version_add_file(struct rc_version_writer *vw, const char *name, const void *data, size_t len, char *err)
+{
+    if (vw->state != ST_FINISHED)
+        return out_of_order(vw, "rc_version_add_file", err);
+    if (strcmp(name, RC_EXPERIMENT_FILE) != 0 || listed(&vw->manifest, name))
+        return rc_fail(err, RC_EFORMAT, "'%s' is not a file a version may add", name);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", vw->staging, name) >= (int)sizeof(path))
+        return rc_fail(err, -ENAMETOOLONG, "path of '%s' in '%s' is too long", name, vw->staging);
+    int rc = rc_write_file_atomic(path, data, len);
+    if (rc)
+        return rc_fail(err, rc, "unable to write '%s': %s", path, rc_strerror(rc));
+    return rc_manifest_add_file(&vw->manifest, vw->staging, name, err);
 }
 
 int rc_version_commit(struct rc_version_writer *vw, const struct rc_manifest_info *info, char *err)

@@ -20,8 +20,13 @@
  *                      lists (when it lists it); the LMDB env opens; `meta`
  *                      names RC_CACHE_FORMAT and the manifest's version;
  *                      every DB holds the manifest's count.
+ *                      When the manifest lists experiments.json
+ *                      (experiment.h), it parses and passes every rule of
+ *                      schemas/experiments.md, and the open cache carries it
+ *                      (rc_cache.experiment); unlisted, it is never read.
  *   RC_VERIFY_FILES    the manifest lists data.mdb, and every listed file
- *                      has its listed size and XXH3-64.
+ *                      has its listed size and XXH3-64 (experiments.json's
+ *                      bytes are hashed again as they are parsed).
  *   RC_VERIFY_RECORDS  every record of every DB passes
  *                      rc_cache_check_record and each walk meets the count.
  *
@@ -50,6 +55,7 @@
  *   rc_version_reserve  open the LMDB writer with a map of mapsize bytes
  *   rc_version_put      records, keys ascending per DB (cache.h)
  *   rc_version_finish   meta, the compacted data.mdb, counts and files
+ *   rc_version_add_file optional: experiments.json, listed in the manifest
  *   rc_version_commit   manifest.json, with the builder's sections
  *   rc_version_publish  rc_version_check the staged version at the level
  *                       asked, rename it into versions/, flip `current`
@@ -98,7 +104,8 @@ struct rc_verify {
  * Errors: the first fault's code: -errno (ENOENT, EACCES, ...),
  * RC_EFORMAT (a symlink, FIFO, device or anything else that is not a
  * regular file or, for dir, a directory; a foreign meta; counts that
- * differ; a bad record), RC_ETRUNC (size differs), RC_ECHECKSUM, RC_EMANIFEST (manifest
+ * differ; a bad record; an experiments.json that breaks a rule), RC_ETOOLONG
+ * (experiments.json over RC_EXPERIMENT_FILE_MAX), RC_ETRUNC (size differs), RC_ECHECKSUM, RC_EMANIFEST (manifest
  * unreadable or inconsistent, data.mdb unlisted, version not `expect`),
  * RC_EVERSION, LMDB codes.
  */
@@ -168,6 +175,15 @@ int rc_version_put(struct rc_version_writer *vw, enum rc_db db, uint64_t key, co
 /* meta ("format", "version", "created_at"), the compacted data.mdb, the
  * manifest's counts and files. Errors: -errno, LMDB codes. */
 int rc_version_finish(struct rc_version_writer *vw, char *err);
+
+/*
+ * Write data[0, len) as staging/<name> and list it in the manifest, after
+ * rc_version_finish and before rc_version_commit. Only RC_EXPERIMENT_FILE
+ * may be added, once; the caller has checked its content
+ * (rc_experiment_parse), and publish checks it again. Errors: RC_EFORMAT
+ * (another name, or added twice), RC_ERANGE (too many files), -errno.
+ */
+int rc_version_add_file(struct rc_version_writer *vw, const char *name, const void *data, size_t len, char *err);
 
 /* Write manifest.json into the staging dir; info may be NULL (no builder
  * sections). Errors: -errno, -ENOMEM. */

@@ -12,7 +12,8 @@
  *
  * Lengths of 0 mean strlen(), so ids with NUL bytes pass an explicit length.
  * Every product id that appears in a list gets an items record unless one
- * was put first (fx_item). Header-only (static functions) so that each
+ * was put first (fx_item). f->experiments, when set, becomes the version's
+ * experiments.json (rc_version_add_file). Header-only (static functions) so that each
  * tests/test_*.c and tests/mkcache.c use it without extra build rules.
  * Tests only: aborts on out-of-memory.
  */
@@ -49,6 +50,7 @@ struct fx_record {
 struct fx {
     struct fx_record *recs;
     size_t n, cap;
+    const char *experiments; /* NULL, or the text of the version's experiments.json (borrowed) */
 };
 
 static inline struct fx *fx_new(void)
@@ -137,13 +139,15 @@ static inline int fx_list_key(struct fx *f, enum rc_db db, uint64_t key, enum rc
     return len > 0 ? 0 : (int)len;
 }
 
-/* The list of a cookie (db RC_DB_COOKIE, source cf) or a product
- * (RC_DB_PRODUCT, source image; RC_DB_COVIEW, source coview). */
+/* The list of a cookie (db RC_DB_COOKIE or RC_DB_COOKIE_B, source cf) or a
+ * product (RC_DB_PRODUCT, source image; RC_DB_COVIEW, source coview). */
 static inline int fx_list(struct fx *f, enum rc_db db, const char *id, size_t id_len, const struct fx_entry *e,
                           size_t n)
 {
     size_t len = id_len ? id_len : strlen(id);
-    enum rc_source src = db == RC_DB_COOKIE ? RC_SRC_CF : db == RC_DB_COVIEW ? RC_SRC_COVIEW : RC_SRC_IMAGE;
+    enum rc_source src = db == RC_DB_COOKIE || db == RC_DB_COOKIE_B ? RC_SRC_CF
+                         : db == RC_DB_COVIEW                        ? RC_SRC_COVIEW
+                                                                     : RC_SRC_IMAGE;
     return fx_list_key(f, db, rc_key(id, len), src, e, n);
 }
 
@@ -196,6 +200,8 @@ static inline int fx_write_version(struct fx *f, const struct rc_version_opts *o
         rc = rc_version_put(vw, f->recs[i].db, f->recs[i].key, f->recs[i].val, f->recs[i].len, err);
     if (!rc)
         rc = rc_version_finish(vw, err);
+    if (!rc && f->experiments)
+        rc = rc_version_add_file(vw, "experiments.json", f->experiments, strlen(f->experiments), err);
     if (!rc)
         rc = rc_version_commit(vw, info, err);
     if (!rc)

@@ -28,11 +28,16 @@
  * Ids are percent-decoded (%22 for '"', %00 for NUL, %20 for a space); the
  * score follows the last ':'.
  *
+ * --experiments FILE (either way): the version carries FILE as its
+ * experiments.json (schemas/experiments.md), checked first (exit 1 with the
+ * fault when it breaks a rule).
+ *
  * Without --version the id is a fresh one for --created (default: now).
  * --flip points `current` at the new version (--no-flip, the default, does
  * not; the last one given wins). Prints the version id on stdout. Exit 0
  * ok, 1 failure (a bad spec, a write error), 2 usage.
  */
+#include "experiment.h"
 #include "fixture.h"
 
 #include <ctype.h>
@@ -47,7 +52,7 @@
 #define MAX_PRODUCTS 4096
 
 struct mk_config {
-    const char *root, *version, *spec;
+    const char *root, *version, *spec, *experiments;
     long products, cookies, shift;
     double hr, ndcg;
     long long created;
@@ -199,7 +204,8 @@ static int usage(void)
     fprintf(stderr, "usage: mkcache --root R [--version V] [--created T] [--flip | --no-flip]\n"
                     "               [--products N] [--cookies N] [--shift K] [--hr X] [--ndcg X] [--bad-record] "
                     "[--dup-entry]\n"
-                    "       mkcache --root R [--version V] [--created T] [--flip | --no-flip] --spec FILE|-\n");
+                    "       mkcache --root R [--version V] [--created T] [--flip | --no-flip] --spec FILE|-\n"
+                    "       (either way: [--experiments FILE])\n");
     return 2;
 }
 
@@ -223,6 +229,8 @@ static int parse_args(int argc, char **argv, struct mk_config *cfg)
             cfg->version = v;
         else if (strcmp(a, "--spec") == 0)
             cfg->spec = v;
+        else if (strcmp(a, "--experiments") == 0)
+            cfg->experiments = v;
         else if (strcmp(a, "--products") == 0)
             cfg->products = strtol(v, NULL, 10);
         else if (strcmp(a, "--cookies") == 0)
@@ -249,12 +257,25 @@ int main(int argc, char **argv)
     struct mk_config cfg = {.products = 50, .cookies = 20, .hr = 0.3, .ndcg = 0.2, .created = -1};
     if (parse_args(argc, argv, &cfg))
         return usage();
+    char *experiments = NULL;
+    if (cfg.experiments) {
+        char err[RC_ERRMSG_MAX];
+        struct rc_experiment *x;
+        size_t len;
+        if (rc_experiment_read_text(cfg.experiments, &x, &experiments, &len, err) != 0) {
+            fprintf(stderr, "mkcache: --experiments %s\n", err);
+            return 1;
+        }
+        rc_experiment_free(x);
+    }
     struct fx *f = fx_new();
+    f->experiments = experiments;
     int rc = cfg.spec ? read_spec(f, cfg.spec) : generate(f, &cfg);
     if (rc) {
         if (!cfg.spec)
             fprintf(stderr, "mkcache: %s\n", rc_strerror(rc));
         fx_free(f);
+        free(experiments);
         return 1;
     }
     time_t now = cfg.created >= 0 ? (time_t)cfg.created : time(NULL);
@@ -265,6 +286,7 @@ int main(int argc, char **argv)
     char err[RC_ERRMSG_MAX];
     rc = fx_write_version(f, &opts, &info, cfg.flip, &vw, err);
     fx_free(f);
+    free(experiments);
     if (rc) {
         fprintf(stderr, "mkcache: %s\n", err);
         return 1;

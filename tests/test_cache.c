@@ -68,7 +68,7 @@ static struct rec recs[RC_DB_COUNT][PER_DB];
 /* Records for every DB, sorted by key as the writer needs them. */
 static void make_records(void)
 {
-    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "cov-", "sku-"};
+    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "cov-", "cookieb-", "sku-"};
     for (int db = 0; db < RC_DB_COUNT; db++) {
         for (int i = 0; i < PER_DB; i++) {
             struct rec *r = &recs[db][i];
@@ -79,7 +79,7 @@ static void make_records(void)
                 len = rc_item_encode(r->val, sizeof(r->val), r->id, (size_t)n, "cat", 3, i % 2);
             } else {
                 struct rc_entry e = {r->key, (float)i, (uint16_t)n, r->id, 0}; /* the list names its own id */
-                enum rc_source src = db == RC_DB_COOKIE    ? RC_SRC_CF
+                enum rc_source src = db == RC_DB_COOKIE || db == RC_DB_COOKIE_B ? RC_SRC_CF
                                      : db == RC_DB_PRODUCT ? RC_SRC_IMAGE
                                      : db == RC_DB_COVIEW  ? RC_SRC_COVIEW
                                                            : RC_SRC_SEGMENT;
@@ -442,8 +442,9 @@ START_TEST(test_check_records)
 }
 END_TEST
 
-/* A version written before the coview DB existed (same format, no "coview"
- * DB, no counts.coview) opens with the DB empty and checks clean. */
+/* A version written before the coview and cookie_b DBs existed (same
+ * format, neither DB, no counts.coview or counts.cookie_b) opens with both
+ * empty and checks clean. */
 START_TEST(test_open_without_coview)
 {
     char err[RC_ERRMSG_MAX] = "";
@@ -461,6 +462,8 @@ START_TEST(test_open_without_coview)
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
     ck_assert_int_eq(mdb_dbi_open(t, "coview", 0, &dbi), 0);
     ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
+    ck_assert_int_eq(mdb_dbi_open(t, "cookie_b", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
     ck_assert_int_eq(mdb_txn_commit(t), 0);
     mdb_env_close(env);
     /* The manifest without counts.coview. */
@@ -476,20 +479,26 @@ START_TEST(test_open_without_coview)
     char *at = strstr(text, "\"coview\": 50, ");
     ck_assert_ptr_nonnull(at);
     memmove(at, at + 14, strlen(at + 14) + 1);
+    at = strstr(text, "\"cookie_b\": 50, ");
+    ck_assert_ptr_nonnull(at);
+    memmove(at, at + 16, strlen(at + 16) + 1);
     ck_assert_int_eq(rc_write_file_atomic(mpath, text, strlen(text)), 0);
 
     struct rc_cache c;
     ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
-    ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW);
+    ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW | 1u << RC_DB_COOKIE_B);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_COVIEW], 0);
+    ck_assert_uint_eq(c.manifest.counts[RC_DB_COOKIE_B], 0);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_PRODUCT], PER_DB);
     struct rc_cache_check chk = {0};
     ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
     ck_assert_uint_eq(chk.records[RC_DB_COVIEW], 0);
+    ck_assert_uint_eq(chk.records[RC_DB_COOKIE_B], 0);
     ck_assert_uint_eq(chk.records[RC_DB_ITEMS], PER_DB);
     MDB_val v;
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &t), 0);
     ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_COVIEW, recs[RC_DB_COVIEW][0].key, &v), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_COOKIE_B, recs[RC_DB_COOKIE_B][0].key, &v), MDB_NOTFOUND);
     ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_PRODUCT, recs[RC_DB_PRODUCT][0].key, &v), 0);
     mdb_txn_abort(t);
     rc_cache_close(&c);

@@ -26,7 +26,9 @@ static void clear_env(void)
                           "EDGEREC_MAX_CONNECTIONS", "EDGEREC_CORS_ORIGIN", "EDGEREC_CACHE_CONTROL",
                           "EDGEREC_POLL_MS", "EDGEREC_LOG_LEVEL", "EDGEREC_LOG_FORMAT", "EDGEREC_ACCESS_LOG",
                           "EDGEREC_CONN_MEMORY", "EDGEREC_MAX_PER_IP", "EDGEREC_REQUEST_TIMEOUT",
-                          "EDGEREC_CORS_HEADERS", "EDGEREC_CORS_MAX_AGE", "EDGEREC_TIMING_ALLOW_ORIGIN"};
+                          "EDGEREC_CORS_HEADERS", "EDGEREC_CORS_MAX_AGE", "EDGEREC_TIMING_ALLOW_ORIGIN",
+                          "EDGEREC_EXPOSURE_LOG", "EDGEREC_EXPOSURE_SAMPLE", "EDGEREC_EXPOSURE_ROTATE_BYTES",
+                          "EDGEREC_EXPOSURE_ROTATE_SECONDS", "EDGEREC_EXPOSURE_BUFFER", "EDGEREC_NODE_NAME"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -138,6 +140,45 @@ START_TEST(test_cors_origins)
 }
 END_TEST
 
+/* The exposure log's flags (schemas/exposure.md): defaults, variables,
+ * ranges. */
+START_TEST(test_exposure_flags)
+{
+    char *argv[] = {"recedge"};
+    ck_assert_int_eq(parse(1, argv), 0);
+    ck_assert_str_eq(c.exposure_log, "");
+    ck_assert(c.exposure_sample == 1.0);
+    ck_assert_uint_eq(c.exposure_rotate_bytes, 67108864);
+    ck_assert_uint_eq(c.exposure_rotate_seconds, 300);
+    ck_assert_uint_eq(c.exposure_buffer, 1048576);
+    ck_assert_str_eq(c.node_name, "");
+    setenv("EDGEREC_EXPOSURE_LOG", "/var/log/edgerec/exposure", 1);
+    setenv("EDGEREC_EXPOSURE_SAMPLE", "0.25", 1);
+    setenv("EDGEREC_NODE_NAME", "edge-1", 1);
+    ck_assert_int_eq(parse(ARGS("--exposure-rotate-bytes", "1048576", "--exposure-rotate-seconds=60",
+                                "--exposure-buffer", "262144", "--exposure-sample", "0.5")), 0);
+    ck_assert_str_eq(c.exposure_log, "/var/log/edgerec/exposure");
+    ck_assert(c.exposure_sample == 0.5); /* the flag wins */
+    ck_assert_str_eq(c.node_name, "edge-1");
+    ck_assert_uint_eq(c.exposure_rotate_bytes, 1048576);
+    ck_assert_uint_eq(c.exposure_rotate_seconds, 60);
+    ck_assert_uint_eq(c.exposure_buffer, 262144);
+    ck_assert_int_eq(parse(ARGS("--exposure-sample", "0")), RC_ERANGE);
+    ck_assert_ptr_nonnull(strstr(err, "--exposure-sample"));
+    ck_assert_int_eq(parse(ARGS("--exposure-sample", "1.5")), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--exposure-rotate-bytes", "100")), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--exposure-rotate-seconds", "0")), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--exposure-buffer", "1000")), RC_ERANGE);
+    ck_assert_int_eq(parse(ARGS("--node-name", "a/b")), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "--node-name"));
+    unsetenv("EDGEREC_NODE_NAME");
+    char long_name[80];
+    memset(long_name, 'n', 65);
+    long_name[65] = 0;
+    ck_assert_int_eq(parse(ARGS("--node-name", long_name)), RC_ETOOLONG);
+}
+END_TEST
+
 START_TEST(test_help_lists_everything)
 {
     ck_assert_int_eq(parse(ARGS("--help")), 0);
@@ -151,7 +192,9 @@ START_TEST(test_help_lists_everything)
                           "--cors-origin", "--cache-control", "--poll-ms", "--log-level", "--log-format",
                           "--access-log", "EDGEREC_ACCESS_LOG", "private, max-age=60", "--max-per-ip",
                           "--request-timeout", "--cors-headers", "--cors-max-age", "--timing-allow-origin",
-                          "EDGEREC_REQUEST_TIMEOUT", "traceparent"};
+                          "EDGEREC_REQUEST_TIMEOUT", "traceparent", "--exposure-log", "--exposure-sample",
+                          "--exposure-rotate-bytes", "--exposure-rotate-seconds", "--exposure-buffer",
+                          "--node-name", "EDGEREC_NODE_NAME"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         ck_assert_msg(strstr(text, want[i]) != NULL, "--help lacks %s", want[i]);
     free(text);
@@ -167,6 +210,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_env_then_flags);
     tcase_add_test(tc, test_bad_values);
     tcase_add_test(tc, test_cors_origins);
+    tcase_add_test(tc, test_exposure_flags);
     tcase_add_test(tc, test_help_lists_everything);
     suite_add_tcase(s, tc);
     return s;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "ingest_int.h"
 #include "keys.h"
 #include "scratch.h"
 
@@ -840,6 +841,37 @@ static void progress_count(void *ctx, const char *stage, uint64_t done, uint64_t
  * over RB_LINE_MAX inside a chunk and one over a whole chunk, each followed
  * by good lines; two files accumulate.
  */
+/* The reader sizes its buffer to a small file; a file that grows while it
+ * is read is still read whole, lines longer than that size included. */
+START_TEST(test_lines_file_grows)
+{
+    const char *path = write_file("grows.txt", "a\n", -1);
+    struct rb_lines r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_int_eq(rb_lines_open(&r, path, "test", NULL, NULL, err), 0);
+    ck_assert_uint_lt(r.cap, 64);
+    FILE *f = fopen(path, "ab");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 1000; i++)
+        fputc('b', f);
+    fputs("\nc", f);
+    ck_assert_int_eq(fclose(f), 0);
+    const char *line;
+    size_t len;
+    int too_long;
+    ck_assert_int_eq(rb_lines_next(&r, &line, &len, &too_long, err), 1);
+    ck_assert(len == 1 && line[0] == 'a' && !too_long);
+    ck_assert_int_eq(rb_lines_next(&r, &line, &len, &too_long, err), 1);
+    ck_assert_uint_eq(len, 1000);
+    ck_assert(line[0] == 'b' && line[999] == 'b' && !too_long);
+    ck_assert_int_eq(rb_lines_next(&r, &line, &len, &too_long, err), 1);
+    ck_assert(len == 1 && line[0] == 'c');
+    ck_assert_int_eq(rb_lines_next(&r, &line, &len, &too_long, err), 0);
+    ck_assert_uint_eq(r.lineno, 3);
+    rb_lines_close(&r);
+}
+END_TEST
+
 START_TEST(test_big_file_long_lines)
 {
     size_t cap = 24u << 20, n = 0;
@@ -1313,6 +1345,7 @@ static Suite *ingest_suite(void)
     tcase_add_test(tc, test_empty_and_header_only);
     tcase_add_test(tc, test_missing_column_and_unreadable);
     tcase_add_test(tc, test_big_file_long_lines);
+    tcase_add_test(tc, test_lines_file_grows);
     tcase_add_test(tc, test_locdev_limit);
     suite_add_tcase(s, tc);
 

@@ -123,6 +123,7 @@ START_TEST(test_round_trip)
     m.counts[RC_DB_COOKIE] = 812345;
     m.counts[RC_DB_PRODUCT] = 99120;
     m.counts[RC_DB_SEGMENT] = 64;
+    m.counts[RC_DB_COOKIE_B] = 812000;
     m.counts[RC_DB_ITEMS] = 0;
     ck_assert_int_eq(rc_manifest_add_file(&m, dir, "data.mdb", err), 0);
     ck_assert_int_eq(rc_manifest_add_file(&m, dir, "extra.bin", err), 0);
@@ -130,7 +131,9 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(m.files[0].bytes, 2);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
     struct rc_manifest_params params = {.factors = 64, .params_file = "a \"q\"", .blend_weight = -1};
-    struct rc_manifest_info info = {.device = "cpu", .params = &params};
+    struct rc_manifest_cf_b cf_b = {.params_file = "b.conf", .factors = 32, .reg = 1, .weight_view = 2,
+                                    .eval = {.holdout = RC_HOLDOUT_FULL, .k = 10, .ndcg = 0.25, .have_health = 1}};
+    struct rc_manifest_info info = {.device = "cpu", .params = &params, .cf_b = &cf_b};
     ck_assert_int_eq(rc_manifest_write(dir, &m, &info, err), 0);
 
     /* The text has the documented shape: 16 lowercase hex digits, ISO time. */
@@ -169,6 +172,19 @@ START_TEST(test_round_trip)
     ck_assert_str_eq(rc_json_get_str(rc_json_get(r.doc, "parameters"), "params_file"), "a \"q\"");
     ck_assert_ptr_null(rc_json_get(rc_json_get(r.doc, "parameters"), "preset")); /* NULL: not written */
     ck_assert_int_eq(rc_json_get(rc_json_get(r.doc, "parameters"), "blend_weight")->type, RC_JSON_NULL);
+    /* The second CF set, with its evaluation as "evaluation" is written. */
+    const struct rc_json *b = rc_json_get(r.doc, "cf_b"), *be = rc_json_get(b, "evaluation");
+    double v;
+    ck_assert_str_eq(rc_json_get_str(b, "db"), "cookie_b");
+    ck_assert_str_eq(rc_json_get_str(b, "params_file"), "b.conf");
+    ck_assert_int_eq(rc_json_get_num(b, "factors", &v), 0);
+    ck_assert_double_eq(v, 32.0);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(b, "weights"), "view", &v), 0);
+    ck_assert_double_eq(v, 2.0);
+    ck_assert_int_eq(rc_json_get_num(be, "ndcg", &v), 0);
+    ck_assert_double_eq(v, 0.25);
+    ck_assert_int_eq(rc_json_get(be, "degenerate")->type, RC_JSON_BOOL);
+    ck_assert_ptr_null(rc_json_get(be, "knn_recall"));
     ck_assert_int_eq(rc_version_check_files(dir, &r, err), 0);
     rc_manifest_release(&r);
     ck_assert_ptr_null(r.doc);
@@ -260,6 +276,8 @@ START_TEST(test_read_base)
     ck_assert_str_eq(m.version, "20261123T173000Z");
     ck_assert_uint_eq(m.counts[RC_DB_COOKIE], 3);
     ck_assert_uint_eq(m.counts[RC_DB_ITEMS], 0);
+    ck_assert_uint_eq(m.counts[RC_DB_COVIEW], 0);   /* optional DBs: absent counts read 0 */
+    ck_assert_uint_eq(m.counts[RC_DB_COOKIE_B], 0);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
     write_in_dir("data.mdb", "p1", 2);
     ck_assert_int_eq(rc_version_check_files(dir, &m, err), 0);

@@ -6,6 +6,7 @@
  * valid whatever bytes the ids hold.
  */
 #include "cache.h"
+#include "experiment.h"
 #include "version.h"
 #include "fixture.h"
 #include "json.h"
@@ -26,6 +27,32 @@ static struct re_route_scratch scratch;
 static struct re_recs recs;
 
 #define E(id, s) {id, 0, s}
+
+/* ---- experiments: an arm's routing policy (experiment.h) ---- */
+
+#define ID64 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
+/* Arms of 64-byte ids: the longest texts an answer carries. */
+#define EXP_LONG                                                                                              \
+    "{\"id\":\"" ID64 "\",\"salt\":\"s\",\"arms\":[{\"name\":\"" ID64 "\",\"buckets\":[0,5000]},"                   \
+    "{\"name\":\"b\",\"buckets\":[5000,10000]}]}"
+#define EXP_POLICIES                                                                                          \
+    "{\"id\":\"e1\",\"salt\":\"s\",\"arms\":["                                                               \
+    "{\"name\":\"all\",\"buckets\":[0,1000]},"                                                             \
+    "{\"name\":\"holdout\",\"buckets\":[1000,2000],\"holdout\":true},"                                     \
+    "{\"name\":\"no-cf\",\"buckets\":[2000,3000],\"tiers\":[\"image\",\"segment\",\"global\"]},"              \
+    "{\"name\":\"no-image\",\"buckets\":[3000,4000],\"tiers\":[\"cf\",\"segment\",\"global\"]},"              \
+    "{\"name\":\"global-only\",\"buckets\":[4000,5000],\"tiers\":[\"global\"]},"                           \
+    "{\"name\":\"no-global\",\"buckets\":[5000,6000],\"tiers\":[\"cf\",\"segment\"]},"              \
+    "{\"name\":\"cf-b\",\"buckets\":[6000,7000],\"cf\":\"cookie_b\"}]}"
+
+static struct rc_experiment *experiment(const char *text)
+{
+    struct rc_experiment *x;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rc_experiment_parse(text, strlen(text), &x, err) == 0, "%s", err);
+    return x;
+}
+
 
 /* An item record of id with display field texts (RC_FIELD_COUNT, "" for
  * absent). */
@@ -83,6 +110,8 @@ static void build(void)
             abort();
     fx_list(f, RC_DB_COOKIE, "c1", 0, (struct fx_entry[]){E("i", 8), E("a", 7), E("j", 6)}, 3);
     fx_list(f, RC_DB_COOKIE, "c-screen", 0, (struct fx_entry[]){E("p1", 8), E("x", 7)}, 2);
+    /* The second CF set's list of c1 (an arm with "cf": "cookie_b"); c-screen has none there. */
+    fx_list(f, RC_DB_COOKIE_B, "c1", 0, (struct fx_entry[]){E("y", 9), E("j", 4)}, 2);
     fx_segment(f, "de", "mobile", (struct fx_entry[]){E("k", 50), E("l", 40)}, 2);
     fx_segment(f, "de", "*", (struct fx_entry[]){E("m", 30)}, 1);
     fx_segment(f, "*", "mobile", (struct fx_entry[]){E("o", 20)}, 1);
@@ -514,7 +543,10 @@ START_TEST(test_json_worst_case_fits)
     static char id[RC_ID_MAX];
     memset(id, 0x01, sizeof(id));
     static unsigned char rec[RE_N_MAX][REC_CAP];
-    struct re_recs r = {.route = RC_SRC_SEGMENT, .count = RE_N_MAX};
+    struct rc_experiment *x = experiment(EXP_LONG); /* and the longest rec_id and arm texts */
+    static struct re_recs r;
+    r = (struct re_recs){.route = RC_SRC_SEGMENT, .count = RE_N_MAX, .rec_id = "ffffffffffffffffffffffffffffffff",
+                         .arm = &x->arms[0]};
     for (unsigned i = 0; i < RE_N_MAX; i++)
         r.items[i] = item_of(rec[i], i, id, RC_ID_MAX, -3.4e38f, RC_SRC_SEGMENT);
     static char mem[RE_RECS_JSON_MAX];
@@ -525,6 +557,7 @@ START_TEST(test_json_worst_case_fits)
     struct rc_json *doc;
     ck_assert_int_eq(rc_json_parse(b.data, b.len, &doc, NULL), 0);
     rc_json_free(doc);
+    rc_experiment_free(x);
 }
 END_TEST
 
@@ -543,7 +576,9 @@ START_TEST(test_json_fields_worst_case_fits)
     static const char price[] = "123456789012345678901234";
     static unsigned char rec[RE_N_MAX][REC_CAP];
     static struct re_recs r;
-    r = (struct re_recs){.route = RC_SRC_SEGMENT, .count = RE_N_MAX, .fields = RC_FIELDS_ALL};
+    struct rc_experiment *x = experiment(EXP_LONG); /* ids of 64 bytes: the longest arm text */
+    r = (struct re_recs){.route = RC_SRC_SEGMENT, .count = RE_N_MAX, .fields = RC_FIELDS_ALL,
+                         .rec_id = "ffffffffffffffffffffffffffffffff", .arm = &x->arms[0]};
     for (unsigned i = 0; i < RE_N_MAX; i++) {
         r.items[i] = item_of(rec[i], i, id, RC_ID_MAX, -3.4e38f, RC_SRC_SEGMENT);
         r.texts[i][RC_FIELD_TITLE] = (struct rc_text){title, sizeof(title)};
@@ -560,6 +595,7 @@ START_TEST(test_json_fields_worst_case_fits)
     struct rc_json *doc;
     ck_assert_int_eq(rc_json_parse(b.data, b.len, &doc, NULL), 0);
     rc_json_free(doc);
+    rc_experiment_free(x);
 }
 END_TEST
 
@@ -690,11 +726,19 @@ static size_t ref_str(char *o, const char *id, size_t n)
     return w;
 }
 
+/* The experiment of the arms the reference tests give their answers. */
+static const char *ref_experiment_id = "";
+
 static size_t ref_recs_json(char *o, const struct re_recs *r, const char *version)
 {
     size_t w = (size_t)sprintf(o, "{\"version\":");
     w += ref_str(o + w, version, strlen(version));
-    w += (size_t)sprintf(o + w, ",\"route\":\"%s\",\"items\":[", rc_source_name(r->route));
+    w += (size_t)sprintf(o + w, ",\"route\":\"%s\"", rc_source_name(r->route));
+    if (r->rec_id)
+        w += (size_t)sprintf(o + w, ",\"rec_id\":\"%.32s\"", r->rec_id);
+    if (r->arm)
+        w += (size_t)sprintf(o + w, ",\"experiment\":\"%s\",\"arm\":\"%s\"", ref_experiment_id, r->arm->name);
+    w += (size_t)sprintf(o + w, ",\"items\":[");
     for (unsigned i = 0; i < r->count; i++) {
         const struct re_item *it = &r->items[i];
         w += (size_t)sprintf(o + w, "%s{\"product\":", i ? "," : "");
@@ -721,10 +765,14 @@ START_TEST(test_json_matches_reference)
                                               {0xc3, 0xa9}, {0xe2, 0x82, 0xac}, {0xf0, 0x9f, 0x98, 0x80},
                                               {0xff}, {0xc3}, {0xed, 0xa0, 0x80}, {0x80}};
     static const size_t piece_len[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4, 1, 1, 3, 1};
-    struct re_recs r;
+    static struct re_recs r;
+    struct rc_experiment *x = experiment(EXP_LONG);
+    ref_experiment_id = x->id;
     srand(11);
     for (int iter = 0; iter < 3000; iter++) {
         r.route = (uint8_t)(rand() % 6);
+        r.rec_id = rand() % 2 ? "0123456789abcdef0001000000000007" : NULL;
+        r.arm = rand() % 2 ? &x->arms[rand() % (int)x->narms] : NULL;
         r.count = (unsigned)(rand() % (iter % 10 == 0 ? RE_N_MAX + 1 : 21));
         for (unsigned i = 0; i < r.count; i++) {
             size_t len = 1 + (size_t)(rand() % (rand() % 8 == 0 ? RC_ID_MAX : 24));
@@ -757,6 +805,7 @@ START_TEST(test_json_matches_reference)
         ck_assert(b.len == want_len && memcmp(b.data, want, want_len) == 0);
         rc_buf_release(&b);
     }
+    rc_experiment_free(x);
 }
 END_TEST
 
@@ -836,6 +885,137 @@ START_TEST(test_json_overflow_at_every_cut)
 }
 END_TEST
 
+static const struct rc_experiment_arm *arm_named(const struct rc_experiment *x, const char *name)
+{
+    for (unsigned i = 0; i < x->narms; i++)
+        if (strcmp(x->arms[i].name, name) == 0)
+            return &x->arms[i];
+    ck_abort_msg("no arm %s", name);
+    return NULL;
+}
+
+/* route() under an arm. */
+static const char *route_arm(const char *query, const struct rc_experiment_arm *arm)
+{
+    static char joined[4096];
+    struct re_query q;
+    ck_assert_msg(re_query_parse(&q, query, strlen(query)) == 0, "query '%s' refused", query);
+    ck_assert_int_eq(re_route_arm(&cache, txn, &q, arm, &scratch, &recs), 0);
+    ck_assert_ptr_eq(recs.arm, arm);
+    ck_assert_ptr_null(recs.rec_id);
+    joined[0] = 0;
+    size_t o = 0;
+    for (unsigned i = 0; i < recs.count && o + RC_ID_MAX + 2 < sizeof(joined); i++) {
+        if (i)
+            joined[o++] = ',';
+        memcpy(joined + o, recs.items[i].id, recs.items[i].id_len);
+        o += recs.items[i].id_len;
+        joined[o] = 0;
+    }
+    return joined;
+}
+
+START_TEST(test_arm_policies)
+{
+    struct rc_experiment *x = experiment(EXP_POLICIES);
+    const char *queries[] = {"cookie=c1&n=3", "products=p1,p2&n=4", "cookie=c1&products=p2&loc=de&device=mobile&n=10",
+                             "loc=de&device=mobile&n=6", "cookie=nobody&n=2", "products=w&n=9"};
+    /* An arm with every tier answers as re_route does, and NULL is re_route. */
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        char want[4096];
+        snprintf(want, sizeof(want), "%s", route(queries[i]));
+        unsigned want_route = recs.route;
+        ck_assert_ptr_null(recs.arm);
+        ck_assert_str_eq(route_arm(queries[i], arm_named(x, "all")), want);
+        ck_assert_uint_eq(recs.route, want_route);
+        ck_assert_str_eq(route_arm(queries[i], NULL), want);
+    }
+    /* Holdout: segment and global only, whatever the request carries; the
+     * products on screen stay out. */
+    const struct rc_experiment_arm *h = arm_named(x, "holdout");
+    ck_assert_str_eq(route_arm("cookie=c1&n=3", h), "r,s,t");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route_arm("cookie=c1&products=p1,r&loc=de&device=mobile&n=10", h), "k,l,m,o,s,t,a");
+    ck_assert_str_eq(sources(), "segment,segment,segment,segment,global,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_SEGMENT);
+    /* No cf: the cookie's list is skipped. */
+    ck_assert_str_eq(route_arm("cookie=c1&n=3", arm_named(x, "no-cf")), "r,s,t");
+    ck_assert_str_eq(route_arm("cookie=c1&products=p2&n=4", arm_named(x, "no-cf")), "b,d,a,r");
+    /* No image: the cookie answers though products are on screen, which stay out. */
+    ck_assert_str_eq(route_arm("cookie=c1&products=p2&n=3", arm_named(x, "no-image")), "i,a,j");
+    ck_assert_int_eq(recs.route, RC_SRC_CF);
+    ck_assert_str_eq(route_arm("cookie=c-screen&products=p1&n=3", arm_named(x, "no-image")), "x,r,s");
+    /* Only (*, *), even for a segment that has a list. */
+    ck_assert_str_eq(route_arm("cookie=c1&products=p1&loc=de&device=mobile&n=3", arm_named(x, "global-only")),
+                     "r,s,t");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    /* No global: the back-off stops before (*, *); without loc and device
+     * the first key is (*, *) itself, which is global. */
+    ck_assert_str_eq(route_arm("cookie=c1&loc=de&device=mobile&n=10", arm_named(x, "no-global")), "i,a,j,k,l,m,o");
+    ck_assert_str_eq(route_arm("cookie=nobody&n=3", arm_named(x, "no-global")), "");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route_arm("loc=de&n=3", arm_named(x, "no-global")), "m");
+    ck_assert_int_eq(recs.route, RC_SRC_SEGMENT);
+    /* cf from cookie_b: c1's second-set list, filled as usual; a cookie
+     * without one there falls through (its cookie list is not read); the
+     * arms that read cookie never see cookie_b's. */
+    const struct rc_experiment_arm *b = arm_named(x, "cf-b");
+    ck_assert_int_eq(b->cf_db, RC_DB_COOKIE_B);
+    ck_assert_str_eq(route_arm("cookie=c1&n=4", b), "y,j,r,s");
+    ck_assert_str_eq(sources(), "cf,cf,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_CF);
+    ck_assert_str_eq(route_arm("cookie=c-screen&n=3", b), "r,s,t");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route_arm("cookie=c1&products=p2&n=5", b), "b,d,a,y,j");
+    ck_assert_str_eq(route_arm("cookie=c1&n=4", arm_named(x, "all")), "i,a,j,r");
+    ck_assert_str_eq(route_arm("cookie=c1&n=4", NULL), "i,a,j,r");
+    rc_experiment_free(x);
+}
+END_TEST
+
+/* The answer's JSON names the id and the arm after "route", before "items". */
+START_TEST(test_arm_json)
+{
+    struct rc_experiment *x = experiment(EXP_POLICIES);
+    route_arm("cookie=c1&n=2", arm_named(x, "holdout"));
+    recs.rec_id = "0123456789abcdef0002000000000009";
+    static char mem[RE_RECS_JSON_MAX];
+    struct rc_buf b;
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, "v1", &b);
+    ck_assert(!b.overflow);
+    ck_assert_str_eq(rc_buf_cstr(&b),
+                     "{\"version\":\"v1\",\"route\":\"global\",\"rec_id\":\"0123456789abcdef0002000000000009\","
+                     "\"experiment\":\"e1\",\"arm\":\"holdout\",\"items\":[{\"product\":\"r\",\"score\":9,"
+                     "\"source\":\"global\"},{\"product\":\"s\",\"score\":8,\"source\":\"global\"}]}");
+    /* Without an arm: the id only; without either: as before experiments. */
+    route("cookie=c1&n=1");
+    recs.rec_id = "0123456789abcdef0002000000000009";
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, "v1", &b);
+    ck_assert_str_eq(rc_buf_cstr(&b), "{\"version\":\"v1\",\"route\":\"cf\",\"rec_id\":\"0123456789abcdef0002000000000009\","
+                                      "\"items\":[{\"product\":\"i\",\"score\":8,\"source\":\"cf\"}]}");
+    route("cookie=c1&n=1");
+    rc_buf_fixed(&b, mem, sizeof(mem));
+    re_recs_json(&recs, "v1", &b);
+    ck_assert_str_eq(rc_buf_cstr(&b),
+                     "{\"version\":\"v1\",\"route\":\"cf\",\"items\":[{\"product\":\"i\",\"score\":8,\"source\":\"cf\"}]}");
+    /* Every cut of a fixed buffer overflows cleanly with the new fields too. */
+    route_arm("cookie=c1&products=w&n=9", arm_named(x, "no-cf"));
+    recs.rec_id = "0123456789abcdef0002000000000009";
+    ref_experiment_id = x->id;
+    static char want[RE_RECS_JSON_MAX];
+    size_t want_len = ref_recs_json(want, &recs, "v1");
+    for (size_t cap = 0; cap <= want_len + 1; cap++) {
+        rc_buf_fixed(&b, mem, cap);
+        re_recs_json(&recs, "v1", &b);
+        ck_assert_int_eq(b.overflow, cap <= want_len);
+        ck_assert_int_eq(memcmp(mem, want, b.len), 0);
+    }
+    rc_experiment_free(x);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -869,6 +1049,8 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_json_matches_reference);
     tcase_add_test(tc, test_json_scores_at_boundaries);
     tcase_add_test(tc, test_json_overflow_at_every_cut);
+    tcase_add_test(tc, test_arm_policies);
+    tcase_add_test(tc, test_arm_json);
     suite_add_tcase(s, tc);
     return s;
 }

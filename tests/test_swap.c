@@ -4,6 +4,7 @@
  * refusing corrupt versions; the watcher's inotify and poll paths.
  */
 #include "error.h"
+#include "experiment.h"
 #include "fixture.h"
 #include "scratch.h"
 #include "log.h"
@@ -376,6 +377,54 @@ START_TEST(test_watcher_poll_and_kick)
 }
 END_TEST
 
+/* A version carrying an experiment is loaded with it; one whose
+ * experiments.json breaks a rule is refused, naming the fault, and the
+ * version before keeps serving with its own experiment. */
+START_TEST(test_experiment_with_version)
+{
+    static const char good[] = "{\"id\":\"e1\",\"salt\":\"s\",\"arms\":[{\"name\":\"a\",\"buckets\":[0,10000]}]}";
+    struct fx *f = fx_new();
+    struct fx_entry e = {"p", 0, 1.0f};
+    fx_segment(f, "*", "*", &e, 1);
+    char err[RC_ERRMSG_MAX], path[PATH_MAX + 96];
+    f->experiments = good;
+    ck_assert_msg(fx_write(f, root, "20260101T000000Z", 1, err) == 0, "%s", err);
+    ck_assert_msg(fx_write(f, root, "20260101T010000Z", 0, err) == 0, "%s", err);
+    fx_free(f);
+    /* The second one's definition goes bad, listed with its true size and hash. */
+    snprintf(path, sizeof(path), "%s/versions/20260101T010000Z/experiments.json", root);
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs("{\"id\":\"e1\",\"salt\":\"s\",\"arms\":[{\"name\":\"a\",\"buckets\":[0,10001]}]}", fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/versions/20260101T010000Z", root);
+    struct rc_manifest m;
+    ck_assert_int_eq(rc_manifest_read(path, &m, err), 0);
+    char file[PATH_MAX + 96];
+    snprintf(file, sizeof(file), "%s/experiments.json", path);
+    ck_assert_str_eq(m.files[1].name, "experiments.json");
+    ck_assert_int_eq(rc_file_xxh3(file, &m.files[1].bytes, &m.files[1].xxh3), 0);
+    ck_assert_int_eq(rc_manifest_write(path, &m, NULL, err), 0);
+    rc_manifest_release(&m);
+
+    struct re_holder *h;
+    ck_assert_int_eq(re_holder_create(&h, root, err), 0);
+    ck_assert_int_eq(re_holder_check(h, 0, err), 0);
+    struct re_version *v = re_holder_acquire(h);
+    ck_assert_ptr_nonnull(v->cache.experiment);
+    ck_assert_str_eq(v->cache.experiment->id, "e1");
+    re_holder_release(h, v);
+    flip("20260101T010000Z");
+    ck_assert_int_eq(re_holder_check(h, 0, err), RC_EFORMAT);
+    ck_assert_msg(strstr(err, "experiments.json': arms[0] ('a'): buckets: [0, 10001] is not"), "%s", err);
+    v = re_holder_acquire(h);
+    ck_assert_str_eq(v->cache.manifest.version, "20260101T000000Z");
+    ck_assert_ptr_nonnull(v->cache.experiment);
+    re_holder_release(h, v);
+    re_holder_destroy(h);
+}
+END_TEST
+
 static Suite *swap_suite(void)
 {
     Suite *s = suite_create("swap");
@@ -386,6 +435,7 @@ static Suite *swap_suite(void)
     tcase_add_test(tc, test_load_swap_and_keep_old_while_referenced);
     tcase_add_test(tc, test_refuse_corrupt_version);
     tcase_add_test(tc, test_refuse_unsafe_files);
+    tcase_add_test(tc, test_experiment_with_version);
     tcase_add_test(tc, test_swaps_under_load);
     tcase_add_test(tc, test_swaps_under_load_with_watcher);
     tcase_add_test(tc, test_watcher_inotify);

@@ -2,6 +2,7 @@
  * recgen - write deterministic demo inputs for recbuild, with planted truth.
  *
  *   recgen --out DIR [--seed N] [--events N] [--cookies N] [--products N] ...
+ *   recgen experiment --out DIR ...   a simulated A/B experiment (recgen_experiment.c)
  *
  * The flags, the files and the model behind them are documented in
  * schemas/recgen.md; the generator itself is gen.h (a library of its own,
@@ -88,6 +89,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: recgen --out DIR [options]\n\n"
                "Write deterministic demo inputs for recbuild (events.csv, catalog.csv,\n"
                "emb.npy, emb_ids.txt) and the planted truth (truth_*.csv, recgen.json).\n"
+               "`recgen experiment --help`: a simulated A/B experiment instead.\n"
                "See schemas/recgen.md.\n\noptions:\n");
     rc_opt_usage(f, options, &d, 0, 99);
 }
@@ -99,8 +101,12 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
 }
 
+int rb_genx_main(int argc, char **argv); /* recgen_experiment.c */
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "experiment") == 0)
+        return rb_genx_main(argc - 1, argv + 1);
     struct recgen_config cfg;
     char err[RC_ERRMSG_MAX] = "";
     defaults(&cfg);

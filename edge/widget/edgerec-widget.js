@@ -16,10 +16,16 @@
  * hidden. The widget never writes to the console and never throws out of
  * its own code.
  *
+ * A click on a recommended item sends a click beacon to recedge's
+ * /v1/event with navigator.sendBeacon (rec_id of the answer, the product,
+ * the visitor id when known), without delaying the navigation; it is off
+ * when the answer carries no rec_id or data-events is "off".
+ *
  * State is reported on the element for shops and tests:
  * data-edgerec-state = waiting | loading | shown | hidden, and
  * data-edgerec-reason when hidden (timeout, network, http-NNN, empty,
- * bad-answer, unsupported: a browser without fetch).
+ * bad-answer, unsupported: a browser without fetch); data-edgerec-rec-id
+ * (the answer's rec_id) and data-edgerec-clicks (beacons sent) once shown.
  */
 (function () {
     "use strict";
@@ -36,7 +42,8 @@
         heading: "Recommended for you",
         loc: "",
         device: "",
-        rootMargin: "200px"    /* start loading this far before the strip is visible */
+        rootMargin: "200px",   /* start loading this far before the strip is visible */
+        events: ""             /* /v1/event URL; "": derived from endpoint; "off": no beacons */
     };
 
     /* Page-wide settings: window.EdgerecConfig = {endpoint: ..., cookie: ...}. */
@@ -53,7 +60,8 @@
             c[k] = Object.prototype.hasOwnProperty.call(g, k) ? g[k] : DEFAULTS[k];
         var attrs = {
             endpoint: d.endpoint, n: d.n, timeoutMs: d.timeout, cookie: d.cookie, visitor: d.visitor,
-            catalog: d.catalog, link: d.link, heading: d.heading, loc: d.loc, device: d.device
+            catalog: d.catalog, link: d.link, heading: d.heading, loc: d.loc, device: d.device,
+            events: d.events
         };
         for (k in attrs)
             if (attrs[k] !== undefined)
@@ -105,6 +113,59 @@
         if (withFields)
             q.push("fields=" + FIELDS);
         return c.endpoint + (c.endpoint.indexOf("?") < 0 ? "?" : "&") + q.join("&");
+    }
+
+    /* The /v1/event URL: data-events, else the endpoint with its last path
+     * segment "recs" replaced by "event" (/v1/recs -> /v1/event, also on
+     * recedge's own host); "" when off or not derivable. */
+    function eventsUrl(c) {
+        if (c.events === "off")
+            return "";
+        if (c.events)
+            return c.events;
+        var base = String(c.endpoint).split("?")[0];
+        return /\/recs$/.test(base) ? base.replace(/recs$/, "event") : "";
+    }
+
+    /* A click beacon for product, as form-urlencoded text (sendBeacon
+     * sends a string as text/plain; recedge reads either). Never throws;
+     * returns whether the browser took it. */
+    function sendClick(c, recId, product) {
+        var url = eventsUrl(c);
+        if (!url || !/^[0-9a-f]{32}$/.test(recId))
+            return false;
+        var body = "rec_id=" + recId + "&product=" + encodeURIComponent(product) + "&type=click";
+        var visitor = visitorOf(c);
+        if (visitor)
+            body += "&cookie=" + encodeURIComponent(visitor);
+        try {
+            if (navigator.sendBeacon)
+                return navigator.sendBeacon(url, body);
+            fetch(url, {method: "POST", body: body, keepalive: true, credentials: "omit"}).catch(function () {});
+            return true;
+        } catch (e) {
+            return false;
+        }
+    }
+
+    /* One listener per strip: a click (or middle click) inside an item
+     * sends its beacon; the navigation goes on as it would. */
+    function trackClicks(root, c, list, recId) {
+        var sent = 0;
+        function onClick(ev) {
+            var t = ev.target;
+            while (t && t !== list && !(t.classList && t.classList.contains("edgerec-item")))
+                t = t.parentNode;
+            if (!t || t === list)
+                return;
+            if (sendClick(c, recId, t.getAttribute("data-product")))
+                root.setAttribute("data-edgerec-clicks", String(++sent));
+        }
+        list.addEventListener("click", onClick);
+        list.addEventListener("auxclick", function (ev) {
+            if (ev.button === 1)
+                onClick(ev);
+        });
     }
 
     /* fetch(url) as JSON within ms; rejects with an Error whose .reason is
@@ -278,6 +339,11 @@
         root.setAttribute("data-edgerec-route", String(answer.route || ""));
         root.setAttribute("data-edgerec-version", String(answer.version || ""));
         root.setAttribute("data-edgerec-count", String(items.length));
+        var recId = typeof answer.rec_id === "string" ? answer.rec_id : "";
+        if (recId) {
+            root.setAttribute("data-edgerec-rec-id", recId);
+            trackClicks(root, c, ul, recId);
+        }
         root.setAttribute("data-edgerec-state", "shown");
         root.hidden = false;
     }

@@ -29,10 +29,11 @@
 # static JSON file of the mean answer size, keepalive, access_log off),
 # alternating which goes first, with the CPU time each server and wrk
 # used; then redis-benchmark (core 1, 64 connections) against redis-server
-# (core 0) GET of values of that size; (5) recedge's RSS, at its default
-# --conn-memory, while wrk holds 10,000 keep-alive connections; (6) its
-# RSS with 10,000 idle kept-alive connections and with 10,000 half-sent
-# requests (ops/bench/edge_conns.py).
+# (core 0) GET of values of that size; (4b) at the largest of CONNS, recedge
+# with --exposure-log (every answer logged) against recedge without; (5)
+# recedge's RSS, at its default --conn-memory, while wrk holds 10,000
+# keep-alive connections; (6) its RSS with 10,000 idle kept-alive
+# connections and with 10,000 half-sent requests (ops/bench/edge_conns.py).
 # Every server is started by this script and stopped by its PID on exit.
 # Results and the commands are recorded in ops/bench/edge.md.
 set -euo pipefail
@@ -47,7 +48,7 @@ conns_list=${CONNS:-16 32 64}
 events=${EVENTS:-5000000}
 lua=$root/ops/bench/edge_mixed.lua
 case "${1:-}" in
-    -h|--help) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 0 ;;
     '') ;;
     *) printf 'edge.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
 esac
@@ -302,6 +303,51 @@ awk '
             printf "  target %s: recedge p99 < 1 ms (median)\n", (me < 1000) ? "met   " : "MISSED"
         }
     }' order="$conns_list" "$scratch/results.txt"
+
+# ---- (4b) the exposure log: every answer logged against none ----
+# A second recedge like the first with --exposure-log at the default sample
+# of 1 (every answer a line); wrk at the largest connection count against
+# each in turn, alternating which goes first, RUNS times.
+log_port=$(free_port)
+mkdir -p "$scratch/explog"
+taskset -c 0 "$bin/edge/recedge" --root "$data/cache" --bind 127.0.0.1 --port "$log_port" --threads 1 \
+    --max-connections 12000 --max-per-ip 0 --log-level warn --exposure-log "$scratch/explog" \
+    > "$scratch/recedge-log.log" 2>&1 &
+log_pid=$!
+pids+=("$log_pid")
+wait_http "http://127.0.0.1:$log_port/readyz"
+c=${conns_list##* }
+printf '\n## exposure log: recedge --exposure-log DIR (every answer logged) against recedge without, %s connections\n' "$c"
+printf '| run | conns | server | result | cpu | load average after |\n|---|---|---|---|---|---|\n'
+: > "$scratch/results_log.txt"
+for r in $(seq 1 "$runs"); do
+    for which in $( [ $((r % 2)) -eq 1 ] && echo "off on" || echo "on off"); do
+        if [ "$which" = on ]; then
+            wrk_run recedge+log "http://127.0.0.1:$log_port" "$log_pid" "$c" | tee -a "$scratch/results_log.txt" > /dev/null
+        else
+            wrk_run recedge "http://127.0.0.1:$edge_port" "$edge_pid" "$c" | tee -a "$scratch/results_log.txt" > /dev/null
+        fi
+        tail -n 1 "$scratch/results_log.txt"
+    done
+done
+lines=$(cat "$scratch"/explog/*.jsonl* 2> /dev/null | wc -l)
+printf 'log lines written: %s; %s\n' "$lines" \
+    "$(curl -fs "http://127.0.0.1:$log_port/metrics" | grep -E '^edgerec_log_(records|dropped)' | tr '\n' ' ')"
+awk '
+    function num(key) { if (match($0, key "=[0-9]+")) return substr($0, RSTART + length(key) + 1, RLENGTH - length(key) - 1) + 0; return -1 }
+    /^\| [0-9]+ \| [0-9]+ \| recedge/ { split($0, f, "|"); s = f[4]; gsub(/ /, "", s); r = f[2] + 0; rps[s, r] = num("rps"); runs[r] = 1 }
+    END {
+        n = 0
+        for (r in runs) if ((("recedge+log", r) in rps) && (("recedge", r) in rps)) { n++; x[n] = rps["recedge+log", r] / rps["recedge", r]; t = t sprintf(" %.3f", x[n]) }
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) { y = x[j]; x[j] = x[j - 1]; x[j - 1] = y }
+        m = n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+        printf "log on / log off req/s:%s (median %.3f)\n  target %s: >= 0.9 x logging off (median)\n", t, m, (m >= 0.9) ? "met   " : "MISSED"
+    }' "$scratch/results_log.txt"
+kill "$log_pid"
+wait "$log_pid" 2> /dev/null || true
+printf 'closed log files after SIGTERM: %s, %s lines\n' "$(ls "$scratch"/explog/*.jsonl 2> /dev/null | wc -l)" \
+    "$(cat "$scratch"/explog/*.jsonl 2> /dev/null | wc -l)"
+rm -rf "$scratch/explog"
 
 # ---- (5) memory with 10,000 connections ----
 rss() { # "VmRSS RssAnon RssFile" in kB

@@ -17,7 +17,9 @@ Pages:
   /static/edgerec-widget.{js,css}   the widget, cached for a year, with ETag
   /v1/*             proxied to recedge with the browser's headers, so the
                     widget's calls are same-origin, as behind a shop's host
-                    name (and carry the shop's cookies, as there)
+                    name (and carry the shop's cookies, as there); POST
+                    only to /v1/event (the widget's click beacons), with
+                    its body
 
 Names come from the catalog's `title` column (generated from the category
 when there is none), prices from `price` (generated when absent), pictures
@@ -282,6 +284,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def do_POST(self):
+        """POST /v1/event (navigator.sendBeacon) to recedge with its body;
+        any other POST is 405. A body over 64 KiB is not read (recedge
+        refuses more than 4 KiB anyway)."""
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if path != "/v1/event" or not 0 <= length <= 65536:
+            self.close_connection = True
+            return self.send(405 if path != "/v1/event" else 413, "application/json",
+                             b'{"error":"refused","reason":"the shop proxies POST /v1/event only"}',
+                             [("Cache-Control", "no-store")])
+        return self.proxy(self.rfile.read(length))
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
@@ -327,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send(200, f.ctype, f.body, headers)
 
-    def proxy(self):
+    def proxy(self, body=None):
         """/v1/* to recedge, with the browser's request headers (cookies
         included) and recedge's status, type, caching and body back."""
         shop = self.shop
@@ -338,7 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         headers["Via"] = "1.1 edgerec-demo-shop"
         try:
             conn = http.client.HTTPConnection(shop.edge_host, shop.edge_port, timeout=PROXY_TIMEOUT_S)
-            conn.request(self.command, self.path, headers=headers)
+            conn.request(self.command, self.path, body=body, headers=headers)
             res = conn.getresponse()
             body = res.read()
             status = res.status

@@ -14,6 +14,10 @@
 #   - a strip at the foot of a long page loads only when scrolled to;
 #   - a recedge that does not answer: the widget gives up after its timeout
 #     and hides; recedge stopped: the widget hides;
+#   - a click on a recommended item sends a click beacon (sendBeacon to
+#     /v1/event, through the shop and cross-origin) with the answer's
+#     rec_id, the product and the visitor: counted by recedge and written
+#     to its exposure log;
 #   - no console error and no uncaught exception on any page.
 # Screenshots: BIN/tests/screenshots/browser_widget/.
 #
@@ -24,7 +28,8 @@ source "$(dirname "$0")/browser_common.bash"
 
 browser_probe
 demo_cache display
-start_edge
+mkdir -p "$tmp/xlog"
+start_edge --exposure-log "$tmp/xlog" --node-name browser
 n=8
 # The widget's timeout is raised from 300 ms for the visitors' pages, so
 # that a loaded test machine does not hide a strip; the silent recedge
@@ -181,9 +186,54 @@ browse --timeout 15 --goto "$base/?visitor=$returning" --wait "$(settled recs)" 
     --shot "$shots/cross-origin.png"
 clean_session "cross-origin"
 check_strip 0 cross-origin "cookie=$returning" 'cf'
+
+# ---- click beacons: cross-origin here, then through the shop's proxy ----
+clicks() {
+    curl -fsS "http://127.0.0.1:$edge_port/metrics" | awk '$1 == "edgerec_events_total{type=\"click\"}" { print $2 }'
+}
+click_first() {
+    printf '(w => { const li = w.querySelector("li.edgerec-item"); li.querySelector("a").click();
+      return [li.dataset.product, w.dataset.edgerecRecId || "", w.dataset.edgerecClicks || "0"]; })
+     (document.getElementById("recs"))'
+}
+# check_click WHAT: the last browse clicked an item; recedge counted one
+# more click than $before and logged it with the rec_id, product and visitor.
+check_click() {
+    local product recid sent i
+    product=$(js 'r["values"][0][0]')
+    recid=$(js 'r["values"][0][1]')
+    sent=$(js 'r["values"][0][2]')
+    [[ $recid =~ ^[0-9a-f]{32}$ ]] || fail "$1: the strip has no rec_id: '$recid'"
+    [ "$sent" = 1 ] || fail "$1: the browser did not take the beacon (data-edgerec-clicks '$sent')"
+    for i in $(seq 1 50); do
+        [ "$(clicks)" = $((before + 1)) ] && break
+        sleep 0.1
+    done
+    [ "$(clicks)" = $((before + 1)) ] || fail "$1: recedge counted $(clicks) clicks, expected $((before + 1))"
+    python3 - "$tmp/xlog" "$recid" "$product" "$returning" << 'PY' || fail "$1: no click line in the exposure log"
+import json, os, sys, time
+d, recid, product, visitor = sys.argv[1:]
+for _ in range(50):
+    lines = [json.loads(l) for f in os.listdir(d) for l in open(os.path.join(d, f))]
+    exp = [l for l in lines if l["type"] == "exposure" and l["rec_id"] == recid]
+    clk = [l for l in lines if l["type"] == "click" and l["rec_id"] == recid]
+    if exp and clk:
+        break
+    time.sleep(0.1)
+assert len(exp) == 1 and product in exp[0]["items"], exp
+assert len(clk) == 1 and clk[0]["product"] == product and clk[0]["cookie"] == visitor, clk
+PY
+    ok "$1: a click on $product sent its beacon (rec_id $recid), counted and logged beside the exposure"
+}
+before=$(clicks)
+browse --timeout 15 --goto "$base/?visitor=$returning" --wait "$(settled recs)" --eval "$(click_first)" --sleep 1
+check_click "click beacon, cross-origin"
 stop_shop
 start_shop "127.0.0.1:$edge_port" --n $n --widget-timeout 5000
 base=http://127.0.0.1:$shop_port
+before=$(clicks)
+browse --timeout 15 --goto "$base/?visitor=$returning" --wait "$(settled recs)" --eval "$(click_first)" --sleep 1
+check_click "click beacon, through the shop" # the widget's /v1/event is the shop's: its proxy's POST
 
 # ---- lazy loading: the strip at the foot of a product page ----
 browse --timeout 10 --cookie "$base/" "shop_vid=$returning" --goto "$base/p/$product" --sleep 0.5 \

@@ -165,4 +165,18 @@ r2=$("$recctl" current --root "$root")
 run_job 7 "${real[@]}" --min-count-pct 200
 [ "$("$recctl" current --root "$root")" = "$r2" ] || fail "a failed real run moved current"
 [ "$(nversions "$root")" -eq 2 ] || fail "a failed real run left a version under versions/"
-echo "rebuild: real recbuild published $r1 and $r2; a failing gate published nothing"
+# EDGEREC_EXPERIMENTS (schemas/experiments.md): the next version carries the
+# file; a bad one fails the build (exit 5) and publishes nothing.
+cat > "$tmp/exp.json" << 'EOF'
+{"id": "e1", "salt": "s1", "arms": [{"name": "control", "buckets": [0, 5000]},
+ {"name": "holdout", "buckets": [9800, 10000], "holdout": true}]}
+EOF
+EDGEREC_EXPERIMENTS=$tmp/exp.json run_job 0 "${real[@]}"
+r3=$("$recctl" current --root "$root")
+cmp -s "$tmp/exp.json" "$root/versions/$r3/experiments.json" || fail "$r3 does not carry experiments.json"
+grep -q '"name": "experiments.json"' "$root/versions/$r3/manifest.json" || fail "$r3's manifest does not list it"
+sed 's/"holdout": true/"holdout": true, "tiers": ["cf"]/' "$tmp/exp.json" > "$tmp/bad.json"
+EDGEREC_EXPERIMENTS=$tmp/bad.json run_job 5 "${real[@]}"
+grep -q "holdout and tiers together" "$tmp/job.log" || fail "the bad experiment's fault is not in the job's log"
+[ "$("$recctl" current --root "$root")" = "$r3" ] || fail "a bad experiment moved current"
+echo "rebuild: real recbuild published $r1 and $r2; a failing gate published nothing; EDGEREC_EXPERIMENTS carried"

@@ -54,7 +54,7 @@ expect 0 "$recctl" --root "$root" verify
 has "$out" "ok $v1: 129 records" "verify current"
 expect 0 "$recctl" --root "$root" verify --json $v2
 has "$out" '"ok":true' "verify --json"
-has "$out" '"records":{"cookie":20,"product":50,"segment":9,"coview":0,"items":50}' "verify --json counts"
+has "$out" '"records":{"cookie":20,"product":50,"segment":9,"coview":0,"cookie_b":0,"items":50}' "verify --json counts"
 expect 0 "$recctl" verify "$root/versions/$v2"   # a directory, no root
 # A record whose own checksum is wrong, under a manifest that matches the file.
 expect 1 "$recctl" --root "$root" verify $v3
