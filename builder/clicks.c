@@ -105,8 +105,11 @@ static int files_from_dir(struct file_list *f, const char *dir, int depth, char 
         rc = rc_fail(err, rc, "out of memory listing '%s'", dir);
     closedir(dh);
     if (rc == 0) {
-        qsort(f->path + first, f->n - first, sizeof(*f->path), cmp_str);
-        qsort(sub.path, sub.n, sizeof(*sub.path), cmp_str);
+        /* qsort's base may not be NULL, even for no elements */
+        if (f->n > first)
+            qsort(f->path + first, f->n - first, sizeof(*f->path), cmp_str);
+        if (sub.n)
+            qsort(sub.path, sub.n, sizeof(*sub.path), cmp_str);
         for (size_t i = 0; i < sub.n && rc == 0; i++)
             rc = files_from_dir(f, sub.path[i], 1, err);
     }

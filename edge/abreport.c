@@ -558,7 +558,7 @@ static int read_log_dir(struct ab *a, const char *dir, int depth, char *err)
         names[n++] = s;
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n) /* qsort's base may not be NULL */
         qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n && !rc; i++) {
         char path[PATH_MAX];
