@@ -80,7 +80,7 @@ static const struct rc_opt options[] = {
      .max = 86400, .env = "EDGEREC_EXPOSURE_ROTATE_SECONDS", .def = "300",
      .help = "close an exposure log file this long after it was opened"},
     {.name = "exposure-buffer", .type = RC_OPT_U64, F(exposure_buffer), .arg = "BYTES", .min = 65536,
-     .max = 1073741824, .env = "EDGEREC_EXPOSURE_BUFFER", .def = "1048576",
+     .max = 1073741824, .env = "EDGEREC_EXPOSURE_BUFFER", .def = "4194304",
      .help = "exposure log buffer per worker thread; a line that finds it full is dropped and counted"},
     {.name = "node-name", .type = RC_OPT_BUF, F(node_name), .arg = "NAME", .env = "EDGEREC_NODE_NAME", .def = "",
      .help = "this node's name in exposure log file names (1..64 bytes of [A-Za-z0-9._-]); empty = the host name"},

@@ -150,7 +150,7 @@ START_TEST(test_exposure_flags)
     ck_assert(c.exposure_sample == 1.0);
     ck_assert_uint_eq(c.exposure_rotate_bytes, 67108864);
     ck_assert_uint_eq(c.exposure_rotate_seconds, 300);
-    ck_assert_uint_eq(c.exposure_buffer, 1048576);
+    ck_assert_uint_eq(c.exposure_buffer, 4194304);
     ck_assert_str_eq(c.node_name, "");
     setenv("EDGEREC_EXPOSURE_LOG", "/var/log/edgerec/exposure", 1);
     setenv("EDGEREC_EXPOSURE_SAMPLE", "0.25", 1);
