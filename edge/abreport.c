@@ -1327,30 +1327,8 @@ int re_ab_report_write(const struct re_ab_opts *o, char *err)
     struct rc_buf b;
     rc_buf_init(&b);
     int rc = re_ab_report_render(&b, o, err);
-    if (rc)
-        goto out;
-    if (!o->out || strcmp(o->out, "-") == 0) {
-        if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0)
-            rc = rc_fail(err, -EIO, "unable to write the report to standard output");
-        goto out;
-    }
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", o->out, (long)getpid()) >= (int)sizeof(tmp)) {
-        rc = rc_fail(err, -ENAMETOOLONG, "path '%s' is too long", o->out);
-        goto out;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        rc = rc_fail(err, -errno, "unable to create '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    int bad = fwrite(b.data, 1, b.len, f) != b.len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, o->out) != 0) {
-        rc = rc_fail(err, -EIO, "unable to write '%s': %s", o->out, strerror(errno));
-        (void)unlink(tmp);
-    }
-out:
+    if (!rc)
+        rc = re_report_output(&b, o->out, err);
     rc_buf_release(&b);
     return rc;
 }

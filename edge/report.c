@@ -17,6 +17,7 @@
 
 #include "cache.h"
 #include "error.h"
+#include "file.h"
 #include "manifest.h"
 #include "record.h"
 #include "version.h"
@@ -947,35 +948,26 @@ int re_report_render(struct rc_buf *b, const char *dir, const char *compare_dir,
     return rc;
 }
 
+int re_report_output(const struct rc_buf *b, const char *out_path, char *err)
+{
+    if (!out_path || strcmp(out_path, "-") == 0) {
+        if (fwrite(b->data, 1, b->len, stdout) != b->len || fflush(stdout) != 0)
+            return rc_fail(err, -EIO, "unable to write the report to standard output");
+        return 0;
+    }
+    int rc = rc_write_file_atomic(out_path, b->data, b->len);
+    if (rc)
+        return rc_fail(err, rc, "unable to write '%s': %s", out_path, strerror(-rc));
+    return 0;
+}
+
 int re_report_write(const char *dir, const char *compare_dir, const char *out_path, char *err)
 {
     struct rc_buf b;
     rc_buf_init(&b);
     int rc = re_report_render(&b, dir, compare_dir, err);
-    if (rc)
-        goto out;
-    if (!out_path || strcmp(out_path, "-") == 0) {
-        if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0)
-            rc = rc_fail(err, -EIO, "unable to write the report to standard output");
-        goto out;
-    }
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out_path, (long)getpid()) >= (int)sizeof(tmp)) {
-        rc = rc_fail(err, -ENAMETOOLONG, "path '%s' is too long", out_path);
-        goto out;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        rc = rc_fail(err, -errno, "unable to create '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    int bad = fwrite(b.data, 1, b.len, f) != b.len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, out_path) != 0) {
-        rc = rc_fail(err, -EIO, "unable to write '%s': %s", out_path, strerror(errno));
-        (void)unlink(tmp);
-    }
-out:
+    if (!rc)
+        rc = re_report_output(&b, out_path, err);
     rc_buf_release(&b);
     return rc;
 }

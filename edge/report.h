@@ -40,6 +40,12 @@ int re_report_render(struct rc_buf *b, const char *dir, const char *compare_dir,
  */
 int re_report_write(const char *dir, const char *compare_dir, const char *out_path, char *err);
 
+/* Write a rendered page (this one, or another in the same look) to
+ * out_path (rc_write_file_atomic: written beside it, fsynced and renamed
+ * into place) or to standard output when out_path is NULL or "-". Returns
+ * 0 or a negative code with err set. */
+int re_report_output(const struct rc_buf *b, const char *out_path, char *err);
+
 /* The page's style sheet and its text escaping (the five XML specials as
  * entities, control bytes as U+FFFD), for other pages in the same look
  * (edge/abreport.c). */
