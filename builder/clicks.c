@@ -2,13 +2,17 @@
  * clicks.c - recbuild --clicks (clicks.h): beacon lines of the exposure log
  * (schemas/exposure.md) into events.
  *
- * Pass 1 reads every file: a beacon with a cookie becomes an event at once;
- * one without a cookie is kept aside (its rec_id, ts, type and product)
- * and exposure lines are skipped without parsing (the writer starts each
- * one with {"type":"exposure"). Only when beacons were kept aside, pass 2
- * reads the files again for the exposures of their rec_ids (a table of
- * those rec_ids only, so memory follows the cookie-less beacons, not the
- * exposures) and the kept beacons become events in the order read.
+ * recedge accepts a beacon for any product (it cannot know what the page
+ * showed), so a beacon is trusted only when the exposure it names says the
+ * product was shown. Pass 1 reads every file and keeps each beacon aside
+ * (its rec_id, ts, type, product and cookie) in a table keyed by rec_id;
+ * exposure lines are skipped without parsing (the writer starts each one
+ * with {"type":"exposure"). Only when beacons were kept, pass 2 reads the
+ * files again for the exposures of their rec_ids only: the first exposure
+ * of a rec_id gives it its cookie and marks which of its beacons' products
+ * its items hold. Memory follows the beacons, not the exposures. Then the
+ * kept beacons become events in the order read, or are skipped and counted
+ * by reason.
  */
 #include "clicks.h"
 
@@ -208,26 +212,34 @@ static const char *read_line(const struct rc_json *j, struct beacon *b)
     if (rc_json_get(j, "cookie") && !id_ok(b->cookie, b->cookie_len))
         return "an empty, over-long or non-string \"cookie\"";
     uint64_t hi, lo;
-    if (!b->cookie && rec_parse(b->rec, b->rec_len, &hi, &lo) != 0)
-        return "no cookie and no \"rec_id\" of 32 lowercase hex digits";
+    if (rec_parse(b->rec, b->rec_len, &hi, &lo) != 0)
+        return "no \"rec_id\" of 32 lowercase hex digits";
     return NULL;
 }
 
-/* ---- the beacons without a cookie, and the exposures' cookies for them ---- */
+/* ---- the beacons, and their exposures ---- */
 
 struct pending {
-    uint64_t hi, lo;      /* rec_id */
     int64_t ts;
-    uint8_t type;
     uint32_t rec;         /* index into recs */
-    size_t product_at;    /* product id in text */
+    uint32_t next;        /* the next beacon of the same rec_id: index + 1, 0 none */
+    uint32_t file;        /* index into the file list, for messages */
+    uint8_t type;
+    uint8_t shown;        /* the exposure's items hold the product (pass 2) */
     uint16_t product_len;
+    uint16_t cookie_len;  /* the beacon's own cookie; 0: none */
+    size_t product_at;    /* product id in text */
+    size_t cookie_at;     /* the beacon's cookie in text, when cookie_len > 0 */
+    uint64_t lineno;
 };
 
 struct rec {
     uint64_t hi, lo;
+    uint32_t first;       /* its first beacon: index + 1 */
+    uint32_t last;        /* its last beacon: index + 1 */
+    uint8_t seen;         /* an exposure line of this rec_id was read (pass 2) */
+    uint16_t cookie_len;  /* the exposure's cookie; 0: none */
     size_t cookie_at;     /* the exposure's cookie in text, when cookie_len > 0 */
-    uint16_t cookie_len;
 };
 
 struct resolver {
@@ -283,6 +295,15 @@ static size_t rec_slot(const struct resolver *r, uint64_t hi, uint64_t lo)
     return s;
 }
 
+/* The rec_id (hi, lo) kept for a beacon, or NULL. */
+static struct rec *rec_find(struct resolver *r, uint64_t hi, uint64_t lo)
+{
+    if (!r->nslots)
+        return NULL;
+    uint32_t i = r->slots[rec_slot(r, hi, lo)];
+    return i ? &r->recs[i - 1] : NULL;
+}
+
 static int rec_grow(struct resolver *r)
 {
     size_t n = r->nslots ? r->nslots * 2 : 1024;
@@ -297,11 +318,16 @@ static int rec_grow(struct resolver *r)
     return 0;
 }
 
-/* Keep beacon b (no cookie) aside. Errors: -ENOMEM, RC_ERANGE (2^32-1 rec_ids). */
-static int pending_add(struct resolver *r, const struct beacon *b)
+/*
+ * Keep beacon b, read at line lineno of file number file, aside until its
+ * exposure is known. Errors: -ENOMEM, RC_ERANGE (2^32-1 beacons or rec_ids).
+ */
+static int pending_add(struct resolver *r, const struct beacon *b, uint32_t file, uint64_t lineno)
 {
     uint64_t hi = 0, lo = 0;
     (void)rec_parse(b->rec, b->rec_len, &hi, &lo); /* checked by read_line */
+    if (r->np >= UINT32_MAX - 1)
+        return RC_ERANGE;
     if ((r->nrecs + 1) * 2 > r->nslots && rec_grow(r))
         return -ENOMEM;
     size_t s = rec_slot(r, hi, lo);
@@ -328,27 +354,81 @@ static int pending_add(struct resolver *r, const struct beacon *b)
         r->pcap = cap;
     }
     struct pending *p = &r->p[r->np];
-    *p = (struct pending){.hi = hi, .lo = lo, .ts = (int64_t)floor(b->ts), .type = (uint8_t)b->type,
-                          .rec = r->slots[s] - 1, .product_len = (uint16_t)b->product_len};
-    if (text_add(r, b->product, b->product_len, &p->product_at))
+    *p = (struct pending){.ts = (int64_t)floor(b->ts), .rec = r->slots[s] - 1, .file = file,
+                          .type = (uint8_t)b->type, .product_len = (uint16_t)b->product_len,
+                          .cookie_len = (uint16_t)b->cookie_len, .lineno = lineno};
+    if (text_add(r, b->product, b->product_len, &p->product_at) ||
+        (b->cookie && text_add(r, b->cookie, b->cookie_len, &p->cookie_at)))
         return -ENOMEM;
-    r->np++;
+    struct rec *x = &r->recs[p->rec];
+    uint32_t self = (uint32_t)++r->np;
+    if (x->last)
+        r->p[x->last - 1].next = self;
+    else
+        x->first = self;
+    x->last = self;
     return 0;
 }
 
-/* An exposure line: its cookie for its rec_id, when a kept beacon needs it and has none yet. */
-static int exposure_seen(struct resolver *r, const struct beacon *b)
+/* Whether the exposure's items (a JSON array, or NULL) hold the product (s, n). */
+static int items_hold(const struct rc_json *items, const char *s, size_t n)
+{
+    if (!items || items->type != RC_JSON_ARR)
+        return 0;
+    for (const struct rc_json *it = items->child; it; it = it->next)
+        if (it->type == RC_JSON_STR && it->str_len == n && memcmp(it->str, s, n) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Pass 2, before parsing: whether an exposure line (one that starts with
+ * EXPOSURE_PREFIX) may be of a kept rec_id, so that the exposures nobody
+ * sent a beacon for are not parsed. The writer puts "rec_id" among the
+ * first keys and escapes every '"' inside a string, so the first
+ * "rec_id":" is that key. 1 (parse it) when that is not found in the first
+ * 256 bytes or not followed by 32 hex digits: this only ever skips lines
+ * whose rec_id no beacon named.
+ */
+static int exposure_wanted(struct resolver *r, const char *line, size_t len)
+{
+    static const char key[] = "\"rec_id\":\"";
+    const size_t klen = sizeof(key) - 1;
+    size_t limit = len < 256 ? len : 256;
+    for (size_t i = 0; i + klen + 32 <= len && i < limit; i++)
+        if (memcmp(line + i, key, klen) == 0) {
+            uint64_t hi, lo;
+            if (rec_parse(line + i + klen, 32, &hi, &lo) != 0)
+                return 1;
+            return rec_find(r, hi, lo) != NULL;
+        }
+    return 1;
+}
+
+/*
+ * Pass 2, an exposure line: when its rec_id is kept and no exposure of it
+ * was read yet, its cookie, and which of the rec_id's beacons it showed.
+ * Later exposures of the same rec_id (recedge writes one) change nothing.
+ */
+static int exposure_seen(struct resolver *r, const struct rc_json *j, const struct beacon *b)
 {
     uint64_t hi, lo;
-    if (!r->nslots || !id_ok(b->cookie, b->cookie_len) || rec_parse(b->rec, b->rec_len, &hi, &lo))
+    if (rec_parse(b->rec, b->rec_len, &hi, &lo))
         return 0;
-    uint32_t i = r->slots[rec_slot(r, hi, lo)];
-    if (!i || r->recs[i - 1].cookie_len)
+    struct rec *x = rec_find(r, hi, lo);
+    if (!x || x->seen)
         return 0;
-    struct rec *x = &r->recs[i - 1];
-    if (text_add(r, b->cookie, b->cookie_len, &x->cookie_at))
-        return -ENOMEM;
-    x->cookie_len = (uint16_t)b->cookie_len;
+    x->seen = 1;
+    if (id_ok(b->cookie, b->cookie_len)) {
+        if (text_add(r, b->cookie, b->cookie_len, &x->cookie_at))
+            return -ENOMEM;
+        x->cookie_len = (uint16_t)b->cookie_len;
+    }
+    const struct rc_json *items = rc_json_get(j, "items");
+    for (uint32_t i = x->first; i; i = r->p[i - 1].next) {
+        struct pending *p = &r->p[i - 1];
+        p->shown = (uint8_t)items_hold(items, r->text + p->product_at, p->product_len);
+    }
     return 0;
 }
 
@@ -380,9 +460,12 @@ static void bad(struct rb_clicks_stats *st, const char *name, uint64_t lineno, c
         snprintf(st->bad_sample, sizeof(st->bad_sample), "%.100s:%" PRIu64 ": %s", name, lineno, why);
 }
 
-/* One pass over one file: pass 1 adds beacons (or keeps them aside), pass 2 reads exposures for them. */
-static int read_file(struct rb_dataset *d, struct resolver *r, const char *path, int pass,
-                     struct rb_clicks_stats *st, char *err)
+/*
+ * One pass over one file, number file in the list: pass 1 keeps its beacons
+ * aside, pass 2 reads its exposures for them.
+ */
+static int read_file(struct resolver *r, const char *path, uint32_t file, int pass, struct rb_clicks_stats *st,
+                     char *err)
 {
     struct rb_lines lr;
     int rc = rb_lines_open(&lr, path, "clicks", NULL, NULL, err);
@@ -402,10 +485,13 @@ static int read_file(struct rb_dataset *d, struct resolver *r, const char *path,
                 bad(st, lr.name, lr.lineno, "line too long");
             continue;
         }
-        if (pass == 1 && len >= sizeof(EXPOSURE_PREFIX) - 1 &&
-            memcmp(line, EXPOSURE_PREFIX, sizeof(EXPOSURE_PREFIX) - 1) == 0) {
-            st->other++;
-            continue;
+        if (len >= sizeof(EXPOSURE_PREFIX) - 1 && memcmp(line, EXPOSURE_PREFIX, sizeof(EXPOSURE_PREFIX) - 1) == 0) {
+            if (pass == 1) {
+                st->other++;
+                continue;
+            }
+            if (!exposure_wanted(r, line, len))
+                continue;
         }
         struct rc_json *j = NULL;
         if ((rc = rc_json_parse(line, len, &j, why)) != 0) {
@@ -420,20 +506,13 @@ static int read_file(struct rb_dataset *d, struct resolver *r, const char *path,
         const char *fault = read_line(j, &b);
         if (pass == 2) {
             if (!fault && b.exposure)
-                rc = exposure_seen(r, &b);
+                rc = exposure_seen(r, j, &b);
         } else if (fault) {
             bad(st, lr.name, lr.lineno, fault);
         } else if (b.type < 0) {
             st->other++;
-        } else if (!b.cookie) {
-            rc = pending_add(r, &b);
         } else {
-            rc = add_event(d, b.cookie, b.cookie_len, b.product, b.product_len, (int64_t)floor(b.ts), b.type);
-            if (rc == 1)
-                bad(st, lr.name, lr.lineno, "id key collision");
-            else if (rc == 0)
-                st->events[b.type]++;
-            rc = rc == 1 ? 0 : rc;
+            rc = pending_add(r, &b, file, lr.lineno);
         }
         rc_json_free(j);
         if (rc)
@@ -443,8 +522,56 @@ static int read_file(struct rb_dataset *d, struct resolver *r, const char *path,
     if (rc == -ENOMEM)
         return rc_fail(err, rc, "out of memory reading '%s'", path);
     if (rc == RC_ERANGE)
-        return rc_fail(err, rc, "'%s': too many cookies, products or rec_ids", path);
+        return rc_fail(err, rc, "'%s': too many beacons, cookies, products or rec_ids", path);
     return rc < 0 ? rc : 0;
+}
+
+/*
+ * The kept beacons, in the order read, as events of d: those whose exposure
+ * was read and showed their product, with the exposure's cookie (else their
+ * own); the others counted in st.
+ */
+static int add_beacons(struct rb_dataset *d, const struct resolver *r, const struct file_list *files,
+                       struct rb_clicks_stats *st, char *err)
+{
+    for (size_t i = 0; i < r->np; i++) {
+        const struct pending *p = &r->p[i];
+        const struct rec *x = &r->recs[p->rec];
+        if (!x->seen) {
+            st->no_exposure++;
+            continue;
+        }
+        if (!p->shown) {
+            st->not_shown++;
+            continue;
+        }
+        const char *cookie = r->text + x->cookie_at;
+        size_t clen = x->cookie_len;
+        int from_exposure = 0, replaced = 0;
+        if (!clen && !p->cookie_len) {
+            st->no_cookie++;
+            continue;
+        }
+        if (!clen) {
+            cookie = r->text + p->cookie_at; /* an answer without a cookie: the page's own */
+            clen = p->cookie_len;
+        } else if (!p->cookie_len) {
+            from_exposure = 1;
+        } else if (p->cookie_len != clen || memcmp(r->text + p->cookie_at, cookie, clen) != 0) {
+            replaced = 1;
+        }
+        int rc = add_event(d, cookie, clen, r->text + p->product_at, p->product_len, p->ts, p->type);
+        if (rc == 1) {
+            bad(st, files->path[p->file], p->lineno, "id key collision");
+        } else if (rc == 0) {
+            st->events[p->type]++;
+            st->cookie_from_exposure += (uint64_t)from_exposure;
+            st->cookie_replaced += (uint64_t)replaced;
+        } else {
+            return rc_fail(err, rc, "adding clicks: %s", rc_strerror(rc));
+        }
+    }
+    return 0;
 }
 
 int rb_ingest_clicks(struct rb_dataset *d, const char *const *paths, size_t npaths, struct rb_clicks_stats *st,
@@ -455,30 +582,15 @@ int rb_ingest_clicks(struct rb_dataset *d, const char *const *paths, size_t npat
     struct resolver r = {0};
     int rc = files_from_paths(&files, paths, npaths, err);
     st->files = files.n;
+    if (rc == 0 && files.n > UINT32_MAX)
+        rc = rc_fail(err, RC_ERANGE, "--clicks: more than %" PRIu32 " files", UINT32_MAX);
     for (size_t i = 0; rc == 0 && i < files.n; i++)
-        rc = read_file(d, &r, files.path[i], 1, st, err);
+        rc = read_file(&r, files.path[i], (uint32_t)i, 1, st, err);
     if (rc == 0 && r.np) {
         for (size_t i = 0; rc == 0 && i < files.n; i++)
-            rc = read_file(d, &r, files.path[i], 2, st, err);
-        for (size_t i = 0; rc == 0 && i < r.np; i++) {
-            const struct pending *p = &r.p[i];
-            const struct rec *x = &r.recs[p->rec];
-            if (!x->cookie_len) {
-                st->no_cookie++;
-                continue;
-            }
-            rc = add_event(d, r.text + x->cookie_at, x->cookie_len, r.text + p->product_at, p->product_len, p->ts,
-                           p->type);
-            if (rc == 1) {
-                bad(st, "(cookie from exposure)", 0, "id key collision");
-                rc = 0;
-            } else if (rc == 0) {
-                st->events[p->type]++;
-                st->cookie_from_exposure++;
-            } else {
-                rc = rc_fail(err, rc, "adding clicks: %s", rc_strerror(rc));
-            }
-        }
+            rc = read_file(&r, files.path[i], (uint32_t)i, 2, st, err);
+        if (rc == 0)
+            rc = add_beacons(d, &r, &files, st, err);
     }
     resolver_release(&r);
     files_release(&files);
@@ -489,16 +601,31 @@ void rb_clicks_report(const struct rb_clicks_stats *st)
 {
     rc_log(RC_LOG_INFO, "clicks",
            "files=%" PRIu64 " lines=%" PRIu64 " clicks=%" PRIu64 " carts=%" PRIu64 " purchases=%" PRIu64
-           " cookie_from_exposure=%" PRIu64 " skipped_no_cookie=%" PRIu64 " other=%" PRIu64 " bad=%" PRIu64,
+           " cookie_from_exposure=%" PRIu64 " cookie_replaced=%" PRIu64 " skipped_no_exposure=%" PRIu64
+           " skipped_not_shown=%" PRIu64 " skipped_no_cookie=%" PRIu64 " other=%" PRIu64 " bad=%" PRIu64,
            st->files, st->lines, st->events[RB_CLICK], st->events[RB_CART], st->events[RB_PURCHASE],
-           st->cookie_from_exposure, st->no_cookie, st->other, st->bad);
+           st->cookie_from_exposure, st->cookie_replaced, st->no_exposure, st->not_shown, st->no_cookie,
+           st->other, st->bad);
     if (st->bad)
         rc_log(RC_LOG_WARN, "clicks_bad_lines", "count=%" PRIu64 " sample=\"%s\" msg=\"skipped\"", st->bad,
                st->bad_sample);
+    if (st->no_exposure)
+        rc_log(RC_LOG_WARN, "clicks_no_exposure",
+               "count=%" PRIu64 " msg=\"beacons whose rec_id has no exposure in the files read (not collected, "
+               "sampled out with --exposure-sample, or forged); skipped\"",
+               st->no_exposure);
+    if (st->not_shown)
+        rc_log(RC_LOG_WARN, "clicks_not_shown",
+               "count=%" PRIu64 " msg=\"beacons for a product their rec_id's exposure did not show; skipped\"",
+               st->not_shown);
+    if (st->cookie_replaced)
+        rc_log(RC_LOG_WARN, "clicks_cookie_replaced",
+               "count=%" PRIu64 " msg=\"beacons whose cookie differs from their exposure's; counted for the "
+               "exposure's cookie\"",
+               st->cookie_replaced);
     if (st->no_cookie)
         rc_log(RC_LOG_WARN, "clicks_no_cookie",
-               "count=%" PRIu64 " msg=\"beacons without a cookie whose rec_id has no exposure in the files read; "
-               "skipped\"",
+               "count=%" PRIu64 " msg=\"beacons without a cookie whose exposure has none either; skipped\"",
                st->no_cookie);
     if (!st->files)
         rc_log(RC_LOG_WARN, "clicks_no_files", "msg=\"--clicks named no *.jsonl file\"");

@@ -550,6 +550,33 @@ static int parse_args(struct rb_config *c, int argc, char **argv, char *err)
     return rc_opt_parse(options, c, argc, argv, &st, err);
 }
 
+/* What the version's experiment does, in the build log, with a warning for
+ * a definition that is valid but rarely meant: arms that cover under 10 %
+ * of visitors (buckets are out of 10,000, not 100), or a second CF set no
+ * arm reads. */
+static void log_experiment(const char *text, size_t len, int cf_b)
+{
+    char why[RC_ERRMSG_MAX];
+    struct rc_experiment *x;
+    if (rc_experiment_parse(text, len, &x, why) != 0)
+        return; /* checked by check_config: cannot happen */
+    int cf_b_unread = cf_b;
+    for (unsigned i = 0; i < x->narms; i++)
+        if (x->arms[i].cf_db == RC_DB_COOKIE_B)
+            cf_b_unread = 0;
+    char arms[RC_EXPERIMENT_ARMS_MAX * (RC_EXPERIMENT_ID_MAX + 32)];
+    unsigned covered = rc_experiment_describe(x, arms, sizeof(arms));
+    rc_log(RC_LOG_INFO, "experiment", "id=%s arms=\"%s\" covered=%u.%02u%%", x->id, arms, covered / 100,
+           covered % 100);
+    if (covered < RC_EXPERIMENT_BUCKETS / 10)
+        rc_log(RC_LOG_WARN, "experiment_small",
+               "id=%s covered=%u.%02u%% msg=\"the arms cover few visitors: buckets are out of %u\"", x->id,
+               covered / 100, covered % 100, (unsigned)RC_EXPERIMENT_BUCKETS);
+    if (cf_b_unread)
+        rc_log(RC_LOG_WARN, "cf_b_unread", "id=%s msg=\"--cf-b-params builds cookie_b, but no arm reads it\"", x->id);
+    rc_experiment_free(x);
+}
+
 /* Everything that can be said about the options before reading any input. */
 static int check_config(struct rb_config *c, char *err)
 {
@@ -584,7 +611,7 @@ static int check_config(struct rb_config *c, char *err)
             if (x->arms[i].cf_db == RC_DB_COOKIE_B)
                 arm_b = (int)i;
         if (arm_b >= 0 && !c->cf_b_params)
-            rc = rc_fail(err, RC_EFORMAT, "--experiments %s: arms[%d] ('%s') reads its cf tier from cookie_b, which "
+            rc = rc_fail(err, RC_EFORMAT, "--experiments '%s': arms[%d] ('%s') reads its cf tier from cookie_b, which "
                          "only --cf-b-params builds", c->experiments, arm_b, x->arms[arm_b].name);
         rc_experiment_free(x);
         if (rc)
@@ -1460,9 +1487,11 @@ static int run_output(struct build *b, char *err)
         return rc;
     stage_end(b);
     /* The experiment the version carries, as checked before any work. */
-    if (c->experiments_text &&
-        (rc = rb_output_experiments(&b->out, c->experiments_text, c->experiments_len, err)) != 0)
-        return rc;
+    if (c->experiments_text) {
+        if ((rc = rb_output_experiments(&b->out, c->experiments_text, c->experiments_len, err)) != 0)
+            return rc;
+        log_experiment(c->experiments_text, c->experiments_len, c->cf_b_params != NULL);
+    }
 
     struct manifest_sections *ms = malloc(sizeof(*ms));
     if (!ms)

@@ -1037,7 +1037,10 @@ static void render_text(struct rc_buf *b, const struct ab *a)
                     a->ev.files, a->ev.lines, a->ev.bad, a->ev.carts, a->ev.purchases);
     else
         rc_buf_adds(b, "events: none given; carts and purchases from the log's beacons\n");
-    rc_buf_addf(b, "catalog: %" PRIu64 " prices%s\n\n", a->prices, a->have_prices ? "" : " (no revenue)");
+    if (a->o->catalog)
+        rc_buf_addf(b, "catalog: %" PRIu64 " prices%s\n\n", a->prices, a->have_prices ? "" : " (no revenue)");
+    else
+        rc_buf_adds(b, "catalog: none given (--catalog), no revenue\n\n");
 
     rc_buf_addf(b, "%-16s %10s %10s %8s %8s %11s %11s %11s %11s\n", "arm", "visitors", "exposures", "clicks", "ctr",
                 "click/vis", "cart/vis", "purch/vis", "revenue/vis");
@@ -1064,7 +1067,7 @@ static void render_text(struct rc_buf *b, const struct ab *a)
             const struct rc_stats_lift *l = cmp_metric(&a->cmp[k], m);
             rc_buf_addf(b, "  %-18s", metric_label[m]);
             if (!metric_known(a, m)) {
-                rc_buf_adds(b, "no prices in the catalog\n");
+                rc_buf_adds(b, a->o->catalog ? "no prices in the catalog\n" : "no --catalog given\n");
                 continue;
             }
             rc_buf_adds(b, "diff ");

@@ -680,7 +680,8 @@ static void next_rec_id(const struct re_server *s, struct re_worker *w, char *ou
     out[RE_REC_ID_LEN] = 0;
 }
 
-static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struct re_request *r)
+/* GET or HEAD /v1/recs; a HEAD shows nothing, so it is not an exposure. */
+static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struct re_request *r, int head)
 {
     if (r->q.err != RE_QERR_NONE)
         return queue(c, r, MHD_HTTP_BAD_REQUEST, r->a->bad_request[r->q.err][r->q.err_param]);
@@ -713,9 +714,10 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
         re_metrics_bad_records(w->shard, w->recs.bad_records);
         r->route = w->recs.route;
         /* exposure log: helper B (edge/explog.h); samples, never blocks */
-        re_explog_exposure(w->xlog, rec_id, r->q.cookie.p, r->q.cookie.len, arm ? v->cache.experiment->id : NULL,
-                           arm ? arm->name : NULL, rc_source_name(w->recs.route), v->cache.manifest.version,
-                           &w->recs);
+        if (!head)
+            re_explog_exposure(w->xlog, rec_id, r->q.cookie.p, r->q.cookie.len,
+                               arm ? v->cache.experiment->id : NULL, arm ? arm->name : NULL,
+                               rc_source_name(w->recs.route), v->cache.manifest.version, &w->recs);
     }
     re_holder_txn_done(txn);
     re_holder_release(s->holder, v);
@@ -745,7 +747,12 @@ static enum MHD_Result version(struct re_server *s, struct MHD_Connection *c, st
         rc_buf_addf(&b, "%s\"%s\":", i ? "," : "", rc_db_names[i]);
         rc_buf_add_u64(&b, m->counts[i]);
     }
-    rc_buf_adds(&b, "}}");
+    rc_buf_adds(&b, "}");
+    if (v->cache.experiment) { /* ids need no escaping (experiment.h) */
+        rc_buf_adds(&b, ",\"experiment\":");
+        rc_buf_json_str(&b, v->cache.experiment->id, strlen(v->cache.experiment->id));
+    }
+    rc_buf_adds(&b, "}");
     re_holder_release(s->holder, v);
     return queue_copy(s, c, r, MHD_HTTP_OK, b.data, b.len, JSON_TYPE, 1);
 }
@@ -910,7 +917,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                      ep == RE_EP_EVENT ? r->a->event_not_allowed : r->a->not_allowed);
     switch (ep) {
     case RE_EP_RECS:
-        return recs(s, c, r);
+        return recs(s, c, r, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
     case RE_EP_VERSION:
         return version(s, c, r);
     case RE_EP_HEALTHZ:

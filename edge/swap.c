@@ -1,5 +1,6 @@
 #include "swap.h"
 #include "error.h"
+#include "experiment.h"
 #include "layout.h"
 #include "log.h"
 #include "version.h"
@@ -231,6 +232,14 @@ static int load(struct re_holder *h, const char *id, char *err)
            (unsigned long long)v->cache.manifest.counts[RC_DB_COVIEW],
            (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE_B],
            (unsigned long long)v->cache.manifest.counts[RC_DB_ITEMS]);
+    if (v->cache.experiment) {
+        char arms[RC_EXPERIMENT_ARMS_MAX * (RC_EXPERIMENT_ID_MAX + 32)];
+        unsigned covered = rc_experiment_describe(v->cache.experiment, arms, sizeof(arms));
+        rc_log(RC_LOG_INFO, "experiment", "version=%s id=%s arms=\"%s\" covered=%u.%02u%%", id,
+               v->cache.experiment->id, arms, covered / 100, covered % 100);
+    } else {
+        rc_log(RC_LOG_INFO, "experiment", "version=%s id=none", id);
+    }
     if (old)
         re_holder_release(h, old);
     return 0;

@@ -26,6 +26,24 @@ const char *rc_tier_name(unsigned tier)
     return NULL;
 }
 
+unsigned rc_experiment_describe(const struct rc_experiment *x, char *out, size_t cap)
+{
+    unsigned covered = 0;
+    size_t at = 0;
+    if (cap)
+        out[0] = 0;
+    for (unsigned i = 0; i < x->narms; i++) {
+        const struct rc_experiment_arm *a = &x->arms[i];
+        unsigned n = (unsigned)(a->to - a->from);
+        covered += n;
+        int w = snprintf(at < cap ? out + at : NULL, at < cap ? cap - at : 0, "%s%s:%u.%02u%%%s%s", i ? "," : "", a->name, n / 100,
+                         n % 100, a->holdout ? "(holdout)" : "", a->cf_db == RC_DB_COOKIE_B ? "(cookie_b)" : "");
+        if (w > 0)
+            at += (size_t)w;
+    }
+    return covered;
+}
+
 void rc_experiment_free(struct rc_experiment *x)
 {
     free(x);

@@ -122,6 +122,14 @@ unsigned rc_experiment_bucket(const struct rc_experiment *x, const char *cookie,
  * bucket in no arm's range. */
 int rc_experiment_assign(const struct rc_experiment *x, const char *cookie, size_t len);
 
+/*
+ * The arms of x as one log value into out (cap bytes, always terminated):
+ * "control:49.00%,treatment:49.00%,holdout:2.00%" (each arm's share of
+ * the buckets; a holdout arm also says "(holdout)", a second CF set
+ * "(cookie_b)"). Returns the share of buckets the arms cover, 0..10000.
+ */
+unsigned rc_experiment_describe(const struct rc_experiment *x, char *out, size_t cap);
+
 /* The name of a tier bit ("image", "cf", "segment", "global"), or NULL. */
 const char *rc_tier_name(unsigned tier);
 

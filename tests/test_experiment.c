@@ -103,6 +103,22 @@ struct refusal {
     const char *says; /* a part of the message */
 };
 
+START_TEST(test_describe)
+{
+    struct rc_experiment *x = parse_ok("{\"id\":\"d\",\"salt\":\"s\",\"arms\":["
+                                       "{\"name\":\"control\",\"buckets\":[0,49]},"
+                                       "{\"name\":\"b\",\"buckets\":[49,98],\"cf\":\"cookie_b\"},"
+                                       "{\"name\":\"h\",\"buckets\":[9800,10000],\"holdout\":true}]}");
+    char out[256];
+    ck_assert_uint_eq(rc_experiment_describe(x, out, sizeof(out)), 298);
+    ck_assert_str_eq(out, "control:0.49%,b:0.49%(cookie_b),h:2.00%(holdout)");
+    char small[12];
+    rc_experiment_describe(x, small, sizeof(small)); /* cut, still terminated */
+    ck_assert_str_eq(small, "control:0.4");
+    rc_experiment_free(x);
+}
+END_TEST
+
 START_TEST(test_parse_refusals)
 {
     static const struct refusal cases[] = {
@@ -479,6 +495,7 @@ static Suite *experiment_suite(void)
     tcase_add_test(tc, test_parse_example);
     tcase_add_test(tc, test_parse_defaults);
     tcase_add_test(tc, test_parse_refusals);
+    tcase_add_test(tc, test_describe);
     suite_add_tcase(s, tc);
     tc = tcase_create("assign");
     tcase_add_test(tc, test_assign_formula);

@@ -95,7 +95,9 @@ for arm in control no-cf holdout; do
     [ "$(metric "edgerec_experiment_requests_total{experiment=\"ab-1\",arm=\"$arm\"}")" = "$want" ] ||
         fail "metric for $arm: $(curl -sS "$(url /metrics)" | grep experiment_requests)"
 done
-echo "edge_arms: ok: arms by the formula, rec_id and headers on every answer, holdout without cf, metrics per arm"
+[ "$(curl -fsS "$(url /v1/version)" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("experiment"))')" = ab-1 ] ||
+    fail "/v1/version does not name the experiment: $(curl -sS "$(url /v1/version)")"
+echo "edge_arms: ok: arms by the formula, rec_id and headers on every answer, holdout without cf, metrics per arm, /v1/version names ab-1"
 
 # A restart keeps every cookie's arm.
 stop_server
@@ -147,5 +149,7 @@ expect_status 200 GET '/v1/recs?cookie=u1&n=3'
 [ "$(json_get 'list(d)')" = "['version', 'route', 'rec_id', 'items']" ] || fail "v3 answer: $(cat "$tmp/body")"
 [ -z "$(header X-Experiment)" ] || fail "X-Experiment without an experiment"
 [ "$(header X-Rec-Id)" = "$(json_get 'd["rec_id"]')" ] || fail "X-Rec-Id differs from rec_id"
+expect_status 200 GET /v1/version
+[ "$(json_get '"experiment" in d')" = False ] || fail "/v1/version of v3 names an experiment: $(cat "$tmp/body")"
 stop_server
 echo "edge_arms: ok: a version without experiments.json answers without experiment fields"

@@ -52,6 +52,7 @@ expect_status 204 POST /v1/event -H 'Content-Type: text/plain;charset=UTF-8' \
 [ "$(header Access-Control-Allow-Origin)" = "*" ] || fail "CORS on POST 204"
 expect_status 204 GET "/v1/event?type=click&product=$prod1&rec_id=$R&utm_source=x"
 expect_status 204 HEAD "/v1/event?rec_id=$R&product=p1" # checked, not logged
+expect_status 200 HEAD "/v1/recs?cookie=u0" # shows nothing: not an exposure (the count of lines below)
 
 # Bad beacons: 400 with a JSON reason and CORS.
 bad() { # WANT_REASON METHOD PATH [curl args]

@@ -336,7 +336,9 @@ want_nocookie=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[
 [ "$(got clicks)" = "$want_clicks" ] || fail "recbuild --clicks read $(got clicks) clicks, the client sent $want_clicks: $line"
 [ "$(got cookie_from_exposure)" = "$want_nocookie" ] ||
     fail "$(got cookie_from_exposure) cookies came from exposures, $want_nocookie beacons had none: $line"
-[ "$(got skipped_no_cookie)" = 0 ] && [ "$(got bad)" = 0 ] || fail "recbuild --clicks skipped lines: $line"
+for k in skipped_no_cookie skipped_no_exposure skipped_not_shown cookie_replaced bad; do
+    [ "$(got "$k")" = 0 ] || fail "recbuild --clicks: $k is not 0: $line"
+done
 ok "recbuild --clicks: $want_clicks click beacons became events ($want_nocookie through their exposure's cookie)"
 
 echo "experiment: ok"

@@ -6,8 +6,9 @@
  * file, so clicks land on interned ids that exist); the rest is the log.
  * A readable file never fails. Every event added is a click, cart or
  * purchase on interned ids with a timestamp within [ts_min, ts_max], and
- * the counts add up: each non-blank line is an event, a beacon whose cookie
- * was not found, another kind of line, or a bad one.
+ * the counts add up: each non-blank line is an event, a beacon skipped (no
+ * exposure of its rec_id, its product not shown, no cookie), another kind
+ * of line, or a bad one.
  */
 #include <stdint.h>
 #include <string.h>
@@ -49,8 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         added += st.events[t];
     FUZZ_CHECK(st.events[RB_VIEW] == 0);
     FUZZ_CHECK(d.nevents == before + added);
-    FUZZ_CHECK(st.cookie_from_exposure <= added);
-    FUZZ_CHECK(added + st.no_cookie + st.other + st.bad == st.lines);
+    FUZZ_CHECK(st.cookie_from_exposure + st.cookie_replaced <= added);
+    FUZZ_CHECK(added + st.no_exposure + st.not_shown + st.no_cookie + st.other + st.bad == st.lines);
     FUZZ_CHECK(st.bad == 0 || st.bad_sample[0] != 0);
     for (size_t i = before; i < d.nevents; i++) {
         const struct rb_event *e = &d.events[i];
