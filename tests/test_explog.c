@@ -221,10 +221,19 @@ START_TEST(rotates_by_size_and_age)
         if (i % 5 == 4)
             sleep_ms(12); /* chunks smaller than the file limit */
     }
-    sleep_ms(100);
+    /* The writer runs on its own: wait (up to 10 s, a loaded machine) for
+     * what it must do, rather than a fixed time. */
     char names[256][256];
-    ck_assert_int_eq(list(dir, ".jsonl.open", names, 256), 1); /* the one being written */
-    int closed = list(dir, ".jsonl", names, 256);
+    int open_files = 0, closed = 0;
+    for (int tries = 0; tries < 500; tries++) {
+        open_files = list(dir, ".jsonl.open", names, 256);
+        closed = list(dir, ".jsonl", names, 256);
+        if (open_files == 1 && closed >= 4)
+            break;
+        sleep_ms(20);
+    }
+    ck_assert_int_eq(open_files, 1); /* the one being written */
+    closed = list(dir, ".jsonl", names, 256);
     ck_assert_int_ge(closed, 4); /* 60 KB over 4 KB files */
     struct stat st;
     for (int i = 0; i < closed; i++) {
@@ -234,7 +243,9 @@ START_TEST(rotates_by_size_and_age)
         ck_assert_int_le(st.st_size, 16384); /* 4096, or one chunk when the writer was late */
     }
     /* By age: with no traffic, the open file is closed after 2 s. */
-    sleep_ms(2300);
+    sleep_ms(2000);
+    for (int tries = 0; tries < 400 && list(dir, ".jsonl.open", names, 256) != 0; tries++)
+        sleep_ms(20);
     ck_assert_int_eq(list(dir, ".jsonl.open", names, 256), 0);
     struct re_explog_stats s;
     re_explog_stats(log, &s);
@@ -331,6 +342,7 @@ START_TEST(failing_write_drops_and_counts)
     struct rlimit rl = {16384, 16384};
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
     struct re_explog_config c = config(dir);
+    c.buffer = 8 << 20; /* all 1000 lines fit even if the writer is starved: only write errors drop */
     struct re_explog *log;
     char err[RC_ERRMSG_MAX];
     ck_assert_int_eq(re_explog_open(&log, &c, err), 0);
@@ -357,7 +369,9 @@ START_TEST(failing_write_drops_and_counts)
     ck_assert_uint_eq(s.dropped_buffer_full, 0);
     ck_assert_uint_gt(s.dropped_write_error, 900);
     ck_assert_uint_gt(s.records, 0);
-    ck_assert_msg(slowest < 0.05, "a call took %.3f s", slowest);
+    /* A hang detector, not a speed test (the bench measures speed): a call
+     * that waited for the failing write would take the writer's whole retry. */
+    ck_assert_msg(slowest < 1.0, "a call took %.3f s", slowest);
     struct rc_buf b;
     rc_buf_init(&b);
     re_explog_render(log, &b);

@@ -102,7 +102,8 @@ expect_status 204 OPTIONS /v1/recs -H 'Origin: https://shop.example'
 [ "$(header Access-Control-Allow-Methods)" = "GET, HEAD, OPTIONS" ] || fail "/v1/recs preflight changed"
 
 # Counters before the stop (records are written within ~10 ms).
-wait_until 5 test "$(metric edgerec_log_records_total)" = 65 || fail "records: $(metric edgerec_log_records_total)"
+records_are() { [ "$(metric edgerec_log_records_total)" = "$1" ]; } # polled: the metric read on every try
+wait_until 20 records_are 65 || fail "records: $(metric edgerec_log_records_total)"
 [ "$(metric 'edgerec_events_total{type="click"}')" = 3 ] || fail "click events: $(metric 'edgerec_events_total{type="click"}')"
 [ "$(metric 'edgerec_events_total{type="cart"}')" = 1 ] || fail "cart events"
 [ "$(metric 'edgerec_events_total{type="purchase"}')" = 1 ] || fail "purchase events"
@@ -183,11 +184,16 @@ for i in $(seq 1 400); do
     code=$(curl -sS -o /dev/null -w '%{http_code}' "$(url "/v1/recs?cookie=u$((i % 30))&n=50")")
     [ "$code" = 200 ] || fail "request $i on a full file system: $code"
 done
-wait_until 5 test "$(metric edgerec_log_dropped_total{reason=\"write_error\"})" -gt 0 ||
+write_errors() { [ "$(metric 'edgerec_log_dropped_total{reason="write_error"}')" -gt 0 ]; }
+wait_until 20 write_errors ||
     fail "no write_error drops on a full file system: $(curl -s "$(url /metrics)" | grep edgerec_log)"
-records=$(metric edgerec_log_records_total)
-dropped=$(metric 'edgerec_log_dropped_total{reason="write_error"}')
-[ $((records + dropped)) -eq 400 ] || fail "records $records + dropped $dropped != 400"
+# The writer may still hold lines: wait until it has written or dropped all 400.
+settled() {
+    records=$(metric edgerec_log_records_total)
+    dropped=$(metric 'edgerec_log_dropped_total{reason="write_error"}')
+    [ $((records + dropped)) -eq 400 ]
+}
+wait_until 20 settled || fail "records $records + dropped $dropped != 400"
 curl -sS "$(url /healthz)" > /dev/null || fail "healthz"
 stop_server
 python3 - "$full" "$records" << 'PY' || fail "lines on the full file system"
