@@ -141,6 +141,7 @@ struct re_worker {
 struct re_server {
     const struct re_config *cfg;
     struct re_holder *holder;
+    struct re_overlay_hold *overlay; /* the holder's, or NULL */
     struct re_metrics *metrics;
     struct re_explog *explog; /* NULL: --exposure-log off */
     struct MHD_Daemon *daemon;
@@ -693,6 +694,9 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
         return queue(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, r->a->not_ready);
     MDB_txn *txn;
     int rc = re_holder_txn(s->holder, v, &txn);
+    /* One branch with no overlay loaded (edge/overlay_hold.h). */
+    struct re_overlay_ref *ov = s->overlay ? re_overlay_acquire(s->overlay) : NULL;
+    w->scratch.suppress = ov ? ov->ov : NULL;
     const struct rc_experiment_arm *arm = NULL;
     int arm_slot = -1;
     if (!rc) {
@@ -721,6 +725,8 @@ static enum MHD_Result recs(struct re_server *s, struct MHD_Connection *c, struc
     }
     re_holder_txn_done(txn);
     re_holder_release(s->holder, v);
+    w->scratch.suppress = NULL;
+    re_overlay_release(s->overlay, ov);
     if (rc || b.overflow) {
         rc_log(RC_LOG_ERROR, "recs", "reason=\"%s\"", rc ? rc_strerror(rc) : "answer overflowed its buffer");
         return queue(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, r->a->internal);
@@ -1078,6 +1084,7 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         return rc_fail(err, -ENOMEM, "out of memory");
     s->cfg = cfg;
     s->holder = h;
+    s->overlay = re_holder_overlay(h);
     s->metrics = m;
     s->explog = log;
     int rc = pthread_key_create(&s->wkey, NULL);

@@ -274,6 +274,24 @@ void re_metrics_render(struct re_metrics *m, const struct re_cache_info *ci, int
                    "# TYPE recedge_cache_refused_total counter\nrecedge_cache_refused_total ");
     rc_buf_add_u64(b, ci->refused);
     rc_buf_adds(b, "\n");
+    /* Overlay ids are version-like ids: valid label values as they are. */
+    rc_buf_adds(b, "# HELP recedge_overlay_loaded Whether an overlay is loaded (schemas/overlay.md).\n"
+                   "# TYPE recedge_overlay_loaded gauge\nrecedge_overlay_loaded ");
+    rc_buf_addf(b, "%d\n", ci->overlay.loaded);
+    if (ci->overlay.loaded) {
+        rc_buf_addf(b, "# HELP recedge_overlay_info The loaded overlay.\n# TYPE recedge_overlay_info gauge\n"
+                       "recedge_overlay_info{id=\"%s\"} 1\n", ci->overlay.id);
+    }
+    rc_buf_adds(b, "# HELP recedge_overlay_products Products the loaded overlay suppresses.\n"
+                   "# TYPE recedge_overlay_products gauge\nrecedge_overlay_products ");
+    rc_buf_addf(b, "%u\n", ci->overlay.count);
+    rc_buf_adds(b, "# HELP recedge_overlay_loads_total Overlays loaded since start-up.\n"
+                   "# TYPE recedge_overlay_loads_total counter\nrecedge_overlay_loads_total ");
+    rc_buf_add_u64(b, ci->overlay.loads);
+    rc_buf_adds(b, "\n# HELP recedge_overlay_refused_total Overlays refused (failed to read or verify).\n"
+                   "# TYPE recedge_overlay_refused_total counter\nrecedge_overlay_refused_total ");
+    rc_buf_add_u64(b, ci->overlay.refused);
+    rc_buf_adds(b, "\n");
     if (n_arms) {
         /* Ids are [A-Za-z0-9._-] (experiment.h): valid label values as they are. */
         rc_buf_adds(b, "# HELP edgerec_experiment_requests_total /v1/recs answers by experiment and arm.\n"

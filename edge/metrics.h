@@ -23,6 +23,11 @@
  *   recedge_cache_records{db}                       gauge
  *   recedge_cache_swaps_total                       counter
  *   recedge_cache_refused_total                     counter
+ *   recedge_overlay_loaded                          gauge 0/1
+ *   recedge_overlay_info{id}                        gauge 1 (when loaded)
+ *   recedge_overlay_products                        gauge
+ *   recedge_overlay_loads_total                     counter
+ *   recedge_overlay_refused_total                   counter
  *   edgerec_experiment_requests_total{experiment,arm} counter: /v1/recs
  *       answers (200) per experiment arm (schemas/experiments.md)
  *   edgerec_events_total{type}                      counter (beacons accepted, log on or off)

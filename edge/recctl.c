@@ -4,7 +4,8 @@
  *   recctl [--root R] [--json] <command> [options] [args]
  *
  * Commands: verify, get, diff, list, show, current, publish, rollback,
- * prune, report (the page is edge/report.c's), ab-report (edge/abreport.c's).
+ * prune, report (the page is edge/report.c's), ab-report (edge/abreport.c's),
+ * overlay (edge/ctl_overlay.c's).
  * Every option lives in one
  * table (ctl_options) that says which commands take it; `recctl <command>
  * --help` prints that command's usage from the same table.
@@ -12,9 +13,10 @@
  * Exit codes: 0 ok; 1 failure (a version that does not verify, a version,
  * key or `current` that does not exist, an I/O error); 2 usage.
  *
- * recctl only reads published versions, with one exception: publish,
+ * recctl only reads published versions, with two exceptions: publish,
  * rollback and prune change `current` and versions/ through shared/layout.c,
- * whose renames are atomic. It never writes inside a version.
+ * whose renames are atomic; overlay set, clear and flip write overlays/ and
+ * flip `overlay` through shared/overlay.c. It never writes inside a version.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +37,7 @@
 #include "manifest.h"
 #include "opt.h"
 #include "abreport.h"
+#include "ctl_overlay.h"
 #include "record.h"
 #include "report.h"
 #include "version.h"
@@ -78,6 +81,7 @@ enum ctl_cmd_bit {
     C_PRUNE = 1 << 8,
     C_REPORT = 1 << 9,
     C_ABREPORT = 1 << 10,
+    C_OVERLAY = 1 << 11,
 };
 
 #define C_NONE (1u << 15) /* the scope before the command word: global options only */
@@ -107,8 +111,10 @@ static const struct rc_opt ctl_options[] = {
      .help = "N of overlap@N (default 10)"},
     {.name = "examples", .arg = "K", .type = RC_OPT_LONG, .off = O(examples), .min = 0, .max = 1000000,
      .scope = C_DIFF, .help = "list up to K keys added, removed and changed per DB (default 0)"},
-    {.name = "from", .arg = "DIR", .type = RC_OPT_STR, .off = O(from), .scope = C_PUBLISH,
-     .help = "install the version in DIR (e.g. <root>/.incoming/<id>) into versions/ first"},
+    {.name = "from", .arg = "DIR|FILE", .type = RC_OPT_STR, .off = O(from), .scope = C_PUBLISH | C_OVERLAY,
+     .help = "publish: install the version in DIR (e.g. <root>/.incoming/<id>) into versions/ first; "
+             "overlay set: read the product ids from FILE ('-': standard input, the default); overlay flip: "
+             "install the copy in DIR first"},
     {.name = "compare", .arg = "V", .type = RC_OPT_STR, .off = O(compare), .scope = C_REPORT,
      .help = "also show what changed from version V"},
     {.name = "out", .arg = "FILE", .type = RC_OPT_STR, .off = O(out), .scope = C_REPORT | C_ABREPORT,
@@ -149,6 +155,7 @@ static int cmd_rollback(const struct ctl_config *cfg);
 static int cmd_prune(const struct ctl_config *cfg);
 static int cmd_report(const struct ctl_config *cfg);
 static int cmd_abreport(const struct ctl_config *cfg);
+static int cmd_overlay(const struct ctl_config *cfg);
 
 static const struct ctl_command ctl_commands[] = {
     {"verify", C_VERIFY, cmd_verify, 0, 1, "verify [--root R] [VERSION|DIR]",
@@ -182,6 +189,10 @@ static const struct ctl_command ctl_commands[] = {
      "an experiment's arms from the exposure log and the shop's events: visitors, exposures, clicks, per-visitor "
      "click, cart and purchase rates and revenue, each arm's lift over control with a 95 % interval and p-value, "
      "and the sample-ratio test (edge/abreport.h)"},
+    {"overlay", C_OVERLAY, cmd_overlay, 1, 2,
+     "overlay [--root R] set [--from FILE|-] | clear | show | verify | flip ID [--from DIR]",
+     "suppress products from every answer in seconds: set writes a new overlay from a list of product ids and "
+     "flips <root>/overlay, clear empties it, show and verify read it (schemas/overlay.md)"},
 };
 #define CTL_NCOMMANDS (sizeof(ctl_commands) / sizeof(ctl_commands[0]))
 
@@ -1329,6 +1340,15 @@ static int cmd_abreport(const struct ctl_config *cfg)
     if (re_ab_report_write(&o, err))
         return fail("ab-report", "%s", err);
     return CTL_OK;
+}
+
+/* ---- overlay: edge/ctl_overlay.c's ---- */
+
+static int cmd_overlay(const struct ctl_config *cfg)
+{
+    if (!cfg->root)
+        return usage_error(cfg->cmd, "overlay: %s", "needs --root (or $EDGEREC_ROOT)");
+    return re_ctl_overlay(cfg->root, cfg->args[0], cfg->nargs > 1 ? cfg->args[1] : NULL, cfg->from, cfg->json);
 }
 
 /* ---- main ---- */

@@ -91,18 +91,21 @@ int main(int argc, char **argv)
     struct re_holder *holder = NULL;
     struct re_server *server = NULL;
     struct re_explog *explog = NULL;
+    struct re_overlay_hold *overlay = NULL;
     int rc = re_metrics_create(&metrics);
     if (rc) {
         fprintf(stderr, "recedge: unable to set up metrics: %s\n", rc_strerror(rc));
         return 1;
     }
     if ((rc = open_explog(&cfg, &explog, err)) != 0 || (rc = re_holder_create(&holder, cfg.root, err)) != 0 ||
-        (rc = re_server_start(&server, &cfg, holder, metrics, explog, err)) != 0 ||
+        (rc = re_overlay_hold_create(&overlay, cfg.root, err)) != 0 ||
+        (re_holder_set_overlay(holder, overlay), rc = re_server_start(&server, &cfg, holder, metrics, explog, err)) != 0 ||
         (rc = re_watcher_start(holder, cfg.poll_ms, err)) != 0) {
         rc_log(RC_LOG_ERROR, "start", "reason=\"%s\"", err);
         re_server_stop(server);
         re_explog_close(explog);
         re_holder_destroy(holder);
+        re_overlay_hold_destroy(overlay);
         re_metrics_destroy(metrics);
         return 1;
     }
@@ -128,7 +131,8 @@ int main(int argc, char **argv)
     }
     re_server_stop(server);
     re_explog_close(explog); /* after the server: no request logs any more */
-    re_holder_destroy(holder);
+    re_holder_destroy(holder); /* stops the watcher, which checks the overlay */
+    re_overlay_hold_destroy(overlay);
     re_metrics_destroy(metrics);
     rc_log(RC_LOG_INFO, "exit", "status=0");
     return 0;

@@ -112,14 +112,23 @@ struct dedupe {
     const uint64_t *pkeys; /* the products on screen */
     unsigned np;
     int live; /* the seen-set holds pkeys and every item taken */
+    const struct rc_overlay *ov; /* suppressed products; a constant NULL in the path without an overlay */
 };
 
+/* 1 when key is suppressed by the overlay (never recorded in the seen-set:
+ * a suppressed key is looked up each time it comes, from any list). */
+static inline __attribute__((always_inline)) int suppressed(const struct dedupe *d, uint64_t key)
+{
+    return d->ov && rc_overlay_has(d->ov, key);
+}
+
+/* On screen or suppressed: never recommended. */
 static inline __attribute__((always_inline)) int on_screen(const struct dedupe *d, uint64_t key)
 {
     for (unsigned i = 0; i < d->np; i++)
         if (d->pkeys[i] == key)
             return 1;
-    return 0;
+    return suppressed(d, key);
 }
 
 static void seen_fill(struct re_route_scratch *s, struct dedupe *d, const struct re_recs *out)
@@ -156,7 +165,7 @@ static inline __attribute__((always_inline)) void fill_from(struct re_recs *out,
     seen_fill(s, d, out);
     struct rc_entry e;
     while (out->count < n && next_entry(list, &e, out))
-        if (seen_add(s, e.key))
+        if (!suppressed(d, e.key) && seen_add(s, e.key))
             take(out, &e, list->source);
 }
 
@@ -208,7 +217,7 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
         for (unsigned i = 1; i < live; i++)
             if (rank_score(heads[i].score) > rank_score(heads[best].score))
                 best = i;
-        if (seen_add(s, heads[best].key))
+        if (!suppressed(d, heads[best].key) && seen_add(s, heads[best].key))
             take(out, &heads[best], lists[best].source);
         if (!next_entry(&lists[best], &heads[best], out)) {
             /* Keep the order of the remaining lists: ties go to the
@@ -254,7 +263,8 @@ static int item_fields(const struct rc_cache *c, MDB_txn *txn, struct re_recs *o
 static inline __attribute__((always_inline)) int route(const struct rc_cache *c, MDB_txn *txn,
                                                        const struct re_query *q, unsigned tiers, enum rc_db cf_db,
                                                        const struct rc_experiment_arm *arm,
-                                                       struct re_route_scratch *s, struct re_recs *out)
+                                                       const struct rc_overlay *ov, struct re_route_scratch *s,
+                                                       struct re_recs *out)
 {
     out->count = 0;
     out->fields = 0;
@@ -268,7 +278,7 @@ static inline __attribute__((always_inline)) int route(const struct rc_cache *c,
     uint64_t pkeys[RE_PRODUCTS_MAX]; /* never recommended: they are on screen */
     for (unsigned i = 0; i < q->nproducts; i++)
         pkeys[i] = rc_key(q->products[i].p, q->products[i].len);
-    struct dedupe d = {pkeys, q->nproducts, 0};
+    struct dedupe d = {pkeys, q->nproducts, 0, ov};
 
     int rc, cookie_found = 0;
     struct rc_list list;
@@ -329,7 +339,10 @@ fail:
 int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
              struct re_recs *out)
 {
-    return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, s, out);
+    /* One branch without an overlay: the copy with ov NULL has no check. */
+    if (__builtin_expect(s->suppress != NULL, 0))
+        return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, s->suppress, s, out);
+    return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, NULL, s, out);
 }
 
 int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q,
@@ -337,5 +350,5 @@ int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *
 {
     if (!arm)
         return re_route(c, txn, q, s, out);
-    return route(c, txn, q, arm->tiers, arm->cf_db, arm, s, out);
+    return route(c, txn, q, arm->tiers, arm->cf_db, arm, s->suppress, s, out);
 }

@@ -36,6 +36,18 @@
  * checksum was verified at load, so this means a builder bug). A defect
  * past what the answer reads is not seen.
  *
+ * Overlay (s->suppress, schemas/overlay.md): a product the overlay holds is
+ * skipped like a product on screen, so the answer fills from deeper in the
+ * same list and then from the next tiers. Lookup is a binary search of
+ * the overlay's sorted keys per candidate entry (log2 10,000 = 14
+ * compares in an 80 KB array that stays in cache): the answer reads about
+ * n + 1 entries per list, so this costs well under a microsecond, where
+ * pre-seeding the seen-set would insert every suppressed key (10,000 per
+ * request) and need a table 64 times larger. Without an overlay
+ * re_route tests s->suppress once and runs a copy of the path that has no
+ * overlay check at all; re_route_arm (experiment arms, already the slower
+ * path) tests a NULL pointer per candidate entry.
+ *
  * Display fields (q->fields): once the items are chosen, each one's item
  * record is looked up (one more get per item, in txn) and the texts of the
  * fields asked for that it holds go into out->texts; an item without a
@@ -55,6 +67,7 @@
 #include "answer.h"
 #include "cache.h"
 #include "experiment.h"
+#include "overlay.h"
 #include "query.h"
 #include "record.h"
 
@@ -67,6 +80,10 @@ struct re_route_scratch {
         uint32_t stamp;
     } seen[RE_SEEN_SLOTS];
     uint32_t stamp;
+    /* The overlay (shared/overlay.h) of the request: set by the caller
+     * before each call, NULL for none; the caller keeps it alive until the
+     * answer is written. */
+    const struct rc_overlay *suppress;
 };
 
 void re_route_scratch_init(struct re_route_scratch *s);

@@ -51,7 +51,18 @@ struct re_holder {
     int stop, force; /* atomic */
     unsigned poll_ms;
     pthread_t thread;
+    struct re_overlay_hold *overlay; /* attached before the watcher starts; may be NULL */
 };
+
+void re_holder_set_overlay(struct re_holder *h, struct re_overlay_hold *oh)
+{
+    h->overlay = oh;
+}
+
+struct re_overlay_hold *re_holder_overlay(struct re_holder *h)
+{
+    return h->overlay;
+}
 
 int re_holder_create(struct re_holder **out, const char *root, char *err)
 {
@@ -199,6 +210,8 @@ void re_holder_info(struct re_holder *h, struct re_cache_info *out)
     }
     out->swaps = __atomic_load_n(&h->swaps, __ATOMIC_RELAXED);
     out->refused = __atomic_load_n(&h->refused, __ATOMIC_RELAXED);
+    if (h->overlay)
+        re_overlay_hold_info(h->overlay, &out->overlay);
 }
 
 static int load(struct re_holder *h, const char *id, char *err)
@@ -287,7 +300,7 @@ static void *watch_main(void *arg)
     int wd = -1;
     if (ifd < 0)
         rc_log(RC_LOG_WARN, "watch", "inotify=off reason=\"%s\" poll_ms=%u", strerror(errno), h->poll_ms);
-    int check = 1;
+    int check = 1, check_overlay = 1;
     while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
         if (ifd >= 0 && wd < 0) {
             /* `current` is replaced by rename(2): IN_MOVED_TO names it. */
@@ -297,12 +310,14 @@ static void *watch_main(void *arg)
         int force = __atomic_exchange_n(&h->force, 0, __ATOMIC_ACQ_REL);
         if (check || force)
             (void)re_holder_check(h, force, NULL);
-        check = 0;
+        if (h->overlay && (check_overlay || force))
+            (void)re_overlay_hold_check(h->overlay, force, NULL);
+        check = check_overlay = 0;
 
         struct pollfd pfd[2] = {{h->efd, POLLIN, 0}, {ifd, POLLIN, 0}};
         int n = poll(pfd, ifd >= 0 ? 2 : 1, (int)h->poll_ms);
         if (n == 0) {
-            check = 1; /* the periodic readlink */
+            check = check_overlay = 1; /* the periodic readlink */
             continue;
         }
         if (n < 0)
@@ -324,6 +339,8 @@ static void *watch_main(void *arg)
                     }
                     if (ev->len && strcmp(ev->name, "current") == 0)
                         check = 1;
+                    if (ev->len && strcmp(ev->name, RC_OVERLAY_LINK) == 0)
+                        check_overlay = 1;
                     p += sizeof(*ev) + ev->len;
                 }
             }

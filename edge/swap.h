@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "overlay_hold.h"
 
 struct re_holder;
 
@@ -64,6 +65,7 @@ struct re_cache_info {
     uint64_t counts[RC_DB_COUNT];
     uint64_t swaps;   /* versions loaded since start-up (the first one included) */
     uint64_t refused; /* versions that failed to open or verify */
+    struct re_overlay_info overlay; /* zero when no overlay hold is attached */
 };
 
 /*
@@ -110,6 +112,16 @@ void re_holder_info(struct re_holder *h, struct re_cache_info *out);
  * once. Errors: -errno.
  */
 int re_watcher_start(struct re_holder *h, unsigned poll_ms, char *err);
+
+/*
+ * Attach an overlay hold (overlay_hold.h), before the watcher starts: the
+ * watcher then also follows <root>/overlay (inotify on the same root, the
+ * same poll, a forced check on a kick) and re_holder_info reports it. The
+ * caller still owns oh and destroys it after the holder.
+ * re_holder_overlay: the attached hold, or NULL.
+ */
+void re_holder_set_overlay(struct re_holder *h, struct re_overlay_hold *oh);
+struct re_overlay_hold *re_holder_overlay(struct re_holder *h);
 
 /* Ask the watcher for a forced check (SIGHUP). Async-signal-safe. */
 void re_holder_kick(struct re_holder *h);

@@ -6,6 +6,7 @@
 #   ops/rollout.sh rollback --hosts FILE [--to V] [options]
 #   ops/rollout.sh status   --hosts FILE [options]
 #   ops/rollout.sh collect  --hosts FILE --dest DIR [--log-dir DIR] [options]
+#   ops/rollout.sh push-overlay --hosts FILE [--overlay ID] [--src ROOT] [options]
 #
 # Hosts come from a file (--hosts FILE) and/or --host SPEC (repeatable), one
 # host per line or SPEC:
@@ -56,6 +57,18 @@
 # go back one version (`recctl rollback`: the newest older version that
 # verifies); with --to V every host publishes V instead. Hosts already on an
 # older version are left alone.
+#
+# push-overlay: the overlay (schemas/overlay.md: suppressed products) goes to
+# every host at once, --jobs at a time, no canary: it is a small file and
+# the point is seconds. Per host: rsync <src>/overlays/<ID>/ into
+# <root>/.incoming/overlays/<ID>/ (the rsync module's writable area), then
+# on the host `recctl overlay flip --root ROOT --from THAT_DIR ID`: verify
+# the file (magic, format, checksum, sorted keys), move it to
+# overlays/<ID>/, flip <root>/overlay, prune old overlays. A copy that does
+# not verify is deleted and the host keeps its overlay.
+# With http=, the host's recedge must then report the overlay in /metrics
+# (recedge_overlay_info{id="ID"}) within --swap-timeout. ID defaults to the
+# overlay <src>/overlay names (`recctl overlay set` on the build host).
 #
 # status: each host's `current` on disk and, with http=, the version recedge
 # serves and whether it is ready.
@@ -110,6 +123,7 @@
 #   --host-timeout S     seconds any one ssh command or rsync may run (default 1800)
 #   --dest DIR           collect: where the logs go, DIR/<name>/ per host (made if missing)
 #   --log-dir DIR        collect: the exposure-log directory of hosts without log=
+#   --overlay ID         push-overlay: the overlay to push (default: the one <src>/overlay names)
 #
 # Exit codes:
 #   0  every host did what was asked (status: every host serves its current and is ready;
@@ -135,9 +149,9 @@ source "$(dirname "$(readlink -f "$0")")/lib/log.sh"
 # ---- options ----
 cmd=${1:-}
 case $cmd in
-    push|rollback|status|collect) shift ;;
+    push|rollback|status|collect|push-overlay) shift ;;
     -h|--help|help) usage; exit 0 ;;
-    *) echo "usage: ops/rollout.sh push|rollback|status|collect --hosts FILE [options] (see --help)" >&2; exit 2 ;;
+    *) echo "usage: ops/rollout.sh push|rollback|status|collect|push-overlay --hosts FILE [options] (see --help)" >&2; exit 2 ;;
 esac
 
 hosts_file=
@@ -158,6 +172,7 @@ ssh_cmd="ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o 
 host_timeout=1800
 dest=
 log_dir=
+overlay=
 
 while [ $# -gt 0 ]; do
     opt=$1
@@ -184,6 +199,7 @@ while [ $# -gt 0 ]; do
         --host-timeout) host_timeout=$2 ;;
         --dest) dest=$2 ;;
         --log-dir) log_dir=$2 ;;
+        --overlay) overlay=$2 ;;
         *) die 2 usage msg="unknown option $opt (see --help)" ;;
     esac
     shift 2
@@ -208,7 +224,7 @@ valid_root() {
 valid_http() { [[ $1 =~ ^($name_re|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]]; }
 valid_ssh() { [[ $1 =~ ^($name_re@)?$name_re$ ]]; }
 valid_rsync() { [[ $1 =~ ^rsync://($name_re@)?$name_re(:[0-9]{1,5})?(/$name_re)+/?$ ]]; }
-for v in "$version" "$to" "$from"; do
+for v in "$version" "$to" "$from" "$overlay"; do
     [ -z "$v" ] || valid_version "$v" || die 2 usage msg="not a valid version id" version="$v"
 done
 [ -z "$log_dir" ] || valid_root "$log_dir" ||
@@ -534,6 +550,72 @@ do_push() {
     return 1
 }
 
+# ---- push-overlay ----
+# served_overlay I ID - 0 once recedge on host I reports overlay ID loaded
+served_overlay() {
+    local i=$1
+    [ -n "${H_HTTP[$i]}" ] || return 0
+    curl -fsS --max-time 2 "http://${H_HTTP[$i]}/metrics" 2>/dev/null |
+        grep -qF "recedge_overlay_info{id=\"$2\"} 1"
+}
+
+overlay_to_host() { # overlay_to_host I - runs in its own subshell
+    local i=$1 root=${H_ROOT[$1]} dest out t0
+    t0=$(date +%s)
+    # into .incoming/overlays/<ID>/, the only place the rsync module takes
+    local args=(-a --no-links --no-devices --no-specials --timeout=120)
+    [ -z "$bwlimit" ] || args+=(--bwlimit="$bwlimit")
+    if [ -n "${H_RSYNC[$i]}" ]; then
+        dest=${H_RSYNC[$i]%/}/.incoming/overlays/$overlay/
+        args+=(--contimeout=20)
+        on_host "$i" mkdir -p -- "$root/.incoming/overlays"
+    elif [ -n "${H_SSH[$i]}" ]; then
+        on_host "$i" mkdir -p -- "$root/.incoming/overlays"
+        args+=(-e "$ssh_cmd")
+        dest=${H_SSH[$i]}:$root/.incoming/overlays/$overlay/
+    else
+        mkdir -p -- "$root/.incoming/overlays"
+        dest=$root/.incoming/overlays/$overlay/
+    fi
+    if ! out=$(limited rsync "${args[@]}" -- "$src/overlays/$overlay/" "$dest" 2>&1); then
+        result "$i" failed "rsync failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+        return 0
+    fi
+    if ! out=$(host_recctl "$i" overlay --root "$root" flip --from "$root/.incoming/overlays/$overlay" -- "$overlay" 2>&1); then
+        on_host "$i" rm -rf -- "$root/.incoming/overlays/$overlay" || true
+        result "$i" failed "refused, keeps its overlay: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+        return 0
+    fi
+    local deadline=$(( $(date +%s) + swap_timeout ))
+    until served_overlay "$i" "$overlay"; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            result "$i" failed "recedge did not load overlay $overlay within ${swap_timeout}s"
+            return 0
+        fi
+        sleep 0.2
+    done
+    result "$i" ok "overlay $overlay in $(( $(date +%s) - t0 ))s"
+}
+
+do_push_overlay() {
+    [ -n "$src" ] || die 2 usage msg="no source root: give --src or set EDGEREC_ROOT"
+    [ -x "$recctl" ] || die 2 config msg="recctl not found" path="$recctl"
+    if [ -z "$overlay" ]; then
+        overlay=$(readlink -- "$src/overlay" 2>/dev/null) || die 2 config msg="no overlay given and the source has none (recctl overlay set)" src="$src"
+        overlay=${overlay##*/}
+        valid_version "$overlay" || die 2 config msg="the source's overlay link names no overlay id" overlay="$overlay"
+    fi
+    [ -f "$src/overlays/$overlay/overlay.bin" ] || die 2 config msg="no such overlay at the source" overlay="$overlay" src="$src"
+    log info start action=push-overlay overlay="$overlay" hosts=${#H_NAME[@]} jobs="$jobs"
+    parallel overlay_to_host "${!H_NAME[@]}"
+    if report "${!H_NAME[@]}"; then
+        log info finished action=push-overlay overlay="$overlay"
+        return 0
+    fi
+    log error finished action=push-overlay msg="some hosts failed; they keep their previous overlay"
+    return 1
+}
+
 # ---- rollback ----
 roll_back_one() {
     local i=$1 name=${H_NAME[$1]} root=${H_ROOT[$1]} cur out now
@@ -672,4 +754,5 @@ case $cmd in
     rollback) do_rollback ;;
     status) do_status ;;
     collect) do_collect ;;
+    push-overlay) do_push_overlay ;;
 esac

@@ -71,7 +71,7 @@ int rc_layout_init(const char *root, char *err)
     return 0;
 }
 
-int rc_layout_new_version(const char *root, time_t t, char out[RC_VERSION_MAX], char *err)
+int rc_layout_new_id(const char *root, const char *sub, time_t t, char out[RC_VERSION_MAX], char *err)
 {
     struct tm tm;
     char base[32], path[PATH_MAX];
@@ -82,12 +82,17 @@ int rc_layout_new_version(const char *root, time_t t, char out[RC_VERSION_MAX], 
             snprintf(out, RC_VERSION_MAX, "%s", base);
         else
             snprintf(out, RC_VERSION_MAX, "%s-%d", base, i);
-        snprintf(path, sizeof(path), "%s/versions/%s", root, out);
+        snprintf(path, sizeof(path), "%s/%s/%s", root, sub, out);
         struct stat st;
         if (lstat(path, &st) != 0 && errno == ENOENT)
             return 0;
     }
-    return rc_fail(err, -EEXIST, "no free version id for %s under '%s'", base, root);
+    return rc_fail(err, -EEXIST, "no free id for %s under '%s/%s'", base, root, sub);
+}
+
+int rc_layout_new_version(const char *root, time_t t, char out[RC_VERSION_MAX], char *err)
+{
+    return rc_layout_new_id(root, "versions", t, out, err);
 }
 
 int rc_remove_tree(const char *path)
@@ -275,18 +280,18 @@ int rc_layout_publish(const char *root, const char *staging, const char *version
     return 0;
 }
 
-int rc_layout_flip(const char *root, const char *version, char *err)
+int rc_layout_link_flip(const char *root, const char *link, const char *sub, const char *id, char *err)
 {
-    if (!rc_version_valid(version))
-        return rc_fail(err, RC_EFORMAT, "'%s' is not a valid version id", version);
+    if (!rc_version_valid(id))
+        return rc_fail(err, RC_EFORMAT, "'%s' is not a valid id", id);
     char target[PATH_MAX], check[PATH_MAX], tmp[PATH_MAX], cur[PATH_MAX];
-    snprintf(target, sizeof(target), "versions/%s", version);
+    snprintf(target, sizeof(target), "%s/%s", sub, id);
     snprintf(check, sizeof(check), "%s/%s", root, target);
     struct stat st;
     if (stat(check, &st) != 0 || !S_ISDIR(st.st_mode))
-        return rc_fail(err, RC_ENOTFOUND, "version '%s' does not exist under '%s'", version, root);
-    snprintf(tmp, sizeof(tmp), "%s/.current.tmp.%ld", root, (long)getpid());
-    snprintf(cur, sizeof(cur), "%s/current", root);
+        return rc_fail(err, RC_ENOTFOUND, "'%s' does not exist under '%s/%s'", id, root, sub);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.%ld", root, link, (long)getpid());
+    snprintf(cur, sizeof(cur), "%s/%s", root, link);
     (void)unlink(tmp);
     if (symlink(target, tmp) != 0)
         return rc_fail(err, -errno, "unable to create '%s': %s", tmp, strerror(errno));
@@ -301,10 +306,17 @@ int rc_layout_flip(const char *root, const char *version, char *err)
     return 0;
 }
 
-int rc_layout_current(const char *root, char out[RC_VERSION_MAX], char *err)
+int rc_layout_flip(const char *root, const char *version, char *err)
+{
+    if (!rc_version_valid(version))
+        return rc_fail(err, RC_EFORMAT, "'%s' is not a valid version id", version);
+    return rc_layout_link_flip(root, "current", "versions", version, err);
+}
+
+int rc_layout_link_read(const char *root, const char *link, char out[RC_VERSION_MAX], char *err)
 {
     char cur[PATH_MAX], target[PATH_MAX];
-    snprintf(cur, sizeof(cur), "%s/current", root);
+    snprintf(cur, sizeof(cur), "%s/%s", root, link);
     ssize_t n = readlink(cur, target, sizeof(target) - 1);
     if (n < 0) {
         if (errno == ENOENT)
@@ -315,9 +327,14 @@ int rc_layout_current(const char *root, char out[RC_VERSION_MAX], char *err)
     const char *v = strrchr(target, '/');
     v = v ? v + 1 : target;
     if (!rc_version_valid(v))
-        return rc_fail(err, RC_EFORMAT, "'%s' points at '%s', not a version", cur, target);
+        return rc_fail(err, RC_EFORMAT, "'%s' points at '%s', not an id", cur, target);
     snprintf(out, RC_VERSION_MAX, "%s", v);
     return 0;
+}
+
+int rc_layout_current(const char *root, char out[RC_VERSION_MAX], char *err)
+{
+    return rc_layout_link_read(root, "current", out, err);
 }
 
 static int cmp_version(const void *a, const void *b)
@@ -335,10 +352,10 @@ static int cmp_version(const void *a, const void *b)
     return strcmp(x, y);
 }
 
-int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, char *err)
+int rc_layout_list_ids(const char *root, const char *sub, char (**out)[RC_VERSION_MAX], size_t *n, char *err)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/versions", root);
+    snprintf(dir, sizeof(dir), "%s/%s", root, sub);
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
@@ -370,6 +387,11 @@ int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, ch
     if (*n)
         qsort(*out, *n, RC_VERSION_MAX, cmp_version);
     return 0;
+}
+
+int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, char *err)
+{
+    return rc_layout_list_ids(root, "versions", out, n, err);
 }
 
 int rc_layout_prune(const char *root, size_t keep, char *err)

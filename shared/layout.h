@@ -103,6 +103,22 @@ int rc_layout_list(const char *root, char (**out)[RC_VERSION_MAX], size_t *n, ch
  */
 int rc_layout_prune(const char *root, size_t keep, char *err);
 
+/*
+ * The same operations for any id-named directory under root (sub, e.g.
+ * "overlays") and a link beside it (link, e.g. "overlay"): the functions
+ * above are these with "versions" and "current". Ids follow the version id
+ * rules. rc_layout_new_id: a fresh id for time t not yet under root/sub.
+ * rc_layout_link_flip: root/link -> sub/id by rename(2) of a fresh symlink
+ * (RC_ENOTFOUND when root/sub/id is not a directory, -errno).
+ * rc_layout_link_read: the id root/link points at (RC_ENOTFOUND when there
+ * is no link, RC_EFORMAT when it names no id). rc_layout_list_ids: the
+ * ids under root/sub, oldest first, as rc_layout_list.
+ */
+int rc_layout_new_id(const char *root, const char *sub, time_t t, char out[RC_VERSION_MAX], char *err);
+int rc_layout_link_flip(const char *root, const char *link, const char *sub, const char *id, char *err);
+int rc_layout_link_read(const char *root, const char *link, char out[RC_VERSION_MAX], char *err);
+int rc_layout_list_ids(const char *root, const char *sub, char (**out)[RC_VERSION_MAX], size_t *n, char *err);
+
 /* rm -r of one directory tree (no symlinks followed). For the tests'
  * scratch directories: nothing under a cache root is removed this way. */
 int rc_remove_tree(const char *path);

@@ -403,6 +403,69 @@ START_TEST(test_fill_up_across_tiers)
 }
 END_TEST
 
+/* ---- the overlay (schemas/overlay.md): suppressed products are skipped ---- */
+
+static struct rc_overlay *overlay_of(const char *const *ids, size_t n)
+{
+    size_t lens[16] = {0};
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(ids[i]);
+    void *data;
+    size_t len;
+    struct rc_overlay *o;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_msg(rc_overlay_encode(ids, lens, n, &data, &len, err) == 0, "%s", err);
+    ck_assert_msg(rc_overlay_decode(data, len, &o, err) == 0, "%s", err);
+    free(data);
+    return o;
+}
+
+START_TEST(test_overlay_suppresses)
+{
+    struct rc_overlay *o = overlay_of((const char *[]){"b", "d", "i", "r"}, 4);
+    scratch.suppress = o;
+    /* one list: filled from deeper in it (p2 is on screen in the other test, not here) */
+    ck_assert_str_eq(route("products=p1&n=3"), "a,c,p2");
+    /* the merge of two lists, then the next tiers (global without r) */
+    ck_assert_str_eq(route("products=p1,p2&n=4"), "a,c,s,t");
+    ck_assert_str_eq(sources(), "image,image,global,global");
+    /* cf, then the fill-up from global */
+    ck_assert_str_eq(route("cookie=c1&n=3"), "a,j,s");
+    ck_assert_str_eq(route("products=short&cookie=c1&n=4"), "h,a,j,s");
+    ck_assert_str_eq(route(""), "s,t,a,k");
+    /* an experiment arm's path reads the same overlay */
+    struct rc_experiment *x = experiment(EXP_POLICIES);
+    struct re_query q;
+    ck_assert_int_eq(re_query_parse(&q, "cookie=c1&n=3", 13), 0);
+    ck_assert_int_eq(re_route_arm(&cache, txn, &q, &x->arms[0], &scratch, &recs), 0);
+    ck_assert_int_eq(recs.count, 3);
+    for (unsigned i = 0; i < recs.count; i++)
+        ck_assert_msg(!rc_overlay_has(o, recs.items[i].key), "item %u is suppressed", i);
+    rc_experiment_free(x);
+    /* no overlay: the answers are back */
+    scratch.suppress = NULL;
+    ck_assert_str_eq(route("products=p1,p2&n=4"), "b,a,c,d");
+    ck_assert_str_eq(route("cookie=c1&n=3"), "i,a,j");
+    rc_overlay_free(o);
+}
+END_TEST
+
+START_TEST(test_overlay_empty_and_everything)
+{
+    struct rc_overlay *o = overlay_of(NULL, 0);
+    scratch.suppress = o;
+    ck_assert_str_eq(route("products=p1,p2&n=4"), "b,a,c,d");
+    rc_overlay_free(o);
+    /* everything a tier chain holds suppressed: an empty answer, still routed */
+    o = overlay_of((const char *[]){"r", "s", "t", "a", "k"}, 5);
+    scratch.suppress = o;
+    ck_assert_str_eq(route("n=5"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    scratch.suppress = NULL;
+    rc_overlay_free(o);
+}
+END_TEST
+
 START_TEST(test_route_of_empty_answer_and_empty_lists)
 {
     /* products without lists and no other tier contributing: nothing but global. */
@@ -1036,6 +1099,8 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_segment_backoff);
     tcase_add_test(tc, test_segment_chain_fills_in_order);
     tcase_add_test(tc, test_fill_up_across_tiers);
+    tcase_add_test(tc, test_overlay_suppresses);
+    tcase_add_test(tc, test_overlay_empty_and_everything);
     tcase_add_test(tc, test_route_of_empty_answer_and_empty_lists);
     tcase_add_test(tc, test_n_limits);
     tcase_add_test(tc, test_duplicate_products_in_query);

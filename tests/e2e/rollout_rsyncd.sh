@@ -99,6 +99,16 @@ EDGEREC_ROLLOUT_FAULT=corrupt roll 3 push --hosts "$hosts" --src "$src" --versio
 grep -q 'edge-r' "$tmp/roll.out" || fail "the report does not name the host"
 ok "a copy corrupted after the transfer: refused, the node keeps $v2"
 
+# An overlay (schemas/overlay.md) through the same module: .incoming/overlays/<id>/.
+printf 'p1\np2\n' | "$recctl" --root "$src" overlay set > /dev/null
+ov=$(basename "$(readlink "$src/overlay")")
+roll 0 push-overlay --hosts "$hosts" --src "$src"
+[ "$(basename "$(readlink "$node/overlay")")" = "$ov" ] || fail "the node's overlay link does not name $ov"
+"$recctl" --root "$node" overlay verify > /dev/null || fail "the pushed overlay does not verify on the node"
+grep -q "recv .* edgerec (rollout) .incoming/overlays/$ov/overlay.bin" "$tmp/rsyncd.log" || fail "the overlay did not go through the daemon"
+[ -z "$(ls -A "$node/.incoming/overlays")" ] || fail "overlay staging left behind"
+ok "overlay $ov pushed through the daemon, verified, installed and flipped"
+
 # What the module refuses.
 echo evil > "$tmp/evil"
 RSYNC_PASSWORD=s3cret rsync "$tmp/evil" "$url/versions/evil" > /dev/null 2>&1 || true
