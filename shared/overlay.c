@@ -113,6 +113,7 @@ int rc_overlay_encode(const char *const *ids, const size_t *lens, size_t n, void
 int rc_overlay_decode(const void *data, size_t len, struct rc_overlay **out, char *err)
 {
     const unsigned char *b = data;
+    *out = NULL;
     if (len < RC_OVERLAY_HEADER)
         return rc_fail(err, RC_EFORMAT, "overlay of %zu bytes: truncated (the header alone is %d)", len,
                        RC_OVERLAY_HEADER);

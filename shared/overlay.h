@@ -73,7 +73,8 @@ int rc_overlay_encode(const char *const *ids, const size_t *lens, size_t n, void
 
 /*
  * Verify a file image and make an overlay of it (copied: data may go
- * afterwards). Errors: RC_EFORMAT with what was expected, -ENOMEM.
+ * afterwards). Errors: RC_EFORMAT with what was expected, -ENOMEM; *out
+ * is then NULL.
  */
 int rc_overlay_decode(const void *data, size_t len, struct rc_overlay **out, char *err);
 
