@@ -26,6 +26,12 @@
  *   price      digits with an optional '.' and digits; leading zeros are
  *              dropped; at most RC_PRICE_TEXT_MAX bytes then
  *   currency   3 ASCII letters, stored in upper case
+ *
+ * Optional column created_at: when the product was listed, a timestamp in
+ * any form the events' ts column takes (numbers by magnitude, as
+ * --ts-unit auto), kept in d->created for exploration's product age
+ * (explore.h). Empty means not given; an unreadable one is a bad value
+ * like a display value's (counted, logged, dropped, the row kept).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,12 +62,12 @@ static int parse_in_stock(const struct rb_field *f, uint8_t *out)
     return -1;
 }
 
-static void catalog_bad_value(struct rb_dataset *d, const struct rb_lines *r, int field, const char *why,
+static void catalog_bad_value(struct rb_dataset *d, const struct rb_lines *r, const char *column, const char *why,
                               const struct rb_field *v)
 {
     if (d->stats.catalog_bad_values++ < CATALOG_LOGGED_BAD)
         rc_log(RC_LOG_WARN, "catalog_bad_value", "file=\"%s\" line=%" PRIu64 " column=%s reason=\"%s\" text=\"%.*s\"",
-               r->name, r->lineno, rc_field_name(field), why, (int)(v->len < 100 ? v->len : 100), v->p);
+               r->name, r->lineno, column, why, (int)(v->len < 100 ? v->len : 100), v->p);
 }
 
 static int url_ok(const struct rb_field *v)
@@ -178,7 +184,7 @@ static int add_display(struct rb_dataset *d, const struct rb_lines *r, uint32_t 
         const char *why = NULL;
         size_t n = render_field(k, &v, o + total, &why);
         if (!n) {
-            catalog_bad_value(d, r, k, why, &v);
+            catalog_bad_value(d, r, rc_field_name(k), why, &v);
             continue;
         }
         e.len[k] = (uint16_t)n;
@@ -197,6 +203,33 @@ static int add_display(struct rb_dataset *d, const struct rb_lines *r, uint32_t 
     d->display[d->display_n++] = e;
     d->display_text_len += total;
     d->stats.catalog_with_fields++;
+    return 0;
+}
+
+/* The created_at value of one kept row (product), when it has one. */
+static int add_created(struct rb_dataset *d, const struct rb_lines *r, uint32_t product, const struct rb_field *f,
+                       int ccol)
+{
+    if (ccol < 0)
+        return 0;
+    struct rb_field v = f[ccol];
+    rb_trim(&v);
+    int64_t ts;
+    if (!v.len)
+        return 0;
+    if (rb_parse_ts(v.p, v.len, RB_TS_AUTO, &ts) != 0) {
+        catalog_bad_value(d, r, "created_at", "not a timestamp in a form the events take", &v);
+        return 0;
+    }
+    if (d->created_n == d->created_cap) {
+        size_t cap = d->created_cap ? d->created_cap * 2 : 1024;
+        struct rb_created *t = realloc(d->created, cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        d->created = t;
+        d->created_cap = cap;
+    }
+    d->created[d->created_n++] = (struct rb_created){.product = product, .ts = ts};
     return 0;
 }
 
@@ -272,6 +305,15 @@ int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err)
         if (fcol[k] + 1 > need)
             need = fcol[k] + 1;
     }
+    int ccol = -1; /* created_at */
+    for (int i = 0; i < nf && ccol < 0; i++) {
+        struct rb_field h = f[i];
+        rb_trim(&h);
+        if (h.len == strlen("created_at") && memcmp(h.p, "created_at", h.len) == 0)
+            ccol = i;
+    }
+    if (ccol + 1 > need)
+        need = ccol + 1;
 
     if (!d->have_catalog) {
         d->have_catalog = 1;
@@ -330,7 +372,7 @@ int rb_ingest_catalog(struct rb_dataset *d, const char *path, char *err)
         d->in_catalog[product] = 1;
         d->in_stock[product] = in_stock;
         d->category[product] = cat;
-        if ((rc = add_display(d, &r, product, f, fcol)) != 0)
+        if ((rc = add_display(d, &r, product, f, fcol)) != 0 || (rc = add_created(d, &r, product, f, ccol)) != 0)
             goto fatal;
         d->stats.catalog_rows++;
         rows++;

@@ -186,6 +186,7 @@ void rb_dataset_release(struct rb_dataset *d)
     free(d->category);
     free(d->display);
     free(d->display_text);
+    free(d->created);
     free(d->emb);
     free(d->emb_product);
     memset(d, 0, sizeof(*d));

@@ -172,6 +172,14 @@ struct rb_dataset {
     size_t display_n, display_cap;
     char *display_text;
     size_t display_text_len, display_text_cap;
+    /* The catalog's created_at (schemas/inputs.md), for the catalog products
+     * whose row gave a readable one, in catalog order, a product at most
+     * once: Unix seconds. Product age for exploration (explore.h). */
+    struct rb_created {
+        uint32_t product;
+        int64_t ts;
+    } *created;
+    size_t created_n, created_cap;
 
     /* Image embeddings, rows kept after validation, L2-normalised. */
     float *emb;           /* [emb_rows][dim] */

@@ -213,6 +213,95 @@ double rb_eval_lift(const struct rb_eval *e)
     return e->pop_ndcg > 0 ? e->ndcg / e->pop_ndcg : 0.0;
 }
 
+/* The embedding row of each product (-1: none), for rb_eval_diversity. */
+static int32_t *embedding_rows(const struct rb_dataset *d)
+{
+    int32_t *row = malloc((d->products.n ? d->products.n : 1) * sizeof(*row));
+    if (!row)
+        return NULL;
+    for (uint32_t p = 0; p < d->products.n; p++)
+        row[p] = -1;
+    for (uint32_t r = 0; r < d->emb_rows; r++)
+        if (d->emb_product[r] < d->products.n && row[d->emb_product[r]] < 0)
+            row[d->emb_product[r]] = (int32_t)r;
+    return row;
+}
+
+int rb_eval_diversity(struct rb_diversity *out, const struct rb_lists *l, const struct rb_dataset *d, uint32_t k,
+                      char *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->k = k;
+    out->ild_category = out->ild_embedding = NAN;
+    if (k == 0 || k > RC_LIST_MAX)
+        return rc_fail(err, RC_ERANGE, "diversity: k %u outside 1..%u", k, RC_LIST_MAX);
+    uint32_t np = d->products.n;
+    uint8_t *seen = calloc(np ? np : 1, 1);
+    int32_t *row = d->emb_rows ? embedding_rows(d) : NULL;
+    if (!seen || (d->emb_rows && !row)) {
+        free(seen);
+        free(row);
+        return rc_fail(err, -ENOMEM, "diversity: out of memory for %u products", np);
+    }
+    double cat_sum = 0, emb_sum = 0;
+    uint64_t cat_lists = 0, emb_lists = 0, lists = 0, entries = 0;
+#pragma omp parallel for schedule(dynamic, 256) reduction(+ : cat_sum, emb_sum, cat_lists, emb_lists, lists, entries)
+    for (size_t li = 0; li < l->n; li++) {
+        uint32_t n = l->len[li] < k ? l->len[li] : k;
+        const uint32_t *it = l->items + li * l->k;
+        lists += n > 0;
+        entries += n;
+        for (uint32_t a = 0; a < n; a++)
+            if (it[a] < np)
+                __atomic_store_n(&seen[it[a]], 1, __ATOMIC_RELAXED);
+        uint64_t cat_pairs = 0, cat_diff = 0, emb_pairs = 0;
+        double emb_dist = 0;
+        for (uint32_t a = 0; a < n; a++)
+            for (uint32_t b = a + 1; b < n; b++) {
+                uint32_t x = it[a], y = it[b];
+                if (x >= np || y >= np)
+                    continue;
+                uint32_t cx = d->category ? d->category[x] : RB_NONE, cy = d->category ? d->category[y] : RB_NONE;
+                if (cx != RB_NONE && cy != RB_NONE) {
+                    cat_pairs++;
+                    cat_diff += cx != cy;
+                }
+                if (row && row[x] >= 0 && row[y] >= 0) {
+                    const float *u = d->emb + (size_t)row[x] * d->dim, *v = d->emb + (size_t)row[y] * d->dim;
+                    double dot = 0;
+                    for (uint32_t i = 0; i < d->dim; i++)
+                        dot += (double)u[i] * v[i];
+                    emb_pairs++;
+                    emb_dist += 1.0 - dot;
+                }
+            }
+        if (cat_pairs) {
+            cat_sum += (double)cat_diff / (double)cat_pairs;
+            cat_lists++;
+        }
+        if (emb_pairs) {
+            emb_sum += emb_dist / (double)emb_pairs;
+            emb_lists++;
+        }
+    }
+    uint64_t distinct = 0, nstock = 0;
+    for (uint32_t p = 0; p < np; p++) {
+        int in = !d->in_stock || d->in_stock[p];
+        nstock += in;
+        distinct += seen[p];
+    }
+    out->lists = lists;
+    out->entries = entries;
+    out->coverage = nstock ? (double)distinct / (double)nstock : 0.0;
+    if (cat_lists)
+        out->ild_category = cat_sum / (double)cat_lists;
+    if (emb_lists)
+        out->ild_embedding = emb_sum / (double)emb_lists;
+    free(seen);
+    free(row);
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -221,6 +310,12 @@ static int cmp_double(const void *a, const void *b)
 
 int rb_eval_health(struct rb_health *out, const struct rb_lists *cf, const struct rb_als_model *m,
                    const struct rb_train *t, char *err)
+{
+    return rb_eval_health_n(out, cf, m, t, (uint32_t)cf->k, err);
+}
+
+int rb_eval_health_n(struct rb_health *out, const struct rb_lists *cf, const struct rb_als_model *m,
+                     const struct rb_train *t, uint32_t stored, char *err)
 {
     memset(out, 0, sizeof(*out));
     uint32_t items = t->ui.cols;
@@ -240,7 +335,7 @@ int rb_eval_health(struct rb_health *out, const struct rb_lists *cf, const struc
     uint64_t cold = 0;
     size_t nspread = 0;
     for (size_t li = 0; li < cf->n; li++) {
-        uint32_t len = cf->len[li];
+        uint32_t len = cf->len[li] < stored ? cf->len[li] : stored;
         for (uint32_t j = 0; j < len; j++) {
             uint32_t p = cf->items[li * cf->k + j];
             out->slots++;
@@ -289,7 +384,7 @@ int rb_eval_health(struct rb_health *out, const struct rb_lists *cf, const struc
         out->reason = "collapsed factors";
     else if (out->slots && out->spread < 1e-3)
         out->reason = "near-constant scores";
-    else if (cf->n >= RB_HEALTH_MIN_LISTS && out->distinct < 3 * (uint64_t)cf->k)
+    else if (cf->n >= RB_HEALTH_MIN_LISTS && out->distinct < 3 * (uint64_t)stored)
         out->reason = "the same few products for every cookie";
     out->degenerate = out->reason != NULL;
     return 0;

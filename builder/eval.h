@@ -35,6 +35,29 @@ int rb_eval_holdout_rows(struct rb_eval *out, const struct rb_lists *cf, const s
 double rb_eval_lift(const struct rb_eval *e);
 
 /*
+ * Diversity and reach of a kind of list, over each list's first k entries
+ * (what the rules, rules.h, are judged by; any lists, not only CF's):
+ *   coverage       distinct products / in-stock products
+ *   ild_category   intra-list diversity by category: per list, the share of
+ *                  its pairs of entries (both categories known) in two
+ *                  different categories; the mean over lists with such a
+ *                  pair (NAN when none has one: no categories)
+ *   ild_embedding  intra-list diversity by image embedding: per list, the
+ *                  mean of 1 - cosine over its pairs with both embeddings;
+ *                  the mean over lists with such a pair (NAN when none)
+ */
+struct rb_diversity {
+    uint32_t k;
+    uint64_t lists;     /* lists with at least one entry */
+    uint64_t entries;   /* entries looked at (at most k a list) */
+    double coverage, ild_category, ild_embedding;
+};
+
+/* Errors: RC_ERANGE (k 0 or above RC_LIST_MAX), -ENOMEM. */
+int rb_eval_diversity(struct rb_diversity *out, const struct rb_lists *l, const struct rb_dataset *d, uint32_t k,
+                      char *err);
+
+/*
  * Signs that a CF model learned nothing usable, whatever the holdout says
  * (and with no holdout at all). Measured on the lists and the factors:
  *   cold_share    share of list slots on products with no training
@@ -60,6 +83,13 @@ struct rb_health {
 /* Errors: -ENOMEM. m may be NULL (factor_norm is then not checked). */
 int rb_eval_health(struct rb_health *out, const struct rb_lists *cf, const struct rb_als_model *m,
                    const struct rb_train *t, char *err);
+
+/* The same over each list's first `stored` entries (the "list length"
+ * above): recbuild judges the entries a list stores, also when the model
+ * ranked more candidates for the rules (rules.h). rb_eval_health is
+ * stored = cf->k. */
+int rb_eval_health_n(struct rb_health *out, const struct rb_lists *cf, const struct rb_als_model *m,
+                     const struct rb_train *t, uint32_t stored, char *err);
 
 /*
  * The browsing route's next-item protocol (rb_eval_next_item). For each

@@ -637,6 +637,11 @@ static int parse_ts(const char *s, size_t n, int unit, int64_t *out)
     return 0;
 }
 
+int rb_parse_ts(const char *s, size_t n, int unit, int64_t *out)
+{
+    return parse_ts(s, n, unit, out);
+}
+
 /* ---- events ---- */
 
 enum role { ROLE_TS, ROLE_COOKIE, ROLE_EVENT, ROLE_PRODUCT, ROLE_LOC, ROLE_DEV, ROLE_SESSION, ROLES };

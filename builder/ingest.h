@@ -49,6 +49,8 @@ int rb_ingest_preset(struct rb_ingest_opts *o, const char *name, char *err);
  * Optional display columns (title, url, image_url, price, currency) go to
  * d->display as the item record's JSON texts; a value that breaks its rule
  * is counted in stats.catalog_bad_values and dropped, its row kept.
+ * An optional created_at column goes to d->created (a bad value counted
+ * the same way).
  * Errors: -errno, RC_EFORMAT (missing required column), RC_EEMPTY (no
  * header, or no usable row), -ENOMEM.
  */

@@ -63,6 +63,13 @@ int rb_split(const char *line, size_t len, char delim, int csv_quotes, struct rb
 /* Header field cleaned for name matching: surrounding blanks trimmed. */
 void rb_trim(struct rb_field *f);
 
+/*
+ * A timestamp in any form the events' ts column takes (schemas/inputs.md,
+ * "Timestamps"), s[0, n), numbers in unit (an enum rb_ts_unit), as whole
+ * Unix seconds into *out. Returns 0, or -1 when s is not one.
+ */
+int rb_parse_ts(const char *s, size_t n, int unit, int64_t *out);
+
 /* Count a bad line for reason why and keep it as a sample while there is room. */
 void rb_bad_line(struct rb_ingest_stats *st, enum rb_bad_reason why, const char *name, uint64_t lineno,
                  const char *line, size_t len);

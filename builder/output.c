@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catset.h"
 #include "error.h"
 #include "keys.h"
 #include "log.h"
@@ -107,6 +108,52 @@ static uint64_t list_key(const void *src, size_t i)
 static uint64_t product_key(const void *src, size_t i)
 {
     return ((const struct rb_strtab *)src)->keys[i];
+}
+
+/* ---- category sets ---- */
+
+/* Every category's products, grouped: category c's product keys are
+ * keys[start[c] .. start[c + 1]), ascending. */
+struct catsets {
+    uint32_t n;      /* categories */
+    size_t *start;   /* [n + 1] */
+    uint64_t *keys;  /* [start[n]] */
+    size_t max;      /* most products of one category */
+};
+
+static void catsets_release(struct catsets *s)
+{
+    free(s->start);
+    free(s->keys);
+}
+
+/* Group d's products by category (none without categories). -ENOMEM. */
+static int catsets_build(struct catsets *s, const struct rb_dataset *d)
+{
+    memset(s, 0, sizeof(*s));
+    const struct rb_strtab *p = &d->products;
+    if (!d->category || d->categories.n == 0)
+        return 0;
+    uint32_t n = d->categories.n;
+    if (!(s->start = calloc((size_t)n + 2, sizeof(*s->start))))
+        return -ENOMEM;
+    s->n = n;
+    for (uint32_t i = 0; i < p->n; i++)
+        if (d->category[i] < n)
+            s->start[d->category[i] + 2]++;
+    for (uint32_t c = 0; c < n; c++) {
+        if (s->start[c + 2] > s->max)
+            s->max = s->start[c + 2];
+        s->start[c + 2] += s->start[c + 1];
+    }
+    if (!(s->keys = malloc((s->start[n + 1] ? s->start[n + 1] : 1) * sizeof(*s->keys))))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < p->n; i++) /* start[c + 1] advances to c's end, which is start[c + 1] after */
+        if (d->category[i] < n)
+            s->keys[s->start[d->category[i] + 1]++] = p->keys[i];
+    for (uint32_t c = 0; c < n; c++) /* product keys are distinct (the table refuses a collision) */
+        (void)rc_catset_sort(s->keys + s->start[c], s->start[c + 1] - s->start[c]);
+    return 0;
 }
 
 /* ---- lifecycle ---- */
@@ -276,19 +323,55 @@ static int write_items(struct writer_ctx *c, const struct rb_dataset *d, const s
     return 0;
 }
 
+static int write_catsets(struct writer_ctx *c, const struct rb_dataset *d, const struct catsets *s,
+                         const struct keyed *order, unsigned char *buf, size_t cap, char *err)
+{
+    for (uint32_t r = 0; r < s->n; r++) {
+        uint32_t cat = order[r].idx;
+        size_t count = s->start[cat + 1] - s->start[cat];
+        if (!count)
+            continue; /* a category no product kept: unknown to readers, as it should be */
+        long n = rc_catset_encode(buf, cap, s->keys + s->start[cat], count);
+        if (n < 0) {
+            size_t len;
+            const char *name = rb_strtab_str(&d->categories, cat, &len);
+            return rc_fail(err, (int)n, "unable to encode the product set of category '%.*s': %s", (int)len, name,
+                           rc_strerror((int)n));
+        }
+        int rc = put(c, RC_DB_CATSET, order[r].key, buf, (size_t)n, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struct rb_lists *const lists[RB_OUTPUT_LISTS],
                     char *err)
 {
     const struct rb_strtab *products = &d->products;
-    struct keyed *order[RB_OUTPUT_LISTS + 1] = {0};
+    struct keyed *order[RB_OUTPUT_LISTS + 2] = {0}; /* the lists', the products', the categories' */
+    struct catsets sets;
     unsigned char *buf = NULL;
     struct rc_entry *entries = NULL;
     uint32_t *display = NULL; /* per product: its index in d->display, or RB_NONE */
     int rc = 0;
+    _Static_assert(RB_OUTPUT_LISTS == RC_DB_ITEMS, "the list DBs come first");
 
     /* Size everything first: the map, the space check, the progress total. */
     struct rc_cache_size est = {0};
     size_t kmax = 1;
+    if (catsets_build(&sets, d) != 0) {
+        rc = rc_fail(err, -ENOMEM, "out of memory grouping %" PRIu32 " products by category", products->n);
+        goto out;
+    }
+    for (uint32_t cat = 0; cat < sets.n; cat++)
+        if (sets.start[cat + 1] > sets.start[cat])
+            rc_cache_size_add(&est, 1, rc_catset_size(sets.start[cat + 1] - sets.start[cat]));
+    if (sets.max > RC_CATSET_MAX) {
+        rc = rc_fail(err, RC_ERANGE, "a category of %zu products exceeds the cache's limit of %u", sets.max,
+                     RC_CATSET_MAX);
+        goto out;
+    }
     for (int db = 0; db < RB_OUTPUT_LISTS; db++) {
         const struct rb_lists *l = lists[db];
         if (!l || !l->n)
@@ -340,6 +423,10 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
         rc = rc_fail(err, -ENOMEM, "out of memory sorting %" PRIu32 " products", products->n);
         goto out;
     }
+    if (sort_keys(product_key, &d->categories, sets.n, &order[RB_OUTPUT_LISTS + 1]) != 0) {
+        rc = rc_fail(err, -ENOMEM, "out of memory sorting %" PRIu32 " categories", sets.n);
+        goto out;
+    }
     double t1 = rb_now_ms();
     o->sort_ms = t1 - t0;
     double cpu1 = thread_cpu_ms();
@@ -347,6 +434,8 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
     size_t cap = rc_list_size(kmax, kmax * RC_ID_MAX);
     if (cap < RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX)
         cap = RC_ITEM_HEADER + 2 * RC_ID_MAX + 2 * RC_FIELD_COUNT + RC_FIELDS_TEXT_MAX;
+    if (cap < rc_catset_size(sets.max))
+        cap = rc_catset_size(sets.max);
     buf = malloc(cap);
     entries = malloc(kmax * sizeof(*entries));
     if (!buf || !entries) {
@@ -362,6 +451,8 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
             rc = write_lists(&c, (enum rc_db)db, lists[db], order[db], products, buf, cap, entries, err);
     if (!rc)
         rc = write_items(&c, d, order[RB_OUTPUT_LISTS], display, buf, cap, err);
+    if (!rc)
+        rc = write_catsets(&c, d, &sets, order[RB_OUTPUT_LISTS + 1], buf, cap, err);
     if (rc)
         goto out;
     o->records = c.done;
@@ -386,8 +477,9 @@ int rb_output_write(struct rb_output *o, const struct rb_dataset *d, const struc
     o->compact_ms = rb_now_ms() - t2;
 
 out:
-    for (int i = 0; i <= RB_OUTPUT_LISTS; i++)
+    for (int i = 0; i < RB_OUTPUT_LISTS + 2; i++)
         free(order[i]);
+    catsets_release(&sets);
     free(buf);
     free(entries);
     free(display);

@@ -42,7 +42,11 @@
  * collisions[db]. Empty lists (len 0) are not written (counted in
  * empty[db]): a reader then falls through to the next tier. Entry ids and
  * keys come from d->products; every product of d->products goes to
- * `items` with its category and stock flag.
+ * `items` with its category and stock flag. When d has categories, each
+ * category that names a product goes to `catset` under the category's key
+ * (d->categories.keys) as the set of its products' keys, in stock or not
+ * (shared/catset.h); its ranked list is the caller's, lists[RC_DB_CATEGORY]
+ * (rb_popularity_categories).
  */
 #ifndef RB_OUTPUT_H
 #define RB_OUTPUT_H
@@ -57,8 +61,8 @@
 #include "version.h"
 
 /* Which lists go where: indices RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW,
- * RC_DB_COOKIE_B. */
-#define RB_OUTPUT_LISTS 5
+ * RC_DB_COOKIE_B, RC_DB_CATEGORY (the list DBs, enum rc_db). */
+#define RB_OUTPUT_LISTS (RC_DB_CATEGORY + 1)
 
 /* How far the staged version is checked before it is published: as far
  * as recedge checks it, so that recbuild never publishes a version the

@@ -21,10 +21,15 @@
  *
  * A location or device spelled "*" cannot be told from the wildcard in a
  * segment key, so such events count as if the field were absent.
+ *
+ * Category lists (rb_popularity_categories) rank each category's products
+ * by the global segment's scores: the (*, *) cells summed once more into
+ * one accumulator, read category by category.
  */
 #include "popularity.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,10 +438,63 @@ static int rank_segments(struct rb_lists *out, const struct pop *p, const struct
     return failed ? -ENOMEM : 0;
 }
 
+/*
+ * List c of out for every category c of d: the global segment's scores
+ * (its cells summed as rank_segments sums them, so each product's score is
+ * bit for bit the one the global list gives it), then each category's
+ * products (grouped by a counting sort) through top_k. Every product is in
+ * one category at most, so top_k's reset of the accumulator touches each
+ * score once. Errors: -ENOMEM.
+ */
+static int rank_categories(struct rb_lists *out, const struct pop *p, const struct rb_dataset *d, uint32_t n)
+{
+    const uint32_t nprod = d->products.n, ncat = d->categories.n;
+    struct scratch sc = {calloc(nprod ? nprod : 1, sizeof(double)), malloc((nprod ? nprod : 1) * sizeof(uint32_t)), 0};
+    size_t *start = calloc((size_t)ncat + 2, sizeof(*start));
+    uint32_t *prods = malloc((nprod ? nprod : 1) * sizeof(*prods));
+    int rc = -ENOMEM;
+    if (!sc.acc || !sc.touched || !start || !prods)
+        goto out;
+    sum_segment(&sc, p, &p->segs[p->nseg - 1]); /* (*, *): build_segments puts it last */
+    sc.ntouched = 0;
+    for (uint32_t i = 0; i < nprod; i++) /* category c's products end up in prods[start[c] .. start[c + 1]) */
+        if (d->category[i] < ncat)
+            start[d->category[i] + 2]++;
+    for (uint32_t c = 0; c < ncat; c++)
+        start[c + 2] += start[c + 1];
+    for (uint32_t i = 0; i < nprod; i++)
+        if (d->category[i] < ncat)
+            prods[start[d->category[i] + 1]++] = i;
+    uint32_t *touched = sc.touched;
+    for (uint32_t c = 0; c < ncat; c++) {
+        sc.touched = prods + start[c];
+        sc.ntouched = start[c + 1] - start[c];
+        out->len[c] = top_k(&sc, d->in_stock, n, out->items + (size_t)c * n, out->scores + (size_t)c * n);
+        out->owner_key[c] = d->categories.keys[c];
+        out->source[c] = RC_SRC_CATEGORY;
+    }
+    sc.touched = touched;
+    rc = 0;
+out:
+    free(sc.acc);
+    free(sc.touched);
+    free(start);
+    free(prods);
+    return rc;
+}
+
 int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct rb_train_opts *o, uint32_t n,
                   char *err)
 {
+    return rb_popularity_categories(out, NULL, d, o, n, err);
+}
+
+int rb_popularity_categories(struct rb_lists *out, struct rb_lists *categories, const struct rb_dataset *d,
+                             const struct rb_train_opts *o, uint32_t n, char *err)
+{
     memset(out, 0, sizeof(*out));
+    if (categories)
+        memset(categories, 0, sizeof(*categories));
     if (n == 0 || n > RC_LIST_MAX)
         return rc_fail(err, RC_ERANGE, "list length %u is not in 1..%d", n, RC_LIST_MAX);
     struct pop p;
@@ -451,10 +509,22 @@ int rb_popularity(struct rb_lists *out, const struct rb_dataset *d, const struct
     }
     if ((rc = rank_segments(out, &p, d, n)) != 0)
         goto nomem;
+    if (categories && d->category && d->categories.n) {
+        if ((rc = rb_lists_init(categories, d->categories.n, n)) != 0) {
+            rc = rc_fail(err, rc, "unable to allocate %" PRIu32 " category lists: %s", d->categories.n,
+                         rc_strerror(rc));
+            rb_lists_release(out);
+            goto out;
+        }
+        if ((rc = rank_categories(categories, &p, d, n)) != 0)
+            goto nomem;
+    }
     goto out;
 nomem:
     rc = rc_fail(err, -ENOMEM, "out of memory computing segment popularity");
     rb_lists_release(out);
+    if (categories)
+        rb_lists_release(categories);
 out:
     pop_release(&p);
     return rc;

@@ -4,7 +4,8 @@
  *
  *   ingest -> train matrix -> ALS -> CF scoring -> image kNN
  *          -> sessions -> coview (+ next-item evaluation, blend weight) -> popularity
- *          -> (holdout evaluation) -> write + manifest -> publish, flip, prune
+ *          -> exploration -> (rules, builder/rules.h) -> (holdout evaluation)
+ *          -> write + manifest -> publish, flip, prune
  *
  * Everything the run can be told lives in struct rb_config, filled from the
  * option table below (which also prints --help), checked once by
@@ -33,6 +34,7 @@
 #include "error.h"
 #include "eval.h"
 #include "experiment.h"
+#include "explore.h"
 #include "ingest.h"
 #include "json.h"
 #include "knn.h"
@@ -42,6 +44,7 @@
 #include "output.h"
 #include "popularity.h"
 #include "progress.h"
+#include "rules.h"
 #include "score.h"
 #include "session.h"
 #include "train.h"
@@ -75,10 +78,12 @@ struct rb_config {
     struct rb_als_opts als;
     struct rb_knn_opts knn;
     struct rb_coview_opts coview;
+    struct rb_explore_opts explore; /* --explore-age-days, --explore-share (seed: --seed) */
     double session_gap_min;       /* --session-gap, minutes */
     double blend_weight;          /* --blend-weight; < 0: auto */
     int score_method;             /* enum rb_score_method */
     uint32_t n;
+    uint32_t segment_n;           /* --segment-n: segment, global and category lists */
     int keep_bought;
     uint32_t eval_k;
     uint32_t keep;
@@ -96,6 +101,8 @@ struct rb_config {
     const char *experiments;      /* --experiments FILE: the version's experiments.json */
     char *experiments_text;       /* its bytes, read and checked by check_config (owned); NULL without */
     size_t experiments_len;
+    const char *rules;            /* --rules FILE (schemas/rules.md) */
+    struct rb_rules *rules_parsed; /* read and checked by check_config (owned); NULL without */
     unsigned given;               /* enum rb_param bits set by a flag on the command line */
     unsigned from_file;           /* ... set by --params */
     double cf_half_life_days;     /* --params' half-life-days: CF's only (popularity keeps train.half_life_days) */
@@ -115,10 +122,12 @@ static void config_default(struct rb_config *c)
     rb_als_opts_default(&c->als);
     rb_knn_opts_default(&c->knn);
     rb_coview_opts_default(&c->coview);
+    rb_explore_opts_default(&c->explore);
     c->session_gap_min = RB_SESSION_GAP_MIN_DEFAULT;
     c->blend_weight = -1;
     c->score_method = RB_SCORE_AUTO;
     c->n = 20;
+    c->segment_n = 200;
     c->eval_k = 10;
     c->keep = 5;
     c->device = DEVICE_AUTO;
@@ -277,7 +286,20 @@ static const struct rc_opt options[] = {
      .help = "products checked against exact search to measure recall"},
 
     {.name = "n", .arg = "N", .type = RC_OPT_U32, .off = C(n), .min = 1, .max = RC_LIST_MAX,
-     .help = "entries per list", .section = "Lists and evaluation"},
+     .help = "entries per cf, image and coview list (20: 2.5x the widget's 8, room for products on screen and "
+     "filtered ones)", .section = "Lists and evaluation"},
+    {.name = "segment-n", .arg = "N", .type = RC_OPT_U32, .off = C(segment_n), .min = 1, .max = RC_LIST_MAX,
+     .help = "entries per segment, global and category list (200: these lists are few, and every filtered or "
+     "overlaid request fills from them, so they are stored long; schemas/cache.md)"},
+    {.name = "explore-age-days", .arg = "D", .type = RC_OPT_F64, .off = C(explore.age_days), .min = 0, .max = 36500,
+     .help = "a product younger than D days (catalog created_at, else its first event; schemas/inputs.md, "
+     "\"Product age\") is new, and gets --explore-share of the segment, global, category and image lists' slots "
+     "(14: the "
+     "popularity half-life, by when a product shown from its first day has half the score its demand earns; "
+     "README, \"New products\"; 0: off)"},
+    {.name = "explore-share", .arg = "S", .type = RC_OPT_F64, .off = C(explore.share), .min = 0, .max = 1,
+     .help = "share of each segment, global, category and image list's slots kept for new products, spread evenly (0.1: "
+     "positions 5, 15, 25, ...: one of the widget's 8, a cost of one item in ten; 0: off)"},
     {.name = "keep-bought", .arg = NULL, .type = RC_OPT_FLAG, .off = C(keep_bought),
      .help = "let CF lists hold products the cookie bought (default: excluded)"},
     {.name = "holdout", .arg = "K", .type = RC_OPT_U32, .off = C(train.holdout), .min = 0, .max = 1000,
@@ -296,6 +318,9 @@ static const struct rc_opt options[] = {
     {.name = "experiments", .arg = "FILE", .type = RC_OPT_STR, .off = C(experiments),
      .help = "experiments.json the version carries (schemas/experiments.md): checked before any work, a bad one "
      "fails the build (exit 2) naming the fault"},
+    {.name = "rules", .arg = "FILE", .type = RC_OPT_STR, .off = C(rules),
+     .help = "business rules on the lists (schemas/rules.md): category exclusion, per-segment exclusion and "
+     "boost, an MMR rerank, category caps; checked before any work, a bad file fails the build (exit 2)"},
     {.name = "keep", .arg = "K", .type = RC_OPT_U32, .off = C(keep), .min = 0, .max = 1e6,
      .help = "versions kept under versions/ (0: keep all); current always stays"},
     {.name = "no-flip", .arg = NULL, .type = RC_OPT_FLAG, .off = C(no_flip),
@@ -617,6 +642,14 @@ static int check_config(struct rb_config *c, char *err)
         if (rc)
             return rc;
     }
+    if (c->rules) {
+        if (c->tune_only)
+            return rc_fail(err, RC_EFORMAT, "--rules with --tune-only: no version is written");
+        char why[RC_ERRMSG_MAX];
+        int rc = rb_rules_read(c->rules, &c->rules_parsed, why);
+        if (rc)
+            return rc_fail(err, rc, "--rules %s", why);
+    }
     int stdin_uses = 0;
     for (size_t i = 0; i < c->nevents; i++)
         stdin_uses += strcmp(c->events[i], "-") == 0;
@@ -698,12 +731,15 @@ struct build {
     struct rb_train t;
     struct rb_als_model model;
     struct rb_lists cf, image, segments, coview;
+    struct rb_lists categories;    /* the category DB's lists (empty without catalog categories) */
     struct rb_sessions sessions;
     struct rb_coview_stats coview_stats;
     struct rb_next_eval next;
     double blend_weight;           /* the w the coview scores were scaled for */
     uint64_t sessions_held;
     struct rb_knn_stats knn_stats;
+    struct rb_explore_stats explore; /* new-product exploration (explore.h) */
+    int have_explore;
     struct rb_params params;       /* the CF parameters this build uses: flags, --params, or tuned */
     struct rb_params params_b;     /* --cf-b-params: the second set (cf_b_params()) */
     struct rb_train t_b;           /* ... its training matrix, */
@@ -715,6 +751,14 @@ struct build {
     struct rb_eval eval;
     struct rb_health health;
     int have_eval, have_image, have_cf, have_tune, have_next;
+    struct rules_figures {         /* --rules: what they did to each kind of list (run_rules) */
+        int have;
+        struct rb_rules_stats stats;
+        struct rb_diversity before, after;
+    } rules[RB_RULES_DBS];
+    struct rb_eval eval_plain;     /* ... the holdout on the CF lists before the rules */
+    int have_eval_plain;
+    char rules_line[256];          /* ... rb_rules_describe */
     struct rb_output out;
     struct input inputs[MAX_EVENT_FILES + 3];
     size_t ninputs;
@@ -729,6 +773,7 @@ static void build_release(struct build *b)
     rb_lists_release(&b->cf_b);
     rb_lists_release(&b->image);
     rb_lists_release(&b->segments);
+    rb_lists_release(&b->categories);
     rb_lists_release(&b->coview);
     rb_sessions_release(&b->sessions);
     rb_als_release(&b->model);
@@ -951,7 +996,8 @@ static int run_coview(struct build *b, char *err)
         }
     }
     /* The configured type weights, as popularity: the tuner chooses CF's. */
-    if ((rc = rb_coview(&b->coview, &b->coview_stats, d, &b->sessions, held, &c->train, c->n, &c->coview, err)) != 0)
+    if ((rc = rb_coview(&b->coview, &b->coview_stats, d, &b->sessions, held, &c->train,
+                        rb_rules_depth(c->rules_parsed, RC_DB_COVIEW, c->n), &c->coview, err)) != 0)
         goto out;
     rc_log(RC_LOG_INFO, "coview", "sessions=%" PRIu32 " from_column=%d held_out=%" PRIu64 " pairs=%" PRIu64
            " passes=%" PRIu32 " lists=%" PRIu32 " norm=%s", b->sessions.n, b->sessions.from_column,
@@ -995,9 +1041,10 @@ out:
 /* The stage (and log) names of one CF model's steps. */
 struct cf_stages {
     const char *train, *als, *score;
+    int db; /* where the lists go */
 };
-static const struct cf_stages cf_stages_a = {"train", "als", "score"};
-static const struct cf_stages cf_stages_b = {"train_b", "als_b", "score_b"};
+static const struct cf_stages cf_stages_a = {"train", "als", "score", RC_DB_COOKIE};
+static const struct cf_stages cf_stages_b = {"train_b", "als_b", "score_b", RC_DB_COOKIE_B};
 
 /* One CF model with parameters p: the training matrix into t, ALS (into
  * b->model, released after), the lists into lists and their health. The
@@ -1022,11 +1069,12 @@ static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t
     stage_end(b);
 
     stage(b, st->score, NULL);
-    if ((rc = b->backend->score_cf(lists, &b->model, t, &b->d, c->n, !c->keep_bought,
+    if ((rc = b->backend->score_cf(lists, &b->model, t, &b->d, rb_rules_depth(c->rules_parsed, st->db, c->n),
+                                   !c->keep_bought,
                                    (enum rb_score_method)c->score_method, err)) != 0)
         return rc;
     stage_end(b);
-    if ((rc = rb_eval_health(health, lists, &b->model, t, err)) != 0)
+    if ((rc = rb_eval_health_n(health, lists, &b->model, t, c->n, err)) != 0) /* the first --n: what a list stores */
         return rc;
     rb_als_release(&b->model);
     return 0;
@@ -1104,12 +1152,107 @@ static int run_knn(struct build *b, char *err)
         return 0;
     }
     stage(b, "knn", NULL);
-    int rc = b->backend->knn_image(&b->image, &b->knn_stats, &b->d, c->n, &c->knn, err);
+    int rc = b->backend->knn_image(&b->image, &b->knn_stats, &b->d,
+                                   rb_rules_depth(c->rules_parsed, RC_DB_PRODUCT, c->n), &c->knn, err);
     if (rc)
         return rc;
     b->have_image = 1;
     stage_end(b);
     return 0;
+}
+
+/* New-product exploration over the segment, global, category and image lists (explore.h). */
+static int run_explore(struct build *b, char *err)
+{
+    const struct rb_config *c = b->cfg;
+    if (c->explore.age_days <= 0 || c->explore.share <= 0) {
+        rc_log(RC_LOG_INFO, "explore", "msg=\"off (--explore-age-days or --explore-share is 0)\"");
+        return 0;
+    }
+    struct rb_explore_opts o = c->explore;
+    o.seed = c->als.seed;
+    stage(b, "explore", NULL);
+    int rc = rb_explore(&b->segments, &b->categories, b->have_image ? &b->image : NULL, &b->d, &o, &b->explore, err);
+    if (rc)
+        return rc;
+    stage_end(b);
+    b->have_explore = 1;
+    const struct rb_explore_stats *s = &b->explore;
+    rc_log(RC_LOG_INFO, "explore", "age_days=%g share=%g now=%" PRId64 " new_products=%" PRIu64
+           " new_with_slot=%" PRIu64 " slots=%" PRIu64 " slots_added=%" PRIu64 " lists=%" PRIu64
+           " lists_changed=%" PRIu64 " age_created_at=%" PRIu64 " age_first_event=%" PRIu64 " age_unknown=%" PRIu64
+           " first_event_used=%d", o.age_days, o.share, s->now, s->new_products, s->new_with_slot, s->slots,
+           s->slots_added, s->lists, s->lists_changed, s->age_created_at, s->age_first_event, s->age_unknown,
+           s->first_event_used);
+    if (!s->first_event_used && s->age_created_at == 0)
+        rc_log(RC_LOG_INFO, "explore_no_age", "msg=\"no product has an age: the catalog has no created_at and the "
+               "events span less than --explore-age-days, so no product is new\" age_days=%g", o.age_days);
+    return 0;
+}
+
+/* --rules, last of the list stages (rules.h): on each kind of list the
+ * build has, its diversity before, the rules, its diversity after; the
+ * CF lists' holdout figures before the rules are kept for the comparison
+ * (the "eval" stage scores the lists as stored). */
+static int run_rules(struct build *b, char *err)
+{
+    const struct rb_config *c = b->cfg;
+    if (!c->rules_parsed)
+        return 0;
+    struct rb_lists *lists[RB_RULES_DBS] = {
+        [RC_DB_COOKIE] = b->have_cf ? &b->cf : NULL,
+        [RC_DB_PRODUCT] = b->have_image ? &b->image : NULL,
+        [RC_DB_SEGMENT] = &b->segments,
+        [RC_DB_COVIEW] = &b->coview,
+        [RC_DB_COOKIE_B] = b->have_cf_b ? &b->cf_b : NULL,
+        [RC_DB_CATEGORY] = &b->categories,
+    };
+    int rc;
+    stage(b, "rules", NULL);
+    rb_rules_describe(c->rules_parsed, b->rules_line, sizeof(b->rules_line));
+    if (c->train.holdout > 0 && b->have_cf) {
+        if ((rc = rb_eval_holdout(&b->eval_plain, &b->cf, &b->t, &b->d, c->eval_k, !c->keep_bought, err)) != 0)
+            return rc;
+        b->have_eval_plain = 1;
+    }
+    for (int db = 0; db < RB_RULES_DBS; db++) {
+        struct rules_figures *f = &b->rules[db];
+        if (!lists[db])
+            continue;
+        if ((rc = rb_eval_diversity(&f->before, lists[db], &b->d, c->eval_k, err)) != 0 ||
+            (rc = rb_rules_apply(c->rules_parsed, lists[db], db,
+                                 db == RC_DB_SEGMENT || db == RC_DB_CATEGORY ? c->segment_n : c->n, &b->d,
+                                 &f->stats, err)) != 0 ||
+            (rc = rb_eval_diversity(&f->after, lists[db], &b->d, c->eval_k, err)) != 0)
+            return rc;
+        f->have = 1;
+        const struct rb_rules_stats *st = &f->stats;
+        rc_log(RC_LOG_INFO, "rules", "db=%s lists=%" PRIu64 " changed=%" PRIu64 " emptied=%" PRIu64 " entries=%" PRIu64
+               "->%" PRIu64 " excluded=%" PRIu64 " capped=%" PRIu64 " moved=%" PRIu64 " k=%u coverage=%.4f->%.4f "
+               "ild_category=%.4f->%.4f ild_embedding=%.4f->%.4f", rc_db_names[db], st->lists, st->changed,
+               st->emptied, st->entries_before, st->entries_after, st->excluded, st->capped, st->moved, c->eval_k,
+               f->before.coverage, f->after.coverage, f->before.ild_category, f->after.ild_category,
+               f->before.ild_embedding, f->after.ild_embedding);
+    }
+    const struct rb_rules_stats *seg = &b->rules[RC_DB_SEGMENT].stats;
+    rc_log(seg->unknown_categories || seg->unmatched_segments ? RC_LOG_WARN : RC_LOG_INFO, "rules.file",
+           "file=\"%s\" rules=\"%s\" unknown_categories=%u unmatched_segments=%u", c->rules, b->rules_line,
+           seg->unknown_categories, seg->unmatched_segments);
+    stage_end(b);
+    return 0;
+}
+
+/* The holdout with and without the rules, once the "eval" stage ran. */
+static void report_rules(const struct build *b)
+{
+    if (!b->cfg->rules_parsed || !b->have_eval || !b->have_eval_plain)
+        return;
+    const struct rb_eval *w = &b->eval, *o = &b->eval_plain;
+    const struct rules_figures *f = &b->rules[RC_DB_COOKIE];
+    rc_log(RC_LOG_INFO, "rules.eval", "k=%u users=%" PRIu64 " ndcg=%.4f->%.4f hr=%.4f->%.4f coverage=%.4f->%.4f "
+           "ild_category=%.4f->%.4f ild_embedding=%.4f->%.4f", w->k, w->users, o->ndcg, w->ndcg, o->hr, w->hr,
+           f->before.coverage, f->after.coverage, f->before.ild_category, f->after.ild_category,
+           f->before.ild_embedding, f->after.ild_embedding);
 }
 
 static int run_models(struct build *b, int *bad_input, char *err)
@@ -1134,9 +1277,13 @@ static int run_models(struct build *b, int *bad_input, char *err)
 
     /* Popularity keeps the configured half-life: the tuner chooses CF's. */
     stage(b, "popularity", NULL);
-    if ((rc = rb_popularity(&b->segments, &b->d, &c->train, c->n, err)) != 0)
+    if ((rc = rb_popularity_categories(&b->segments, &b->categories, &b->d, &c->train, c->segment_n, err)) != 0)
         return rc;
     stage_end(b);
+    if ((rc = run_explore(b, err)) != 0)
+        return rc;
+    if ((rc = run_rules(b, err)) != 0)
+        return rc;
 
     if (c->train.holdout > 0) {
         stage(b, "eval", NULL);
@@ -1145,6 +1292,7 @@ static int run_models(struct build *b, int *bad_input, char *err)
         b->have_eval = 1;
         stage_end(b);
     }
+    report_rules(b);
     report_quality(b);
     rb_train_release(&b->t);
     return 0;
@@ -1177,11 +1325,14 @@ struct manifest_sections {
     struct rc_manifest_throughput throughput;
     struct rc_manifest_eval eval;
     struct rc_manifest_cf_b cf_b;
+    struct rc_manifest_rules rules;
+    struct rc_manifest_explore explore;
 };
 
 _Static_assert(RB_BAD_REASONS == RC_MANIFEST_BAD_REASONS, "counts_dropped.bad_lines_by_reason");
 _Static_assert(RB_OUTPUT_LISTS == RC_MANIFEST_LIST_DBS, "counts_dropped.collisions_by_db");
 _Static_assert(RB_NEXT_KINDS == RC_MANIFEST_NEXT_KINDS, "evaluation.next_item");
+_Static_assert(RB_RULES_DBS == RC_MANIFEST_RULES_DBS, "rules.lists");
 _Static_assert(RB_NEXT_GRID_MAX <= RC_MANIFEST_GRID_MAX, "evaluation.next_item.blend_grid");
 _Static_assert(RB_PROGRESS_STAGES + 7 <= RC_MANIFEST_TIMINGS_MAX, "timings_ms");
 
@@ -1207,6 +1358,7 @@ static void manifest_params(const struct build *b, struct rc_manifest_params *m)
     const char *pb = c->params ? strrchr(c->params, '/') : NULL;
     *m = (struct rc_manifest_params){
         .n = c->n,
+        .segment_n = c->segment_n,
         .exclude_bought = !c->keep_bought,
         .source = params_source(b),
         .params_file = c->params ? (pb ? pb + 1 : c->params) : NULL,
@@ -1398,6 +1550,60 @@ static void manifest_cf_b(const struct build *b, struct rc_manifest_cf_b *m)
     manifest_cf_eval(b, b->have_eval_b ? &b->eval_b : NULL, &b->health_b, &m->eval);
 }
 
+static void manifest_explore(const struct build *b, struct rc_manifest_explore *m)
+{
+    const struct rb_explore_stats *s = &b->explore;
+    *m = (struct rc_manifest_explore){
+        .age_days = b->cfg->explore.age_days,
+        .share = b->cfg->explore.share,
+        .now = s->now,
+        .first_event_used = s->first_event_used,
+        .age_created_at = s->age_created_at,
+        .age_first_event = s->age_first_event,
+        .age_unknown = s->age_unknown,
+        .new_products = s->new_products,
+        .new_with_slot = s->new_with_slot,
+        .slots = s->slots,
+        .slots_added = s->slots_added,
+        .lists = s->lists,
+        .lists_changed = s->lists_changed,
+    };
+}
+
+static void manifest_rules(const struct build *b, struct rc_manifest_rules *m)
+{
+    const struct rb_config *c = b->cfg;
+    const char *base = strrchr(c->rules, '/');
+    memset(m, 0, sizeof(*m));
+    m->file = base ? base + 1 : c->rules;
+    m->rules = b->rules_line;
+    m->k = c->eval_k;
+    m->unknown_categories = b->rules[RC_DB_SEGMENT].stats.unknown_categories;
+    m->unmatched_segments = b->rules[RC_DB_SEGMENT].stats.unmatched_segments;
+    if (b->have_eval && b->have_eval_plain) {
+        m->have_holdout = 1;
+        m->users = b->eval.users;
+        m->hr[0] = b->eval_plain.hr;
+        m->hr[1] = b->eval.hr;
+        m->ndcg[0] = b->eval_plain.ndcg;
+        m->ndcg[1] = b->eval.ndcg;
+    }
+    for (int db = 0; db < RB_RULES_DBS; db++) {
+        const struct rules_figures *f = &b->rules[db];
+        struct rc_manifest_rules_list *l = &m->lists[db];
+        const struct rb_rules_stats *st = &f->stats;
+        if (!f->have)
+            continue;
+        *l = (struct rc_manifest_rules_list){
+            .have = 1, .lists = st->lists, .changed = st->changed, .emptied = st->emptied,
+            .entries_before = st->entries_before, .entries_after = st->entries_after, .excluded = st->excluded,
+            .capped = st->capped, .moved = st->moved,
+            .coverage = {f->before.coverage, f->after.coverage},
+            .ild_category = {f->before.ild_category, f->after.ild_category},
+            .ild_embedding = {f->before.ild_embedding, f->after.ild_embedding}};
+    }
+}
+
 static void manifest_fill(const struct build *b, struct manifest_sections *s)
 {
     memset(s, 0, sizeof(*s));
@@ -1419,6 +1625,14 @@ static void manifest_fill(const struct build *b, struct manifest_sections *s)
     if (b->have_cf_b) {
         manifest_cf_b(b, &s->cf_b);
         s->info.cf_b = &s->cf_b;
+    }
+    if (b->cfg->rules_parsed) {
+        manifest_rules(b, &s->rules);
+        s->info.rules = &s->rules;
+    }
+    if (b->have_explore) {
+        manifest_explore(b, &s->explore);
+        s->info.explore = &s->explore;
     }
 }
 
@@ -1482,6 +1696,7 @@ static int run_output(struct build *b, char *err)
         [RC_DB_SEGMENT] = &b->segments,
         [RC_DB_COVIEW] = &b->coview,
         [RC_DB_COOKIE_B] = b->have_cf_b ? &b->cf_b : NULL,
+        [RC_DB_CATEGORY] = &b->categories,
     };
     if ((rc = rb_output_write(&b->out, &b->d, lists, err)) != 0)
         return rc;
@@ -1509,6 +1724,15 @@ static int run_output(struct build *b, char *err)
     return 0;
 }
 
+/* A per-DB figure of the output summed over every DB. */
+static uint64_t sum_dbs(const uint64_t v[RC_DB_COUNT])
+{
+    uint64_t sum = 0;
+    for (int db = 0; db < RC_DB_COUNT; db++)
+        sum += v[db];
+    return sum;
+}
+
 static void summary(struct build *b)
 {
     const struct rb_dataset *d = &b->d;
@@ -1518,12 +1742,12 @@ static void summary(struct build *b)
     rc_log(RC_LOG_INFO, "summary",
            "events=%" PRIu64 " cookies=%" PRIu32 " products=%" PRIu32 " locations=%" PRIu32 " devices=%" PRIu32
            " lists_cookie=%" PRIu64 " lists_product=%" PRIu64 " lists_segment=%" PRIu64 " lists_coview=%" PRIu64
-           " items=%" PRIu64
+           " lists_category=%" PRIu64 " items=%" PRIu64 " catsets=%" PRIu64
            " collisions=%" PRIu64 " empty_lists=%" PRIu64,
            d->stats.events, d->cookies.n, d->products.n, d->locs.n, d->devices.n, o->vw.manifest.counts[RC_DB_COOKIE],
            o->vw.manifest.counts[RC_DB_PRODUCT], o->vw.manifest.counts[RC_DB_SEGMENT], o->vw.manifest.counts[RC_DB_COVIEW],
-           o->vw.manifest.counts[RC_DB_ITEMS], o->collisions[0] + o->collisions[1] + o->collisions[2] + o->collisions[3],
-           o->empty[0] + o->empty[1] + o->empty[2] + o->empty[3]);
+           o->vw.manifest.counts[RC_DB_CATEGORY], o->vw.manifest.counts[RC_DB_ITEMS], o->vw.manifest.counts[RC_DB_CATSET],
+           sum_dbs(o->collisions), sum_dbs(o->empty));
     char line[1024];
     size_t len = 0;
     for (int i = 0; i < b->progress.nstages && len < sizeof(line); i++)
@@ -1597,6 +1821,7 @@ int main(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "recbuild: %s\nTry 'recbuild --help' for the options.\n", err);
         free(cfg.experiments_text); /* read before a later check refused the command line */
+        rb_rules_free(cfg.rules_parsed);
         return EXIT_USAGE;
     }
     if (cfg.help) {
@@ -1675,5 +1900,6 @@ int main(int argc, char **argv)
     }
     build_release(&b);
     free(cfg.experiments_text);
+    rb_rules_free(cfg.rules_parsed);
     return code;
 }

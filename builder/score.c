@@ -484,12 +484,35 @@ int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const
     return 0;
 }
 
+size_t rb_score_cf_unit(enum rb_score_method method)
+{
+    return method == RB_SCORE_FAISS ? RB_SCORE_FAISS_BATCH : RB_SCORE_BLOCK;
+}
+
+size_t rb_score_cf_rows(const struct rb_train *t)
+{
+    size_t nrows = 0;
+    for (uint32_t r = 0; r < t->ui.rows; r++)
+        nrows += t->row_wants_list[r] != 0;
+    return nrows;
+}
+
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err)
+{
+    return rb_score_cf_range(out, m, t, d, n, exclude_bought, method, 0, SIZE_MAX, err);
+}
+
+int rb_score_cf_range(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                      const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
+                      size_t from, size_t to, char *err)
 {
     int rc = rb_score_cf_begin(out, m, t, n, err);
     if (rc)
         return rc;
+    if (from % rb_score_cf_unit(method) != 0)
+        return rc_fail(err, RC_EINTERNAL, "score: range start %zu is not a multiple of %zu", from,
+                       rb_score_cf_unit(method));
 
     size_t nrows = 0;
     for (uint32_t r = 0; r < m->users; r++)
@@ -505,15 +528,21 @@ int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct
     for (uint32_t r = 0; r < m->users; r++)
         if (t->row_wants_list[r])
             rows[nrows++] = r;
+    /* A range scores rows[from, to): the blocks (batches) start where the
+     * whole run's do, so each list is the one the whole run computes. */
+    if (to > nrows)
+        to = nrows;
+    if (from > to)
+        from = to;
 
-    if ((rc = rb_score_cf_lists_init(out, t, d, rows, nrows, n, err)) != 0)
+    if ((rc = rb_score_cf_lists_init(out, t, d, rows + from, to - from, n, err)) != 0)
         goto out;
 
     warn_generic_blas();
     if (method == RB_SCORE_FAISS)
-        rc = score_faiss(out, m, t, &c, rows, nrows, n, exclude_bought, err);
+        rc = score_faiss(out, m, t, &c, rows + from, to - from, n, exclude_bought, err);
     else /* RB_SCORE_AUTO: GEMM measured faster, ops/bench/score_methods.md */
-        rc = score_gemm(out, m, t, &c, rows, nrows, n, exclude_bought, err);
+        rc = score_gemm(out, m, t, &c, rows + from, to - from, n, exclude_bought, err);
 out:
     cands_release(&c);
     free(rows);

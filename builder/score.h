@@ -24,6 +24,21 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
 int rb_score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
                 const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err);
 
+/*
+ * Sharded scoring (builder/stages.c). The rows that get a list, in training
+ * row order, number rb_score_cf_rows(t); rb_score_cf_range scores those at
+ * positions [from, to) (to clamped to the count) into out, list li for
+ * position from + li. from must be a multiple of rb_score_cf_unit(method):
+ * the rows the scorer always scores together (a GEMM block, a FAISS batch),
+ * so that every list equals the one rb_score_cf (the range [0, all))
+ * computes, bit for bit. Errors: as rb_score_cf; RC_EINTERNAL for an
+ * unaligned from.
+ */
+int rb_score_cf_range(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                      const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
+                      size_t from, size_t to, char *err);
+size_t rb_score_cf_unit(enum rb_score_method method);
+size_t rb_score_cf_rows(const struct rb_train *t);
 /* What both CF scorers do first: out emptied, n and the model checked
  * against the training rows. Errors: RC_ERANGE, RC_EINTERNAL. */
 int rb_score_cf_begin(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t, uint32_t n,

@@ -37,6 +37,9 @@
 
 enum { F_CLICK = 1, F_CART = 2, F_PURCHASE = 4 };
 enum { T_CLICK, T_CART, T_PURCHASE };
+#define NEW_ANY 0x8000u /* ab.new_seen: shown new in any exposure read (bits 0..AB_ARMS-1: in that arm) */
+#define AB_EXPLORE_AGE_DAYS 14.0 /* recbuild's --explore-age-days default (builder/explore.h) */
+_Static_assert(AB_ARMS < 16, "ab.new_seen holds a bit per arm beside NEW_ANY");
 
 int re_ab_paths_push(struct re_ab_paths *p, const char *value, char *err)
 {
@@ -253,6 +256,17 @@ struct ab {
     } ev;
     uint64_t catalog_rows, prices;
     int have_prices, from_events;
+    /* New products (the catalog's created_at less than explore_age_days
+     * before an exposure): how many were shown, in how many impressions. */
+    int64_t *created;   /* per product: created_at, Unix seconds; INT64_MIN: none */
+    size_t created_cap;
+    uint16_t *new_seen; /* per product: NEW_ANY, and bit k when shown new in arm k */
+    size_t new_seen_cap;
+    struct {
+        int have; /* the catalog has a created_at column */
+        uint64_t created, impressions, new_impressions, shown; /* every exposure read, in an arm or not */
+        uint64_t arm_impressions[AB_ARMS], arm_new_impressions[AB_ARMS], arm_shown[AB_ARMS];
+    } nw;
     struct ab_skip skip;
     struct ab_arm arm[AB_ARMS];
     struct ab_cmp cmp[AB_ARMS];
@@ -269,6 +283,8 @@ static void ab_release(struct ab *a)
     free(a->vis);
     free(a->rec_exp);
     free(a->price);
+    free(a->created);
+    free(a->new_seen);
     free(a->exp);
     free(a->items);
     free(a->bea);
@@ -282,9 +298,12 @@ static int product_intern(struct ab *a, const char *s, size_t n, uint32_t *idx)
     int rc = strmap_intern(&a->products, s, n, idx, &added);
     if (rc || !added)
         return rc;
-    if (GROW(a->price, a->price_cap, a->products.n))
+    if (GROW(a->price, a->price_cap, a->products.n) || GROW(a->created, a->created_cap, a->products.n) ||
+        GROW(a->new_seen, a->new_seen_cap, a->products.n))
         return -ENOMEM;
     a->price[*idx] = NAN;
+    a->created[*idx] = INT64_MIN;
+    a->new_seen[*idx] = 0;
     return 0;
 }
 
@@ -322,28 +341,52 @@ static int read_experiment(struct ab *a, char *err)
     return rc_experiment_read(path, &a->x, err);
 }
 
-/* ---- the catalog: prices ---- */
+/* ---- the catalog: prices, and created_at for new products ---- */
+
+/* A created_at field (blanks around it trimmed) into *out: 0, or -1. */
+static int created_at(const char *s, size_t n, int64_t *out)
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return n ? re_csv_ts(s, n, out) : -1;
+}
 
 static int read_catalog(struct ab *a, char *err)
 {
-    static const char *const names[] = {"product", "price"};
-    int col[2];
+    static const char *const names[] = {"product", "price", "created_at"};
+    int col[3];
     struct re_csv c;
-    int rc = re_csv_open(&c, a->o->catalog, names, 2, col, err);
-    if (!rc && (col[0] < 0 || col[1] < 0))
+    int rc = re_csv_open(&c, a->o->catalog, names, 3, col, err);
+    if (!rc && (col[0] < 0 || (col[1] < 0 && col[2] < 0)))
         rc = rc_fail(err, RC_EFORMAT, "catalog '%s' lacks a %s column", a->o->catalog,
-                     col[0] < 0 ? "product" : "price");
-    int need = col[0] > col[1] ? col[0] + 1 : col[1] + 1, nf;
+                     col[0] < 0 ? "product" : "price or created_at");
+    int need = 0, nf;
+    for (int i = 0; i < 3; i++)
+        if (col[i] + 1 > need)
+            need = col[i] + 1;
+    a->nw.have = !rc && col[2] >= 0;
     while (!rc && (nf = re_csv_next(&c, need)) != -2) {
         a->catalog_rows++;
         double p;
+        int64_t t;
         uint32_t idx;
-        if (nf < need || c.len[col[0]] == 0 || re_csv_price(c.field[col[1]], c.len[col[1]], &p) != 0)
-            continue; /* no price (the column is optional per row): revenue leaves the product out */
+        if (nf < need || c.len[col[0]] == 0)
+            continue;
+        /* Both are optional per row: no price leaves the product out of revenue, no created_at never makes it new. */
+        int priced = col[1] >= 0 && re_csv_price(c.field[col[1]], c.len[col[1]], &p) == 0;
+        int dated = col[2] >= 0 && created_at(c.field[col[2]], c.len[col[2]], &t) == 0;
+        if (!priced && !dated)
+            continue;
         rc = product_intern(a, c.field[col[0]], c.len[col[0]], &idx);
-        if (!rc) {
+        if (!rc && priced) {
             a->price[idx] = p;
             a->prices++;
+        }
+        if (!rc && dated) {
+            a->created[idx] = t;
+            a->nw.created++;
         }
     }
     re_csv_close(&c);
@@ -380,6 +423,47 @@ static int arm_index(const struct rc_experiment *x, const char *name)
     return -1;
 }
 
+static double explore_age_days(const struct ab *a)
+{
+    return a->o->explore_age_days > 0 ? a->o->explore_age_days : AB_EXPLORE_AGE_DAYS;
+}
+
+/* Was product p (NONE: not in the catalog) new at ts_ms? */
+static int new_at(const struct ab *a, uint32_t p, int64_t ts_ms)
+{
+    return p != NONE && a->created[p] != INT64_MIN &&
+           (double)ts_ms - (double)a->created[p] * 1000 < explore_age_days(a) * 86400 * 1000;
+}
+
+/* Count the new products among an exposure's items: every exposure read
+ * (arm < 0; items by id), then once more for the arm it counts in. */
+static void count_new(struct ab *a, const struct rc_json *items, const struct ab_exposure *e, int arm, int64_t ts_ms)
+{
+    if (!a->nw.have)
+        return;
+    if (arm < 0) {
+        for (const struct rc_json *it = items->child; it; it = it->next) {
+            uint32_t p = strmap_find(&a->products, it->str, it->str_len);
+            a->nw.impressions++;
+            if (!new_at(a, p, ts_ms))
+                continue;
+            a->nw.new_impressions++;
+            a->nw.shown += !(a->new_seen[p] & NEW_ANY);
+            a->new_seen[p] |= NEW_ANY;
+        }
+        return;
+    }
+    for (uint32_t i = e->items; i < e->items + e->nitems; i++) {
+        uint32_t p = a->items[i];
+        a->nw.arm_impressions[arm]++;
+        if (!new_at(a, p, ts_ms))
+            continue;
+        a->nw.arm_new_impressions[arm]++;
+        a->nw.arm_shown[arm] += !(a->new_seen[p] & (1u << arm));
+        a->new_seen[p] |= (uint16_t)(1u << arm);
+    }
+}
+
 static int log_exposure(struct ab *a, const struct rc_json *j, const char *file, uint64_t lineno)
 {
     const char *rec = rc_json_get_str(j, "rec_id");
@@ -404,6 +488,7 @@ static int log_exposure(struct ab *a, const struct rc_json *j, const char *file,
         return 0;
     }
     a->rec_exp[r] = SKIPPED; /* until it counts: its beacons are not "unknown" */
+    count_new(a, items, NULL, -1, llround(ts * 1000));
     const char *xid = rc_json_get_str(j, "experiment"), *arm = rc_json_get_str(j, "arm");
     const char *cookie = rc_json_get_str(j, "cookie");
     if (!xid || !arm || !cookie || !*cookie) {
@@ -442,6 +527,7 @@ static int log_exposure(struct ab *a, const struct rc_json *j, const char *file,
     }
     a->rec_exp[r] = (uint32_t)a->nexp++;
     a->arm[ai].exposures++;
+    count_new(a, items, e, ai, e->ts);
     return 0;
 }
 
@@ -925,6 +1011,28 @@ static void json_lift(struct rc_buf *b, const struct rc_stats_lift *l, int welch
     rc_buf_addf(b, ",\"significant\":%s", l->p < AB_ALPHA ? "true" : "false");
 }
 
+/* "new_products": null without a created_at column in the catalog. */
+static void json_new(struct rc_buf *b, const struct ab *a)
+{
+    rc_buf_adds(b, ",\"new_products\":");
+    if (!a->nw.have) {
+        rc_buf_adds(b, "null");
+        return;
+    }
+    rc_buf_adds(b, "{");
+    jnum(b, "age_days", explore_age_days(a));
+    rc_buf_addf(b, ",\"catalog_created_at\":%" PRIu64 ",\"shown\":%" PRIu64 ",\"impressions\":%" PRIu64
+                ",\"all_impressions\":%" PRIu64 ",\"arms\":[",
+                a->nw.created, a->nw.shown, a->nw.new_impressions, a->nw.impressions);
+    for (unsigned k = 0; k < a->x->narms; k++) {
+        rc_buf_adds(b, k ? ",{\"name\":" : "{\"name\":");
+        json_str(b, a->x->arms[k].name);
+        rc_buf_addf(b, ",\"shown\":%" PRIu64 ",\"impressions\":%" PRIu64 ",\"all_impressions\":%" PRIu64 "}",
+                    a->nw.arm_shown[k], a->nw.arm_new_impressions[k], a->nw.arm_impressions[k]);
+    }
+    rc_buf_adds(b, "]}");
+}
+
 static void render_json(struct rc_buf *b, const struct ab *a)
 {
     const struct rc_experiment *x = a->x;
@@ -1002,7 +1110,9 @@ static void render_json(struct rc_buf *b, const struct ab *a)
             rc_buf_adds(b, ",");
         rc_buf_add_double(b, (double)total * (x->arms[k].to - x->arms[k].from) / width);
     }
-    rc_buf_adds(b, "]}}\n");
+    rc_buf_adds(b, "]}");
+    json_new(b, a);
+    rc_buf_adds(b, "}\n");
 }
 
 /* ---- text ---- */
@@ -1106,6 +1216,15 @@ static void render_text(struct rc_buf *b, const struct ab *a)
                 " unused; %" PRIu64 " purchases without a price\n",
                 s->no_arm, s->other_experiment, s->unknown_arm, s->duplicate, s->arm_conflicts, s->unknown_rec,
                 s->skipped_exposure, s->not_shown, s->outside_window, s->beacons_unused, s->no_price);
+    if (!a->nw.have)
+        return;
+    rc_buf_addf(b, "new products (catalog created_at under %g days before the exposure): %" PRIu64 " shown, in %" PRIu64
+                " of %" PRIu64 " impressions of every exposure read; by arm:", explore_age_days(a), a->nw.shown,
+                a->nw.new_impressions, a->nw.impressions);
+    for (unsigned k = 0; k < a->x->narms; k++)
+        rc_buf_addf(b, "%s %s %" PRIu64 " shown, %" PRIu64 " of %" PRIu64, k ? ";" : "", a->x->arms[k].name,
+                    a->nw.arm_shown[k], a->nw.arm_new_impressions[k], a->nw.arm_impressions[k]);
+    rc_buf_adds(b, "\n");
 }
 
 /* ---- HTML ---- */
@@ -1290,6 +1409,12 @@ static void render_html(struct rc_buf *b, const struct ab *a)
             rc_buf_addf(b, "<h3>%s</h3>\n", metric_label[m]);
             svg_ci_bars(b, a, m);
         }
+    if (a->nw.have)
+        rc_buf_addf(b, "<p>New products (catalog created_at under %g days before the exposure): "
+                       "<span data-m=\"new_products.shown\">%" PRIu64 "</span> shown, in "
+                       "<span data-m=\"new_products.impressions\">%" PRIu64 "</span> of %" PRIu64
+                       " impressions.</p>\n",
+                    explore_age_days(a), a->nw.shown, a->nw.new_impressions, a->nw.impressions);
     const struct ab_skip *s = &a->skip;
     rc_buf_addf(b,
                 "<p class=\"note\">Log: %" PRIu64 " files, %" PRIu64

@@ -23,6 +23,11 @@
  *   - sample-ratio mismatch: chi-square of the visitor counts against the
  *     arms' bucket widths, flagged below p = 0.001.
  *
+ * With a catalog that has a created_at column, also the new products
+ * shown (created_at less than explore_age_days before the exposure, as
+ * recbuild's exploration counts them new): how many distinct ones, in how
+ * many impressions, over every exposure read and per arm.
+ *
  * Input faults are counted, never fatal: unparsable log lines, lines of a
  * known type missing a field, event lines with too few fields or a bad
  * timestamp. A missing or unreadable path, or a definition that does not
@@ -62,6 +67,7 @@ struct re_ab_opts {
     struct re_ab_paths events; /* shop events files (schemas/inputs.md, canonical columns) */
     const char *catalog;       /* catalog.csv with a price column, or NULL */
     double window_hours;       /* attribution window after an exposure; > 0 */
+    double explore_age_days;   /* new product: catalog created_at under this many days before an exposure; 0: 14 */
     int format;                /* enum re_ab_format */
     const char *out;           /* NULL or "-": standard output */
 };

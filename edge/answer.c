@@ -12,10 +12,10 @@ struct fixed_text {
 #define TEXT(s) {s, sizeof(s) - 1}
 #define ROUTE(name) TEXT(",\"route\":\"" name "\"")
 #define TAIL(name) TEXT(",\"source\":\"" name "\"}")
-static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"),     ROUTE("image"),
-                                               ROUTE("segment"), ROUTE("global"), ROUTE("coview")};
-static const struct fixed_text item_tail[] = {TAIL("unknown"), TAIL("cf"),     TAIL("image"),
-                                              TAIL("segment"), TAIL("global"), TAIL("coview")};
+static const struct fixed_text route_text[] = {ROUTE("unknown"), ROUTE("cf"),     ROUTE("image"),   ROUTE("segment"),
+                                               ROUTE("global"),  ROUTE("coview"), ROUTE("category")};
+static const struct fixed_text item_tail[] = {TAIL("unknown"), TAIL("cf"),     TAIL("image"),   TAIL("segment"),
+                                              TAIL("global"),  TAIL("coview"), TAIL("category")};
 _Static_assert(sizeof(item_tail) / sizeof(item_tail[0]) == RC_SRC_LAST + 1, "a text for every source");
 #undef TAIL
 #undef ROUTE
@@ -151,17 +151,19 @@ static void items_with_fields(const struct re_recs *r, struct rc_buf *b)
 
 /* ,"rec_id":"<32 hex>" */
 #define REC_ID_JSON (11 + RE_REC_ID_LEN + 1)
+#define SHORT_JSON ",\"short\":true"
+#define SHORT_LEN (sizeof(SHORT_JSON) - 1)
 #define ITEMS_KEY ",\"items\":" /* the '[' comes with the items */
 
 /* The head, at its longest (a version id escaped byte by byte, the longest
  * arm), stays within the fixed text RE_RECS_JSON_MAX allows besides the items. */
 _Static_assert(11 + RC_JSON_STR_MAX(RC_VERSION_MAX) + 32 + REC_ID_JSON + sizeof(((struct rc_experiment_arm *)0)->json) +
-                       9 + 2 <= 1024,
+                       SHORT_LEN + 9 + 2 <= 1024,
                "RE_RECS_JSON_MAX holds the head");
 
-/* The fields between "route" and "items": the recommendation id and the
- * arm, those that r has, at o (room for REC_ID_JSON + sizeof(arm->json)
- * bytes); returns the end. */
+/* The fields between "route" and "items": the recommendation id, the arm
+ * and "short", those that r has, at o (room for REC_ID_JSON +
+ * sizeof(arm->json) + SHORT_LEN bytes); returns the end. */
 static char *head_ids(char *o, const struct re_recs *r)
 {
     if (r->rec_id) {
@@ -174,6 +176,10 @@ static char *head_ids(char *o, const struct re_recs *r)
         memcpy(o, r->arm->json, r->arm->json_len);
         o += r->arm->json_len;
     }
+    if (r->count < r->n) {
+        memcpy(o, SHORT_JSON, SHORT_LEN);
+        o += SHORT_LEN;
+    }
     return o;
 }
 
@@ -182,9 +188,9 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
     size_t vlen = strlen(version);
     const struct fixed_text *rt = by_source(route_text, r->route);
     /* The head in one reservation:
-     * {"version":"V","route":"R","rec_id":"I","experiment":"E","arm":"A","items": */
+     * {"version":"V","route":"R","rec_id":"I","experiment":"E","arm":"A","short":true,"items": */
     char *o = rc_buf_try_reserve(b, 11 + RC_JSON_STR_MAX(vlen) + sizeof(rt->text) + REC_ID_JSON +
-                                        sizeof(r->arm->json) + 9);
+                                        sizeof(r->arm->json) + SHORT_LEN + 9);
     if (o) {
         memcpy(o, "{\"version\":", 11);
         o = rc_json_str_write(o + 11, version, vlen);
@@ -193,7 +199,7 @@ void re_recs_json(const struct re_recs *r, const char *version, struct rc_buf *b
         memcpy(o, ITEMS_KEY, 9);
         rc_buf_commit(b, o + 9);
     } else {
-        char ids[REC_ID_JSON + sizeof(r->arm->json)];
+        char ids[REC_ID_JSON + sizeof(r->arm->json) + SHORT_LEN];
         rc_buf_add(b, "{\"version\":", 11);
         rc_buf_json_str(b, version, vlen);
         rc_buf_add(b, rt->text, rt->len);

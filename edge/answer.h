@@ -45,6 +45,7 @@ struct re_recs {
     const char *rec_id;
     uint8_t route; /* enum rc_source */
     unsigned count;
+    unsigned n; /* items asked for (re_query.n): count < n makes the answer short */
     unsigned bad_records;
     struct re_item items[RE_N_MAX];
     /* Display fields asked for (re_query.fields; 0: none, and texts is not
@@ -59,8 +60,9 @@ struct re_recs {
 
 /*
  * Append {"version":..,"route":..,"rec_id":..,"experiment":..,"arm":..,
- * "items":[{"product":..,"score":..,"source":..},..]} to b: "rec_id" when
- * r->rec_id is set, "experiment" and "arm" when r->arm is. With r->fields, each item also gets the keys of
+ * "short":true,"items":[{"product":..,"score":..,"source":..},..]} to b:
+ * "rec_id" when r->rec_id is set, "experiment" and "arm" when r->arm is,
+ * "short" (always true when present) when r->count < r->n. With r->fields, each item also gets the keys of
  * the fields asked for that it has, after "source", in enum rc_field order,
  * their values the texts of its item record, copied. Ids are escaped with rc_buf_json_str, so the text
  * is valid JSON whatever bytes they hold; scores are their entries' score

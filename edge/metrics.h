@@ -50,7 +50,7 @@
 enum re_endpoint { RE_EP_RECS, RE_EP_VERSION, RE_EP_HEALTHZ, RE_EP_READYZ, RE_EP_METRICS, RE_EP_EVENT, RE_EP_OTHER,
                    RE_EP_COUNT };
 
-#define RE_ROUTE_LABELS 6 /* 0 "none", then enum rc_source 1..RC_SRC_LAST (5, coview) */
+#define RE_ROUTE_LABELS 7 /* 0 "none", then enum rc_source 1..RC_SRC_LAST (6, category) */
 #define RE_STATUS_COUNT 8 /* 200 204 400 404 405 500 503, and "other" */
 #define RE_LAT_BUCKETS 10
 #define RE_ARM_SLOTS 32 /* (experiment, arm) label pairs counted */

@@ -6,8 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc", "device", "n",
-                                                        "fields"};
+static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc",    "device",
+                                                        "n",     "fields", "category", "exclude"};
+
+/* The most elements a list parameter holds. */
+static unsigned param_max(enum re_param p)
+{
+    return p == RE_PARAM_CATEGORY ? RE_CATEGORIES_MAX : p == RE_PARAM_EXCLUDE ? RE_EXCLUDE_MAX : RE_PRODUCTS_MAX;
+}
+
+/* What one element of a list parameter is called in a reason. */
+static const char *element_name(enum re_param p)
+{
+    return p == RE_PARAM_CATEGORY ? "name" : "id";
+}
 
 const char *re_param_name(enum re_param p)
 {
@@ -31,13 +43,14 @@ const char *re_query_reason(enum re_qerr e, enum re_param p, char *out, size_t c
             snprintf(out, cap, "bad percent-encoding in '%s'", name);
         break;
     case RE_QERR_TOO_LONG:
-        snprintf(out, cap, "an id in '%s' is longer than %d bytes", name, RC_ID_MAX);
+        snprintf(out, cap, "%s %s in '%s' is longer than %d bytes", p == RE_PARAM_CATEGORY ? "a" : "an",
+                 element_name(p), name, RC_ID_MAX);
         break;
     case RE_QERR_EMPTY_ID:
-        snprintf(out, cap, "'%s' holds an empty id", name);
+        snprintf(out, cap, "'%s' holds an empty %s", name, element_name(p));
         break;
     case RE_QERR_TOO_MANY:
-        snprintf(out, cap, "'%s' holds more than %d ids", name, RE_PRODUCTS_MAX);
+        snprintf(out, cap, "'%s' holds more than %u %ss", name, param_max(p), element_name(p));
         break;
     case RE_QERR_BAD_N:
         snprintf(out, cap, "'n' must be an integer from %d to %d", RE_N_MIN, RE_N_MAX);
@@ -86,6 +99,8 @@ void re_query_init(struct re_query *q)
 {
     q->cookie = q->loc = q->device = (struct re_id){NULL, 0};
     q->nproducts = 0;
+    q->ncategories = 0;
+    q->nexclude = 0;
     q->n = RE_N_DEFAULT;
     q->fields = 0;
     q->err = RE_QERR_NONE;
@@ -116,6 +131,9 @@ static int decode_id(struct re_query *q, enum re_param p, const char *s, size_t 
     return 0;
 }
 
+/* products=: ids separated by raw ',', none empty, at most
+ * RE_PRODUCTS_MAX, decoded into the store; an id given twice is kept once,
+ * where it first came. */
 static int parse_products(struct re_query *q, const char *v, size_t len)
 {
     size_t start = 0;
@@ -140,6 +158,39 @@ static int parse_products(struct re_query *q, const char *v, size_t len)
             q->store_len = mark; /* forget the copy */
         else
             q->products[q->nproducts++] = id;
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* category= and exclude=: the same syntax as products, at most
+ * param_max(p) distinct elements, each kept as its key (rc_key of the
+ * decoded bytes: routing compares products and names categories by key),
+ * a key given twice kept once, where it first came. */
+static int parse_keys(struct re_query *q, enum re_param p, const char *v, size_t len, uint64_t *keys,
+                      unsigned *count)
+{
+    unsigned max = param_max(p);
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && v[i] != ',')
+            continue;
+        if (i == start)
+            return fail(q, RE_QERR_EMPTY_ID, p);
+        char id[RC_ID_MAX];
+        long n = re_pct_decode(id, sizeof(id), v + start, i - start);
+        if (n == RC_EFORMAT)
+            return fail(q, RE_QERR_ENCODING, p);
+        if (n < 0)
+            return fail(q, RE_QERR_TOO_LONG, p);
+        uint64_t key = rc_key(id, (size_t)n); /* n >= 1: a non-empty raw id decodes to >= 1 byte */
+        int dup = 0;
+        for (unsigned k = 0; k < *count && !dup; k++)
+            dup = keys[k] == key;
+        if (!dup && *count >= max)
+            return fail(q, RE_QERR_TOO_MANY, p);
+        if (!dup)
+            keys[(*count)++] = key;
         start = i + 1;
     }
     return 0;
@@ -260,6 +311,12 @@ int re_query_parse(struct re_query *q, const char *raw, size_t len)
             break;
         case RE_PARAM_PRODUCTS:
             rc = vlen ? parse_products(q, val, vlen) : 0;
+            break;
+        case RE_PARAM_CATEGORY:
+            rc = vlen ? parse_keys(q, p, val, vlen, q->categories, &q->ncategories) : 0;
+            break;
+        case RE_PARAM_EXCLUDE:
+            rc = vlen ? parse_keys(q, p, val, vlen, q->exclude, &q->nexclude) : 0;
             break;
         case RE_PARAM_N:
             rc = parse_n(q, val, vlen);

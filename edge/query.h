@@ -18,6 +18,13 @@
  *   - products: ids separated by raw ',' (a comma inside an id is sent as
  *     %2C), 1..RE_PRODUCTS_MAX ids of 1..RC_ID_MAX bytes, no empty id; an
  *     empty value counts as absent; repeated ids are kept once;
+ *   - category: category names, the same syntax (an empty value counts as
+ *     absent, an empty element is RE_QERR_EMPTY_ID), 1..RE_CATEGORIES_MAX
+ *     distinct names of 1..RC_ID_MAX bytes, a repeated name kept once where
+ *     it first came (the category tier reads them in this order); kept as
+ *     keys (rc_key), not bytes;
+ *   - exclude: product ids, the same syntax, 1..RE_EXCLUDE_MAX distinct
+ *     ids, kept as keys;
  *   - n: 1..3 decimal digits, value RE_N_MIN..RE_N_MAX; absent means
  *     RE_N_DEFAULT;
  *   - fields: display field names (rc_field_name: title, url, image_url,
@@ -27,9 +34,9 @@
  *   - a known parameter given twice is an error; unknown parameters are
  *     ignored (cache busters, tracking tags) once their encoding checks.
  *
- * Decoded ids are arbitrary bytes (NUL included); they live in q->store and
- * are never NUL-terminated. The parser never allocates and never reads
- * outside raw[0, len).
+ * Decoded ids are arbitrary bytes (NUL included); those of cookie, loc,
+ * device and products live in q->store and are never NUL-terminated. The
+ * parser never allocates and never reads outside raw[0, len).
  */
 #ifndef RE_QUERY_H
 #define RE_QUERY_H
@@ -41,22 +48,27 @@
 
 #define RE_QUERY_MAX 16384
 #define RE_PRODUCTS_MAX 20
+/* Bounds of the request filters (schemas/http.md): a category page names
+ * its category and a few neighbours; a page excludes what it shows besides
+ * the products on screen, or what the visitor bought (a cart, an order). */
+#define RE_CATEGORIES_MAX 10
+#define RE_EXCLUDE_MAX 50
 #define RE_N_MIN 1
 #define RE_N_MAX 100
 #define RE_N_DEFAULT 10
 
 /* Which parameter a parse error is about. */
 enum re_param { RE_PARAM_QUERY, RE_PARAM_COOKIE, RE_PARAM_PRODUCTS, RE_PARAM_LOC, RE_PARAM_DEVICE, RE_PARAM_N,
-                RE_PARAM_FIELDS, RE_PARAM_COUNT };
+                RE_PARAM_FIELDS, RE_PARAM_CATEGORY, RE_PARAM_EXCLUDE, RE_PARAM_COUNT };
 
 /* Why a query was refused; RE_QERR_NONE when it parsed. */
 enum re_qerr {
     RE_QERR_NONE,
     RE_QERR_QUERY_TOO_LONG, /* the raw query exceeds RE_QUERY_MAX */
     RE_QERR_ENCODING,       /* '%' not followed by two hex digits */
-    RE_QERR_TOO_LONG,       /* an id longer than RC_ID_MAX after decoding */
-    RE_QERR_EMPTY_ID,       /* products holds an empty element */
-    RE_QERR_TOO_MANY,       /* more than RE_PRODUCTS_MAX products */
+    RE_QERR_TOO_LONG,       /* an id or name longer than RC_ID_MAX after decoding */
+    RE_QERR_EMPTY_ID,       /* products, category or exclude holds an empty element */
+    RE_QERR_TOO_MANY,       /* more than RE_PRODUCTS_MAX, RE_CATEGORIES_MAX or RE_EXCLUDE_MAX elements */
     RE_QERR_BAD_N,          /* n not an integer in RE_N_MIN..RE_N_MAX */
     RE_QERR_REPEATED,       /* a known parameter given twice */
     RE_QERR_BAD_FIELD,      /* fields names an unknown field, or an empty one */
@@ -73,6 +85,12 @@ struct re_query {
     struct re_id cookie, loc, device;
     struct re_id products[RE_PRODUCTS_MAX];
     unsigned nproducts;
+    /* category= and exclude=, as keys (rc_key of each decoded name or id;
+     * routing needs nothing else), in the order given. */
+    uint64_t categories[RE_CATEGORIES_MAX];
+    unsigned ncategories;
+    uint64_t exclude[RE_EXCLUDE_MAX];
+    unsigned nexclude;
     unsigned n;
     unsigned fields;       /* bit i: display field i (enum rc_field) asked for; 0 when none */
     enum re_qerr err;      /* set by re_query_parse */
@@ -95,6 +113,13 @@ void re_query_init(struct re_query *q);
 
 /* Name of a parameter ("cookie", ..., "query" for RE_PARAM_QUERY). */
 const char *re_param_name(enum re_param p);
+
+/* 1 when q asks for a filter (category or exclude): routing then takes the
+ * filtered path (route.h); 0 for the plain path. */
+static inline int re_query_filtered(const struct re_query *q)
+{
+    return (q->ncategories | q->nexclude) != 0;
+}
 
 /*
  * A static, lowercase sentence for the error (e.g. "bad percent-encoding

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catset.h"
 #include "error.h"
 #include "json.h"
 #include "keys.h"
@@ -130,6 +131,10 @@ static const struct rc_opt ctl_options[] = {
      .help = "catalog.csv with a price column, for revenue"},
     {.name = "window-hours", .arg = "H", .type = RC_OPT_F64, .off = O(ab.window_hours), .min = 0.001, .max = 8760,
      .scope = C_ABREPORT, .help = "attribution window after an exposure, hours (default 24)"},
+    {.name = "explore-age-days", .arg = "D", .type = RC_OPT_F64, .off = O(ab.explore_age_days), .min = 0.001,
+     .max = 36500, .scope = C_ABREPORT,
+     .help = "with a catalog created_at column, count the new products shown: listed less than D days before the "
+     "exposure (default 14, recbuild's)"},
     {.name = "format", .arg = "text|json|html", .type = RC_OPT_CHOICE, .off = O(ab.format), .choices = ab_formats,
      .scope = C_ABREPORT, .help = "output format (default text; --json means json)"},
     {0},
@@ -162,8 +167,10 @@ static const struct ctl_command ctl_commands[] = {
      "check a version completely: manifest, file sizes and checksums, the LMDB env, and every record of every DB "
      "(headers, checksums, entry keys against their ids); default: `current`"},
     {"get", C_GET, cmd_get, 1, 3,
-     "get [--root R] [--version V] cookie|product|coview|cookie_b|items ID | segment [LOC [DEVICE]] [--loc L] [--device D]",
-     "print one record as JSON: a list (product, score, source per entry) or an item; `*` means any for segments"},
+     "get [--root R] [--version V] cookie|product|coview|cookie_b|category|items|catset ID | segment [LOC [DEVICE]] "
+     "[--loc L] [--device D]",
+     "print one record as JSON: a list (product, score, source per entry), an item, or a category's product set "
+     "(its product keys); `*` means any for segments"},
     {"diff", C_DIFF, cmd_diff, 2, 2, "diff [--root R] [--top N] [--examples K] V1 V2",
      "records added, removed and changed per DB from V1 to V2, the mean list overlap of the keys both hold, "
      "and the evaluation metrics side by side"},
@@ -185,7 +192,7 @@ static const struct ctl_command ctl_commands[] = {
      "with --compare, what changed (edge/report.h)"},
     {"ab-report", C_ABREPORT, cmd_abreport, 0, 0,
      "ab-report --experiments FILE|VERSION_DIR --log PATH [PATH ...] [--events FILE ...] [--catalog FILE] "
-     "[--window-hours H] [--format text|json|html] [--out FILE]",
+     "[--window-hours H] [--explore-age-days D] [--format text|json|html] [--out FILE]",
      "an experiment's arms from the exposure log and the shop's events: visitors, exposures, clicks, per-visitor "
      "click, cart and purchase rates and revenue, each arm's lift over control with a 95 % interval and p-value, "
      "and the sample-ratio test (edge/abreport.h)"},
@@ -524,7 +531,8 @@ static int cmd_get(const struct ctl_config *cfg)
         if (strcmp(what, rc_db_names[i]) == 0)
             db = i;
     if (db < 0)
-        return usage_error(self, "get: '%s' is not cookie, product, segment, coview, cookie_b or items", what);
+        return usage_error(self, "get: '%s' is not cookie, product, segment, coview, cookie_b, category, items or "
+                           "catset", what);
 
     uint64_t key;
     const char *id = NULL;
@@ -614,6 +622,18 @@ static int cmd_get(const struct ctl_config *cfg)
                 rc_buf_addf(&b, ",\"%s\":", rc_field_name(f));
                 rc_buf_add(&b, item.field[f].p, item.field[f].len);
             }
+    } else if (db == RC_DB_CATSET) {
+        struct rc_catset set;
+        if ((rc = rc_catset_check(v.mv_data, v.mv_size, err)) != 0 ||
+            (rc = rc_catset_open(&set, v.mv_data, v.mv_size)) != 0) {
+            rc_buf_release(&b);
+            fail("get", "%s", err);
+            goto abort;
+        }
+        rc_buf_addf(&b, ",\"count\":%" PRIu32 ",\"keys\":[", set.count);
+        for (uint32_t i = 0; i < set.count; i++) /* keys only: the items DB names them */
+            rc_buf_addf(&b, "%s\"%016" PRIx64 "\"", i ? (i % 4 ? "," : ",\n  ") : "\n  ", rc_catset_key(&set, i));
+        rc_buf_adds(&b, set.count ? "\n]" : "]");
     } else {
         struct rc_list list;
         if ((rc = rc_list_open(&list, v.mv_data, v.mv_size, RC_DECODE_VERIFY, err)) != 0) {
@@ -759,7 +779,7 @@ static int diff_db(const struct rc_cache *c1, MDB_txn *t1, const struct rc_cache
                 d->changed++;
                 diff_example(&d->ex_changed, &d->nex_changed, cfg->examples, ka);
             }
-            if (db != RC_DB_ITEMS) {
+            if (RC_DB_IS_LIST(db)) {
                 double j = 1, o = 1;
                 if (!same && list_overlap(&a_v, &b_v, (size_t)cfg->top, &j, &o) != 0) {
                     d->undecodable++;
@@ -866,7 +886,7 @@ static int cmd_diff(const struct ctl_config *cfg)
                         "%s\n \"%s\":{\"from\":%" PRIu64 ",\"to\":%" PRIu64 ",\"added\":%" PRIu64
                         ",\"removed\":%" PRIu64 ",\"changed\":%" PRIu64 ",\"unchanged\":%" PRIu64,
                         db ? "," : "", rc_db_names[db], d->n1, d->n2, d->added, d->removed, d->changed, d->unchanged);
-            if (db != RC_DB_ITEMS) {
+            if (RC_DB_IS_LIST(db)) {
                 rc_buf_addf(&b, ",\"undecodable\":%" PRIu64 ",\"jaccard\":", d->undecodable);
                 rc_buf_add_float(&b, d->overlap_n ? d->jaccard_sum / (double)d->overlap_n : NAN);
                 rc_buf_adds(&b, ",\"overlap_at_top\":");
@@ -889,7 +909,7 @@ static int cmd_diff(const struct ctl_config *cfg)
             const struct ctl_diff_db *d = &dbs[db];
             rc_buf_addf(&b, "%-8s %10" PRIu64 " %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %10" PRIu64,
                         rc_db_names[db], d->n1, d->n2, d->added, d->removed, d->changed, d->unchanged);
-            if (db != RC_DB_ITEMS && d->overlap_n)
+            if (RC_DB_IS_LIST(db) && d->overlap_n)
                 rc_buf_addf(&b, " %8.4f %8.4f\n", d->jaccard_sum / (double)d->overlap_n,
                             d->overlap_sum / (double)d->overlap_n);
             else

@@ -466,7 +466,9 @@ static void svg_bars(struct rc_buf *b, const char *label, const char *const *nam
 static const char *list_db_label(int db)
 {
     static const char *const labels[RC_MANIFEST_LIST_DBS + 1] = {
-        "cookie (cf)", "product (image)", "segment (popular)", "coview", "cookie_b (cf, second set)", "all lists"};
+        "cookie (cf)", "product (image)", "segment (popular)", "coview", "cookie_b (cf, second set)",
+        "category (popular)", "all lists"};
+    _Static_assert(RC_MANIFEST_LIST_DBS == 6, "a label for every list DB");
     return labels[db];
 }
 

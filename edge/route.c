@@ -1,4 +1,5 @@
 #include "route.h"
+#include "catset.h"
 #include "keys.h"
 
 #include <math.h>
@@ -21,7 +22,7 @@ static void seen_reset(struct re_route_scratch *s)
 
 /* Add key; 1 when it was new, 0 when already present. Keys are XXH3
  * hashes, so their low bits index well. Never full: at most
- * RE_N_MAX + RE_PRODUCTS_MAX keys go in per request. */
+ * RE_N_MAX + RE_PRODUCTS_MAX + RE_EXCLUDE_MAX keys go in per request. */
 static inline __attribute__((always_inline)) int seen_add(struct re_route_scratch *s, uint64_t key)
 {
     unsigned mask = RE_SEEN_SLOTS - 1, i = (unsigned)(key ^ (key >> 32)) & mask;
@@ -109,10 +110,16 @@ static inline __attribute__((always_inline)) int next_entry(struct rc_list *list
  * after items were taken (rare: most answers are full from one list).
  */
 struct dedupe {
-    const uint64_t *pkeys; /* the products on screen */
+    const uint64_t *pkeys; /* the products on screen, then those of exclude= */
     unsigned np;
     int live; /* the seen-set holds pkeys and every item taken */
     const struct rc_overlay *ov; /* suppressed products; a constant NULL in the path without an overlay */
+    /* category=: an item must be in one of sets[0, nsets) (the categories
+     * asked for that the version knows; none: nothing is allowed). A
+     * constant NULL in the path without filters, and when no category was
+     * asked for. */
+    const struct rc_catset *sets;
+    unsigned nsets;
 };
 
 /* 1 when key is suppressed by the overlay (never recorded in the seen-set:
@@ -122,7 +129,20 @@ static inline __attribute__((always_inline)) int suppressed(const struct dedupe 
     return d->ov && rc_overlay_has(d->ov, key);
 }
 
-/* On screen or suppressed: never recommended. */
+/* 1 when key may be answered under the category filter: always without
+ * one, else when one of the asked categories holds it (a binary search of
+ * each set, in the order asked: the first category is the likeliest). */
+static inline __attribute__((always_inline)) int allowed(const struct dedupe *d, uint64_t key)
+{
+    if (!d->sets)
+        return 1;
+    for (unsigned i = 0; i < d->nsets; i++)
+        if (rc_catset_has(&d->sets[i], key))
+            return 1;
+    return 0;
+}
+
+/* On screen, excluded or suppressed: never recommended. */
 static inline __attribute__((always_inline)) int on_screen(const struct dedupe *d, uint64_t key)
 {
     for (unsigned i = 0; i < d->np; i++)
@@ -142,14 +162,24 @@ static void seen_fill(struct re_route_scratch *s, struct dedupe *d, const struct
     d->live = 1;
 }
 
+/* Under the category filter, 1 once `read` entries of a list that is not
+ * the category's own have been read (RE_FILTER_DEPTH): the rest of such a
+ * list is left to the category tier. Always 0 without the filter (a
+ * constant in the plain path). */
+static inline __attribute__((always_inline)) int too_deep(const struct dedupe *d, const struct rc_list *list,
+                                                         unsigned read)
+{
+    return d->sets && list->source != RC_SRC_CATEGORY && read >= RE_FILTER_DEPTH;
+}
+
 /* Take the rest of a list that is the only source of the items in out,
  * in its order, until out holds n items. */
 static inline __attribute__((always_inline)) void fill_only(struct re_recs *out, struct dedupe *d,
                                                             struct rc_list *list, unsigned n)
 {
     struct rc_entry e;
-    while (out->count < n && next_entry(list, &e, out))
-        if (!on_screen(d, e.key))
+    for (unsigned read = 0; out->count < n && !too_deep(d, list, read) && next_entry(list, &e, out); read++)
+        if (!on_screen(d, e.key) && allowed(d, e.key))
             take(out, &e, list->source);
     d->live = 0; /* the seen-set, if filled, lacks these items */
 }
@@ -164,8 +194,8 @@ static inline __attribute__((always_inline)) void fill_from(struct re_recs *out,
     }
     seen_fill(s, d, out);
     struct rc_entry e;
-    while (out->count < n && next_entry(list, &e, out))
-        if (!suppressed(d, e.key) && seen_add(s, e.key))
+    for (unsigned read = 0; out->count < n && !too_deep(d, list, read) && next_entry(list, &e, out); read++)
+        if (!suppressed(d, e.key) && allowed(d, e.key) && seen_add(s, e.key))
             take(out, &e, list->source);
 }
 
@@ -177,9 +207,12 @@ static float rank_score(float f)
 /* The browsing tier: each product's image and coview lists, all merged
  * best score first (recbuild scales coview scores to rank against the
  * image cosines: schemas/cache.md); image lists flagged RC_LIST_ASIDE
- * are skipped. */
-static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, const uint64_t *pkeys,
-                      struct re_route_scratch *s, struct dedupe *d, struct re_recs *out)
+ * are skipped. Inlined into each copy of route(), so that the plain copy
+ * has no overlay or filter check here either. */
+static inline __attribute__((always_inline)) int image_tier(const struct rc_cache *c, MDB_txn *txn,
+                                                            const struct re_query *q, const uint64_t *pkeys,
+                                                            struct re_route_scratch *s, struct dedupe *d,
+                                                            struct re_recs *out)
 {
     struct rc_list lists[2 * RE_PRODUCTS_MAX];
     struct rc_entry heads[2 * RE_PRODUCTS_MAX];
@@ -205,7 +238,7 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
             live++;
     if (live == 1) {
         /* one list: no merge, and its entries are distinct */
-        if (!on_screen(d, heads[0].key))
+        if (!on_screen(d, heads[0].key) && allowed(d, heads[0].key))
             take(out, &heads[0], lists[0].source);
         fill_only(out, d, &lists[0], q->n);
         return 0;
@@ -217,7 +250,7 @@ static int image_tier(const struct rc_cache *c, MDB_txn *txn, const struct re_qu
         for (unsigned i = 1; i < live; i++)
             if (rank_score(heads[i].score) > rank_score(heads[best].score))
                 best = i;
-        if (!suppressed(d, heads[best].key) && seen_add(s, heads[best].key))
+        if (!suppressed(d, heads[best].key) && allowed(d, heads[best].key) && seen_add(s, heads[best].key))
             take(out, &heads[best], lists[best].source);
         if (!next_entry(&lists[best], &heads[best], out)) {
             /* Keep the order of the remaining lists: ties go to the
@@ -255,18 +288,48 @@ static int item_fields(const struct rc_cache *c, MDB_txn *txn, struct re_recs *o
 }
 
 /*
+ * category=: the set record of each category asked for (catset DB), opened
+ * into sets in the order asked. A category the version does not know (no
+ * record: a version built without categories has none) has no products; a
+ * record whose header does not decode is skipped and counted in
+ * bad_records. Returns the number of sets opened, or a negative LMDB error.
+ */
+static int open_sets(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct rc_catset *sets,
+                     struct re_recs *out)
+{
+    int nsets = 0;
+    for (unsigned i = 0; i < q->ncategories; i++) {
+        MDB_val v;
+        int rc = rc_cache_get(c, txn, RC_DB_CATSET, q->categories[i], &v);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc)
+            return rc;
+        if (rc_catset_open(&sets[nsets], v.mv_data, v.mv_size) != 0) {
+            out->bad_records++;
+            continue;
+        }
+        nsets++;
+    }
+    return nsets;
+}
+
+/*
  * The routing rules with the tiers turned on in `tiers` (enum rc_tier) and
  * the cf tier reading cf_db. Inlined into both entry points: re_route's
- * constants (every tier, the cookie DB) fold away, so the path without an
- * experiment tests nothing more than it did before experiments existed.
+ * constants (every tier, the cookie DB, no overlay, no filter) fold away,
+ * so the plain path tests nothing more than it did before experiments,
+ * the overlay and filters existed. `filters` 0: q's category and exclude
+ * are not read (re_route passes 0 only when q has none).
  */
 static inline __attribute__((always_inline)) int route(const struct rc_cache *c, MDB_txn *txn,
                                                        const struct re_query *q, unsigned tiers, enum rc_db cf_db,
                                                        const struct rc_experiment_arm *arm,
-                                                       const struct rc_overlay *ov, struct re_route_scratch *s,
-                                                       struct re_recs *out)
+                                                       const struct rc_overlay *ov, int filters,
+                                                       struct re_route_scratch *s, struct re_recs *out)
 {
     out->count = 0;
+    out->n = q->n;
     out->fields = 0;
     out->bad_records = 0;
     out->route = RC_SRC_GLOBAL;
@@ -275,13 +338,28 @@ static inline __attribute__((always_inline)) int route(const struct rc_cache *c,
     seen_reset(s);
     int image_on = (tiers & RC_TIER_IMAGE) != 0, cf_on = (tiers & RC_TIER_CF) != 0;
 
-    uint64_t pkeys[RE_PRODUCTS_MAX]; /* never recommended: they are on screen */
+    /* Never recommended: the products on screen, then those excluded. */
+    uint64_t pkeys[RE_PRODUCTS_MAX + RE_EXCLUDE_MAX];
     for (unsigned i = 0; i < q->nproducts; i++)
         pkeys[i] = rc_key(q->products[i].p, q->products[i].len);
-    struct dedupe d = {pkeys, q->nproducts, 0, ov};
+    unsigned np = q->nproducts;
+    if (filters)
+        for (unsigned i = 0; i < q->nexclude; i++)
+            pkeys[np++] = q->exclude[i];
+    struct dedupe d = {pkeys, np, 0, ov, NULL, 0};
 
     int rc, cookie_found = 0;
     struct rc_list list;
+    struct rc_catset sets[RE_CATEGORIES_MAX];
+    if (filters && q->ncategories) {
+        if ((rc = open_sets(c, txn, q, sets, out)) < 0)
+            goto fail;
+        d.sets = sets;
+        d.nsets = (unsigned)rc;
+        if (!d.nsets) /* no category asked for is known: no tier has an item to give */
+            goto answered;
+    }
+
     if (image_on && q->nproducts && (rc = image_tier(c, txn, q, pkeys, s, &d, out)) != 0)
         goto fail;
 
@@ -318,6 +396,18 @@ static inline __attribute__((always_inline)) int route(const struct rc_cache *c,
             fill_from(out, s, &d, &list, q->n);
     }
 
+    /* The category tier: the global tier within the categories asked for,
+     * each category's list in the order asked (on where global is on). */
+    if (filters && d.sets && (tiers & RC_TIER_GLOBAL))
+        for (unsigned i = 0; i < q->ncategories && out->count < q->n; i++) {
+            rc = get_list(c, txn, RC_DB_CATEGORY, q->categories[i], q->n, &list, out);
+            if (rc < 0)
+                goto fail;
+            if (rc == 1)
+                fill_from(out, s, &d, &list, q->n);
+        }
+
+answered:
     if (out->count)
         out->route = out->items[0].source;
     else if (image_on && q->nproducts)
@@ -339,10 +429,11 @@ fail:
 int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, struct re_route_scratch *s,
              struct re_recs *out)
 {
-    /* One branch without an overlay: the copy with ov NULL has no check. */
-    if (__builtin_expect(s->suppress != NULL, 0))
-        return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, s->suppress, s, out);
-    return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, NULL, s, out);
+    /* One branch for the plain path: the copy with no overlay and no
+     * filter has neither check. */
+    if (__builtin_expect(s->suppress != NULL || re_query_filtered(q), 0))
+        return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, s->suppress, 1, s, out);
+    return route(c, txn, q, RC_TIER_ALL, RC_DB_COOKIE, NULL, NULL, 0, s, out);
 }
 
 int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q,
@@ -350,5 +441,5 @@ int re_route_arm(const struct rc_cache *c, MDB_txn *txn, const struct re_query *
 {
     if (!arm)
         return re_route(c, txn, q, s, out);
-    return route(c, txn, q, arm->tiers, arm->cf_db, arm, s->suppress, s, out);
+    return route(c, txn, q, arm->tiers, arm->cf_db, arm, s->suppress, 1, s, out);
 }

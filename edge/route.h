@@ -13,11 +13,15 @@
  *            list); recbuild scales coview scores to rank against cosines;
  *   cf       the cookie's `cookie` list;
  *   segment  the `segment` lists of (loc, device), (loc, *), (*, device),
- *   global   (*, *), an absent loc or device being "*", each key tried once.
+ *   global   (*, *), an absent loc or device being "*", each key tried once;
+ *   category with category= only: the `category` list of each category
+ *            asked for, in the order asked (the global tier within those
+ *            categories).
  *
  * The first tier that applies answers; while fewer than n items are
  * collected, the next tiers fill up. An item appears once (compared by its
- * 64-bit product key) and never when it is on screen; the entries of one
+ * 64-bit product key) and never when it is on screen (or excluded, or
+ * suppressed: below); the entries of one
  * list are taken to be distinct (a format rule, schemas/cache.md, that
  * recctl verify checks), so only items from different lists are compared
  * with each other. Every item carries the
@@ -48,6 +52,26 @@
  * overlay check at all; re_route_arm (experiment arms, already the slower
  * path) tests a NULL pointer per candidate entry.
  *
+ * Filters (q->categories, q->exclude; schemas/http.md, "Filters"): an
+ * excluded product is skipped like a product on screen. With category=,
+ * the `catset` record of each category asked for is opened once per
+ * request (one get each; a category the version lacks has no products,
+ * one whose record is bad is counted in bad_records and has none either)
+ * and an item is taken only when one of the sets holds it (a binary
+ * search per set per candidate entry). Each list of the image, cf,
+ * segment and global tiers is then read at most RE_FILTER_DEPTH entries
+ * deep, and the category tier, whose lists hold nothing but the asked
+ * categories, fills up last: a category-filtered request reads a bounded
+ * number of entries, where reading the 200-entry segment and global lists
+ * through cost 36 times the plain path (ops/bench/edge.md). When no
+ * category asked for is known,
+ * no list is read and the answer is empty. An answer with fewer than n
+ * items is short (answer.h says so in its JSON), whatever made it so.
+ * Without a filter and without an overlay, re_route runs a copy of the
+ * path with neither check (one branch on both, then the plain path as it
+ * was); filters and the overlay share the other copy, which tests both at
+ * run time.
+ *
  * Display fields (q->fields): once the items are chosen, each one's item
  * record is looked up (one more get per item, in txn) and the texts of the
  * fields asked for that it holds go into out->texts; an item without a
@@ -71,7 +95,10 @@
 #include "query.h"
 #include "record.h"
 
-#define RE_SEEN_SLOTS 512 /* power of two, > 4 x (RE_N_MAX + RE_PRODUCTS_MAX) */
+/* Under category=, how deep a list other than a category list is read. */
+#define RE_FILTER_DEPTH 64
+#define RE_SEEN_SLOTS 1024 /* power of two, > 4 x (RE_N_MAX + RE_PRODUCTS_MAX + RE_EXCLUDE_MAX) */
+_Static_assert(RE_SEEN_SLOTS > 4 * (RE_N_MAX + RE_PRODUCTS_MAX + RE_EXCLUDE_MAX), "the seen-set stays sparse");
 
 /* Per-thread working memory; zero it once (re_route_scratch_init). */
 struct re_route_scratch {
@@ -106,7 +133,8 @@ int re_route(const struct rc_cache *c, MDB_txn *txn, const struct re_query *q, s
  * parameter set: a cookie without a list there falls through to the next
  * tiers). A holdout arm's tiers are segment and global, so its answers
  * hold no image, coview or cf item whatever the request carries; the
- * products on screen are still never recommended. When no item is found,
+ * products on screen are still never recommended. The category tier is
+ * on where the global tier is. When no item is found,
  * `route` names a tier the arm has on. out->arm is arm. arm NULL: exactly
  * re_route. Errors as re_route.
  */

@@ -42,7 +42,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${EDGEREC_FUZZ_DIR:-$root/build-fuzz}
 jobs=${EDGEREC_FUZZ_JOBS:-$(nproc)}
-all=(fuzz_query fuzz_beacon fuzz_json fuzz_experiment fuzz_overlay fuzz_record fuzz_manifest fuzz_events fuzz_clicks fuzz_catalog fuzz_npy fuzz_params)
+all=(fuzz_query fuzz_beacon fuzz_json fuzz_experiment fuzz_overlay fuzz_record fuzz_catset fuzz_manifest fuzz_events fuzz_clicks fuzz_catalog fuzz_npy fuzz_params fuzz_rules)
 timeout_s=120
 
 say() { printf 'fuzz: %s\n' "$*"; }

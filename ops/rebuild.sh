@@ -39,6 +39,11 @@
 #                           while FILE does not exist the version runs none:
 #                           edit it to start or change one, remove it to stop
 #                                                            [EDGEREC_EXPERIMENTS]
+#   --rules FILE            business rules on the lists (recbuild --rules,
+#                           schemas/rules.md); while FILE does not exist the
+#                           version is built without rules (warned). Rules
+#                           lower NDCG on purpose: the first build with new
+#                           rules may need --skip-gates     [EDGEREC_RULES]
 #   --recbuild-flags "..."  extra recbuild flags, split on spaces (after the
 #                           job's own, e.g. "--holdout 1 --device gpu")
 #                                                            [EDGEREC_RECBUILD_FLAGS]
@@ -66,6 +71,25 @@
 #                                                            [EDGEREC_BIN]
 #   --recbuild PATH, --recctl PATH   the programs themselves
 #                                                            [EDGEREC_RECBUILD, EDGEREC_RECCTL]
+#   --scheduler local|slurm where step 3 runs (default local). slurm: the
+#                           build is submitted with sbatch as one batch job
+#                           (ops/slurm/build.sbatch), this job waits for it
+#                           and fails with exit 5 unless it ends COMPLETED;
+#                           steps 4-7 run here either way. The cache root,
+#                           the logs, the inputs and recbuild must then sit
+#                           on a file system the nodes share, at the same
+#                           paths (relative paths are made absolute here; a
+#                           path in --recbuild-flags must be absolute). The
+#                           job's output and error files are kept in
+#                           <root>/.slurm/ (the newest --keep jobs'); its log
+#                           lines are copied to this job's log when it ends.
+#                           See ops/slurm/README.md.
+#                                                            [EDGEREC_SCHEDULER]
+#   --slurm-flags "..."     extra sbatch flags, split on spaces, e.g.
+#                           "--partition=build --time=50 --cpus-per-task=8 --mem=16G"
+#                                                            [EDGEREC_SLURM_FLAGS]
+#   --slurm-script FILE     the batch script (default: slurm/build.sbatch
+#                           beside this script)              [EDGEREC_SLURM_SCRIPT]
 #
 # Exit codes (one per failure class; the last log line names it):
 #   0  published a new version
@@ -73,7 +97,8 @@
 #   2  usage or configuration error (bad flag, missing program, no root)
 #   3  another rebuild holds the lock; nothing was done
 #   4  no event log files in the window; nothing was built
-#   5  recbuild failed; nothing was published
+#   5  recbuild failed (with --scheduler slurm: sbatch refused the job, or
+#      the job did not end COMPLETED); nothing was published
 #   6  the new version does not verify; rejected
 #   7  gate: a DB's record count collapsed against the previous version; rejected
 #   8  gate: a holdout metric dropped too far against the previous version; rejected
@@ -100,6 +125,7 @@ embeddings=${EDGEREC_EMBEDDINGS:-}
 recbuild_flags=${EDGEREC_RECBUILD_FLAGS:-}
 params=${EDGEREC_PARAMS:-}
 experiments=${EDGEREC_EXPERIMENTS:-}
+rules=${EDGEREC_RULES:-}
 min_count_pct=${EDGEREC_GATE_MIN_COUNT_PCT:-50}
 max_metric_drop_pct=${EDGEREC_GATE_MAX_METRIC_DROP_PCT:-20}
 metrics=${EDGEREC_GATE_METRICS:-hr ndcg}
@@ -110,6 +136,11 @@ lock=${EDGEREC_LOCK:-}
 bin=${EDGEREC_BIN:-}
 recbuild=${EDGEREC_RECBUILD:-}
 recctl=${EDGEREC_RECCTL:-}
+scheduler=${EDGEREC_SCHEDULER:-local}
+slurm_flags=${EDGEREC_SLURM_FLAGS:-}
+slurm_script=${EDGEREC_SLURM_SCRIPT:-}
+slurm_job=
+slurm_done=0
 skip_gates=0
 skip_quality_gate=0
 
@@ -130,6 +161,7 @@ while [ $# -gt 0 ]; do
         --recbuild-flags) recbuild_flags=$2 ;;
         --params) params=$2 ;;
         --experiments) experiments=$2 ;;
+        --rules) rules=$2 ;;
         --min-count-pct) min_count_pct=$2 ;;
         --max-metric-drop-pct) max_metric_drop_pct=$2 ;;
         --metrics) metrics=$2 ;;
@@ -140,6 +172,9 @@ while [ $# -gt 0 ]; do
         --bin) bin=$2 ;;
         --recbuild) recbuild=$2 ;;
         --recctl) recctl=$2 ;;
+        --scheduler) scheduler=$2 ;;
+        --slurm-flags) slurm_flags=$2 ;;
+        --slurm-script) slurm_script=$2 ;;
         *) log error usage msg="unknown option $opt (see --help)" exit=2; exit 2 ;;
     esac
     shift 2
@@ -178,6 +213,26 @@ for p in "$recbuild" "$recctl"; do
 done
 [ -z "$catalog" ] || [ -r "$catalog" ] || die 2 config msg="catalog not readable" path="$catalog"
 [ -z "$embeddings" ] || [ -r "$embeddings" ] || die 2 config msg="embeddings not readable" path="$embeddings"
+case $scheduler in
+    local) ;;
+    slurm)
+        for p in sbatch scontrol scancel; do
+            command -v "$p" > /dev/null ||
+                die 2 config msg="--scheduler slurm needs the Slurm client programs; $p is not in PATH"
+        done
+        slurm_script=${slurm_script:-$(dirname "$(readlink -f "$0")")/slurm/build.sbatch}
+        [ -r "$slurm_script" ] || die 2 config msg="Slurm batch script not readable" path="$slurm_script"
+        # The job may run on another node, in another folder: every path it
+        # is given is absolute (a new path variable that reaches recbuild
+        # belongs in this list).
+        for v in root logs catalog embeddings params experiments rules recbuild; do
+            if [ -n "${!v}" ] && [[ ${!v} != /* ]]; then
+                printf -v "$v" '%s/%s' "$PWD" "${!v}"
+            fi
+        done
+        ;;
+    *) die 2 usage msg="--scheduler wants local or slurm, not '$scheduler'" ;;
+esac
 
 mkdir -p -- "$root/versions" || die 2 config msg="cannot create the cache root" root="$root"
 lock=${lock:-$root/.rebuild.lock}
@@ -195,6 +250,10 @@ log info start root="$root" window="$window" logs="$logs" run="$run_id"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+    if [ -n "$slurm_job" ] && [ "$slurm_done" -eq 0 ]; then
+        scancel -- "$slurm_job" 2>/dev/null &&
+            log warn slurm_cancelled msg="this job ends before its build job did: cancelled it" job="$slurm_job"
+    fi
     rm -f -- "$lock.pid"
 }
 trap cleanup EXIT
@@ -223,6 +282,97 @@ fi
 bytes=$(stat -c %s -- "${files[@]}" | awk '{s += $1} END {print s + 0}')
 log info inputs files=${#files[@]} bytes="$bytes" newest="${files[${#files[@]}-1]}"
 
+# ---- step 3 on Slurm (--scheduler slurm; ops/slurm/README.md) ----
+# The job's final state decides, not sbatch's exit status: `sbatch --wait`
+# exits 0 for a job cancelled before it ran (a dependency never met).
+slurm_dir=$root/.slurm
+
+# slurm_job_state JOB: "STATE EXIT_CODE NODES REASON" from scontrol, or from
+# sacct once the controller has forgotten the job; nothing when neither
+# knows it.
+slurm_job_state() {
+    local line state code='?' node='?' reason='?'
+    line=$(scontrol show job -o -- "$1" 2>/dev/null | head -n 1) || line=
+    if [[ $line =~ (^|[[:space:]])JobState=([A-Z_]+) ]]; then
+        state=${BASH_REMATCH[2]}
+        if [[ $line =~ [[:space:]]ExitCode=([0-9]+:[0-9]+) ]]; then code=${BASH_REMATCH[1]}; fi
+        if [[ $line =~ [[:space:]]NodeList=([^[:space:]]+) ]]; then node=${BASH_REMATCH[1]}; fi
+        if [[ $line =~ [[:space:]]Reason=([^[:space:]]+) ]]; then reason=${BASH_REMATCH[1]}; fi
+        printf '%s %s %s %s\n' "$state" "$code" "$node" "$reason"
+        return 0
+    fi
+    command -v sacct > /dev/null || return 0
+    sacct -n -X -P -j "$1" -o State,ExitCode,NodeList 2>/dev/null |
+        awk -F'|' 'NR == 1 && $1 != "" { split($1, s, " "); print s[1], $2, ($3 == "" ? "?" : $3), "?" }' || true
+}
+
+# slurm_build: recbuild "${args[@]}" as a batch job on the cluster; sets
+# said (the job's stdout) and rc (0 only when the job ended COMPLETED).
+slurm_build() {
+    mkdir -p -- "$slurm_dir" || die 5 build_failed msg="cannot create the Slurm job folder" path="$slurm_dir"
+    local sub extra
+    # shellcheck disable=SC2206 # extra flags are split on spaces on purpose
+    extra=($slurm_flags)
+    sub=$(sbatch --parsable --job-name=edgerec-rebuild --chdir="$root" \
+        --output="$slurm_dir/build-%j.out" --error="$slurm_dir/build-%j.err" \
+        "${extra[@]}" "$slurm_script" "$recbuild" "${args[@]}" 2> "$slurm_dir/sbatch.err") ||
+        die 5 build_failed msg="sbatch refused the build job; nothing was built" \
+            detail="$(tail -n 3 -- "$slurm_dir/sbatch.err")"
+    slurm_job=${sub%%;*}
+    [[ $slurm_job =~ ^[0-9]+$ ]] ||
+        die 5 build_failed msg="sbatch did not print a job id" said="$sub"
+    local out=$slurm_dir/build-$slurm_job.out err=$slurm_dir/build-$slurm_job.err
+    log info slurm_submitted job="$slurm_job" script="$slurm_script" flags="$slurm_flags" output="$out" error="$err"
+
+    local info state='' code='?' node='?' reason='?' seen='' polls=0 unknown_since=0
+    while :; do
+        info=$(slurm_job_state "$slurm_job")
+        if [ -z "$info" ]; then
+            # The controller may be restarting: give it 5 minutes.
+            [ "$unknown_since" -gt 0 ] || unknown_since=$(date +%s)
+            [ $(( $(date +%s) - unknown_since )) -lt 300 ] ||
+                die 5 build_failed msg="neither scontrol nor sacct has known the build job for 5 minutes" \
+                    job="$slurm_job"
+        else
+            unknown_since=0
+            read -r state code node reason <<< "$info"
+            if [ "$state" != "$seen" ]; then
+                log info slurm_job job="$slurm_job" state="$state" node="$node" reason="$reason"
+                seen=$state
+            fi
+            case $state in
+                COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|PREEMPTED|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE) break ;;
+            esac
+        fi
+        # every 1-5 s for the first minutes, then every 10 s
+        polls=$((polls + 1))
+        sleep $(( polls < 50 ? 1 + polls / 10 : 10 ))
+    done
+    slurm_done=1
+
+    said=$(cat -- "$out" 2>/dev/null || true)
+    [ ! -s "$err" ] || cat -- "$err" >&2 # the job's log lines (recbuild's) into this job's log
+    if [ "$state" = COMPLETED ]; then
+        rc=0
+        log info slurm_job_done job="$slurm_job" state="$state" node="$node"
+    else
+        local n=${code%%:*} s=${code##*:}
+        if [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ]; then
+            rc=$n
+        elif [[ $s =~ ^[0-9]+$ ]] && [ "$s" -gt 0 ]; then
+            rc=$((128 + s))
+        else
+            rc=1
+        fi
+        log error slurm_job_failed msg="the build job ended $state" job="$slurm_job" state="$state" \
+            exit_code="$code" node="$node" reason="$reason" error_file="$err"
+    fi
+    # The files of the newest --keep jobs stay.
+    # shellcheck disable=SC2010 # job file names are build-<digits>.out|err
+    { ls -1t -- "$slurm_dir" | grep -E '^build-[0-9]+\.(out|err)$' | tail -n +$((2 * keep + 1)) || true; } |
+        while read -r f; do rm -f -- "${slurm_dir:?}/$f"; done
+}
+
 # ---- 3. build without flipping `current` (exit 5) ----
 previous=$("$recctl" current --root "$root" 2>/dev/null || true)
 # shellcheck disable=SC2010 # version ids are [A-Za-z0-9._-]
@@ -246,6 +396,11 @@ if [ -n "$experiments" ] && [ -e "$experiments" ]; then
 elif [ -n "$experiments" ]; then
     log info no_experiment msg="no experiment file: the new version runs no experiment" experiments="$experiments"
 fi
+if [ -n "$rules" ] && [ -e "$rules" ]; then
+    args+=(--rules "$rules") # a bad file fails the build (exit 5), naming the fault
+elif [ -n "$rules" ]; then
+    log warn no_rules msg="no rules file: the new version is built without rules" rules="$rules"
+fi
 # shellcheck disable=SC2206 # extra flags are split on spaces on purpose
 [ -z "$recbuild_flags" ] || args+=($recbuild_flags)
 log info build cmd="$(basename "$recbuild") ${args[*]}" previous="${previous:-none}"
@@ -253,7 +408,11 @@ tb=$(date +%s)
 rc=0
 # recbuild prints the new version id on stdout; the listing before and after
 # cross-checks it.
-said=$("$recbuild" "${args[@]}") || rc=$?
+if [ "$scheduler" = slurm ]; then
+    slurm_build
+else
+    said=$("$recbuild" "${args[@]}") || rc=$?
+fi
 after=$(list_versions)
 new=$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed '/^$/d')
 if [ $rc -ne 0 ]; then

@@ -38,7 +38,16 @@ PACKAGES=(
     # (tests/e2e/browser_*.sh) drive the widget, the shop and recctl's
     # report in headless Chromium; the font draws their screenshots' text.
     python3 chromium fonts-dejavu-core
+    # The Slurm test (tests/e2e/slurm.sh) starts a one-host cluster of its
+    # own: munged with its own key, slurmctld and slurmd on loopback.
+    slurm-wlm munge
 )
+# Test-only packages whose service (PACKAGE.service) is disabled when this
+# script installs the package: the tests start their own instances with
+# their own configuration, and slurmctld and slurmd would fail at every boot
+# without /etc/slurm/slurm.conf. A package that was there before (on a real
+# Slurm node) keeps its settings.
+TEST_SERVICE_PACKAGES=(munge slurmctld slurmd)
 
 FAISS_C_LIB=/usr/local/lib/libfaiss_c.a
 FAISS_C_STAMP=/usr/local/share/edgerec/libfaiss_c.stamp
@@ -83,11 +92,25 @@ install_packages() {
         as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 0755 $policy"
         own_policy=1
     fi
+    local fresh=()
+    for p in "${TEST_SERVICE_PACKAGES[@]}"; do
+        installed "$p" || fresh+=("$p.service")
+    done
     local rc=0
     as_root "${APT_GET[@]}" update || rc=$?
     [ $rc -eq 0 ] && { as_root "${APT_GET[@]}" install --no-install-recommends "${missing[@]}" || rc=$?; }
     [ $own_policy -eq 1 ] && as_root rm -f -- "$policy"
     [ $rc -eq 0 ] || die "apt-get failed (exit $rc)"
+    [ ${#fresh[@]} -eq 0 ] || disable_services "${fresh[@]}"
+}
+
+disable_services() { # disable_services UNIT...
+    command -v systemctl > /dev/null 2>&1 || return 0
+    if as_root systemctl disable --quiet "$@" 2>/dev/null; then
+        log "packages: disabled $* (the tests start their own)"
+    else
+        log "packages: could not disable $*; they may start at boot"
+    fi
 }
 
 # True when apt already knows a deb-src entry (deb822 or one-line format).

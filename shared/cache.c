@@ -1,4 +1,5 @@
 #include "cache.h"
+#include "catset.h"
 #include "experiment.h"
 #include "error.h"
 #include "keys.h"
@@ -194,7 +195,10 @@ int rc_cache_get(const struct rc_cache *c, MDB_txn *txn, enum rc_db db, uint64_t
 }
 
 /* The list source each DB holds (segment also holds the global list). */
-static const uint8_t db_source[RC_DB_COUNT] = {RC_SRC_CF, RC_SRC_IMAGE, RC_SRC_SEGMENT, RC_SRC_COVIEW, RC_SRC_CF, 0};
+static const uint8_t db_source[RC_DB_COUNT] = {
+    [RC_DB_COOKIE] = RC_SRC_CF,         [RC_DB_PRODUCT] = RC_SRC_IMAGE,  [RC_DB_SEGMENT] = RC_SRC_SEGMENT,
+    [RC_DB_COVIEW] = RC_SRC_COVIEW,     [RC_DB_COOKIE_B] = RC_SRC_CF,    [RC_DB_CATEGORY] = RC_SRC_CATEGORY,
+};
 
 struct seen_entry {
     uint64_t key;
@@ -224,6 +228,12 @@ int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uin
         if (rc_key(item.id, item.id_len) != key)
             return rc_fail(err, RC_EFORMAT, "items record %016" PRIx64 ": key is not the hash of its id '%.*s'", key,
                            (int)item.id_len, item.id);
+        return 0;
+    }
+    if (db == RC_DB_CATSET) {
+        int rc = rc_catset_check(v->mv_data, v->mv_size, why);
+        if (rc)
+            return rc_fail(err, rc, "catset record %016" PRIx64 ": %s", key, why);
         return 0;
     }
     struct rc_list list;

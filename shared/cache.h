@@ -3,9 +3,10 @@
  * writer drives, the reader handle, and the record checks.
  *
  * The env is one file, versions/<v>/data.mdb (MDB_NOSUBDIR), with the named
- * DBs "cookie", "product", "segment", "coview", "cookie_b", "items" (MDB_INTEGERKEY, 8-byte
- * native-endian XXH3 keys, values as in record.h) and "meta" (string keys
- * and values: "format" = RC_CACHE_FORMAT, "version" = the version id).
+ * DBs "cookie", "product", "segment", "coview", "cookie_b", "category",
+ * "items", "catset" (MDB_INTEGERKEY, 8-byte native-endian XXH3 keys, values
+ * as in record.h; catset's as in catset.h) and "meta" (string keys and
+ * values: "format" = RC_CACHE_FORMAT, "version" = the version id).
  *
  * Writer: keys of each DB must be put in strictly ascending order (they are
  * appended with MDB_APPEND); an equal key is a hash collision and returns
@@ -119,9 +120,11 @@ void rc_cache_close(struct rc_cache *c);
  * decodes in full with its checksum (score texts included), whose source
  * belongs to db and whose entries' keys are the hashes of their ids with
  * finite scores, each product once (recedge relies on it: it does not
- * dedupe the entries of one list against each other); or an item record
- * whose key is the hash of its id. Adds the list's entries to *entries
- * (may be NULL). Returns 0 or a negative code with err set.
+ * dedupe the entries of one list against each other); an item record
+ * whose key is the hash of its id; or (catset) a set record that passes
+ * rc_catset_check (catset.h). Adds a list's entries to *entries (may be
+ * NULL; a set's keys are not counted). Returns 0 or a negative code with
+ * err set.
  */
 int rc_cache_check_record(enum rc_db db, const MDB_val *k, const MDB_val *v, uint64_t *entries, char *err);
 

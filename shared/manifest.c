@@ -15,7 +15,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "coview", "cookie_b", "items"};
+const char *const rc_db_names[RC_DB_COUNT] = {"cookie", "product", "segment", "coview",
+                                                   "cookie_b", "category", "items", "catset"};
 
 int rc_file_xxh3(const char *path, uint64_t *bytes, uint64_t *hash)
 {
@@ -135,6 +136,8 @@ static void render_params(struct rc_buf *b, const struct rc_manifest_params *p)
     int first = 1, f2 = 1;
     rc_buf_adds(b, ",\n  \"parameters\": {");
     put_u64(b, "n", p->n, &first);
+    if (p->segment_n)
+        put_u64(b, "segment_n", p->segment_n, &first);
     put_bool(b, "exclude_bought", p->exclude_bought, &first);
     put_str(b, "source", p->source, &first);
     if (p->params_file)
@@ -376,6 +379,88 @@ static void render_cf_b(struct rc_buf *b, const struct rc_manifest_cf_b *p)
     rc_buf_adds(b, "}}");
 }
 
+/* "name": {"without": pair[0], "with": pair[1]} */
+static void put_pair(struct rc_buf *b, const char *k, const double pair[2], int *first)
+{
+    int f = 1;
+    key(b, k, first);
+    rc_buf_adds(b, "{");
+    put_num(b, "without", pair[0], &f);
+    put_num(b, "with", pair[1], &f);
+    rc_buf_adds(b, "}");
+}
+
+static void render_rules(struct rc_buf *b, const struct rc_manifest_rules *r)
+{
+    static const char *const dbs[RC_MANIFEST_RULES_DBS] = {"cookie", "product", "segment", "coview", "cookie_b",
+                                                           "category"};
+    int first = 1, fe = 1, fl = 1;
+    rc_buf_adds(b, ",\n  \"rules\": {");
+    put_str(b, "file", r->file, &first);
+    put_str(b, "rules", r->rules, &first);
+    put_u64(b, "k", r->k, &first);
+    put_u64(b, "unknown_categories", r->unknown_categories, &first);
+    put_u64(b, "unmatched_segments", r->unmatched_segments, &first);
+    key(b, "evaluation", &first);
+    rc_buf_adds(b, "{");
+    if (r->have_holdout) {
+        put_u64(b, "users", r->users, &fe);
+        put_pair(b, "hr", r->hr, &fe);
+        put_pair(b, "ndcg", r->ndcg, &fe);
+    }
+    const struct rc_manifest_rules_list *cf = &r->lists[0];
+    if (cf->have) {
+        put_pair(b, "coverage", cf->coverage, &fe);
+        put_pair(b, "ild_category", cf->ild_category, &fe);
+        put_pair(b, "ild_embedding", cf->ild_embedding, &fe);
+    }
+    rc_buf_adds(b, "}");
+    key(b, "lists", &first);
+    rc_buf_adds(b, "{");
+    for (int db = 0; db < RC_MANIFEST_RULES_DBS; db++) {
+        const struct rc_manifest_rules_list *l = &r->lists[db];
+        int f = 1;
+        if (!l->have)
+            continue;
+        key(b, dbs[db], &fl);
+        rc_buf_adds(b, "{");
+        put_u64(b, "lists", l->lists, &f);
+        put_u64(b, "changed", l->changed, &f);
+        put_u64(b, "emptied", l->emptied, &f);
+        put_u64(b, "entries_before", l->entries_before, &f);
+        put_u64(b, "entries_after", l->entries_after, &f);
+        put_u64(b, "excluded", l->excluded, &f);
+        put_u64(b, "capped", l->capped, &f);
+        put_u64(b, "moved", l->moved, &f);
+        put_pair(b, "coverage", l->coverage, &f);
+        put_pair(b, "ild_category", l->ild_category, &f);
+        put_pair(b, "ild_embedding", l->ild_embedding, &f);
+        rc_buf_adds(b, "}");
+    }
+    rc_buf_adds(b, "}}");
+}
+
+static void render_explore(struct rc_buf *b, const struct rc_manifest_explore *x)
+{
+    int first = 1;
+    rc_buf_adds(b, ",\n  \"exploration\": {");
+    put_num(b, "age_days", x->age_days, &first);
+    put_num(b, "share", x->share, &first);
+    key(b, "now", &first);
+    rc_buf_addf(b, "%" PRId64, x->now);
+    put_bool(b, "first_event_used", x->first_event_used, &first);
+    put_u64(b, "age_created_at", x->age_created_at, &first);
+    put_u64(b, "age_first_event", x->age_first_event, &first);
+    put_u64(b, "age_unknown", x->age_unknown, &first);
+    put_u64(b, "new_products", x->new_products, &first);
+    put_u64(b, "new_with_slot", x->new_with_slot, &first);
+    put_u64(b, "slots", x->slots, &first);
+    put_u64(b, "slots_added", x->slots_added, &first);
+    put_u64(b, "lists", x->lists, &first);
+    put_u64(b, "lists_changed", x->lists_changed, &first);
+    rc_buf_adds(b, "}");
+}
+
 /* The sections, in schemas/manifest.md's order, after the required members. */
 static void render_info(struct rc_buf *b, const struct rc_manifest_info *in)
 {
@@ -399,6 +484,10 @@ static void render_info(struct rc_buf *b, const struct rc_manifest_info *in)
         render_eval(b, in->eval);
     if (in->cf_b)
         render_cf_b(b, in->cf_b);
+    if (in->explore)
+        render_explore(b, in->explore);
+    if (in->rules)
+        render_rules(b, in->rules);
 }
 
 int rc_manifest_write(const char *dir, const struct rc_manifest *m, const struct rc_manifest_info *info, char *err)

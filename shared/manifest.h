@@ -27,16 +27,25 @@
 #define RC_VERSION_MAX 64
 #define RC_MANIFEST_FILES_MAX 8
 
-/* The list DBs come first (RC_DB_COOKIE..RC_DB_COOKIE_B), then items. */
-enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW, RC_DB_COOKIE_B, RC_DB_ITEMS, RC_DB_COUNT };
+/* The list DBs come first (RC_DB_COOKIE..RC_DB_CATEGORY), then items, then
+ * the set DB catset (catset.h). */
+enum rc_db { RC_DB_COOKIE, RC_DB_PRODUCT, RC_DB_SEGMENT, RC_DB_COVIEW, RC_DB_COOKIE_B, RC_DB_CATEGORY, RC_DB_ITEMS,
+             RC_DB_CATSET, RC_DB_COUNT };
 
-/* "cookie", "product", "segment", "coview", "cookie_b", "items": the LMDB
- * names and manifest count keys. "coview" and "cookie_b" (CF lists from a
- * second parameter set, recbuild --cf-b-params, read by an experiment arm
- * with "cf": "cookie_b") came later within cache format 2: a manifest
+/* Does db hold list records (record.h)? */
+#define RC_DB_IS_LIST(db) ((db) < RC_DB_ITEMS)
+
+/* "cookie", "product", "segment", "coview", "cookie_b", "category",
+ * "items", "catset": the LMDB names and manifest count keys. "coview",
+ * "cookie_b" (CF lists from a second parameter set, recbuild
+ * --cf-b-params, read by an experiment arm with "cf": "cookie_b"),
+ * "category" (each category's most popular products, the fill tier of a
+ * category-filtered request) and "catset" (each category's products, the
+ * filter's membership test) came later within cache format 2: a manifest
  * without their counts reads them as 0 (rc_manifest_read) and a version
  * without the DB opens with it empty (rc_version_open). */
-#define RC_DB_OPTIONAL(db) ((db) == RC_DB_COVIEW || (db) == RC_DB_COOKIE_B)
+#define RC_DB_OPTIONAL(db) \
+    ((db) == RC_DB_COVIEW || (db) == RC_DB_COOKIE_B || (db) == RC_DB_CATEGORY || (db) == RC_DB_CATSET)
 extern const char *const rc_db_names[RC_DB_COUNT];
 
 struct rc_manifest_file {
@@ -66,6 +75,7 @@ struct rc_manifest_input {
 
 struct rc_manifest_params {
     uint64_t n;
+    uint64_t segment_n;      /* recbuild --segment-n; 0: not written (an older writer) */
     int exclude_bought;
     const char *source;
     const char *params_file; /* NULL: not written */
@@ -105,7 +115,7 @@ struct rc_manifest_tuning {
 };
 
 #define RC_MANIFEST_BAD_REASONS 7
-#define RC_MANIFEST_LIST_DBS 5 /* RC_DB_COOKIE..RC_DB_COOKIE_B */
+#define RC_MANIFEST_LIST_DBS 6 /* RC_DB_COOKIE..RC_DB_CATEGORY */
 
 struct rc_manifest_dropped {
     const char *bad_reason_names[RC_MANIFEST_BAD_REASONS];
@@ -173,6 +183,33 @@ struct rc_manifest_cf_b {
     struct rc_manifest_eval eval;
 };
 
+/* rules: recbuild --rules FILE (schemas/rules.md). Figures in pairs,
+ * [0] without the rules and [1] with them; NaN is written as null. */
+#define RC_MANIFEST_RULES_DBS 6 /* RC_DB_COOKIE..RC_DB_CATEGORY: the lists rules touch */
+struct rc_manifest_rules_list {
+    int have;              /* the build had lists of this kind */
+    uint64_t lists, changed, emptied, entries_before, entries_after, excluded, capped, moved;
+    double coverage[2], ild_category[2], ild_embedding[2]; /* @k, builder/eval.h rb_eval_diversity */
+};
+struct rc_manifest_rules {
+    const char *file;      /* base name */
+    const char *rules;     /* one line: which rules the file holds */
+    uint64_t k, unknown_categories, unmatched_segments;
+    int have_holdout;      /* hr, ndcg (cookie lists on the held-out purchases) are written */
+    uint64_t users;
+    double hr[2], ndcg[2];
+    struct rc_manifest_rules_list lists[RC_MANIFEST_RULES_DBS];
+};
+
+/* exploration: recbuild's new-product exploration (builder/explore.h). */
+struct rc_manifest_explore {
+    double age_days, share;
+    int64_t now; /* ages are measured back from here (the newest event) */
+    int first_event_used;
+    uint64_t age_created_at, age_first_event, age_unknown;
+    uint64_t new_products, new_with_slot, slots, slots_added, lists, lists_changed;
+};
+
 struct rc_manifest_info {
     const char *device; /* NULL: not written */
     const struct rc_manifest_input *inputs;
@@ -187,6 +224,8 @@ struct rc_manifest_info {
     const struct rc_manifest_throughput *throughput;
     const struct rc_manifest_eval *eval;
     const struct rc_manifest_cf_b *cf_b;
+    const struct rc_manifest_explore *explore; /* recbuild's exploration, when it ran */
+    const struct rc_manifest_rules *rules; /* recbuild --rules */
 };
 
 /*

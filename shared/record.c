@@ -43,6 +43,7 @@ const char *rc_source_name(int source)
     case RC_SRC_SEGMENT: return "segment";
     case RC_SRC_GLOBAL: return "global";
     case RC_SRC_COVIEW: return "coview";
+    case RC_SRC_CATEGORY: return "category";
     default: return "unknown";
     }
 }

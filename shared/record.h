@@ -2,7 +2,8 @@
  * record.h - the versioned binary records stored as LMDB values.
  * The byte layout is specified in schemas/cache.md; this is its codec.
  *
- * List record (cookie, product, segment and coview DBs): a ranked list of products.
+ * List record (cookie, product, segment, coview, cookie_b and category DBs): a
+ * ranked list of products. (The catset DB holds set records: catset.h.)
  *
  *   off size field
  *   0   4    magic      "ERLS" (0x45 0x52 0x4c 0x53)
@@ -98,10 +99,12 @@
 #define RC_DECODE_VERIFY 0x01 /* check the record's checksum (full decoding) */
 #define RC_DECODE_LAZY 0x02   /* check entries in rc_list_next, not in rc_list_open */
 
-enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4, RC_SRC_COVIEW = 5 };
-#define RC_SRC_LAST RC_SRC_COVIEW /* sources are RC_SRC_CF..RC_SRC_LAST */
+enum rc_source { RC_SRC_CF = 1, RC_SRC_IMAGE = 2, RC_SRC_SEGMENT = 3, RC_SRC_GLOBAL = 4, RC_SRC_COVIEW = 5,
+                 RC_SRC_CATEGORY = 6 };
+#define RC_SRC_LAST RC_SRC_CATEGORY /* sources are RC_SRC_CF..RC_SRC_LAST */
 
-/* "cf", "image", "segment", "global", "coview"; "unknown" otherwise. */
+/* "cf", "image", "segment", "global", "coview", "category"; "unknown"
+ * otherwise. */
 const char *rc_source_name(int source);
 
 struct rc_entry {

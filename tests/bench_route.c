@@ -37,6 +37,13 @@
  * re_route then also gets each answered item's items-DB record, and those
  * gets are recorded, so get-all holds them too. BENCH_N=N asks every
  * query for N items (RE_N_MIN..RE_N_MAX) instead of the mix's 10 or 20.
+ * BENCH_OVERLAY=N routes with an overlay (schemas/overlay.md) suppressing N
+ * products drawn uniformly from products.txt (seeded). BENCH_FILTER=category,
+ * exclude or both adds request filters (schemas/http.md) to every query:
+ * "&category=" one category drawn Zipf-ish from LISTS_DIR/categories.txt
+ * (most products first), "&exclude=" five products drawn Zipf-ish. Both
+ * draw from a second generator, so the queries are otherwise the same
+ * as without them.
  * Rounds alternate the kinds so that a change in machine load hits all of
  * them; the best round of each is reported with every round listed, and
  * the median of each round's own route/get-all ratio (its kinds ran back to
@@ -159,6 +166,29 @@ static double rng_unit(void)
     return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* The second generator (overlay and filters), so that they leave the mix's
+ * draws alone. */
+static uint64_t rng2_state = 0x2545f4914f6cdd1du;
+
+static uint64_t rng2_next(void)
+{
+    uint64_t z = (rng2_state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static const char *zipf2(const struct lines *l)
+{
+    double u = (double)(rng2_next() >> 11) * (1.0 / 9007199254740992.0);
+    size_t i = (size_t)floor(exp(u * log((double)l->count + 1)));
+    if (i < 1)
+        i = 1;
+    if (i > l->count)
+        i = l->count;
+    return l->line[i - 1];
+}
+
 /* Rank floor((n+1)^u), 1..n: P(rank <= k) = log k / log(n+1). */
 static const char *zipf(const struct lines *l)
 {
@@ -226,6 +256,56 @@ static void draw_query(char *out, size_t cap, const struct lines *products, cons
     o += snprintf(out + o, cap - o, "&n=%u", n);
     if (fields)
         snprintf(out + o, cap - o, "&fields=%s", fields);
+}
+
+/* BENCH_FILTER: append "&category=.." (categories non-NULL) and/or
+ * "&exclude=" five products (exclude) to the query in out. */
+static void add_filter(char *out, size_t cap, const struct lines *categories, int exclude,
+                       const struct lines *products)
+{
+    size_t o = strlen(out);
+    if (categories)
+        o += (size_t)snprintf(out + o, cap - o, "&category=%s", zipf2(categories));
+    if (exclude)
+        for (int i = 0; i < 5; i++)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "&exclude=", zipf2(products));
+}
+
+/* BENCH_OVERLAY: an overlay of n products drawn uniformly (without
+ * repeats) from products, decoded as recedge holds one. */
+static struct rc_overlay *draw_overlay(const struct lines *products, size_t n)
+{
+    if (n > products->count)
+        n = products->count;
+    size_t *pick = malloc(products->count * sizeof(*pick));
+    const char **ids = malloc((n ? n : 1) * sizeof(*ids));
+    size_t *lens = malloc((n ? n : 1) * sizeof(*lens));
+    if (!pick || !ids || !lens) {
+        fprintf(stderr, "bench_route: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < products->count; i++)
+        pick[i] = i;
+    for (size_t i = 0; i < n; i++) { /* a partial Fisher-Yates shuffle */
+        size_t j = i + (size_t)(rng2_next() % (products->count - i)), t = pick[i];
+        pick[i] = pick[j];
+        pick[j] = t;
+        ids[i] = products->line[pick[i]];
+        lens[i] = strlen(ids[i]);
+    }
+    void *bytes;
+    size_t len;
+    struct rc_overlay *ov = NULL;
+    char err[RC_ERRMSG_MAX];
+    if (rc_overlay_encode(ids, lens, n, &bytes, &len, err) != 0 || rc_overlay_decode(bytes, len, &ov, err) != 0) {
+        fprintf(stderr, "bench_route: overlay: %s\n", err);
+        exit(1);
+    }
+    free(bytes);
+    free(pick);
+    free(ids);
+    free(lens);
+    return ov;
 }
 
 /* ---- timing ---- */
@@ -394,12 +474,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_route: BENCH_N must be %d..%d\n", RE_N_MIN, RE_N_MAX);
         return 2;
     }
+    const char *ov_env = getenv("BENCH_OVERLAY"), *filter = getenv("BENCH_FILTER");
+    size_t ov_n = ov_env && *ov_env ? (size_t)strtoull(ov_env, NULL, 10) : 0;
+    if (filter && !*filter)
+        filter = NULL;
+    int f_category = filter && (strcmp(filter, "category") == 0 || strcmp(filter, "both") == 0);
+    int f_exclude = filter && (strcmp(filter, "exclude") == 0 || strcmp(filter, "both") == 0);
+    if (filter && !f_category && !f_exclude) {
+        fprintf(stderr, "bench_route: BENCH_FILTER must be category, exclude or both\n");
+        return 2;
+    }
     int browse = mix && strcmp(mix, "browse") == 0;
     if (kinds && strcmp(kinds, "image") == 0)
         cache.absent |= 1u << RC_DB_COVIEW; /* one list kind: as a version without coview lists */
     struct lines products, cf, plain, locations;
     if (lines_read(&products, argv[2], "products.txt") || lines_read(&cf, argv[2], "cookies_cf.txt") ||
         lines_read(&plain, argv[2], "cookies_plain.txt") || lines_read(&locations, argv[2], "locations.txt"))
+        return 1;
+    struct lines categories;
+    if (f_category && lines_read(&categories, argv[2], "categories.txt"))
         return 1;
 
     /* The raw queries, NUL-separated. */
@@ -419,6 +512,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nreq; i++) {
         char q[2048];
         draw_query(q, sizeof(q), &products, &cf, &plain, &locations, browse, fields, fixed_n);
+        if (filter)
+            add_filter(q, sizeof(q), f_category ? &categories : NULL, f_exclude, &products);
         size_t len = strlen(q) + 1;
         raw_off[i] = raw_len;
         memcpy(raw + raw_len, q, len);
@@ -427,6 +522,8 @@ int main(int argc, char **argv)
     raw_off[nreq] = raw_len;
     (void)raw_cap;
     re_route_scratch_init(&scratch);
+    struct rc_overlay *ov = ov_n ? draw_overlay(&products, ov_n) : NULL;
+    scratch.suppress = ov;
 
     MDB_txn *txn;
     if (lmdb_check(mdb_txn_begin(cache.env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin"))
@@ -435,7 +532,7 @@ int main(int argc, char **argv)
 
     /* Untimed pass: parse, route and record the lookups; count answers. */
     struct recorder rec = {0};
-    uint64_t answer_bytes = 0, items = 0, routes[RC_SRC_LAST + 1] = {0}, parse_errors = 0;
+    uint64_t answer_bytes = 0, items = 0, routes[RC_SRC_LAST + 1] = {0}, parse_errors = 0, short_answers = 0;
     for (size_t i = 0; i < nreq; i++) {
         struct re_query *q = &qs[0];
         if (re_query_parse(q, raw + raw_off[i], raw_off[i + 1] - raw_off[i] - 1) != 0)
@@ -456,6 +553,7 @@ int main(int argc, char **argv)
         }
         answer_bytes += b.len;
         items += recs.count;
+        short_answers += recs.count < q->n;
         routes[recs.route <= RC_SRC_LAST ? recs.route : 0]++;
     }
     look_off[nreq] = rec.len;
@@ -512,18 +610,19 @@ int main(int argc, char **argv)
     printf("# bench_route: version %s, %zu requests (%s of ops/bench/edge_mixed.lua), %d rounds, browsing lists: %s\n",
            cache.manifest.version, nreq, browse ? "the products= queries" : "mix", rounds,
            cache.absent >> RC_DB_COVIEW & 1u ? "image" : "image+coview");
-    printf("# display fields: %s; n: %s\n", fields ? fields : "none", fixed_n ? n_env : "the mix's");
+    printf("# display fields: %s; n: %s; overlay: %zu products; filter: %s\n", fields ? fields : "none",
+           fixed_n ? n_env : "the mix's", ov ? (size_t)ov->count : 0, filter ? filter : "none");
     printf("# cache counts: cookie %llu, product %llu, segment %llu, coview %llu\n",
            (unsigned long long)cache.manifest.counts[RC_DB_COOKIE],
            (unsigned long long)cache.manifest.counts[RC_DB_PRODUCT],
            (unsigned long long)cache.manifest.counts[RC_DB_SEGMENT],
            (unsigned long long)cache.manifest.counts[RC_DB_COVIEW]);
     printf("# answers: mean %.0f bytes, mean %.2f items; route image %llu, coview %llu, cf %llu, segment %llu, "
-           "global %llu; parse errors %llu\n",
+           "global %llu; parse errors %llu; short answers %llu\n",
            (double)answer_bytes / (double)nreq, (double)items / (double)nreq, (unsigned long long)routes[RC_SRC_IMAGE],
            (unsigned long long)routes[RC_SRC_COVIEW], (unsigned long long)routes[RC_SRC_CF],
            (unsigned long long)routes[RC_SRC_SEGMENT], (unsigned long long)routes[RC_SRC_GLOBAL],
-           (unsigned long long)parse_errors);
+           (unsigned long long)parse_errors, (unsigned long long)short_answers);
     printf("# lookups by re_route: %zu in all, %.3f per request (%zu requests with at least one)\n", rec.len,
            (double)rec.len / (double)nreq, with_lookup);
     /* Each round's kinds run back to back, so the ratio within a round is
@@ -562,6 +661,7 @@ int main(int argc, char **argv)
 
     mdb_txn_abort(txn);
     rc_cache_close(&cache);
+    rc_overlay_free(ov);
     free(rec.v);
     free(raw);
     free(raw_off);

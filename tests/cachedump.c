@@ -9,11 +9,15 @@
  *
  * DIR is a version directory (ROOT/versions/<v>) or a cache root (its
  * `current` is read). --verify also checks every file against the manifest.
- * DB is cookie, product, segment, items or meta. Lines:
+ * DB is any of the cache's (rc_db_names: cookie, product, segment, coview,
+ * cookie_b, category, items, catset) or meta. Lines:
  *
- *   cookie/product/segment  OWNER  SOURCE  RANK  PRODUCT  SCORE   (one line per entry, rank from 1)
- *   items                   KEY    PRODUCT CATEGORY  IN_STOCK
- *   meta                    NAME   VALUE
+ *   list DBs  OWNER  SOURCE  RANK  PRODUCT  SCORE   (one line per entry, rank from 1)
+ *   items     KEY    PRODUCT CATEGORY  IN_STOCK
+ *   catset    OWNER  RANK    PRODUCT_KEY            (one line per key, ascending, as 16 hex digits)
+ *   meta      NAME   VALUE
+ *
+ * An optional DB the version lacks (RC_DB_OPTIONAL) prints nothing.
  *
  * OWNER is the key as 16 hex digits, or, with --ids FILE ("-": stdin), the
  * id looked up: one id per line (segment: "loc<TAB>device", printed as
@@ -28,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "cache.h"
+#include "catset.h"
 #include "error.h"
 #include "keys.h"
 #include "layout.h"
@@ -36,7 +41,8 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: cachedump [--verify] DIR cookie|product|segment|items|meta [--ids FILE]\n");
+    fprintf(stderr, "usage: cachedump [--verify] DIR cookie|product|segment|coview|cookie_b|category|items|catset|meta "
+                    "[--ids FILE]\n");
 }
 
 static void put_bytes(const char *s, size_t n)
@@ -63,6 +69,22 @@ static int dump_list(const char *owner, const MDB_val *v)
         put_bytes(e.id, e.id_len);
         printf("\t%.9g\n", (double)e.score);
     }
+    return 0;
+}
+
+static int dump_set(const char *owner, const MDB_val *v)
+{
+    struct rc_catset set;
+    char err[RC_ERRMSG_MAX];
+    int rc = rc_catset_check(v->mv_data, v->mv_size, err);
+    if (!rc)
+        rc = rc_catset_open(&set, v->mv_data, v->mv_size);
+    if (rc) {
+        fprintf(stderr, "cachedump: record of '%s': %s\n", owner, err);
+        return rc;
+    }
+    for (uint32_t i = 0; i < set.count; i++)
+        printf("%s\t%u\t%016" PRIx64 "\n", owner, (unsigned)i + 1, rc_catset_key(&set, i));
     return 0;
 }
 
@@ -137,6 +159,8 @@ int main(int argc, char **argv)
         rc_cache_close(&c);
         return 1;
     }
+    if (!meta && (c.absent >> db & 1u))
+        goto done; /* an optional DB this version lacks: empty */
     MDB_dbi dbi = meta ? c.meta : c.dbi[db];
 
     if (ids) {
@@ -171,6 +195,8 @@ int main(int argc, char **argv)
                 rc = 1;
             } else if (db == RC_DB_ITEMS) {
                 rc = dump_item(key, &v) ? 1 : 0;
+            } else if (db == RC_DB_CATSET) {
+                rc = dump_set(line, &v) ? 1 : 0;
             } else {
                 rc = dump_list(line, &v) ? 1 : 0;
             }
@@ -207,7 +233,7 @@ int main(int argc, char **argv)
         } else {
             char owner[17];
             snprintf(owner, sizeof(owner), "%016" PRIx64, key);
-            rc = dump_list(owner, &v) ? 1 : 0;
+            rc = (db == RC_DB_CATSET ? dump_set(owner, &v) : dump_list(owner, &v)) ? 1 : 0;
         }
     }
     mdb_cursor_close(cur);

@@ -7,6 +7,8 @@
  *   struct fx *f = fx_new();
  *   fx_list(f, RC_DB_PRODUCT, "p1", 0, (struct fx_entry[]){{"p2", 0, 0.9f}}, 1);
  *   fx_segment(f, "de", "mobile", entries, n);
+ *   fx_category(f, "shoes", entries, n);            (the category DB's list)
+ *   fx_catset(f, "shoes", (const char *[]){"p1", "p2"}, 2);  (the catset DB's set)
  *   fx_write(f, root, "20260101T000000Z", 1, err);
  *   fx_free(f);
  *
@@ -21,6 +23,7 @@
 #define EDGEREC_TESTS_FIXTURE_H
 
 #include "cache.h"
+#include "catset.h"
 #include "error.h"
 #include "keys.h"
 #include "layout.h"
@@ -139,14 +142,16 @@ static inline int fx_list_key(struct fx *f, enum rc_db db, uint64_t key, enum rc
     return len > 0 ? 0 : (int)len;
 }
 
-/* The list of a cookie (db RC_DB_COOKIE or RC_DB_COOKIE_B, source cf) or a
- * product (RC_DB_PRODUCT, source image; RC_DB_COVIEW, source coview). */
+/* The list of a cookie (db RC_DB_COOKIE or RC_DB_COOKIE_B, source cf), a
+ * product (RC_DB_PRODUCT, source image; RC_DB_COVIEW, source coview) or a
+ * category (RC_DB_CATEGORY, source category). */
 static inline int fx_list(struct fx *f, enum rc_db db, const char *id, size_t id_len, const struct fx_entry *e,
                           size_t n)
 {
     size_t len = id_len ? id_len : strlen(id);
     enum rc_source src = db == RC_DB_COOKIE || db == RC_DB_COOKIE_B ? RC_SRC_CF
                          : db == RC_DB_COVIEW                        ? RC_SRC_COVIEW
+                         : db == RC_DB_CATEGORY                      ? RC_SRC_CATEGORY
                                                                      : RC_SRC_IMAGE;
     return fx_list_key(f, db, rc_key(id, len), src, e, n);
 }
@@ -157,6 +162,34 @@ static inline int fx_segment(struct fx *f, const char *loc, const char *dev, con
     int global = strcmp(loc, RC_WILDCARD) == 0 && strcmp(dev, RC_WILDCARD) == 0;
     return fx_list_key(f, RC_DB_SEGMENT, rc_segment_key(loc, strlen(loc), dev, strlen(dev)),
                        global ? RC_SRC_GLOBAL : RC_SRC_SEGMENT, e, n);
+}
+
+/* The category DB's list of category name (its most popular products). */
+static inline int fx_category(struct fx *f, const char *name, const struct fx_entry *e, size_t n)
+{
+    return fx_list_key(f, RC_DB_CATEGORY, rc_key(name, strlen(name)), RC_SRC_CATEGORY, e, n);
+}
+
+/* The catset DB's set of category name: the products ids[0, n) (any
+ * order; a repeat is kept once). Puts no items records. */
+static inline int fx_catset(struct fx *f, const char *name, const char *const *ids, size_t n)
+{
+    uint64_t *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (!keys)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        keys[i] = rc_key(ids[i], strlen(ids[i]));
+    size_t k = rc_catset_sort(keys, n);
+    size_t cap = rc_catset_size(k);
+    void *buf = malloc(cap);
+    if (!buf)
+        abort();
+    long len = rc_catset_encode(buf, cap, keys, k);
+    if (len > 0)
+        fx_put(f, RC_DB_CATSET, rc_key(name, strlen(name)), buf, (size_t)len);
+    free(buf);
+    free(keys);
+    return len > 0 ? 0 : (int)len;
 }
 
 /* An items record for id (before the lists that name it, to set its

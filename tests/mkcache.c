@@ -11,7 +11,9 @@
  * Generated (the default): products are "p0".."p<N-1>" in category
  * "c<i%7>"; product p<i> is similar to p<i+1+shift>.. (10 entries,
  * wrapping); cookie "u<j>" gets 10 products starting at p<(3j+shift) % N>;
- * segments are {US,DE} x {mobile,desktop} with every back-off key. --shift
+ * segments are {US,DE} x {mobile,desktop} with every back-off key; category
+ * "c<k>" has a set (catset) of every p<i> with i%7 == k and a list
+ * (category) of its in-stock ones (i%5 != 4), the first 10 by i. --shift
  * changes every list, so two versions differ in a known way. --bad-record
  * stores one product list with a wrong record checksum (the manifest still
  * matches the file): only a record walk finds it. --dup-entry stores one
@@ -25,6 +27,8 @@
  *   product ID  ID:SCORE ...      image list of a product
  *   cookie  ID  ID:SCORE ...      CF list of a cookie
  *   segment LOC DEVICE ID:SCORE   segment list; "*" for any, "* *" = global
+ *   category NAME ID:SCORE ...    category list (the category DB)
+ *   catset NAME ID ...            a category's product set (the catset DB)
  * Ids are percent-decoded (%22 for '"', %00 for NUL, %20 for a space); the
  * score follows the last ':'.
  *
@@ -99,6 +103,22 @@ static int generate(struct fx *f, const struct mk_config *cfg)
             gen_entries(e, a * 5 + b + cfg->shift, 2, np, 0);
             rc = fx_segment(f, locs[a], devs[b], e, LIST_LEN);
         }
+    for (long k = 0; k < 7 && k < np && !rc; k++) {
+        char cat[16];
+        const char *members[MAX_PRODUCTS];
+        size_t nm = 0, nl = 0;
+        snprintf(cat, sizeof(cat), "c%ld", k);
+        for (long i = k; i < np; i += 7) {
+            members[nm++] = ids[i];
+            if (i % 5 != 4 && nl < LIST_LEN) {
+                e[nl] = (struct fx_entry){ids[i], 0, 1.0f - 0.05f * (float)nl};
+                nl++;
+            }
+        }
+        rc = fx_catset(f, cat, members, nm);
+        if (!rc)
+            rc = fx_category(f, cat, e, nl);
+    }
     if (rc || !cfg->bad_record)
         return rc;
     /* The record checksum field of one product list. */
@@ -141,11 +161,33 @@ static int spec_line(struct fx *f, char *line, unsigned lineno)
         tok[nt++] = t;
     if (!nt || tok[0][0] == '#')
         return 0;
-    int seg = !strcmp(tok[0], "segment");
+    int seg = !strcmp(tok[0], "segment"), set = !strcmp(tok[0], "catset");
     size_t first = seg ? 3 : 2;
-    if (nt < first || (!seg && strcmp(tok[0], "product") && strcmp(tok[0], "cookie"))) {
-        fprintf(stderr, "mkcache: line %u: expected product, cookie or segment with an id\n", lineno);
+    if (nt < first || (!seg && !set && strcmp(tok[0], "product") && strcmp(tok[0], "cookie") &&
+                       strcmp(tok[0], "category"))) {
+        fprintf(stderr, "mkcache: line %u: expected product, cookie, segment, category or catset with an id\n",
+                lineno);
         return 1;
+    }
+    if (set) {
+        static const char *members[MAX_TOKENS];
+        size_t n = 0;
+        for (size_t i = 1; i < nt; i++) {
+            long len = decode(tok[i]);
+            if (len <= 0 || memchr(tok[i], 0, (size_t)len)) {
+                fprintf(stderr, "mkcache: line %u: bad id '%s' (catset ids hold no NUL)\n", lineno, tok[i]);
+                return 1;
+            }
+            tok[i][len] = 0;
+            if (i > 1)
+                members[n++] = tok[i];
+        }
+        int rc = fx_catset(f, tok[1], members, n);
+        if (rc) {
+            fprintf(stderr, "mkcache: line %u: %s\n", lineno, rc_strerror(rc));
+            return 1;
+        }
+        return 0;
     }
     size_t n = 0;
     for (size_t i = first; i < nt; i++) {
@@ -171,8 +213,9 @@ static int spec_line(struct fx *f, char *line, unsigned lineno)
         tlen[i] = (size_t)len;
         tok[i][len] = 0;
     }
-    int rc = seg ? fx_segment(f, tok[1], tok[2], entries, n)
-                 : fx_list(f, !strcmp(tok[0], "cookie") ? RC_DB_COOKIE : RC_DB_PRODUCT, tok[1], tlen[1], entries, n);
+    enum rc_db db = !strcmp(tok[0], "cookie") ? RC_DB_COOKIE : !strcmp(tok[0], "category") ? RC_DB_CATEGORY
+                                                                                            : RC_DB_PRODUCT;
+    int rc = seg ? fx_segment(f, tok[1], tok[2], entries, n) : fx_list(f, db, tok[1], tlen[1], entries, n);
     if (rc) {
         fprintf(stderr, "mkcache: line %u: %s\n", lineno, rc_strerror(rc));
         return 1;

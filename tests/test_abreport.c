@@ -240,6 +240,94 @@ START_TEST(test_text_html)
 }
 END_TEST
 
+/* New products shown: the catalog's created_at under --explore-age-days (here 1) before each exposure. */
+START_TEST(test_new_products)
+{
+    fixture();
+    /* p1 listed long before every exposure, p2 at 500 (new at r1's 1000.5), p3 at 1800 (new at r2's 2000),
+     * p4 without a date: never new. */
+    put("catalog_new.csv", "product,category,in_stock,price,created_at\n"
+                           "p1,c,1,10.00,-100000\np2,c,1,3, 500 \np3,c,1,5,1970-01-01T00:30:00Z\np4,c,1,,\n");
+    char exp[PATH_MAX + 32], log[PATH_MAX + 16], cat[PATH_MAX + 32], err[RC_ERRMSG_MAX];
+    snprintf(exp, sizeof(exp), "%s/experiments.json", dir);
+    snprintf(log, sizeof(log), "%s/log", dir);
+    snprintf(cat, sizeof(cat), "%s/catalog_new.csv", dir);
+    struct re_ab_opts o = {.experiments = exp, .window_hours = 24, .explore_age_days = 1, .format = RE_AB_JSON,
+                           .catalog = cat};
+    ck_assert_int_eq(re_ab_paths_push(&o.logs, log, err), 0);
+    struct rc_buf b;
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), 0);
+    struct rc_json *j = NULL;
+    ck_assert_msg(rc_json_parse(b.data, b.len, &j, err) == 0, "JSON: %s", err);
+    const struct rc_json *nw = rc_json_get(j, "new_products");
+    ck_assert_double_eq(num(nw, "age_days"), 1);
+    ck_assert_double_eq(num(nw, "catalog_created_at"), 3);
+    /* Every exposure read but the duplicate: r1 (p1 p2), r2, r3, r4, r5, r6, r7, r8: 9 items, p2 and p3 new. */
+    ck_assert_double_eq(num(nw, "all_impressions"), 9);
+    ck_assert_double_eq(num(nw, "impressions"), 2);
+    ck_assert_double_eq(num(nw, "shown"), 2);
+    const struct rc_json *arms = rc_json_get(nw, "arms"), *na = arms->child, *nb = na->next;
+    ck_assert_str_eq(rc_json_get_str(na, "name"), "a");
+    ck_assert_double_eq(num(na, "all_impressions"), 3); /* r1, r5 */
+    ck_assert_double_eq(num(na, "impressions"), 1);     /* p2 */
+    ck_assert_double_eq(num(na, "shown"), 1);
+    ck_assert_double_eq(num(nb, "all_impressions"), 2); /* r2, r3 (r4 is an arm conflict) */
+    ck_assert_double_eq(num(nb, "impressions"), 1);     /* p3 */
+    /* Prices still read beside created_at. */
+    ck_assert_double_eq(num(rc_json_get(j, "inputs"), "prices"), 3);
+    rc_json_free(j);
+    rc_buf_release(&b);
+
+    /* The default age, 14 days: p1 (listed 100000 s before) is new too. */
+    o.explore_age_days = 0;
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), 0);
+    ck_assert_msg(rc_json_parse(b.data, b.len, &j, err) == 0, "JSON: %s", err);
+    nw = rc_json_get(j, "new_products");
+    ck_assert_double_eq(num(nw, "age_days"), 14);
+    ck_assert_double_eq(num(nw, "shown"), 3);
+    ck_assert_double_eq(num(nw, "impressions"), 8);
+    rc_json_free(j);
+    rc_buf_release(&b);
+
+    /* Text and HTML say it; without a created_at column JSON has null. */
+    o.explore_age_days = 1;
+    o.format = RE_AB_TEXT;
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), 0);
+    ck_assert_ptr_nonnull(strstr(rc_buf_cstr(&b), "new products (catalog created_at under 1 days before the "
+                                                  "exposure): 2 shown, in 2 of 9 impressions"));
+    ck_assert_ptr_nonnull(strstr(rc_buf_cstr(&b), "a 1 shown, 1 of 3; b 1 shown, 1 of 2"));
+    rc_buf_release(&b);
+    o.format = RE_AB_HTML;
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), 0);
+    ck_assert_ptr_nonnull(strstr(rc_buf_cstr(&b), "data-m=\"new_products.shown\">2<"));
+    rc_buf_release(&b);
+    j = render(NULL, "catalog.csv", 24);
+    ck_assert_int_eq(rc_json_get(j, "new_products")->type, RC_JSON_NULL);
+    rc_json_free(j);
+
+    /* A catalog with created_at and no price is read; one with neither is refused. */
+    put("catalog_dates.csv", "product,created_at\np2,500\n");
+    put("catalog_none.csv", "product,category\np2,c\n");
+    snprintf(cat, sizeof(cat), "%s/catalog_dates.csv", dir);
+    o.format = RE_AB_JSON;
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), 0);
+    ck_assert_ptr_nonnull(strstr(rc_buf_cstr(&b), "\"new_products\":{\"age_days\":1,\"catalog_created_at\":1,"
+                                                  "\"shown\":1,\"impressions\":1,"));
+    rc_buf_release(&b);
+    snprintf(cat, sizeof(cat), "%s/catalog_none.csv", dir);
+    rc_buf_init(&b);
+    ck_assert_int_eq(re_ab_report_render(&b, &o, err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "lacks a price or created_at column"));
+    rc_buf_release(&b);
+    scratch_remove(dir);
+}
+END_TEST
+
 static Suite *abreport_suite(void)
 {
     Suite *s = suite_create("abreport");
@@ -248,6 +336,7 @@ static Suite *abreport_suite(void)
     tcase_add_test(tc, test_sources_and_window);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_text_html);
+    tcase_add_test(tc, test_new_products);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@
  * descriptor behind.
  */
 #include "cache.h"
+#include "catset.h"
 #include "error.h"
 #include "keys.h"
 #include "layout.h"
@@ -68,7 +69,9 @@ static struct rec recs[RC_DB_COUNT][PER_DB];
 /* Records for every DB, sorted by key as the writer needs them. */
 static void make_records(void)
 {
-    static const char *prefix[RC_DB_COUNT] = {"cookie-", "prod-", "US\x1f", "cov-", "cookieb-", "sku-"};
+    static const char *prefix[RC_DB_COUNT] = {
+        [RC_DB_COOKIE] = "cookie-", [RC_DB_PRODUCT] = "prod-",   [RC_DB_SEGMENT] = "US\x1f", [RC_DB_COVIEW] = "cov-",
+        [RC_DB_COOKIE_B] = "cookieb-", [RC_DB_CATEGORY] = "cat-", [RC_DB_ITEMS] = "sku-",    [RC_DB_CATSET] = "set-"};
     for (int db = 0; db < RC_DB_COUNT; db++) {
         for (int i = 0; i < PER_DB; i++) {
             struct rec *r = &recs[db][i];
@@ -77,11 +80,16 @@ static void make_records(void)
             long len;
             if (db == RC_DB_ITEMS) {
                 len = rc_item_encode(r->val, sizeof(r->val), r->id, (size_t)n, "cat", 3, i % 2);
+            } else if (db == RC_DB_CATSET) {
+                uint64_t members[2] = {(uint64_t)i, r->key}; /* its own key and another, ascending */
+                int two = r->key > (uint64_t)i;
+                len = rc_catset_encode(r->val, sizeof(r->val), members + !two, two ? 2 : 1);
             } else {
                 struct rc_entry e = {r->key, (float)i, (uint16_t)n, r->id, 0}; /* the list names its own id */
                 enum rc_source src = db == RC_DB_COOKIE || db == RC_DB_COOKIE_B ? RC_SRC_CF
                                      : db == RC_DB_PRODUCT ? RC_SRC_IMAGE
                                      : db == RC_DB_COVIEW  ? RC_SRC_COVIEW
+                                     : db == RC_DB_CATEGORY ? RC_SRC_CATEGORY
                                                            : RC_SRC_SEGMENT;
                 len = rc_list_encode(r->val, sizeof(r->val), src, &e, 1);
             }
@@ -206,6 +214,11 @@ START_TEST(test_write_open_get)
                     struct rc_item it;
                     ck_assert_int_eq(rc_item_decode(&it, v.mv_data, v.mv_size, NULL), 0);
                     ck_assert_mem_eq(it.id, recs[db][i].id, it.id_len);
+                } else if (db == RC_DB_CATSET) {
+                    struct rc_catset set;
+                    ck_assert_int_eq(rc_catset_check(v.mv_data, v.mv_size, NULL), 0);
+                    ck_assert_int_eq(rc_catset_open(&set, v.mv_data, v.mv_size), 0);
+                    ck_assert_int_eq(rc_catset_has(&set, recs[db][i].key), 1);
                 } else {
                     struct rc_list l;
                     struct rc_entry e;
@@ -413,7 +426,7 @@ START_TEST(test_check_records)
     ck_assert_msg(rc_cache_check_records(&c, &chk, err) == 0, "%s", err);
     for (int db = 0; db < RC_DB_COUNT; db++)
         ck_assert_uint_eq(chk.records[db], PER_DB);
-    ck_assert_uint_eq(chk.entries, (RC_DB_COUNT - 1) * PER_DB); /* one entry per list */
+    ck_assert_uint_eq(chk.entries, RC_MANIFEST_LIST_DBS * PER_DB); /* one entry per list; sets count none */
     ck_assert_uint_eq(chk.bad, 0);
     ck_assert_int_eq(reported, 0);
     rc_cache_close(&c);
@@ -442,8 +455,8 @@ START_TEST(test_check_records)
 }
 END_TEST
 
-/* A version written before the coview and cookie_b DBs existed (same
- * format, neither DB, no counts.coview or counts.cookie_b) opens with both
+/* A version written before the coview, cookie_b, category and catset DBs
+ * existed (same format, none of them, no counts of them) opens with them
  * empty and checks clean. */
 START_TEST(test_open_without_coview)
 {
@@ -457,13 +470,14 @@ START_TEST(test_open_without_coview)
     MDB_txn *t;
     MDB_dbi dbi;
     ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, RC_DB_COUNT + 1), 0);
     ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
-    ck_assert_int_eq(mdb_dbi_open(t, "coview", 0, &dbi), 0);
-    ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
-    ck_assert_int_eq(mdb_dbi_open(t, "cookie_b", 0, &dbi), 0);
-    ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
+    const char *const dropped[] = {"coview", "cookie_b", "category", "catset"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(mdb_dbi_open(t, dropped[i], 0, &dbi), 0);
+        ck_assert_int_eq(mdb_drop(t, dbi, 1), 0);
+    }
     ck_assert_int_eq(mdb_txn_commit(t), 0);
     mdb_env_close(env);
     /* The manifest without counts.coview. */
@@ -482,11 +496,19 @@ START_TEST(test_open_without_coview)
     at = strstr(text, "\"cookie_b\": 50, ");
     ck_assert_ptr_nonnull(at);
     memmove(at, at + 16, strlen(at + 16) + 1);
+    at = strstr(text, "\"category\": 50, ");
+    ck_assert_ptr_nonnull(at);
+    memmove(at, at + 16, strlen(at + 16) + 1);
+    at = strstr(text, ", \"catset\": 50");
+    ck_assert_ptr_nonnull(at);
+    memmove(at, at + 14, strlen(at + 14) + 1);
     ck_assert_int_eq(rc_write_file_atomic(mpath, text, strlen(text)), 0);
 
     struct rc_cache c;
     ck_assert_msg(rc_version_open(&c, dir, RC_VERIFY_FILES, err) == 0, "%s", err);
-    ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW | 1u << RC_DB_COOKIE_B);
+    ck_assert_uint_eq(c.absent, 1u << RC_DB_COVIEW | 1u << RC_DB_COOKIE_B | 1u << RC_DB_CATEGORY | 1u << RC_DB_CATSET);
+    ck_assert_uint_eq(c.manifest.counts[RC_DB_CATEGORY], 0);
+    ck_assert_uint_eq(c.manifest.counts[RC_DB_CATSET], 0);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_COVIEW], 0);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_COOKIE_B], 0);
     ck_assert_uint_eq(c.manifest.counts[RC_DB_PRODUCT], PER_DB);
@@ -499,6 +521,8 @@ START_TEST(test_open_without_coview)
     ck_assert_int_eq(mdb_txn_begin(c.env, NULL, MDB_RDONLY, &t), 0);
     ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_COVIEW, recs[RC_DB_COVIEW][0].key, &v), MDB_NOTFOUND);
     ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_COOKIE_B, recs[RC_DB_COOKIE_B][0].key, &v), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_CATEGORY, recs[RC_DB_CATEGORY][0].key, &v), MDB_NOTFOUND);
+    ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_CATSET, recs[RC_DB_CATSET][0].key, &v), MDB_NOTFOUND);
     ck_assert_int_eq(rc_cache_get(&c, t, RC_DB_PRODUCT, recs[RC_DB_PRODUCT][0].key, &v), 0);
     mdb_txn_abort(t);
     rc_cache_close(&c);
@@ -506,7 +530,7 @@ START_TEST(test_open_without_coview)
     /* A DB that is required is still required. */
     write_env(RC_CACHE_FORMAT, "v1");
     ck_assert_int_eq(mdb_env_create(&env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, RC_DB_COUNT + 1), 0);
     ck_assert_int_eq(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK, 0644), 0);
     ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
     ck_assert_int_eq(mdb_dbi_open(t, "segment", 0, &dbi), 0);

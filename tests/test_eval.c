@@ -297,6 +297,17 @@ START_TEST(test_health)
     ck_assert_int_eq(rb_eval_health(&h, &l, NULL, &x.t, NULL), 0);
     ck_assert_int_eq(h.degenerate, 0);
     l.n = RB_HEALTH_MIN_LISTS;
+    /* judged over the first n entries: 3 distinct is enough for lists of 1
+     * (the rules' candidates: rb_eval_health_n), and the slots are n a list */
+    ck_assert_int_eq(rb_eval_health_n(&h, &l, NULL, &x.t, 1, NULL), 0);
+    ck_assert_uint_eq(h.slots, RB_HEALTH_MIN_LISTS);
+    ck_assert_uint_eq(h.distinct, 1);
+    ck_assert_str_eq(h.reason, "the same few products for every cookie"); /* 1 < 3 x 1 */
+    for (size_t li = 0; li < l.n; li++)
+        l.items[li * 5] = (uint32_t)(li % 3);
+    ck_assert_int_eq(rb_eval_health_n(&h, &l, NULL, &x.t, 1, NULL), 0);
+    ck_assert_uint_eq(h.distinct, 3);
+    ck_assert_int_eq(h.degenerate, 0);
     rb_lists_release(&l);
     fixture_free(&x);
 }
@@ -408,6 +419,63 @@ START_TEST(test_next_item)
 }
 END_TEST
 
+/*
+ * Diversity (rb_eval_diversity) by hand: 6 products in stock and one out
+ * of stock (p6, in no list); categories 0 0 1 1 - 2 (p4 has none);
+ * embeddings of p0..p3 only: p0 = p1 = (1, 0), p2 = (0, 1), p3 = (-1, 0).
+ *   list A: p0 p1 p2   category pairs: (0,1) alike, (0,2) (1,2) differ: 2/3;
+ *                      1 - cosine: 0, 1, 1: 2/3
+ *   list B: p3 p4 p5   only (3,5) has both categories, and they differ: 1;
+ *                      no pair with both embeddings
+ *   list C: p5         no pair
+ * At k 3: coverage 6/6, ild_category (2/3 + 1) / 2, ild_embedding 2/3 (A's).
+ * At k 2: A is p0 p1 (alike: 0 and 0), B p3 p4 (no pair with both), C p5:
+ * coverage 5/6, ild_category 0, ild_embedding 0.
+ */
+START_TEST(test_diversity)
+{
+    struct rb_dataset d;
+    memset(&d, 0, sizeof(d));
+    d.products.n = 7;
+    uint32_t cat[7] = {0, 0, 1, 1, RB_NONE, 2, 2};
+    uint8_t stock[7] = {1, 1, 1, 1, 1, 1, 0};
+    float emb[8] = {1, 0, 1, 0, 0, 1, -1, 0};
+    uint32_t emb_product[4] = {0, 1, 2, 3};
+    d.category = cat;
+    d.in_stock = stock;
+    d.emb = emb;
+    d.emb_product = emb_product;
+    d.emb_rows = 4;
+    d.dim = 2;
+    struct rb_lists l;
+    ck_assert_int_eq(rb_lists_init(&l, 3, 3), 0);
+    const uint32_t items[9] = {0, 1, 2, 3, 4, 5, 5, 0, 0};
+    memcpy(l.items, items, sizeof(items));
+    l.len[0] = 3;
+    l.len[1] = 3;
+    l.len[2] = 1;
+    struct rb_diversity v;
+    char err[RC_ERRMSG_MAX];
+    ck_assert_int_eq(rb_eval_diversity(&v, &l, &d, 3, err), 0);
+    ck_assert_uint_eq(v.lists, 3);
+    ck_assert_uint_eq(v.entries, 7);
+    ck_assert_double_eq_tol(v.coverage, 6.0 / 6.0, 1e-9);
+    ck_assert_double_eq_tol(v.ild_category, (2.0 / 3.0 + 1.0) / 2.0, 1e-9);
+    ck_assert_double_eq_tol(v.ild_embedding, 2.0 / 3.0, 1e-9);
+    ck_assert_int_eq(rb_eval_diversity(&v, &l, &d, 2, err), 0);
+    ck_assert_double_eq_tol(v.coverage, 5.0 / 6.0, 1e-9);
+    ck_assert_double_eq_tol(v.ild_category, 0.0, 1e-9);
+    ck_assert_double_eq_tol(v.ild_embedding, 0.0, 1e-9);
+    /* no categories, no embeddings: NAN, not 0 */
+    d.category = NULL;
+    d.emb_rows = 0;
+    ck_assert_int_eq(rb_eval_diversity(&v, &l, &d, 3, err), 0);
+    ck_assert(isnan(v.ild_category) && isnan(v.ild_embedding));
+    ck_assert_int_eq(rb_eval_diversity(&v, &l, &d, 0, err), RC_ERANGE);
+    rb_lists_release(&l);
+}
+END_TEST
+
 static Suite *eval_suite(void)
 {
     Suite *s = suite_create("eval");
@@ -417,6 +485,7 @@ static Suite *eval_suite(void)
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_health);
     tcase_add_test(tc, test_next_item);
+    tcase_add_test(tc, test_diversity);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,7 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,10 +131,12 @@ START_TEST(test_round_trip)
     ck_assert_uint_eq(m.nfiles, 2);
     ck_assert_uint_eq(m.files[0].bytes, 2);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
-    struct rc_manifest_params params = {.factors = 64, .params_file = "a \"q\"", .blend_weight = -1};
+    struct rc_manifest_params params = {.factors = 64, .segment_n = 200, .params_file = "a \"q\"", .blend_weight = -1};
     struct rc_manifest_cf_b cf_b = {.params_file = "b.conf", .factors = 32, .reg = 1, .weight_view = 2,
                                     .eval = {.holdout = RC_HOLDOUT_FULL, .k = 10, .ndcg = 0.25, .have_health = 1}};
-    struct rc_manifest_info info = {.device = "cpu", .params = &params, .cf_b = &cf_b};
+    struct rc_manifest_explore explore = {.age_days = 14, .share = 0.1, .now = 1795368600, .new_products = 7,
+                                          .new_with_slot = 5, .slots = 40, .slots_added = 31};
+    struct rc_manifest_info info = {.device = "cpu", .params = &params, .cf_b = &cf_b, .explore = &explore};
     ck_assert_int_eq(rc_manifest_write(dir, &m, &info, err), 0);
 
     /* The text has the documented shape: 16 lowercase hex digits, ISO time. */
@@ -171,6 +174,8 @@ START_TEST(test_round_trip)
     ck_assert_double_eq(factors, 64.0);
     ck_assert_str_eq(rc_json_get_str(rc_json_get(r.doc, "parameters"), "params_file"), "a \"q\"");
     ck_assert_ptr_null(rc_json_get(rc_json_get(r.doc, "parameters"), "preset")); /* NULL: not written */
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(r.doc, "parameters"), "segment_n", &factors), 0);
+    ck_assert_double_eq(factors, 200.0);
     ck_assert_int_eq(rc_json_get(rc_json_get(r.doc, "parameters"), "blend_weight")->type, RC_JSON_NULL);
     /* The second CF set, with its evaluation as "evaluation" is written. */
     const struct rc_json *b = rc_json_get(r.doc, "cf_b"), *be = rc_json_get(b, "evaluation");
@@ -185,6 +190,17 @@ START_TEST(test_round_trip)
     ck_assert_double_eq(v, 0.25);
     ck_assert_int_eq(rc_json_get(be, "degenerate")->type, RC_JSON_BOOL);
     ck_assert_ptr_null(rc_json_get(be, "knn_recall"));
+    /* New-product exploration. */
+    const struct rc_json *x = rc_json_get(r.doc, "exploration");
+    ck_assert_int_eq(rc_json_get_num(x, "share", &v), 0);
+    ck_assert_double_eq(v, 0.1);
+    ck_assert_int_eq(rc_json_get_num(x, "now", &v), 0);
+    ck_assert_double_eq(v, 1795368600.0);
+    ck_assert_int_eq(rc_json_get_num(x, "new_with_slot", &v), 0);
+    ck_assert_double_eq(v, 5.0);
+    ck_assert_int_eq(rc_json_get_num(x, "slots_added", &v), 0);
+    ck_assert_double_eq(v, 31.0);
+    ck_assert_int_eq(rc_json_get(x, "first_event_used")->type, RC_JSON_BOOL);
     ck_assert_int_eq(rc_version_check_files(dir, &r, err), 0);
     rc_manifest_release(&r);
     ck_assert_ptr_null(r.doc);
@@ -278,6 +294,8 @@ START_TEST(test_read_base)
     ck_assert_uint_eq(m.counts[RC_DB_ITEMS], 0);
     ck_assert_uint_eq(m.counts[RC_DB_COVIEW], 0);   /* optional DBs: absent counts read 0 */
     ck_assert_uint_eq(m.counts[RC_DB_COOKIE_B], 0);
+    ck_assert_uint_eq(m.counts[RC_DB_CATEGORY], 0);
+    ck_assert_uint_eq(m.counts[RC_DB_CATSET], 0);
     ck_assert_uint_eq(m.files[0].xxh3, 0xcc49fdcc510be364ull);
     write_in_dir("data.mdb", "p1", 2);
     ck_assert_int_eq(rc_version_check_files(dir, &m, err), 0);
@@ -394,6 +412,60 @@ START_TEST(test_read_unknown_members)
 }
 END_TEST
 
+/* The rules section (recbuild --rules): pairs, kinds of list the build had
+ * only, NaN as null, the holdout figures only with a holdout. */
+START_TEST(test_rules_section)
+{
+    char err[RC_ERRMSG_MAX] = "";
+    struct rc_manifest m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.version, sizeof(m.version), "20261203T210000Z");
+    write_in_dir("data.mdb", "p1", 2);
+    ck_assert_int_eq(rc_manifest_add_file(&m, dir, "data.mdb", err), 0);
+    struct rc_manifest_rules rules = {.file = "rules.json", .rules = "exclude=1 segments=0 mmr=none cap=3", .k = 10,
+                                      .unknown_categories = 2, .have_holdout = 1, .users = 74,
+                                      .hr = {0.25, 0.2}, .ndcg = {0.15, 0.125}};
+    rules.lists[RC_DB_COOKIE] = (struct rc_manifest_rules_list){
+        .have = 1, .lists = 5, .changed = 4, .entries_before = 100, .entries_after = 80, .capped = 20,
+        .coverage = {0.5, 0.25}, .ild_category = {0.25, 0.75}, .ild_embedding = {NAN, NAN}};
+    rules.lists[RC_DB_CATEGORY] = (struct rc_manifest_rules_list){.have = 1, .lists = 3, .excluded = 7};
+    struct rc_manifest_info info = {.rules = &rules};
+    ck_assert_int_eq(rc_manifest_write(dir, &m, &info, err), 0);
+    struct rc_manifest r;
+    ck_assert_int_eq(rc_manifest_read(dir, &r, err), 0);
+    const struct rc_json *x = rc_json_get(r.doc, "rules"), *e = rc_json_get(x, "evaluation"),
+                         *l = rc_json_get(x, "lists");
+    double v;
+    ck_assert_str_eq(rc_json_get_str(x, "file"), "rules.json");
+    ck_assert_str_eq(rc_json_get_str(x, "rules"), "exclude=1 segments=0 mmr=none cap=3");
+    ck_assert_int_eq(rc_json_get_num(x, "unknown_categories", &v), 0);
+    ck_assert_double_eq(v, 2.0);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(e, "ndcg"), "without", &v), 0);
+    ck_assert_double_eq(v, 0.15);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(e, "ndcg"), "with", &v), 0);
+    ck_assert_double_eq(v, 0.125);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(e, "ild_category"), "with", &v), 0);
+    ck_assert_double_eq(v, 0.75);
+    ck_assert_int_eq(rc_json_get(rc_json_get(e, "ild_embedding"), "with")->type, RC_JSON_NULL);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(l, "cookie"), "capped", &v), 0);
+    ck_assert_double_eq(v, 20.0);
+    ck_assert_int_eq(rc_json_get_num(rc_json_get(l, "category"), "excluded", &v), 0);
+    ck_assert_double_eq(v, 7.0);
+    ck_assert_ptr_null(rc_json_get(l, "product")); /* not in the build */
+    rc_manifest_release(&r);
+
+    /* without a holdout: no users, hr, ndcg; the diversity pairs stay */
+    rules.have_holdout = 0;
+    ck_assert_int_eq(rc_manifest_write(dir, &m, &info, err), 0);
+    ck_assert_int_eq(rc_manifest_read(dir, &r, err), 0);
+    e = rc_json_get(rc_json_get(r.doc, "rules"), "evaluation");
+    ck_assert_ptr_null(rc_json_get(e, "ndcg"));
+    ck_assert_ptr_null(rc_json_get(e, "users"));
+    ck_assert_ptr_nonnull(rc_json_get(e, "coverage"));
+    rc_manifest_release(&r);
+}
+END_TEST
+
 static Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -408,6 +480,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, test_read_versions);
     tcase_add_test(tc, test_read_refusals);
     tcase_add_test(tc, test_read_unknown_members);
+    tcase_add_test(tc, test_rules_section);
     suite_add_tcase(s, tc);
     return s;
 }

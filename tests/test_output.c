@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "catset.h"
 #include "version.h"
 #include "dataset.h"
 #include "error.h"
@@ -130,10 +131,13 @@ START_TEST(test_write_publish_read)
 {
     struct rb_dataset d;
     ds_init(&d, 6);
-    struct rb_lists cf, img, seg;
+    struct rb_lists cf, img, seg, cat;
     ck_assert_int_eq(rb_lists_init(&cf, 4, 3), 0);
     ck_assert_int_eq(rb_lists_init(&img, 2, 3), 0);
     ck_assert_int_eq(rb_lists_init(&seg, 1, 3), 0);
+    ck_assert_int_eq(rb_lists_init(&cat, 2, 3), 0);
+    set_list(&cat, 0, "c0", RC_SRC_CATEGORY, (uint32_t[]){2, 0}, 2);
+    set_list(&cat, 1, "c1", RC_SRC_CATEGORY, NULL, 0); /* nothing popular: not written */
     set_list(&cf, 0, "cookie-b", RC_SRC_CF, (uint32_t[]){2, 0, 1}, 3);
     set_list(&cf, 1, "cookie-a", RC_SRC_CF, (uint32_t[]){3}, 1);
     set_list(&cf, 2, "cookie-empty", RC_SRC_CF, NULL, 0);
@@ -145,7 +149,7 @@ START_TEST(test_write_publish_read)
     seg.len[0] = 1;
     seg.items[0] = 5;
     seg.scores[0] = 7;
-    const struct rb_lists *lists[RB_OUTPUT_LISTS] = {&cf, &img, &seg};
+    const struct rb_lists *lists[RB_OUTPUT_LISTS] = {&cf, &img, &seg, [RC_DB_CATEGORY] = &cat};
     /* Display fields (as catalog.c stores them): p1 a title and a price,
      * p3 a url; the others none. */
     static struct rb_display display[2] = {{.product = 1, .len = {6, 0, 0, 4, 0}, .at = 0},
@@ -170,7 +174,10 @@ START_TEST(test_write_publish_read)
     ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_PRODUCT], 2);
     ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_SEGMENT], 1);
     ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_ITEMS], 6);
-    ck_assert_uint_eq(o.records, 12);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_CATEGORY], 1);
+    ck_assert_uint_eq(o.vw.manifest.counts[RC_DB_CATSET], 2); /* every category with a product */
+    ck_assert_uint_eq(o.records, 15);
+    ck_assert_uint_eq(o.empty[RC_DB_CATEGORY], 1);
     ck_assert_uint_eq(o.empty[RC_DB_COOKIE], 1);
     ck_assert_uint_eq(o.collisions[RC_DB_COOKIE], 0);
     ck_assert_msg(rb_output_manifest(&o, &cpu_info, err) == 0, "%s", err);
@@ -210,6 +217,28 @@ START_TEST(test_write_publish_read)
     get_list(&c, txn, RC_DB_SEGMENT, "US", buf, sizeof(buf), &source);
     ck_assert_str_eq(buf, "p5");
     ck_assert_int_eq(source, RC_SRC_SEGMENT);
+    get_list(&c, txn, RC_DB_CATEGORY, "c0", buf, sizeof(buf), &source);
+    ck_assert_str_eq(buf, "p2,p0");
+    ck_assert_int_eq(source, RC_SRC_CATEGORY);
+    get_list(&c, txn, RC_DB_CATEGORY, "c1", buf, sizeof(buf), &source);
+    ck_assert_str_eq(buf, "");
+
+    /* catset: each category's products, in stock or not (p5 is out) */
+    for (int cat_i = 0; cat_i < 2; cat_i++) {
+        char name[4];
+        snprintf(name, sizeof(name), "c%d", cat_i);
+        MDB_val v;
+        ck_assert_int_eq(rc_cache_get(&c, txn, RC_DB_CATSET, rc_key(name, 2), &v), 0);
+        ck_assert_msg(rc_catset_check(v.mv_data, v.mv_size, err) == 0, "%s", err);
+        struct rc_catset set;
+        ck_assert_int_eq(rc_catset_open(&set, v.mv_data, v.mv_size), 0);
+        ck_assert_uint_eq(set.count, 3);
+        for (int i = 0; i < 6; i++) {
+            char id[8];
+            snprintf(id, sizeof(id), "p%d", i);
+            ck_assert_int_eq(rc_catset_has(&set, rc_key(id, strlen(id))), i % 2 == cat_i);
+        }
+    }
 
     /* items: every product, category and stock */
     for (int i = 0; i < 6; i++) {
@@ -247,6 +276,7 @@ START_TEST(test_write_publish_read)
     rb_lists_release(&cf);
     rb_lists_release(&img);
     rb_lists_release(&seg);
+    rb_lists_release(&cat);
     rb_dataset_release(&d);
 }
 END_TEST

@@ -343,6 +343,83 @@ START_TEST(test_against_brute_force)
 }
 END_TEST
 
+/* Category lists: each category's in-stock products with events, by the
+ * global list's score (bit for bit), at most n; none without categories. */
+START_TEST(test_categories)
+{
+    struct rb_dataset d;
+    ds_init(&d, 8);
+    const char *names[3] = {"shoes", "hats", "bags"};
+    for (int c = 0; c < 3; c++)
+        intern(&d.categories, names[c]);
+    const uint32_t cat_of[8] = {0, 0, 0, 0, 1, 1, 2, RB_NONE}; /* p3 and p6 have no events, p7 no category */
+    memcpy(d.category, cat_of, sizeof(cat_of));
+    d.in_stock[1] = 0;
+    ev(&d, T0, RB_VIEW, 0, "US", "mobile");
+    ev(&d, T0, RB_PURCHASE, 1, "US", "mobile");
+    ev(&d, T0, RB_CART, 2, "DE", NULL);
+    ev(&d, T0 - 3 * DAY, RB_VIEW, 2, NULL, "tablet");
+    ev(&d, T0, RB_CART, 4, NULL, NULL);
+    ev(&d, T0, RB_VIEW, 5, "US", "desktop");
+    ev(&d, T0, RB_PURCHASE, 7, "US", "desktop");
+    struct rb_train_opts o;
+    opts(&o);
+    o.half_life_days = 7; /* scores that are not small integers */
+    struct rb_lists seg, cat;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_popularity_categories(&seg, &cat, &d, &o, 5, err) == 0, "%s", err);
+    ck_assert_uint_eq(cat.n, 3);
+    for (int c = 0; c < 3; c++) {
+        ck_assert_uint_eq(cat.owner_key[c], rc_key(names[c], strlen(names[c])));
+        ck_assert_uint_eq(cat.source[c], RC_SRC_CATEGORY);
+    }
+    long g = find(&seg, "*", "*");
+    ck_assert_int_ge(g, 0);
+    /* shoes: p2 (cart 3 + decayed view) above p0 (view 1); p1 is out of stock, p3 has no events. */
+    ck_assert_uint_eq(cat.len[0], 2);
+    ck_assert_uint_eq(item(&cat, 0, 0), 2);
+    ck_assert_uint_eq(item(&cat, 0, 1), 0);
+    /* hats: p4 (cart 3) above p5 (view 1). */
+    ck_assert_uint_eq(cat.len[1], 2);
+    ck_assert_uint_eq(item(&cat, 1, 0), 4);
+    ck_assert_uint_eq(item(&cat, 1, 1), 5);
+    ck_assert_uint_eq(cat.len[2], 0); /* bags: p6 never seen */
+    /* Every category entry has the global list's score for it. */
+    for (int c = 0; c < 2; c++)
+        for (int j = 0; j < cat.len[c]; j++) {
+            int found = 0;
+            for (int k = 0; k < seg.len[g]; k++)
+                if (item(&seg, g, k) == item(&cat, c, j)) {
+                    float a = score(&seg, g, k), b = score(&cat, c, j);
+                    ck_assert(memcmp(&a, &b, sizeof(float)) == 0);
+                    found = 1;
+                }
+            ck_assert_msg(found, "category %d entry %d is not in the global list", c, j);
+        }
+    rb_lists_release(&seg);
+    rb_lists_release(&cat);
+
+    /* At most n. */
+    ck_assert_msg(rb_popularity_categories(&seg, &cat, &d, &o, 1, err) == 0, "%s", err);
+    ck_assert_uint_eq(cat.len[0], 1);
+    ck_assert_uint_eq(item(&cat, 0, 0), 2);
+    ck_assert_uint_eq(cat.len[1], 1);
+    rb_lists_release(&seg);
+    rb_lists_release(&cat);
+
+    /* No categories: no lists. */
+    memset(d.category, 0xff, d.products.cap * sizeof(uint32_t));
+    rb_strtab_release(&d.categories);
+    memset(&d.categories, 0, sizeof(d.categories));
+    ck_assert_msg(rb_popularity_categories(&seg, &cat, &d, &o, 5, err) == 0, "%s", err);
+    ck_assert_uint_eq(cat.n, 0);
+    ck_assert_uint_gt(seg.n, 0);
+    rb_lists_release(&seg);
+    rb_lists_release(&cat);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 static Suite *popularity_suite(void)
 {
     Suite *s = suite_create("popularity");
@@ -354,6 +431,7 @@ static Suite *popularity_suite(void)
     tcase_add_test(tc, test_literal_wildcard);
     tcase_add_test(tc, test_empty_and_bad_n);
     tcase_add_test(tc, test_against_brute_force);
+    tcase_add_test(tc, test_categories);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,9 +1,11 @@
 /*
  * test_query.c - edge/query.c: the strict parser of /v1/recs query strings
  * (schemas/http.md, "Parameters"): percent-decoding, limits, repeated and
- * unknown parameters, and the 400 reasons.
+ * unknown parameters, the filters category= and exclude=, and the 400
+ * reasons.
  */
 #include "error.h"
+#include "keys.h"
 #include "query.h"
 #include "record.h"
 
@@ -287,6 +289,108 @@ START_TEST(test_fields)
 }
 END_TEST
 
+static uint64_t key_of(const char *id, size_t len)
+{
+    return rc_key(id, len);
+}
+
+START_TEST(test_filters)
+{
+    ck_assert_int_eq(parse("n=3"), 0);
+    ck_assert_uint_eq(q.ncategories, 0);
+    ck_assert_uint_eq(q.nexclude, 0);
+    ck_assert_int_eq(re_query_filtered(&q), 0);
+    /* empty values are absent */
+    ck_assert_int_eq(parse("category=&exclude="), 0);
+    ck_assert_int_eq(re_query_filtered(&q), 0);
+    ck_assert_int_eq(parse("category&exclude"), 0);
+    ck_assert_int_eq(re_query_filtered(&q), 0);
+    /* keys of the decoded names, in the order given, repeats kept once */
+    ck_assert_int_eq(parse("category=shoes,Hats+%26+caps,a%2Cb,shoes&exclude=p1,p%001,p1"), 0);
+    ck_assert_int_eq(re_query_filtered(&q), 1);
+    ck_assert_uint_eq(q.ncategories, 3);
+    ck_assert(q.categories[0] == key_of("shoes", 5));
+    ck_assert(q.categories[1] == key_of("Hats & caps", 11));
+    ck_assert(q.categories[2] == key_of("a,b", 3)); /* an encoded comma stays inside the name */
+    ck_assert_uint_eq(q.nexclude, 2);
+    ck_assert(q.exclude[0] == key_of("p1", 2));
+    ck_assert(q.exclude[1] == key_of("p\0" "1", 3));
+    ck_assert_int_eq(parse("exclude=x"), 0);
+    ck_assert_int_eq(re_query_filtered(&q), 1);
+    ck_assert_uint_eq(q.ncategories, 0);
+    /* exclude is not products: nothing is on screen */
+    ck_assert_uint_eq(q.nproducts, 0);
+    /* the store is left to cookie, loc, device and products */
+    ck_assert_int_eq(parse("category=c&exclude=e&products=p"), 0);
+    ck_assert_uint_eq(q.store_len, 1);
+}
+END_TEST
+
+START_TEST(test_filter_limits)
+{
+    static char buf[RE_QUERY_MAX + 1];
+    /* RE_CATEGORIES_MAX names of RC_ID_MAX bytes, RE_EXCLUDE_MAX ids */
+    size_t o = (size_t)sprintf(buf, "category=");
+    for (int i = 0; i < RE_CATEGORIES_MAX; i++) {
+        if (i)
+            buf[o++] = ',';
+        memset(buf + o, 'A' + i, RC_ID_MAX);
+        o += RC_ID_MAX;
+    }
+    o += (size_t)sprintf(buf + o, "&exclude=");
+    for (int i = 0; i < RE_EXCLUDE_MAX; i++)
+        o += (size_t)sprintf(buf + o, "%se%d", i ? "," : "", i);
+    buf[o] = 0;
+    ck_assert_int_eq(parse(buf), 0);
+    ck_assert_uint_eq(q.ncategories, RE_CATEGORIES_MAX);
+    ck_assert_uint_eq(q.nexclude, RE_EXCLUDE_MAX);
+    char last[RC_ID_MAX];
+    memset(last, 'A' + RE_CATEGORIES_MAX - 1, sizeof(last));
+    ck_assert(q.categories[RE_CATEGORIES_MAX - 1] == key_of(last, sizeof(last)));
+    ck_assert(q.exclude[RE_EXCLUDE_MAX - 1] == key_of("e49", 3));
+    /* one more of each */
+    strcpy(buf + o, ",e50");
+    assert_refused(buf, RE_QERR_TOO_MANY, RE_PARAM_EXCLUDE);
+    strcpy(buf, "category=");
+    for (int i = 0; i <= RE_CATEGORIES_MAX; i++)
+        sprintf(buf + strlen(buf), "%sc%d", i ? "," : "", i);
+    assert_refused(buf, RE_QERR_TOO_MANY, RE_PARAM_CATEGORY);
+    /* repeats do not count */
+    strcpy(buf, "exclude=");
+    for (int i = 0; i < 3 * RE_EXCLUDE_MAX; i++)
+        sprintf(buf + strlen(buf), "%se%d", i ? "," : "", i % RE_EXCLUDE_MAX);
+    ck_assert_int_eq(parse(buf), 0);
+    ck_assert_uint_eq(q.nexclude, RE_EXCLUDE_MAX);
+    /* too long, after decoding */
+    strcpy(buf, "category=a,");
+    memset(buf + 11, 'c', RC_ID_MAX + 1);
+    buf[11 + RC_ID_MAX + 1] = 0;
+    assert_refused(buf, RE_QERR_TOO_LONG, RE_PARAM_CATEGORY);
+    strcpy(buf, "exclude=");
+    for (int i = 0; i <= RC_ID_MAX; i++)
+        strcat(buf, "%41");
+    assert_refused(buf, RE_QERR_TOO_LONG, RE_PARAM_EXCLUDE);
+    buf[strlen(buf) - 3] = 0; /* RC_ID_MAX bytes: fine */
+    ck_assert_int_eq(parse(buf), 0);
+    /* empty elements, bad encoding, repeated parameters */
+    const char *empty[] = {"a,,b", ",a", "a,", ","};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        snprintf(buf, sizeof(buf), "category=%s", empty[i]);
+        assert_refused(buf, RE_QERR_EMPTY_ID, RE_PARAM_CATEGORY);
+        snprintf(buf, sizeof(buf), "exclude=%s", empty[i]);
+        assert_refused(buf, RE_QERR_EMPTY_ID, RE_PARAM_EXCLUDE);
+    }
+    assert_refused("category=a%2", RE_QERR_ENCODING, RE_PARAM_CATEGORY);
+    assert_refused("exclude=a,%zz", RE_QERR_ENCODING, RE_PARAM_EXCLUDE);
+    assert_refused("category=a&category=b", RE_QERR_REPEATED, RE_PARAM_CATEGORY);
+    assert_refused("exclude=&exclude=b", RE_QERR_REPEATED, RE_PARAM_EXCLUDE);
+    assert_refused("c%61tegory=a&category=b", RE_QERR_REPEATED, RE_PARAM_CATEGORY);
+    /* a refusal leaves nothing half-set for the next parse */
+    ck_assert_int_eq(parse("cookie=c"), 0);
+    ck_assert_int_eq(re_query_filtered(&q), 0);
+}
+END_TEST
+
 START_TEST(test_reasons)
 {
     char r[160];
@@ -297,6 +401,20 @@ START_TEST(test_reasons)
                      "'fields' must list field names from title, url, image_url, price, currency");
     ck_assert_str_eq(re_query_reason(RE_QERR_FIELD_REPEATED, RE_PARAM_FIELDS, r, sizeof(r)),
                      "'fields' names a field more than once");
+    ck_assert_str_eq(re_query_reason(RE_QERR_TOO_MANY, RE_PARAM_PRODUCTS, r, sizeof(r)),
+                     "'products' holds more than 20 ids");
+    ck_assert_str_eq(re_query_reason(RE_QERR_TOO_MANY, RE_PARAM_CATEGORY, r, sizeof(r)),
+                     "'category' holds more than 10 names");
+    ck_assert_str_eq(re_query_reason(RE_QERR_TOO_MANY, RE_PARAM_EXCLUDE, r, sizeof(r)),
+                     "'exclude' holds more than 50 ids");
+    ck_assert_str_eq(re_query_reason(RE_QERR_EMPTY_ID, RE_PARAM_CATEGORY, r, sizeof(r)),
+                     "'category' holds an empty name");
+    ck_assert_str_eq(re_query_reason(RE_QERR_TOO_LONG, RE_PARAM_CATEGORY, r, sizeof(r)),
+                     "a name in 'category' is longer than 256 bytes");
+    ck_assert_str_eq(re_query_reason(RE_QERR_TOO_LONG, RE_PARAM_EXCLUDE, r, sizeof(r)),
+                     "an id in 'exclude' is longer than 256 bytes");
+    ck_assert_str_eq(re_query_reason(RE_QERR_REPEATED, RE_PARAM_EXCLUDE, r, sizeof(r)),
+                     "'exclude' is given more than once");
     for (int e = 0; e < RE_QERR_COUNT; e++)
         for (int p = 0; p < RE_PARAM_COUNT; p++) {
             re_query_reason((enum re_qerr)e, (enum re_param)p, r, sizeof(r));
@@ -322,6 +440,8 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_repeated_and_unknown);
     tcase_add_test(tc, test_query_too_long);
     tcase_add_test(tc, test_fields);
+    tcase_add_test(tc, test_filters);
+    tcase_add_test(tc, test_filter_limits);
     tcase_add_test(tc, test_reasons);
     suite_add_tcase(s, tc);
     return s;

@@ -163,10 +163,11 @@ START_TEST(test_list_encode_limits)
     ck_assert_int_eq(rc_list_encode(NULL, 0, RC_SRC_CF, two_entries, 2), -ENOSPC);
     ck_assert_int_eq(rc_list_encode(out, 15, RC_SRC_CF, NULL, 0), -ENOSPC);
 
-    /* Sources outside 1..5. */
+    /* Sources outside 1..6. */
     ck_assert_int_eq(rc_list_encode(out, sizeof(out), (enum rc_source)0, two_entries, 2), RC_ERANGE);
-    ck_assert_int_eq(rc_list_encode(out, sizeof(out), (enum rc_source)6, two_entries, 2), RC_ERANGE);
+    ck_assert_int_eq(rc_list_encode(out, sizeof(out), (enum rc_source)7, two_entries, 2), RC_ERANGE);
     ck_assert_int_gt(rc_list_encode(out, sizeof(out), RC_SRC_COVIEW, two_entries, 2), 0);
+    ck_assert_int_gt(rc_list_encode(out, sizeof(out), RC_SRC_CATEGORY, two_entries, 2), 0);
 
     /* Id lengths outside 1..RC_ID_MAX. */
     char big[RC_ID_MAX + 1];
@@ -245,7 +246,8 @@ START_TEST(test_list_decode_vectors)
     ck_assert_str_eq(rc_source_name(RC_SRC_GLOBAL), "global");
     ck_assert_str_eq(rc_source_name(0), "unknown");
     ck_assert_str_eq(rc_source_name(RC_SRC_COVIEW), "coview");
-    ck_assert_str_eq(rc_source_name(6), "unknown");
+    ck_assert_str_eq(rc_source_name(RC_SRC_CATEGORY), "category");
+    ck_assert_str_eq(rc_source_name(7), "unknown");
 }
 END_TEST
 
@@ -335,7 +337,7 @@ START_TEST(test_list_bad_header)
     MUTATE(4, 0, RC_EVERSION);
     MUTATE(5, 1, RC_EVERSION); /* version 257: the high byte counts */
     MUTATE(6, 0, RC_EFORMAT);  /* source */
-    MUTATE(6, 6, RC_EFORMAT); /* 5 is coview */
+    MUTATE(6, 7, RC_EFORMAT); /* 6 is category */
     MUTATE(6, 0xff, RC_EFORMAT);
     MUTATE(7, 1, RC_EFORMAT); /* flags */
     MUTATE(7, 0x80, RC_EFORMAT);

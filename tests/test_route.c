@@ -3,9 +3,11 @@
  * fixture cache written through shared/ code: image merge by best score,
  * CF, segment back-off to global, fill-up across tiers, dedupe, exclusion
  * of the products on screen, n limits, corrupt records, and JSON that stays
- * valid whatever bytes the ids hold.
+ * valid whatever bytes the ids hold; the request filters (category= and
+ * exclude=) in every tier, with the overlay and under experiment arms.
  */
 #include "cache.h"
+#include "catset.h"
 #include "experiment.h"
 #include "version.h"
 #include "fixture.h"
@@ -68,6 +70,27 @@ static void fx_item_fields(struct fx *f, const char *id, const char *const *text
     fx_put(f, RC_DB_ITEMS, rc_key(id, strlen(id)), item, (size_t)len);
 }
 
+/* The set record of category cat: ids[0, n) (shared/catset.h). */
+static void cat_set(struct fx *f, const char *cat, const char *const *ids, size_t n)
+{
+    uint64_t keys[32];
+    for (size_t i = 0; i < n; i++)
+        keys[i] = rc_key(ids[i], strlen(ids[i]));
+    n = rc_catset_sort(keys, n);
+    unsigned char rec[RC_CATSET_HEADER + 8 * 32];
+    long len = rc_catset_encode(rec, sizeof(rec), keys, n);
+    if (len <= 0)
+        abort();
+    fx_put(f, RC_DB_CATSET, rc_key(cat, strlen(cat)), rec, (size_t)len);
+}
+
+/* The ranked list of category cat (the category tier). */
+static void cat_list(struct fx *f, const char *cat, const struct fx_entry *e, size_t n)
+{
+    if (fx_list_key(f, RC_DB_CATEGORY, rc_key(cat, strlen(cat)), RC_SRC_CATEGORY, e, n) != 0)
+        abort();
+}
+
 static void build(void)
 {
     const char *tmp = getenv("EDGEREC_TEST_TMP");
@@ -118,6 +141,17 @@ static void build(void)
     fx_segment(f, "*", "tablet", (struct fx_entry[]){E("q", 20)}, 1);
     fx_segment(f, "*", "*", (struct fx_entry[]){E("r", 9), E("s", 8), E("t", 7), E("a", 6), E("k", 5)}, 5);
 
+    /* Categories (request filter category=): the sets, and the lists of
+     * the category tier; shoe1 and shoe2 are in no other list. socks has
+     * no product; "bad" a set record whose header does not decode. */
+    cat_set(f, "shoes", (const char *[]){"a", "b", "e", "i", "r", "x", "y", "shoe1", "shoe2"}, 9);
+    cat_set(f, "hats", (const char *[]){"c", "d", "k", "s", "p2"}, 5);
+    cat_set(f, "bags", (const char *[]){"j", "t", "m", "z", "h"}, 5);
+    cat_set(f, "socks", NULL, 0);
+    fx_put(f, RC_DB_CATSET, rc_key("bad", 3), "ERCS\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 16);
+    cat_list(f, "shoes", (struct fx_entry[]){E("shoe1", 9), E("x", 8), E("shoe2", 7), E("e", 6)}, 4);
+    cat_list(f, "hats", (struct fx_entry[]){E("d", 5), E("c", 4), E("s", 3)}, 3);
+
     struct fx_entry big[150];
     static char names[150][8];
     for (int i = 0; i < 150; i++) {
@@ -125,6 +159,18 @@ static void build(void)
         big[i] = (struct fx_entry){names[i], 0, 1.0f - (float)i / 1000};
     }
     fx_list(f, RC_DB_PRODUCT, "big", 0, big, 150);
+    /* A segment list deeper than RE_FILTER_DEPTH: of category "deep" are
+     * d010 (within the depth) and d070 (beyond it), which the deep list
+     * also ranks, with dz. */
+    struct fx_entry deep[100];
+    static char deep_names[100][8];
+    for (int i = 0; i < 100; i++) {
+        snprintf(deep_names[i], sizeof(deep_names[i]), "d%03d", i);
+        deep[i] = (struct fx_entry){deep_names[i], 0, 100.0f - (float)i};
+    }
+    fx_segment(f, "deeploc", "*", deep, 100);
+    cat_set(f, "deep", (const char *[]){"d010", "d070", "dz"}, 3);
+    cat_list(f, "deep", (struct fx_entry[]){E("d070", 9), E("dz", 8)}, 2);
 
     static char longid[RC_ID_MAX];
     memset(longid, 0xff, sizeof(longid));
@@ -344,7 +390,7 @@ START_TEST(test_fields)
     ck_assert_uint_eq(recs.bad_records, 0); /* not read without fields */
     /* No items: no lookups, the empty answer. */
     route("products=r,s,t,a,k&fields=title");
-    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"image\",\"items\":[]}");
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"image\",\"short\":true,\"items\":[]}");
 }
 END_TEST
 
@@ -698,7 +744,7 @@ START_TEST(test_json_empty_items)
     struct rc_buf b;
     rc_buf_fixed(&b, mem, sizeof(mem));
     re_recs_json(&recs, "v1", &b);
-    ck_assert_str_eq(rc_buf_cstr(&b), "{\"version\":\"v1\",\"route\":\"image\",\"items\":[]}");
+    ck_assert_str_eq(rc_buf_cstr(&b), "{\"version\":\"v1\",\"route\":\"image\",\"short\":true,\"items\":[]}");
 }
 END_TEST
 
@@ -801,6 +847,8 @@ static size_t ref_recs_json(char *o, const struct re_recs *r, const char *versio
         w += (size_t)sprintf(o + w, ",\"rec_id\":\"%.32s\"", r->rec_id);
     if (r->arm)
         w += (size_t)sprintf(o + w, ",\"experiment\":\"%s\",\"arm\":\"%s\"", ref_experiment_id, r->arm->name);
+    if (r->count < r->n)
+        w += (size_t)sprintf(o + w, ",\"short\":true");
     w += (size_t)sprintf(o + w, ",\"items\":[");
     for (unsigned i = 0; i < r->count; i++) {
         const struct re_item *it = &r->items[i];
@@ -833,10 +881,11 @@ START_TEST(test_json_matches_reference)
     ref_experiment_id = x->id;
     srand(11);
     for (int iter = 0; iter < 3000; iter++) {
-        r.route = (uint8_t)(rand() % 6);
+        r.route = (uint8_t)(rand() % (RC_SRC_LAST + 1));
         r.rec_id = rand() % 2 ? "0123456789abcdef0001000000000007" : NULL;
         r.arm = rand() % 2 ? &x->arms[rand() % (int)x->narms] : NULL;
         r.count = (unsigned)(rand() % (iter % 10 == 0 ? RE_N_MAX + 1 : 21));
+        r.n = r.count < RE_N_MAX && rand() % 2 ? r.count + 1 + (unsigned)rand() % (RE_N_MAX - r.count) : r.count;
         for (unsigned i = 0; i < r.count; i++) {
             size_t len = 1 + (size_t)(rand() % (rand() % 8 == 0 ? RC_ID_MAX : 24));
             int plain = rand() % 2;
@@ -854,7 +903,7 @@ START_TEST(test_json_matches_reference)
             case 2: sc = (float)(rand() % 2000) / 8.0f; break;
             default: sc = rand() % 20 == 0 ? NAN : (float)rand();
             }
-            r.items[i] = item_of(rec[i], (uint64_t)i, ids[i], len, sc, (uint8_t)(rand() % 6));
+            r.items[i] = item_of(rec[i], (uint64_t)i, ids[i], len, sc, (uint8_t)(rand() % (RC_SRC_LAST + 1)));
         }
         size_t want_len = ref_recs_json(want, &r, "20260101T000000Z");
         struct rc_buf b;
@@ -924,9 +973,11 @@ END_TEST
 /* A fixed buffer that ends inside the answer overflows exactly where the
  * text stops fitting: every cut gives overflow, the bytes written are a
  * prefix of the answer, nothing is written past the cut. */
-START_TEST(test_json_overflow_at_every_cut)
+static const char *route_arm(const char *query, const struct rc_experiment_arm *arm);
+
+/* Every cut of a fixed buffer for the answer in recs. */
+static void check_every_cut(void)
 {
-    route("products=w&n=9");
     static char want[RE_RECS_JSON_MAX];
     size_t want_len = ref_recs_json(want, &recs, cache.manifest.version);
     char *mem = malloc(want_len + 64);
@@ -945,6 +996,20 @@ START_TEST(test_json_overflow_at_every_cut)
         ck_assert_msg(i == want_len + 64, "cap %zu: byte %zu written", cap, i);
     }
     free(mem);
+}
+
+START_TEST(test_json_overflow_at_every_cut)
+{
+    route("products=w&n=9");
+    check_every_cut();
+    /* a short answer with an id and an arm: every part of the head */
+    struct rc_experiment *x = experiment(EXP_LONG);
+    ref_experiment_id = x->id;
+    route_arm("products=w&n=12&category=hats", &x->arms[0]);
+    recs.rec_id = "0123456789abcdef0001000000000007";
+    ck_assert_uint_eq(recs.count, 4);
+    check_every_cut();
+    rc_experiment_free(x);
 }
 END_TEST
 
@@ -1079,6 +1144,184 @@ START_TEST(test_arm_json)
 }
 END_TEST
 
+/* ---- request filters (schemas/http.md, "Filters") ---- */
+
+/* category=: only products of the asked categories, from every tier, then
+ * the category tier in the order asked. */
+START_TEST(test_category_filters_every_tier)
+{
+    /* global filtered to hats (s, k), then the hats list (d; s is taken) */
+    ck_assert_str_eq(route("n=3&category=hats"), "s,k,d");
+    ck_assert_str_eq(sources(), "global,global,category");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route("n=10&category=hats"), "s,k,d,c");
+    /* the category tier reads the categories in the order asked */
+    ck_assert_str_eq(route("n=10&category=shoes,hats"), "r,s,a,k,shoe1,x,shoe2,e,d,c");
+    ck_assert_str_eq(route("n=10&category=hats,shoes"), "r,s,a,k,d,c,shoe1,x,shoe2,e");
+    ck_assert_str_eq(route("n=10&category=bags,shoes"), "r,t,a,shoe1,x,shoe2,e"); /* bags has no list */
+    ck_assert_str_eq(route("n=10&category=hats,hats"), "s,k,d,c");              /* kept once */
+    /* the browsing merge, then global */
+    ck_assert_str_eq(route("products=p1,p2&category=hats&n=10"), "c,d,s,k");
+    ck_assert_str_eq(sources(), "image,image,global,global");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+    /* one image list: its head is filtered too; p2 is not on screen here */
+    ck_assert_str_eq(route("products=p2&category=shoes&n=2"), "b,a");
+    ck_assert_str_eq(route("products=p1&category=hats&n=3"), "c,p2,s");
+    /* cf, then global; bags has no list */
+    ck_assert_str_eq(route("cookie=c1&category=bags&n=3"), "j,t");
+    ck_assert_str_eq(sources(), "cf,global");
+    /* segments */
+    ck_assert_str_eq(route("loc=de&device=mobile&category=bags,hats&n=4"), "k,m,s,t");
+    ck_assert_str_eq(sources(), "segment,segment,global,global");
+    /* the category tier alone: route names it */
+    ck_assert_str_eq(route("category=shoes&exclude=r,a&n=1"), "shoe1");
+    ck_assert_int_eq(recs.route, RC_SRC_CATEGORY);
+    ck_assert_uint_eq(recs.bad_records, 0);
+    /* the plain path answers as before */
+    ck_assert_str_eq(route("products=p1,p2&n=4"), "b,a,c,d");
+    ck_assert_str_eq(route("n=3"), "r,s,t");
+}
+END_TEST
+
+/* A category the version does not know has no products; one whose set
+ * record is bad neither (and is counted); when none is known no list is
+ * read and the answer is empty, still routed. */
+START_TEST(test_category_unknown_empty_and_bad)
+{
+    ck_assert_str_eq(route("n=5&category=nope"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_uint_eq(recs.bad_records, 0);
+    ck_assert_str_eq(route("products=p1&cookie=c1&loc=de&device=mobile&category=socks&n=10"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_IMAGE);
+    ck_assert_str_eq(route("cookie=c1&category=nope"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL); /* no list was read: the cookie's is not known to be there */
+    ck_assert_str_eq(route("loc=de&category=nope"), "");
+    ck_assert_int_eq(recs.route, RC_SRC_SEGMENT);
+    ck_assert_str_eq(route("category=nope,hats&n=3"), "s,k,d");
+    ck_assert_str_eq(route("category=bad&n=3"), "");
+    ck_assert_uint_eq(recs.bad_records, 1);
+    ck_assert_str_eq(route("category=bad,hats&n=3"), "s,k,d");
+    ck_assert_uint_eq(recs.bad_records, 1);
+    /* with display fields: an empty answer reads nothing more */
+    ck_assert_str_eq(route("category=socks&fields=title"), "");
+}
+END_TEST
+
+/* exclude=: never answered, like the products on screen, and unlike them
+ * they do not select the browsing tier. */
+START_TEST(test_exclude)
+{
+    ck_assert_str_eq(route("n=4&exclude=r,t"), "s,a,k");
+    ck_assert_str_eq(route("products=p1&n=3&exclude=a"), "b,c,p2");
+    ck_assert_str_eq(route("exclude=p1&n=2"), "r,s");
+    ck_assert_int_eq(recs.route, RC_SRC_GLOBAL);
+    ck_assert_str_eq(route("products=p1,p2&exclude=b,c&n=4"), "a,d,r,s");
+    ck_assert_str_eq(route("cookie=c1&exclude=i&n=3"), "a,j,r");
+    /* the fill-up past the first list (the seen-set holds the excluded) */
+    ck_assert_str_eq(route("cookie=c1&exclude=r,s&n=5"), "i,a,j,t,k");
+    ck_assert_str_eq(route("exclude=nothing-like-it&n=3"), "r,s,t");
+    /* with category= */
+    ck_assert_str_eq(route("category=hats&exclude=k,d&n=5"), "s,c");
+    /* RE_EXCLUDE_MAX ids and RE_PRODUCTS_MAX on screen: the seen-set holds them all */
+    char q[4096];
+    size_t o = (size_t)snprintf(q, sizeof(q), "n=100&exclude=r");
+    for (int i = 1; i < RE_EXCLUDE_MAX; i++)
+        o += (size_t)snprintf(q + o, sizeof(q) - o, ",b%03d", i * 2);
+    o += (size_t)snprintf(q + o, sizeof(q) - o, "&products=big");
+    for (int i = 1; i < RE_PRODUCTS_MAX; i++)
+        o += (size_t)snprintf(q + o, sizeof(q) - o, ",b%03d", i * 2 + 1);
+    route(q);
+    /* big's rest, then s, t, a, k */
+    ck_assert_uint_eq(recs.count, 150 - (RE_EXCLUDE_MAX - 1) - (RE_PRODUCTS_MAX - 1) + 4);
+    for (unsigned i = 0; i < recs.count; i++) {
+        const struct re_item *it = &recs.items[i];
+        char id[8] = "";
+        if (it->id_len == 4)
+            memcpy(id, it->id, 4); /* ids are not NUL-terminated */
+        int num = id[0] == 'b' ? atoi(id + 1) : -1;
+        ck_assert_msg(!(it->id_len == 1 && it->id[0] == 'r'), "r is excluded");
+        ck_assert_msg(num < 0 || !((num % 2 == 0 && num >= 2 && num < 2 * RE_EXCLUDE_MAX) ||
+                                   (num % 2 == 1 && num >= 3 && num < 2 * RE_PRODUCTS_MAX)),
+                      "item %u (b%03d) is excluded or on screen", i, num);
+    }
+}
+END_TEST
+
+/* Filters and the overlay together; filters under experiment arms (the
+ * category tier is on where global is). */
+START_TEST(test_filters_with_overlay_and_arms)
+{
+    struct rc_overlay *o = overlay_of((const char *[]){"s"}, 1);
+    scratch.suppress = o;
+    ck_assert_str_eq(route("category=hats&n=3"), "k,d,c");
+    ck_assert_str_eq(route("category=hats&exclude=k&n=3"), "d,c");
+    ck_assert_str_eq(route("exclude=r&n=3"), "t,a,k");
+    scratch.suppress = NULL;
+    rc_overlay_free(o);
+
+    struct rc_experiment *x = experiment(EXP_POLICIES);
+    const char *queries[] = {"category=hats&n=10", "products=p1,p2&category=hats&exclude=d&n=10",
+                             "cookie=c1&exclude=i&n=3", "category=nope", "category=shoes,hats&exclude=r&n=20"};
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+        char want[4096];
+        snprintf(want, sizeof(want), "%s", route(queries[i]));
+        unsigned want_route = recs.route;
+        ck_assert_str_eq(route_arm(queries[i], arm_named(x, "all")), want);
+        ck_assert_uint_eq(recs.route, want_route);
+    }
+    ck_assert_str_eq(route_arm("cookie=c1&category=hats&n=10", arm_named(x, "global-only")), "s,k,d,c");
+    ck_assert_str_eq(route_arm("loc=de&device=mobile&category=hats&n=10", arm_named(x, "no-global")), "k");
+    ck_assert_str_eq(route_arm("cookie=c1&exclude=r&n=3", arm_named(x, "holdout")), "s,t,a");
+    ck_assert_str_eq(route_arm("cookie=c1&products=p2&category=shoes&n=3", arm_named(x, "holdout")), "r,a,shoe1");
+    rc_experiment_free(x);
+}
+END_TEST
+
+/* "short": true exactly when the answer holds fewer than n items. */
+/* Under category=, a list other than a category list is read only
+ * RE_FILTER_DEPTH entries deep: d070 comes from the category tier, not
+ * from the segment list that ranks it 71st. */
+START_TEST(test_category_depth)
+{
+    ck_assert_int_lt(10, RE_FILTER_DEPTH);
+    ck_assert_int_le(RE_FILTER_DEPTH, 70);
+    ck_assert_str_eq(route("loc=deeploc&category=deep&n=3"), "d010,d070,dz");
+    ck_assert_str_eq(sources(), "segment,category,category");
+    /* without the filter the segment list is read as deep as n asks */
+    ck_assert_str_eq(route("loc=deeploc&n=2&exclude=d000"), "d001,d002");
+}
+END_TEST
+
+START_TEST(test_json_short)
+{
+    route("n=10&category=hats");
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"global\",\"short\":true,\"items\":["
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"},"
+                                    "{\"product\":\"k\",\"score\":5,\"source\":\"global\"},"
+                                    "{\"product\":\"d\",\"score\":5,\"source\":\"category\"},"
+                                    "{\"product\":\"c\",\"score\":4,\"source\":\"category\"}]}");
+    route("n=4&category=hats");
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"global\",\"items\":["
+                                    "{\"product\":\"s\",\"score\":8,\"source\":\"global\"},"
+                                    "{\"product\":\"k\",\"score\":5,\"source\":\"global\"},"
+                                    "{\"product\":\"d\",\"score\":5,\"source\":\"category\"},"
+                                    "{\"product\":\"c\",\"score\":4,\"source\":\"category\"}]}");
+    /* without a filter too: the global list holds 5 */
+    route("n=6");
+    ck_assert_ptr_nonnull(strstr(json_of("v1"), "\"route\":\"global\",\"short\":true,\"items\":["));
+    route("n=5");
+    ck_assert_ptr_null(strstr(json_of("v1"), "short"));
+    /* after the id and the arm */
+    struct rc_experiment *x = experiment(EXP_POLICIES);
+    route_arm("category=socks", arm_named(x, "holdout"));
+    recs.rec_id = "0123456789abcdef0002000000000009";
+    ck_assert_str_eq(json_of("v1"), "{\"version\":\"v1\",\"route\":\"global\","
+                                    "\"rec_id\":\"0123456789abcdef0002000000000009\",\"experiment\":\"e1\","
+                                    "\"arm\":\"holdout\",\"short\":true,\"items\":[]}");
+    rc_experiment_free(x);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -1116,6 +1359,12 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_json_overflow_at_every_cut);
     tcase_add_test(tc, test_arm_policies);
     tcase_add_test(tc, test_arm_json);
+    tcase_add_test(tc, test_category_filters_every_tier);
+    tcase_add_test(tc, test_category_unknown_empty_and_bad);
+    tcase_add_test(tc, test_exclude);
+    tcase_add_test(tc, test_filters_with_overlay_and_arms);
+    tcase_add_test(tc, test_json_short);
+    tcase_add_test(tc, test_category_depth);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
  *
  *   <div data-edgerec-widget data-products="p42" data-n="8"
  *        data-cookie="shop_vid" data-catalog="/products.json?ids={ids}"></div>
+ *   <div data-edgerec-widget data-category="shoes" data-exclude="p7,p9"></div>
  *   <script src="/static/edgerec-widget.js" defer></script>
  *
  * Each [data-edgerec-widget] element stays empty until it has items to
@@ -42,6 +43,8 @@
         heading: "Recommended for you",
         loc: "",
         device: "",
+        category: "",          /* only these categories, comma-separated (category=) */
+        exclude: "",           /* never these products, comma-separated (exclude=) */
         rootMargin: "200px",   /* start loading this far before the strip is visible */
         events: ""             /* /v1/event URL; "": derived from endpoint; "off": no beacons */
     };
@@ -61,7 +64,7 @@
         var attrs = {
             endpoint: d.endpoint, n: d.n, timeoutMs: d.timeout, cookie: d.cookie, visitor: d.visitor,
             catalog: d.catalog, link: d.link, heading: d.heading, loc: d.loc, device: d.device,
-            events: d.events
+            events: d.events, category: d.category, exclude: d.exclude
         };
         for (k in attrs)
             if (attrs[k] !== undefined)
@@ -94,17 +97,25 @@
         return c.visitor || readCookie(c.cookie);
     }
 
-    /* The /v1/recs URL; products is split on "," and each id encoded. */
+    /* A comma-separated list parameter: split on ",", empty elements
+     * dropped, at most max sent (recedge's limits), each encoded. */
+    function listParam(q, name, value, max) {
+        if (!value)
+            return;
+        var ids = String(value).split(",").filter(function (s) { return s.length > 0; });
+        if (ids.length)
+            q.push(name + "=" + ids.slice(0, max).map(encodeURIComponent).join(","));
+    }
+
+    /* The /v1/recs URL. */
     function recsUrl(c, withFields) {
         var q = [];
         var visitor = visitorOf(c);
         if (visitor)
             q.push("cookie=" + encodeURIComponent(visitor));
-        if (c.products) {
-            var ids = String(c.products).split(",").filter(function (s) { return s.length > 0; });
-            if (ids.length)
-                q.push("products=" + ids.slice(0, 20).map(encodeURIComponent).join(","));
-        }
+        listParam(q, "products", c.products, 20);
+        listParam(q, "category", c.category, 10);
+        listParam(q, "exclude", c.exclude, 50);
         if (c.loc)
             q.push("loc=" + encodeURIComponent(c.loc));
         if (c.device)

@@ -15,6 +15,13 @@
 #   CONNS="64" ops/bench/edge.sh          the wrk connection counts to run
 #                                         (default "16 32 64")
 #   EVENTS=2000000 ops/bench/edge.sh      fewer events (still 1M cookies)
+#   ops/bench/edge.sh filters             only steps 1, 2, 3d and 4c: the
+#                                         overlay and request filters
+#   BASE=build-before ops/bench/edge.sh filters
+#                                         also the same requests against
+#                                         another build's recedge and
+#                                         bench_route (the plain path
+#                                         before a change), side by side
 #
 # Steps: (1) recgen 1M cookies, 100k products, 64-d embeddings and recbuild
 # (--iterations 3) unless DATA already holds them; (2) id lists for
@@ -34,6 +41,10 @@
 # recedge's RSS, at its default --conn-memory, while wrk holds 10,000
 # keep-alive connections; (6) its RSS with 10,000 idle kept-alive
 # connections and with 10,000 half-sent requests (ops/bench/edge_conns.py).
+# (3d) and (4c): the plain mix against the same mix with an overlay of
+# 10,000 products (drawn uniformly from the catalog) and with request
+# filters (a category= on every request, an exclude= of five products,
+# both), in bench_route and under wrk, rounds alternating.
 # Every server is started by this script and stopped by its PID on exit.
 # Results and the commands are recorded in ops/bench/edge.md.
 set -euo pipefail
@@ -47,9 +58,11 @@ duration=${DURATION:-15s}
 conns_list=${CONNS:-16 32 64}
 events=${EVENTS:-5000000}
 lua=$root/ops/bench/edge_mixed.lua
+only=
 case "${1:-}" in
-    -h|--help) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,50s/^# \{0,1\}//p' "$0"; exit 0 ;;
     '') ;;
+    filters) only=filters ;;
     *) printf 'edge.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
 esac
 
@@ -90,7 +103,7 @@ wait_http() { # url
 mkdir -p "$data"
 gen_args=(--seed 7 --events "$events" --cookies 1000000 --products 100000 --categories 200 --dim 64)
 build_args=(--iterations 3 --n 20 --progress never --log-level warn)
-stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]} / coview lists / display fields"
+stamp="recgen ${gen_args[*]} / recbuild ${build_args[*]} / coview lists / display fields / category lists"
 # Reused only when this build reads it (a new cache format needs a rebuild).
 if [ -L "$data/cache/current" ] && [ "$(cat "$data/bench.stamp" 2> /dev/null)" = "$stamp" ] &&
     "$bin/edge/recctl" --root "$data/cache" verify > /dev/null 2>&1; then
@@ -124,6 +137,11 @@ if [ ! -s "$lists/locations.txt" ]; then
     awk -F, 'NR > 1 && $7 == 0 { print $1, $2, $3; if (++k == 100000) exit }' "$in/truth_cookies.csv" > "$lists/cookies_plain.txt"
     awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$in/truth_segments.csv" > "$lists/locations.txt"
 fi
+if [ ! -s "$lists/categories.txt" ]; then
+    # categories, most products first (the catalog's second column)
+    awk -F, 'NR > 1 { c[$2]++ } END { for (k in c) print c[k], k }' "$data/inputs/catalog.csv" | sort -k1,1nr -k2 |
+        cut -d' ' -f2 > "$lists/categories.txt"
+fi
 
 printf '\n# edge benchmark: %s CPUs (%s), %s GiB RAM, %s\n' "$(nproc)" \
     "$(cpu_model)" \
@@ -132,6 +150,127 @@ printf 'cache: version %s, %s MiB data.mdb, counts %s\n' "$(basename "$version_d
     "$(($(stat -c %s "$version_dir/data.mdb") / 1048576))" "$counts"
 printf 'inputs: recgen %s\n' "${gen_args[*]}"
 printf 'load average at start: %s\n' "$(load)"
+
+# ---- (3d, 4c) the overlay and request filters against the plain mix ----
+# bench_route and wrk on the same requests: plain, with an overlay of
+# 10,000 products, and with filters on every request; with BASE, also the
+# plain mix against that build (the path before a change). Kinds alternate
+# within each round, RUNS rounds; the best bench_route round of each kind
+# and the median wrk req/s are compared.
+filters_bench() {
+    local base_bin=${BASE:-} kinds k r c port pid ovroot ovn=10000
+    if [ -n "$base_bin" ]; then
+        case "$base_bin" in /*) ;; *) base_bin=$root/$base_bin ;; esac
+        for p in edge/recedge tests/bench_route; do
+            [ -x "$base_bin/$p" ] || { printf 'edge.sh: BASE %s is not built\n' "$base_bin/$p" >&2; exit 1; }
+        done
+    fi
+    kinds="plain overlay category exclude both"
+    [ -n "$base_bin" ] && kinds="base $kinds"
+    printf '\n## bench_route: plain mix, overlay of %s products, filters (load average %s)\n' "$ovn" "$(load)"
+    printf 'command: [BENCH_OVERLAY=%s | BENCH_FILTER=category|exclude|both] taskset -c 0 bench_route VERSION_DIR LISTS 100000 5; base: BASE build, plain\n' "$ovn"
+    : > "$scratch/route_kinds.txt"
+    for r in $(seq 1 "$runs"); do
+        for k in $kinds; do
+            local envs=() exe=$bin/tests/bench_route
+            case $k in
+                base) exe=$base_bin/tests/bench_route ;;
+                overlay) envs=(BENCH_OVERLAY=$ovn) ;;
+                category|exclude|both) envs=(BENCH_FILTER=$k) ;;
+            esac
+            env "${envs[@]}" taskset -c 0 "$exe" "$version_dir" "$lists" 100000 5 2> /dev/null > "$scratch/route.$k.$r.txt" || {
+                printf 'edge.sh: bench_route %s failed\n' "$k" >&2; exit 1; }
+            printf '%s %s %s\n' "$k" "$r" "$(sed -n 's/^route+encode .* \([0-9][0-9]*\) ns\/request.*/\1/p' "$scratch/route.$k.$r.txt")" \
+                >> "$scratch/route_kinds.txt"
+        done
+    done
+    for k in $kinds; do
+        printf '%-9s %s; route+encode ns/request by round:%s\n' "$k" \
+            "$(grep '^# answers' "$scratch/route.$k.1.txt" | sed 's/^# answers: //')" \
+            "$(awk -v k="$k" '$1 == k { printf " %s", $3 }' "$scratch/route_kinds.txt")"
+    done
+    awk '{ if (!($1 in best) || $3 < best[$1]) best[$1] = $3 }
+         END {
+             printf "best round, route+encode ns/request:"; for (k in best) printf " %s=%d", k, best[k]; printf "\n"
+             for (k in best) if (k != "plain") printf "RATIO %s / plain = %.3f\n", k, best[k] / best["plain"]
+             if ("base" in best) printf "  target %s: plain within 5 %% of base (ratio plain / base = %.3f)\n",
+                 (best["plain"] <= 1.05 * best["base"]) ? "met   " : "MISSED", best["plain"] / best["base"]
+         }' "$scratch/route_kinds.txt"
+
+    # a second root holding the same version (hard links) with the overlay set
+    ovroot=$scratch/ovroot
+    mkdir -p "$ovroot/versions"
+    cp -al "$version_dir" "$ovroot/versions/"
+    cp "$data/cache/.edgerec-root" "$ovroot/"
+    ln -s "versions/$(basename "$version_dir")" "$ovroot/current"
+    shuf -n "$ovn" --random-source=<(yes) "$lists/products.txt" > "$scratch/overlay.txt"
+    "$bin/edge/recctl" --root "$ovroot" overlay set --from "$scratch/overlay.txt" > /dev/null
+
+    ulimit -n 20000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+    declare -A port_of pid_of
+    for k in plain overlay ${base_bin:+base}; do
+        port=$(free_port)
+        local exe=$bin/edge/recedge croot=$data/cache
+        [ "$k" = base ] && exe=$base_bin/edge/recedge
+        [ "$k" = overlay ] && croot=$ovroot
+        taskset -c 0 "$exe" --root "$croot" --bind 127.0.0.1 --port "$port" --threads 1 \
+            --max-connections 12000 --max-per-ip 0 --log-level warn > "$scratch/recedge.$k.log" 2>&1 &
+        pid=$!
+        pids+=("$pid")
+        port_of[$k]=$port pid_of[$k]=$pid
+        wait_http "http://127.0.0.1:$port/readyz"
+    done
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:${port_of[overlay]}/metrics" | grep -q '^recedge_overlay_products '"$ovn"'$' && break
+        sleep 0.1
+    done
+    curl -fs "http://127.0.0.1:${port_of[overlay]}/metrics" | grep -q '^recedge_overlay_products '"$ovn"'$' || {
+        printf 'edge.sh: the overlay recedge does not report %s suppressed products\n' "$ovn" >&2; exit 1; }
+    c=${conns_list##* }
+    printf '\n## wrk: plain mix, overlay of %s products, filters; %s connections, %s each, recedge --threads 1 on core 0\n' \
+        "$ovn" "$c" "$duration"
+    printf 'command: taskset -c 1 wrk -t1 -c%s -d%s --latency -s edge_mixed.lua URL -- LISTS 1 262144 FILTER\n' "$c" "$duration"
+    printf '| run | kind | result | load average after |\n|---|---|---|---|\n'
+    : > "$scratch/wrk_kinds.txt"
+    local wk=(plain overlay category exclude both)
+    [ -n "$base_bin" ] && wk=(base "${wk[@]}")
+    for r in $(seq 1 "$runs"); do
+        for k in "${wk[@]}"; do
+            local server=plain filter=none
+            case $k in
+                base|overlay) server=$k ;;
+                category|exclude|both) filter=$k ;;
+            esac
+            taskset -c 1 wrk -t1 -c"$c" -d"$duration" --latency -s "$lua" "http://127.0.0.1:${port_of[$server]}" \
+                -- "$lists" 1 262144 "$filter" > "$scratch/wrk.k.txt"
+            printf '| %s | %s | %s | %s |\n' "$r" "$k" "$(sed -n 's/^RESULT //p' "$scratch/wrk.k.txt")" "$(load)" |
+                tee -a "$scratch/wrk_kinds.txt"
+        done
+    done
+    awk '
+        function num(key) { if (match($0, key "=[0-9]+")) return substr($0, RSTART + length(key) + 1, RLENGTH - length(key) - 1) + 0; return -1 }
+        { split($0, f, "|"); k = f[3]; gsub(/ /, "", k); n[k]++; v[k, n[k]] = num("rps"); bad[k] += num("non2xx") + num("errors") }
+        END {
+            for (k in n) {
+                for (i = 2; i <= n[k]; i++) for (j = i; j > 1 && v[k, j - 1] > v[k, j]; j--) { t = v[k, j]; v[k, j] = v[k, j - 1]; v[k, j - 1] = t }
+                m[k] = n[k] % 2 ? v[k, (n[k] + 1) / 2] : (v[k, n[k] / 2] + v[k, n[k] / 2 + 1]) / 2
+            }
+            printf "median req/s:"; for (k in m) printf " %s=%d", k, m[k]; printf "; failed or non-2xx: "
+            for (k in bad) printf " %s=%d", k, bad[k]; printf "\n"
+            for (k in m) if (k != "plain") printf "RATIO %s / plain req/s = %.3f\n", k, m[k] / m["plain"]
+            if ("base" in m) printf "  target %s: plain within 5 %% of base (req/s ratio %.3f)\n",
+                (m["plain"] >= 0.95 * m["base"]) ? "met   " : "MISSED", m["plain"] / m["base"]
+        }' "$scratch/wrk_kinds.txt"
+    for k in plain overlay ${base_bin:+base}; do
+        kill "${pid_of[$k]}" 2> /dev/null || true
+        wait "${pid_of[$k]}" 2> /dev/null || true
+    done
+}
+if [ "$only" = filters ]; then
+    filters_bench
+    printf 'load average at the end: %s\n' "$(load)"
+    exit 0
+fi
 
 # ---- (3) in-process microbenchmark ----
 printf '\n## bench_route (load average %s)\n' "$(load)"

@@ -1,7 +1,7 @@
 -- ops/bench/edge_mixed.lua - a mixed GET /v1/recs load for wrk.
 --
 --   wrk -t1 -c64 -d15s --latency -s ops/bench/edge_mixed.lua \
---       http://127.0.0.1:PORT -- LISTS_DIR [SEED [RING]]
+--       http://127.0.0.1:PORT -- LISTS_DIR [SEED [RING [FILTER]]]
 --
 -- init() draws RING (default 262144) requests of the mix once; request()
 -- returns them in turn, starting over at the end.
@@ -25,6 +25,10 @@
 --   20 % new        an unknown random cookie, a Zipf-ish location and a
 --                   device (mobile 60 %, desktop 30 %, tablet 10 %)
 --   n = 10, or 20 for 10 % of requests.
+-- FILTER (default none) adds request filters (schemas/http.md) to every
+-- request once the whole ring is drawn, so the requests are otherwise the
+-- same: "category" a category=, Zipf-ish over LISTS_DIR/categories.txt
+-- (largest first); "exclude" an exclude= of five Zipf-ish products; "both".
 -- "Zipf-ish": rank = floor((N+1)^u) for u uniform in [0, 1), so that
 -- P(rank <= k) = log(k)/log(N+1), a Zipf law of exponent 1.
 --
@@ -98,13 +102,26 @@ local function draw()
         path = string.format("/v1/recs?cookie=%s&loc=%s&device=%s&n=%d", hex16(), zipf(locations),
                              devices[random(1, #devices)], n)
     end
-    return wrk.format("GET", path)
+    return path
 end
 
 -- The requests are drawn once, in init(), into a ring that request() walks:
 -- drawing costs wrk's thread several times what sending does, and a client
 -- that saturates its core measures its own queueing, not the server's.
 local ring, ring_size, ring_at = {}, 262144, 0
+local categories = {}
+
+local function with_filter(path, filter)
+    if filter == "category" or filter == "both" then
+        path = path .. "&category=" .. zipf(categories)
+    end
+    if filter == "exclude" or filter == "both" then
+        local ids = {}
+        for i = 1, 5 do ids[i] = zipf(products) end
+        path = path .. "&exclude=" .. table.concat(ids, ",")
+    end
+    return path
+end
 
 function init(args)
     local dir = args[1] or "."
@@ -114,7 +131,12 @@ function init(args)
     read_lines(dir .. "/locations.txt", locations)
     math.randomseed(tonumber(args[2] or "1")) -- the same request sequence on every run
     ring_size = tonumber(args[3] or ring_size)
+    local filter = args[4] or "none"
+    assert(filter == "none" or filter == "category" or filter == "exclude" or filter == "both",
+           "edge_mixed.lua: FILTER must be none, category, exclude or both")
     for i = 1, ring_size do ring[i] = draw() end
+    if filter == "category" or filter == "both" then read_lines(dir .. "/categories.txt", categories) end
+    for i = 1, ring_size do ring[i] = wrk.format("GET", with_filter(ring[i], filter)) end
 end
 
 function request()

@@ -11,6 +11,9 @@ Pages:
   /                 home page: "Recommended for you" (the visitor's cookie id)
   /p/ID             product page: the product, "Similar products", more of
                     its category and, at the foot, "Recommended for you"
+  /c/NAME           category page: "Popular in NAME" (the widget with
+                    data-category, and the products the page lists in
+                    data-exclude), then the category's products
   /?visitor=ID      becomes visitor ID (sets the shop_vid cookie; a demo aid)
   /img/ID.svg       a generated picture of the product
   /products.json?ids=ID,ID   product data for the widget's fallback
@@ -208,9 +211,13 @@ class Shop:
 
     def home(self, visitor):
         tiles = "\n".join(self.tile(pid) for pid in self.home_products)
+        cats = " ".join('<a href="/c/%s">%s</a>' % (html.escape(urllib.parse.quote(c, safe=""), quote=True),
+                                                     html.escape(c.replace("-", " ")))
+                        for c in sorted(self.catalog.categories) if c)
         body = ('<p class="who">Visitor id <code>%s</code></p>\n'
                 '<div id="recs" data-edgerec-widget data-n="%d" data-heading="Recommended for you"></div>\n'
-                '<h2>Our products</h2>\n<ul class="grid">\n%s\n</ul>' % (html.escape(visitor), self.n, tiles))
+                '<h2>Our products</h2>\n<ul class="grid">\n%s\n</ul>\n<p class="who">Categories: %s</p>'
+                % (html.escape(visitor), self.n, tiles, cats))
         return self.page("Home", body)
 
     def product(self, pid, visitor):
@@ -231,6 +238,21 @@ class Shop:
                  '<div id="foot" data-edgerec-widget data-n="%d" data-heading="Recommended for you"></div>\n'
                  % (html.escape(p["category"]), "\n".join(self.tile(i) for i in more), self.n))
         return self.page(p["title"], body)
+
+    def category(self, cat, visitor):
+        """A category page: a strip of recommendations within the category
+        (category=), which never repeats the products listed below it
+        (exclude=, at most 50), then the listing."""
+        listed = self.catalog.categories[cat][:self.more_products]
+        q = html.escape(cat, quote=True)
+        body = ('<h1>%s</h1>\n<p class="who">Visitor id <code>%s</code></p>\n'
+                '<div id="category" data-edgerec-widget data-category="%s" data-exclude="%s" data-n="%d" '
+                'data-heading="Popular in %s"></div>\n'
+                '<h2>All %s</h2>\n<ul class="grid">\n%s\n</ul>'
+                % (html.escape(cat.replace("-", " ")), html.escape(visitor), q,
+                   html.escape(",".join(listed[:50]), quote=True), self.n, html.escape(cat.replace("-", " ")),
+                   html.escape(cat.replace("-", " ")), "\n".join(self.tile(i) for i in listed)))
+        return self.page(cat, body)
 
     def products_json(self, ids):
         out = {}
@@ -328,6 +350,10 @@ class Handler(BaseHTTPRequestHandler):
             vid, set_cookie = self.visitor(query)
             body = shop.product(pid, vid) if pid is not None else shop.home(vid)
             return self.send(200, "text/html; charset=utf-8", body, [("Cache-Control", "no-store")] + set_cookie)
+        if path.startswith("/c/") and path[3:] in shop.catalog.categories and path[3:]:
+            vid, set_cookie = self.visitor(query)
+            return self.send(200, "text/html; charset=utf-8", shop.category(path[3:], vid),
+                             [("Cache-Control", "no-store")] + set_cookie)
         return self.not_found()
 
     def static(self, f):

@@ -8,6 +8,9 @@
 #     and device skew;
 #   - bought and out-of-stock products appear in no list; items match the
 #     catalog;
+#   - each category's product set (catset) is exactly its catalog products,
+#     and its list (category) holds its in-stock products ranked by their
+#     global-list score;
 #   - the version verifies against its manifest, which holds the documented
 #     sections;
 #   - a second build with the same inputs and seed, and a build reading the
@@ -132,6 +135,60 @@ n=$(awk -F'\t' 'FILENAME == ARGV[1] { want[$1] = $2 "\t" $3; next } want[$2] != 
 [ "$n" -eq 0 ] || fail "$n items disagree with the catalog"
 [ "$(wc -l < "$tmp/items.tsv")" -eq "$(wc -l < "$tmp/catalog.tsv")" ] || fail "items and catalog differ in size"
 ok "no bought or out-of-stock product in any list; items match the catalog"
+
+# ---- category data: each category's product set and popular list ----
+cut -f2 "$tmp/catalog.tsv" | sort -u > "$tmp/categories.txt"
+dump "$tmp/a" catset "$tmp/categories.txt" > "$tmp/catset.tsv"
+dump "$tmp/a" category "$tmp/categories.txt" > "$tmp/category.tsv"
+python3 - "$tmp" "$m" > "$tmp/category.figures" << 'PY' || fail "category data"
+import collections, json, sys
+tmp, manifest = sys.argv[1], json.load(open(sys.argv[2]))
+cat, stock, key = {}, {}, {}
+for line in open(tmp + "/catalog.tsv"):
+    p, c, s = line.rstrip("\n").split("\t")
+    cat[p], stock[p] = c, s == "1"
+for line in open(tmp + "/items.tsv"):
+    k, p, _c, _s = line.rstrip("\n").split("\t")
+    key[p] = k
+members = collections.defaultdict(set)
+for line in open(tmp + "/catset.tsv"):
+    c, _rank, k = line.rstrip("\n").split("\t")
+    members[c].add(k)
+want = collections.defaultdict(set)
+for p, c in cat.items():
+    want[c].add(key[p])
+assert members == want, "catset differs from the categories of the catalog"
+assert manifest["counts"]["catset"] == len(want), manifest["counts"]
+seg_n = manifest["parameters"]["segment_n"]
+glob = {}
+for line in open(tmp + "/seg.tsv"):
+    owner, src, _rank, p, score = line.rstrip("\n").split("\t")
+    if owner == "*|*":
+        glob[p] = score
+lists = collections.defaultdict(list)
+for line in open(tmp + "/category.tsv"):
+    c, src, rank, p, score = line.rstrip("\n").split("\t")
+    assert src == "category", line
+    lists[c].append((int(rank), p, score))
+assert manifest["counts"]["category"] == len(lists), manifest["counts"]
+same = 0
+for c, ents in lists.items():
+    assert 1 <= len(ents) <= seg_n, (c, len(ents))
+    for j, (rank, p, score) in enumerate(ents):
+        assert rank == j + 1 and cat[p] == c and stock[p], (c, rank, p)
+        assert j == 0 or float(ents[j - 1][2]) >= float(score), (c, rank)
+        if p in glob:
+            assert glob[p] == score, (c, p, glob[p], score)
+            same += 1
+listed = {p for ents in lists.values() for _r, p, _s in ents}
+in_global = sum(1 for p in glob if p in listed)
+assert in_global >= 0.9 * len(glob), (in_global, len(glob))
+print(len(want), len(lists), sum(len(e) for e in lists.values()), same, in_global, len(glob))
+PY
+read -r nsets nlists nentries nsame nglobal glen < "$tmp/category.figures"
+ok "category data: $nsets product sets equal the catalog's categories; $nlists category lists," \
+    "$nentries entries, all in their category and in stock, ranked; $nsame scores equal the global list's;" \
+    "$nglobal of the global list's $glen products are in their category's list"
 
 # ---- determinism: same inputs and seed; events from stdin ----
 "$recbuild" --events "$data/events.csv" --out "$tmp/b" "${common[@]}" > /dev/null 2> "$tmp/b.log" \

@@ -51,10 +51,11 @@ done
 
 # ---- verify ----
 expect 0 "$recctl" --root "$root" verify
-has "$out" "ok $v1: 129 records" "verify current"
+has "$out" "ok $v1: 143 records" "verify current"
 expect 0 "$recctl" --root "$root" verify --json $v2
 has "$out" '"ok":true' "verify --json"
-has "$out" '"records":{"cookie":20,"product":50,"segment":9,"coview":0,"cookie_b":0,"items":50}' "verify --json counts"
+has "$out" '"records":{"cookie":20,"product":50,"segment":9,"coview":0,"cookie_b":0,"category":7,"items":50,"catset":7}' \
+    "verify --json counts"
 expect 0 "$recctl" verify "$root/versions/$v2"   # a directory, no root
 # A record whose own checksum is wrong, under a manifest that matches the file.
 expect 1 "$recctl" --root "$root" verify $v3
@@ -135,6 +136,16 @@ has "$out" '"product":"p4","category":"c4","in_stock":false' "get items"
 key=$(printf '%s' "$out" | sed -n 's/.*"key":"\([0-9a-f]*\)".*/\1/p')
 expect 0 "$recctl" --root "$root" get items --key "$key"
 has "$out" '"product":"p4"' "get items --key"
+# Category c4 is p4, p11, .. p46; p4 and p39 are out of stock: in its set,
+# not in its list.
+expect 0 "$recctl" --root "$root" get category c4
+has "$out" '"db":"category","id":"c4"' "get category"
+has "$out" '"source":"category","count":5' "get category"
+has "$out" '{"product":"p11","score":1,"source":"category"}' "get category first entry"
+expect 0 "$recctl" --root "$root" get catset c4
+has "$out" '"db":"catset","id":"c4"' "get catset"
+has "$out" '"count":7,"keys":[' "get catset"
+has "$out" "\"$key\"" "get catset holds p4's key"
 expect 1 "$recctl" --root "$root" get cookie nobody
 has "$err" "not found" "get of a missing cookie"
 

@@ -39,7 +39,7 @@ rc=0
 "$recctl" --root "$root" report "$v2" --compare "$v1" --out "$tmp/two.html" || fail "report --compare exited with $?"
 "$recctl" --root "$root" report "$v1" > "$tmp/stdout.html" || fail "report to stdout exited with $?"
 "$recctl" --root "$root" --json diff "$v1" "$v2" > "$tmp/diff.json" || fail "diff exited with $?"
-for db in cookie product segment coview; do
+for db in cookie product segment coview category; do
     "$cachedump" "$root/versions/$v2" "$db" > "$tmp/$db.tsv" || fail "cachedump $db exited with $?"
 done
 ls "$tmp"/*.html > /dev/null
@@ -120,7 +120,7 @@ check("segments.absent" in two, "the page does not say that per-segment metrics 
 # Coverage and the popularity-bias curve, from the dumped lists.
 catalog = m2["counts"]["items"]
 slots_all, lists_all = collections.Counter(), 0
-for db in ("cookie", "product", "segment", "coview"):
+for db in ("cookie", "product", "segment", "coview", "category"):
     slots, owners = collections.Counter(), set()
     for line in open("%s/%s.tsv" % (tmp, db)):
         owner, _src, _rank, product, _score = line.rstrip("\n").split("\t")
@@ -128,7 +128,7 @@ for db in ("cookie", "product", "segment", "coview"):
         owners.add(owner)
     slots_all.update(slots)
     for key, counter in ((db, slots), ("all", slots_all)):
-        if key == "all" and db != "coview":
+        if key == "all" and db != "category":
             continue
         total = sum(counter.values())
         n = max(catalog, len(counter))

@@ -3,9 +3,11 @@
  * file, read from a memfd, followed by a small events file so that the
  * catalog's products meet the events'. A product is in stock only when
  * the catalog lists it, every product has a category index that exists,
- * and the row counts add up.
+ * the row counts add up, and each created_at kept names a catalog product,
+ * once.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dataset.h"
@@ -41,6 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(d.in_stock[i] <= d.in_catalog[i]);
             FUZZ_CHECK(d.category[i] == RB_NONE || d.category[i] < d.categories.n);
         }
+        FUZZ_CHECK(d.created_n <= d.stats.catalog_rows);
+        uint8_t *dated = calloc(d.products.n ? d.products.n : 1, 1);
+        FUZZ_CHECK(dated != NULL);
+        for (size_t i = 0; i < d.created_n; i++) {
+            uint32_t p = d.created[i].product;
+            FUZZ_CHECK(p < d.products.n && d.in_catalog[p] && !dated[p]);
+            dated[p] = 1;
+        }
+        free(dated);
     } else {
         FUZZ_CHECK(rc == RC_EFORMAT || rc == RC_EEMPTY);
         FUZZ_CHECK(err[0] != 0);

@@ -2,7 +2,8 @@
  * fuzz_query.c - re_query_parse and re_pct_decode (edge/query.h) on any
  * bytes. Besides the sanitizers, it checks the header's promises on every
  * accepted query: ids inside q->store with 1..RC_ID_MAX bytes, no product
- * twice, n within RE_N_MIN..RE_N_MAX, and a raw query that is itself well
+ * twice, no category or excluded key twice and none past its bound, n
+ * within RE_N_MIN..RE_N_MAX, and a raw query that is itself well
  * percent-encoded and at most RE_QUERY_MAX bytes.
  */
 #include <stdint.h>
@@ -41,6 +42,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(q.store_len <= sizeof(q.store));
         FUZZ_CHECK(q.n >= RE_N_MIN && q.n <= RE_N_MAX);
         FUZZ_CHECK(q.nproducts <= RE_PRODUCTS_MAX);
+        FUZZ_CHECK(q.ncategories <= RE_CATEGORIES_MAX && q.nexclude <= RE_EXCLUDE_MAX);
+        for (unsigned i = 0; i < q.ncategories; i++)
+            for (unsigned j = 0; j < i; j++)
+                FUZZ_CHECK(q.categories[j] != q.categories[i]);
+        for (unsigned i = 0; i < q.nexclude; i++)
+            for (unsigned j = 0; j < i; j++)
+                FUZZ_CHECK(q.exclude[j] != q.exclude[i]);
         FUZZ_CHECK((q.fields & ~RC_FIELDS_ALL) == 0);
         check_id(&q, &q.cookie, 0);
         check_id(&q, &q.loc, 0);
