@@ -7,6 +7,10 @@
  *          -> exploration -> (rules, builder/rules.h) -> (holdout evaluation)
  *          -> write + manifest -> publish, flip, prune
  *
+ * --stage train|score|merge runs it in parts with files between them
+ * (stages.h, schemas/stages.md): ALS in train, CF scoring in N shards, the
+ * rest in merge, with the same lists as the one command.
+ *
  * Everything the run can be told lives in struct rb_config, filled from the
  * option table below (which also prints --help), checked once by
  * check_config, then passed as const. Exit codes: see EXIT_* and --help.
@@ -47,6 +51,7 @@
 #include "rules.h"
 #include "score.h"
 #include "session.h"
+#include "stages.h"
 #include "train.h"
 #include "tune.h"
 
@@ -79,6 +84,7 @@ struct rb_config {
     struct rb_knn_opts knn;
     struct rb_coview_opts coview;
     struct rb_explore_opts explore; /* --explore-age-days, --explore-share (seed: --seed) */
+    struct rb_stage_opts stage;   /* --stage, --work, --shard, --shards (stages.h) */
     double session_gap_min;       /* --session-gap, minutes */
     double blend_weight;          /* --blend-weight; < 0: auto */
     int score_method;             /* enum rb_score_method */
@@ -158,6 +164,7 @@ static int set_map_event(void *cfg, const struct rc_opt *o, const char *arg, cha
 static int set_preset(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 static int set_tune(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 static int set_blend(void *cfg, const struct rc_opt *o, const char *arg, char *err);
+static int set_shard(void *cfg, const struct rc_opt *o, const char *arg, char *err);
 
 #define C(field) offsetof(struct rb_config, field)
 
@@ -325,6 +332,18 @@ static const struct rc_opt options[] = {
      .help = "versions kept under versions/ (0: keep all); current always stays"},
     {.name = "no-flip", .arg = NULL, .type = RC_OPT_FLAG, .off = C(no_flip),
      .help = "publish the version but leave current as it is (a rollout job verifies, then flips)"},
+    {.name = "stage", .arg = "all|train|score|merge", .type = RC_OPT_CHOICE, .off = C(stage.stage),
+     .choices = rb_stage_names,
+     .help = "run one stage of a build a scheduler spreads over machines (schemas/stages.md): train writes the "
+     "factors to --work, score one --shard of the cookies' CF lists, merge checks every shard and builds, verifies "
+     "and publishes the version as the one-command build (all) does, with the same lists; every stage takes the "
+     "same inputs and flags"},
+    {.name = "work", .arg = "DIR", .type = RC_OPT_STR, .off = C(stage.work),
+     .help = "--stage: the folder the stages share (factors, train.txt, shard files); on a shared file system"},
+    {.name = "shard", .arg = "I/N", .type = RC_OPT_CUSTOM, .set = set_shard,
+     .help = "--stage score: score shard I (0-based) of N, a range of the cookies with a CF list"},
+    {.name = "shards", .arg = "N", .type = RC_OPT_U32, .off = C(stage.shards), .min = 1, .max = RB_SHARDS_MAX,
+     .help = "--stage merge: how many shards the score stages wrote (each must be there)"},
     {.name = "device", .arg = "auto|cpu|gpu", .type = RC_OPT_CHOICE, .off = C(device), .choices = device_names,
      .help = "where ALS, CF scoring and exact kNN run; gpu fails (exit 1) without CUDA or a device; auto uses cpu then"},
 
@@ -353,11 +372,12 @@ static void usage(FILE *f)
                "location x device segment. The version is\n"
                "written under ROOT/.staging, verified, renamed into ROOT/versions/<id> and ROOT/current\n"
                "is flipped to it. On any failure or interruption current is left as it was.\n"
-               "stdout gets the new version id (with --tune-only: the parameter file's path); logs and the\n"
-               "summary go to stderr.\n");
+               "stdout gets the new version id (with --tune-only: the parameter file's path; --stage train:\n"
+               "the --work folder; --stage score: the shard file); logs and the summary go to stderr.\n");
     rc_opt_usage(f, options, &def, 0, 99);
     fprintf(f, "\nExit status:\n"
-               "  0  the version was published (and current flipped unless --no-flip)\n"
+               "  0  the version was published (and current flipped unless --no-flip); --stage train or score:\n"
+               "     its files were written\n"
                "  1  the build failed or was interrupted (SIGINT, SIGTERM); nothing was published\n"
                "  2  bad command line or --params file\n"
                "  3  unusable input: more malformed or unknown-type event lines than --max-bad-ratio, no usable rows,\n"
@@ -387,6 +407,12 @@ static int set_events(void *cfg, const struct rc_opt *o, const char *arg, char *
         return rc_fail(err, RC_ERANGE, "at most %d --events files", MAX_EVENT_FILES);
     c->events[c->nevents++] = arg;
     return 0;
+}
+
+static int set_shard(void *cfg, const struct rc_opt *o, const char *arg, char *err)
+{
+    (void)o;
+    return rb_stage_parse_shard(&((struct rb_config *)cfg)->stage, arg, err);
 }
 
 static int set_map(void *cfg, const struct rc_opt *o, const char *arg, char *err)
@@ -609,7 +635,13 @@ static int check_config(struct rb_config *c, char *err)
         return 0;
     if (!c->nevents)
         return rc_fail(err, RC_EFORMAT, "--events is required");
-    if (!c->out && !c->tune_only)
+    int rc_stage = rb_stage_check(&c->stage, err);
+    if (rc_stage)
+        return rc_stage;
+    if (c->stage.stage != RB_STAGE_ALL && (c->tune_only || c->cf_b_params || c->device == DEVICE_GPU))
+        return rc_fail(err, RC_EFORMAT, "--stage %s: --tune-only, --cf-b-params and --device gpu are not available "
+                       "in a staged build", rb_stage_names[c->stage.stage]);
+    if (!c->out && !c->tune_only && (c->stage.stage == RB_STAGE_ALL || c->stage.stage == RB_STAGE_MERGE))
         return rc_fail(err, RC_EFORMAT, "--out is required");
     if (c->params) {
         int rc = read_params(c, err);
@@ -764,6 +796,7 @@ struct build {
     size_t ninputs;
     double t_start;
     double ms_checksum;
+    const char *stage_file;        /* --stage train|score: the file written (stdout) */
 };
 
 static void build_release(struct build *b)
@@ -908,6 +941,9 @@ static int run_tune(struct build *b, int *bad_input, char *err)
 {
     const struct rb_config *c = b->cfg;
     unsigned pinned;
+    /* The later stages use the parameters the train stage used (and maybe tuned). */
+    if (c->stage.stage == RB_STAGE_SCORE || c->stage.stage == RB_STAGE_MERGE)
+        return rb_stage_read_params(&c->stage, &b->params, err);
     if (tune_plan(c, &pinned) != 0)
         return 0;
     struct rb_tune_opts o;
@@ -1063,15 +1099,26 @@ static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t
     rc_log(RC_LOG_INFO, st->train, "rows=%" PRIu32 " products=%" PRIu32 " nnz=%" PRIu64, t->ui.rows, t->ui.cols,
            t->ui.nnz);
 
+    int staged = c->stage.stage; /* a staged build's CF: stages.h */
     stage(b, st->als, NULL);
-    if ((rc = b->backend->als_train(&b->model, t, &p->als, err)) != 0)
+    if ((rc = staged == RB_STAGE_SCORE || staged == RB_STAGE_MERGE
+                  ? rb_stage_read_factors(&c->stage, t, &b->d, &b->model, err)
+                  : b->backend->als_train(&b->model, t, &p->als, err)) != 0)
         return rc;
     stage_end(b);
+    if (staged == RB_STAGE_TRAIN)
+        return rb_stage_write_train(&c->stage, p, t, &b->d, &b->model, err);
 
+    uint32_t depth = rb_rules_depth(c->rules_parsed, st->db, c->n);
     stage(b, st->score, NULL);
-    if ((rc = b->backend->score_cf(lists, &b->model, t, &b->d, rb_rules_depth(c->rules_parsed, st->db, c->n),
-                                   !c->keep_bought,
-                                   (enum rb_score_method)c->score_method, err)) != 0)
+    if (staged == RB_STAGE_SCORE)
+        return rb_stage_score(&c->stage, &b->model, t, &b->d, depth, !c->keep_bought,
+                              (enum rb_score_method)c->score_method, &b->stage_file, err);
+    if ((rc = staged == RB_STAGE_MERGE
+                  ? rb_stage_merge_shards(&c->stage, &b->model, t, &b->d, depth,
+                                          (enum rb_score_method)c->score_method, lists, err)
+                  : b->backend->score_cf(lists, &b->model, t, &b->d, depth, !c->keep_bought,
+                                         (enum rb_score_method)c->score_method, err)) != 0)
         return rc;
     stage_end(b);
     if ((rc = rb_eval_health_n(health, lists, &b->model, t, c->n, err)) != 0) /* the first --n: what a list stores */
@@ -1271,6 +1318,8 @@ static int run_models(struct build *b, int *bad_input, char *err)
 
     if ((rc = run_cf(b, &b->params, &b->t, &b->cf, &b->health, &cf_stages_a, bad_input, err)) != 0)
         return rc;
+    if (c->stage.stage == RB_STAGE_TRAIN || c->stage.stage == RB_STAGE_SCORE)
+        return 0; /* their files are written: the merge stage does the rest */
     b->have_cf = 1;
     if ((rc = run_cf_b(b, bad_input, err)) != 0 || (rc = run_knn(b, err)) != 0 || (rc = run_coview(b, err)) != 0)
         return rc;
@@ -1846,7 +1895,7 @@ int main(int argc, char **argv)
 
     /* The backend, chosen once: the GPU's when asked for or usable, else the CPU's. */
     b.backend = &rb_backend_cpu;
-    if (c->device != DEVICE_CPU) {
+    if (c->device != DEVICE_CPU && c->stage.stage == RB_STAGE_ALL) { /* the stages score on the CPU */
         int g = rb_backend_gpu_open(&b.backend, err);
         if (g != 0 && c->device == DEVICE_GPU) {
             rc_log(RC_LOG_ERROR, "device", "msg=\"--device gpu: %s\" code=%d", err, g);
@@ -1873,7 +1922,8 @@ int main(int argc, char **argv)
         rc = run_models(&b, &bad_input, err);
     if (!rc && c->tune_out)
         rc = write_params(&b, err);
-    if (!rc && !c->tune_only)
+    int stops = c->stage.stage == RB_STAGE_TRAIN || c->stage.stage == RB_STAGE_SCORE;
+    if (!rc && !c->tune_only && !stops)
         rc = run_output(&b, err);
     rb_progress_stop(&b.progress);
 
@@ -1887,9 +1937,9 @@ int main(int argc, char **argv)
             rc_log(RC_LOG_ERROR, "failed", "code=%d error=\"%s\" msg=\"%s\"", rc, rc_strerror(rc), err);
         }
         code = bad_input && !cancel_signal ? EXIT_BAD_INPUT : EXIT_FAILED;
-    } else if (c->tune_only) {
+    } else if (c->tune_only || stops) {
         rb_progress_clear(&b.progress);
-        printf("%s\n", c->tune_out);
+        printf("%s\n", stops ? (b.stage_file ? b.stage_file : c->stage.work) : c->tune_out);
         if (fflush(stdout) != 0)
             code = EXIT_FAILED;
     } else {

@@ -89,7 +89,18 @@
 #                           "--partition=build --time=50 --cpus-per-task=8 --mem=16G"
 #                                                            [EDGEREC_SLURM_FLAGS]
 #   --slurm-script FILE     the batch script (default: slurm/build.sbatch
-#                           beside this script)              [EDGEREC_SLURM_SCRIPT]
+#                           beside this script; with --shards above 1,
+#                           slurm/stage.sbatch)               [EDGEREC_SLURM_SCRIPT]
+#   --shards N              with --scheduler slurm: the build in stages
+#                           (schemas/stages.md) through ops/slurm/sharded.sh:
+#                           a train job, a job array of N score shards and a
+#                           merge job, each waiting for the one before
+#                           (afterok); this job waits on the merge as on
+#                           build.sbatch, and names the failed job or array
+#                           task in its log. The stages share
+#                           <root>/.runs/RUN/, removed when the merge ends
+#                           COMPLETED (a failed run's stays, the newest 2).
+#                           1 (default): the one batch job  [EDGEREC_SHARDS]
 #
 # Exit codes (one per failure class; the last log line names it):
 #   0  published a new version
@@ -140,7 +151,9 @@ scheduler=${EDGEREC_SCHEDULER:-local}
 slurm_flags=${EDGEREC_SLURM_FLAGS:-}
 slurm_script=${EDGEREC_SLURM_SCRIPT:-}
 slurm_job=
+slurm_jobs=   # with --shards: every job submitted (train, array, merge), for cancelling
 slurm_done=0
+shards=${EDGEREC_SHARDS:-1}
 skip_gates=0
 skip_quality_gate=0
 
@@ -175,6 +188,7 @@ while [ $# -gt 0 ]; do
         --scheduler) scheduler=$2 ;;
         --slurm-flags) slurm_flags=$2 ;;
         --slurm-script) slurm_script=$2 ;;
+        --shards) shards=$2 ;;
         *) log error usage msg="unknown option $opt (see --help)" exit=2; exit 2 ;;
     esac
     shift 2
@@ -193,6 +207,7 @@ for n in "$min_count_pct" "$max_metric_drop_pct" "$keep" "$keep_rejected"; do
     [[ $n =~ ^[0-9]+$ ]] || die 2 usage msg="'$n' is not a whole number"
 done
 [ "$keep" -ge 1 ] || die 2 usage msg="--keep must be at least 1"
+[[ $shards =~ ^[1-9][0-9]{0,3}$ ]] || die 2 usage msg="--shards wants a count from 1 to 4096, not '$shards'"
 [[ $min_lift =~ ^[0-9]{1,6}(\.[0-9]{1,6})?$ ]] ||
     die 2 usage msg="--min-lift wants a number >= 0 such as 1.2, not '$min_lift'"
 
@@ -220,6 +235,11 @@ case $scheduler in
             command -v "$p" > /dev/null ||
                 die 2 config msg="--scheduler slurm needs the Slurm client programs; $p is not in PATH"
         done
+        if [ "$shards" -gt 1 ]; then
+            slurm_script=${slurm_script:-$(dirname "$(readlink -f "$0")")/slurm/stage.sbatch}
+            slurm_sharded=$(dirname "$(readlink -f "$0")")/slurm/sharded.sh
+            [ -x "$slurm_sharded" ] || die 2 config msg="ops/slurm/sharded.sh not found" path="$slurm_sharded"
+        fi
         slurm_script=${slurm_script:-$(dirname "$(readlink -f "$0")")/slurm/build.sbatch}
         [ -r "$slurm_script" ] || die 2 config msg="Slurm batch script not readable" path="$slurm_script"
         # The job may run on another node, in another folder: every path it
@@ -233,6 +253,8 @@ case $scheduler in
         ;;
     *) die 2 usage msg="--scheduler wants local or slurm, not '$scheduler'" ;;
 esac
+[ "$shards" -eq 1 ] || [ "$scheduler" = slurm ] ||
+    die 2 usage msg="--shards $shards needs --scheduler slurm (a local build runs in one command)"
 
 mkdir -p -- "$root/versions" || die 2 config msg="cannot create the cache root" root="$root"
 lock=${lock:-$root/.rebuild.lock}
@@ -251,8 +273,10 @@ log info start root="$root" window="$window" logs="$logs" run="$run_id"
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     if [ -n "$slurm_job" ] && [ "$slurm_done" -eq 0 ]; then
-        scancel -- "$slurm_job" 2>/dev/null &&
-            log warn slurm_cancelled msg="this job ends before its build job did: cancelled it" job="$slurm_job"
+        # shellcheck disable=SC2086 # one job id per word
+        scancel -- ${slurm_jobs:-$slurm_job} 2>/dev/null &&
+            log warn slurm_cancelled msg="this job ends before its build job did: cancelled it" job="$slurm_job" \
+                jobs="${slurm_jobs:-$slurm_job}"
     fi
     rm -f -- "$lock.pid"
 }
@@ -313,6 +337,10 @@ slurm_build() {
     local sub extra
     # shellcheck disable=SC2206 # extra flags are split on spaces on purpose
     extra=($slurm_flags)
+    if [ "$shards" -gt 1 ]; then
+        slurm_submit_sharded
+        return
+    fi
     sub=$(sbatch --parsable --job-name=edgerec-rebuild --chdir="$root" \
         --output="$slurm_dir/build-%j.out" --error="$slurm_dir/build-%j.err" \
         "${extra[@]}" "$slurm_script" "$recbuild" "${args[@]}" 2> "$slurm_dir/sbatch.err") ||
@@ -323,7 +351,50 @@ slurm_build() {
         die 5 build_failed msg="sbatch did not print a job id" said="$sub"
     local out=$slurm_dir/build-$slurm_job.out err=$slurm_dir/build-$slurm_job.err
     log info slurm_submitted job="$slurm_job" script="$slurm_script" flags="$slurm_flags" output="$out" error="$err"
+    slurm_wait "$out" "$err"
+}
 
+# slurm_submit_sharded: the stages through ops/slurm/sharded.sh (--shards);
+# waits on the merge job as slurm_build waits on its one job.
+slurm_submit_sharded() {
+    local work=$root/.runs/$run_id ids train array
+    mkdir -p -- "$work" || die 5 build_failed msg="cannot create the stages' folder" path="$work"
+    ids=$("$slurm_sharded" --shards "$shards" --work "$work" --logs "$slurm_dir" --script "$slurm_script" \
+        --sbatch-flags "--chdir=$root $slurm_flags" -- "$recbuild" "${args[@]}" 2> "$slurm_dir/sbatch.err") ||
+        die 5 build_failed msg="sbatch refused a job of the sharded build; nothing was built" \
+            detail="$(tail -n 3 -- "$slurm_dir/sbatch.err")"
+    read -r train array slurm_job <<< "$ids"
+    [[ $train =~ ^[0-9]+$ && $array =~ ^[0-9]+$ && $slurm_job =~ ^[0-9]+$ ]] ||
+        die 5 build_failed msg="ops/slurm/sharded.sh did not print three job ids" said="$ids"
+    slurm_jobs="$train $array $slurm_job"
+    log info slurm_submitted job="$slurm_job" train_job="$train" array_job="$array" shards="$shards" \
+        script="$slurm_script" flags="$slurm_flags" work="$work"
+    slurm_wait "$slurm_dir/build-$slurm_job.out" "$slurm_dir/build-$slurm_job.err"
+    if [ "$rc" -eq 0 ]; then
+        rm -rf -- "$work"
+    else
+        # Which stage failed: the train job, array tasks (one line each), the merge.
+        local line
+        while read -r line; do
+            [[ $line =~ JobId=([0-9]+).*JobState=([A-Z_]+) ]] || continue
+            case ${BASH_REMATCH[2]} in
+                COMPLETED|PENDING|RUNNING) ;;
+                *) local f
+                   f=$(grep -o 'StdErr=[^ ]*' <<< "$line" | cut -d= -f2 || true)
+                   [ -z "$f" ] || [ ! -s "$f" ] || cat -- "$f" >&2 # the failed stage's log lines
+                   log error slurm_stage_failed job="${BASH_REMATCH[1]}" state="${BASH_REMATCH[2]}" \
+                       task="$(grep -o 'ArrayTaskId=[0-9]*' <<< "$line" | cut -d= -f2 || true)" error_file="$f" ;;
+            esac
+        done < <(scontrol show job -o -- "$train" 2>/dev/null; scontrol show job -o -- "$array" 2>/dev/null)
+        log warn stages_kept msg="the failed run's stage files are kept" work="$work"
+        # shellcheck disable=SC2012 # run ids are [0-9TZ.]
+        { ls -1t -- "$root/.runs" | tail -n +3 || true; } | while read -r f; do rm -rf -- "${root:?}/.runs/$f"; done
+    fi
+}
+
+# slurm_wait OUT ERR: wait for $slurm_job to end; sets said and rc.
+slurm_wait() {
+    local out=$1 err=$2
     local info state='' code='?' node='?' reason='?' seen='' polls=0 unknown_since=0
     while :; do
         info=$(slurm_job_state "$slurm_job")
@@ -344,9 +415,11 @@ slurm_build() {
                 COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|PREEMPTED|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE) break ;;
             esac
         fi
-        # every 1-5 s for the first minutes, then every 10 s
+        # every 1-5 s for the first minutes, then every 10 s; without the
+        # lock's descriptor, so that a sleep outliving this job (SIGTERM)
+        # does not hold the lock after it
         polls=$((polls + 1))
-        sleep $(( polls < 50 ? 1 + polls / 10 : 10 ))
+        sleep $(( polls < 50 ? 1 + polls / 10 : 10 )) 9>&-
     done
     slurm_done=1
 
@@ -369,7 +442,8 @@ slurm_build() {
     fi
     # The files of the newest --keep jobs stay.
     # shellcheck disable=SC2010 # job file names are build-<digits>.out|err
-    { ls -1t -- "$slurm_dir" | grep -E '^build-[0-9]+\.(out|err)$' | tail -n +$((2 * keep + 1)) || true; } |
+    { ls -1t -- "$slurm_dir" | grep -E '^build-[0-9]+(_[0-9]+)?\.(out|err)$' |
+        tail -n +$((2 * keep * (shards > 1 ? shards + 2 : 1) + 1)) || true; } |
         while read -r f; do rm -f -- "${slurm_dir:?}/$f"; done
 }
 

@@ -3,7 +3,8 @@
  * Both methods against a brute-force reference, against each other on
  * random data (blocks and tiles crossed), exclusions (bought, out of
  * stock) never listed, ties to the lower product index, short lists when
- * candidates run out, and the owner keys, sources and errors.
+ * candidates run out, the owner keys, sources and errors, and ranges of
+ * rows (the stages' shards) equal to the whole run.
  */
 #include "score.h"
 
@@ -325,6 +326,50 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* Ranges on the scorer's unit, side by side, are the whole run's lists bit
+ * for bit (builder/stages.c shards on them); an unaligned start is refused. */
+START_TEST(test_ranges_equal_whole)
+{
+    static const enum rb_score_method methods[] = {RB_SCORE_GEMM, RB_SCORE_FAISS};
+    struct fixture x;
+    char err[RC_ERRMSG_MAX] = "";
+    uint32_t n = 10;
+    fixture_make(&x, 1400, 900, 8, 10, 0.1, 0, 17); /* every third row wants no list */
+    size_t rows = rb_score_cf_rows(&x.t);
+    ck_assert_uint_gt(rows, 2 * rb_score_cf_unit(RB_SCORE_GEMM));
+    for (size_t mi = 0; mi < 2; mi++) {
+        enum rb_score_method m = methods[mi];
+        size_t unit = rb_score_cf_unit(m);
+        struct rb_lists all, part;
+        ck_assert_msg(rb_score_cf(&all, &x.m, &x.t, &x.d, n, 1, m, err) == 0, "%s", err);
+        ck_assert_uint_eq(all.n, rows);
+        size_t at = 0;
+        for (size_t from = 0; from < rows; from += unit) {
+            ck_assert_msg(rb_score_cf_range(&part, &x.m, &x.t, &x.d, n, 1, m, from, from + unit, err) == 0, "%s",
+                          err);
+            for (size_t li = 0; li < part.n; li++, at++) {
+                ck_assert_uint_eq(part.owner_key[li], all.owner_key[at]);
+                ck_assert_uint_eq(part.len[li], all.len[at]);
+                ck_assert_int_eq(memcmp(&part.items[li * n], &all.items[at * n], sizeof(uint32_t) * part.len[li]), 0);
+                ck_assert_int_eq(memcmp(&part.scores[li * n], &all.scores[at * n], sizeof(float) * part.len[li]), 0);
+            }
+            rb_lists_release(&part);
+        }
+        ck_assert_uint_eq(at, rows);
+        /* past the end: empty */
+        ck_assert_int_eq(rb_score_cf_range(&part, &x.m, &x.t, &x.d, n, 1, m, rows / unit * unit + unit, SIZE_MAX,
+                                           err), 0);
+        ck_assert_uint_eq(part.n, 0);
+        rb_lists_release(&part);
+        rb_lists_release(&all);
+    }
+    struct rb_lists bad;
+    ck_assert_int_eq(rb_score_cf_range(&bad, &x.m, &x.t, &x.d, n, 1, RB_SCORE_GEMM, 1, 10, err), RC_EINTERNAL);
+    ck_assert_ptr_nonnull(strstr(err, "not a multiple"));
+    fixture_free(&x);
+}
+END_TEST
+
 static Suite *score_suite(void)
 {
     Suite *s = suite_create("score");
@@ -336,6 +381,7 @@ static Suite *score_suite(void)
     tcase_add_test(tc, test_ties_lower_index);
     tcase_add_test(tc, test_short_and_empty);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_ranges_equal_whole);
     suite_add_tcase(s, tc);
     return s;
 }

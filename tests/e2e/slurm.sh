@@ -11,6 +11,11 @@
 #   - a build job that fails (a bad experiment file), one cancelled from
 #     outside, and a rebuild stopped while its job runs: exit 5, the job's
 #     state named in the log, nothing published, the job cancelled;
+#   - the same build in stages (ops/rebuild.sh --shards 4: ops/slurm/sharded.sh,
+#     a train job, a job array of 4 score shards, a dependent merge): every
+#     task COMPLETED, the version verifies and `recctl diff` finds no list
+#     changed against the one-command build's; a shard that fails: the
+#     merge ends CANCELLED, exit 5, the failed task named, nothing published;
 #   - stops every job and daemon it started.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP.
@@ -319,6 +324,62 @@ wait_state "$id" CANCELLED
 grep -q "event=rebuild.slurm_cancelled .*job=$id" "$tmp/job.log" || fail "no slurm_cancelled line for job $id"
 [ "$("$recctl" current --root "$root")" = "$v" ] || fail "a stopped rebuild moved current"
 ok "a rebuild stopped while job $id ran cancelled it"
+
+# ---- the sharded build: train, a job array of 4 score shards, the merge ----
+# The same inputs and flags as the one-command build above ($v, job
+# --cpus-per-task=$cpus, so --threads $cpus): the lists must be the same.
+t0=$(date +%s)
+run_job 0 "${real[@]}" --shards 4
+build_s=$(( $(date +%s) - t0 ))
+read -r merge train array < <(sed -n 's/.*event=rebuild\.slurm_submitted job=\([0-9]*\) train_job=\([0-9]*\) array_job=\([0-9]*\) shards=4 .*/\1 \2 \3/p' "$tmp/job.log" | tail -n 1)
+[ -n "$merge" ] || fail "ops/rebuild.sh --shards 4 logged no slurm_submitted line with three jobs"
+vs=$("$recctl" current --root "$root")
+[ "$vs" != "$v" ] || fail "the sharded build published no new version"
+grep -q "event=rebuild.published version=$vs" "$tmp/job.log" || fail "no published line for $vs"
+[ "$(job_state "$train")" = COMPLETED ] || fail "the train job $train is $(job_state "$train")"
+# One line per array task, each COMPLETED, each a shard of its own.
+tasks=$(scontrol show job -o "$array" | grep -c "JobState=COMPLETED" || true)
+[ "$tasks" -eq 4 ] || fail "$tasks of the 4 array tasks of job $array COMPLETED"
+for i in 0 1 2 3; do
+    grep -q "event=stage_sbatch.start stage=score shard=$i shards=4 .*array_job=$array" \
+        "$root/.slurm/build-${array}_$i.err" || fail "array task $i's log does not show shard $i/4 starting"
+    grep -q "event=stage.score shard=$i/4" "$root/.slurm/build-${array}_$i.err" || fail "array task $i scored no shard"
+done
+grep -q "event=stage_sbatch.start stage=merge .*job=$merge" "$tmp/job.log" || fail "the merge's log is not in the job's log"
+[ -z "$(ls -A "$root/.runs" 2>/dev/null)" ] || fail "the stages' files were not removed after the merge"
+"$recctl" verify --root "$root" "$vs" > "$tmp/verify.out" || fail "$vs does not verify: $(cat "$tmp/verify.out")"
+"$recctl" diff --root "$root" "$v" "$vs" > "$tmp/diff.txt" || fail "recctl diff exited with $?"
+awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ { rows++; if ($4 + $5 + $6 != 0) bad = 1; if ($1 == "cookie") c = $7 }
+     END { exit bad || rows < 6 || c < 1000 }' "$tmp/diff.txt" ||
+    { cat "$tmp/diff.txt" >&2; fail "the sharded build's lists differ from the one-command build's"; }
+# ... and against a local one-command build with the same inputs and flags.
+"$recbuild" --events "$data/events.csv" --catalog "$data/catalog.csv" --embeddings "$data/emb.npy" \
+    --window-days 30 --holdout 1 --seed 42 --tune off --progress never --log-level warn --threads "$cpus" \
+    --out "$tmp/local" > "$tmp/local.out" 2> "$tmp/local.log" || { cat "$tmp/local.log" >&2; fail "the local build failed"; }
+"$recctl" diff "$tmp/local/versions/$(cat "$tmp/local.out")" "$root/versions/$vs" > "$tmp/diff_local.txt" ||
+    fail "recctl diff against the local build exited with $?"
+awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ { rows++; if ($4 + $5 + $6 != 0) bad = 1 } END { exit bad || rows < 6 }' \
+    "$tmp/diff_local.txt" || { cat "$tmp/diff_local.txt" >&2; fail "the sharded build's lists differ from a local build's"; }
+ok "ops/rebuild.sh --shards 4: train $train, array $array (4 tasks), merge $merge published $vs in ${build_s}s; verifies; recctl diff against $v (one batch job) and a local one-command build: no list added, removed or changed"
+
+# ---- a shard that fails: the merge is cancelled, nothing published ----
+flaky=$tmp/flaky-recbuild
+cat > "$flaky" << EOF
+#!/usr/bin/env bash
+for a in "\$@"; do [ "\$a" != 2/4 ] || { echo "shard 2 fails on purpose" >&2; exit 1; }; done
+exec "$recbuild" "\$@"
+EOF
+chmod +x "$flaky"
+run_job 5 "${real[@]}" --shards 4 --recbuild "$flaky"
+read -r merge array < <(sed -n 's/.*event=rebuild\.slurm_submitted job=\([0-9]*\) train_job=[0-9]* array_job=\([0-9]*\) .*/\1 \2/p' "$tmp/job.log" | tail -n 1)
+grep -q "event=rebuild.slurm_job_failed .*job=$merge state=CANCELLED" "$tmp/job.log" ||
+    fail "no slurm_job_failed line naming the merge $merge CANCELLED"
+grep -q "event=rebuild.slurm_stage_failed job=[0-9]* state=FAILED task=2 " "$tmp/job.log" ||
+    fail "the log does not name array task 2 as the failed stage"
+grep -q "shard 2 fails on purpose" "$tmp/job.log" || fail "the failed shard's error did not reach the job's log"
+[ "$("$recctl" current --root "$root")" = "$vs" ] || fail "a failed shard moved current"
+[ "$(nversions)" -eq 2 ] || fail "a failed shard left a version under versions/"
+ok "a failing shard (array $array task 2): the merge $merge ended CANCELLED, exit 5, nothing published"
 
 stop_slurm
 ok "all jobs and daemons stopped"

@@ -1,0 +1,665 @@
+/*
+ * stages.c - the files between recbuild's stages (stages.h,
+ * schemas/stages.md): the factors as .npy, train.txt, and the shard files.
+ */
+#include "stages.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "error.h"
+#include "file.h"
+#include "log.h"
+#include "manifest.h"
+
+const char *const rb_stage_names[] = {"all", "train", "score", "merge", NULL};
+
+#define TRAIN_FILE "train.txt"
+#define TRAIN_MAGIC "edgerec-stage-train 1"
+#define FACTORS_USER "factors_user.npy"
+#define FACTORS_ITEM "factors_item.npy"
+#define SHARD_MAGIC "ERSH"
+#define SHARD_VERSION 1
+#define SHARD_HEADER 64
+
+/* ---- options ---- */
+
+int rb_stage_parse_shard(struct rb_stage_opts *o, const char *arg, char *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long i = strtoul(arg, &end, 10);
+    if (end == arg || *end != '/' || errno || arg[0] == '-')
+        return rc_fail(err, RC_EFORMAT, "--shard '%s': expected I/N, e.g. 0/4", arg);
+    const char *ns = end + 1;
+    unsigned long n = strtoul(ns, &end, 10);
+    if (end == ns || *end || errno || ns[0] == '-')
+        return rc_fail(err, RC_EFORMAT, "--shard '%s': expected I/N, e.g. 0/4", arg);
+    if (n < 1 || n > RB_SHARDS_MAX || i >= n)
+        return rc_fail(err, RC_ERANGE, "--shard '%s': expected 0 <= I < N <= %u", arg, RB_SHARDS_MAX);
+    o->shard = (uint32_t)i;
+    o->shards = (uint32_t)n;
+    o->have_shard = 1;
+    return 0;
+}
+
+int rb_stage_check(const struct rb_stage_opts *o, char *err)
+{
+    if (o->stage == RB_STAGE_ALL) {
+        if (o->work || o->have_shard || o->shards)
+            return rc_fail(err, RC_EFORMAT, "--work, --shard and --shards need --stage train|score|merge");
+        return 0;
+    }
+    const char *name = rb_stage_names[o->stage];
+    if (!o->work || !*o->work)
+        return rc_fail(err, RC_EFORMAT, "--stage %s needs --work DIR (the folder the stages share)", name);
+    if (o->stage == RB_STAGE_SCORE && !o->have_shard)
+        return rc_fail(err, RC_EFORMAT, "--stage score needs --shard I/N");
+    if (o->stage != RB_STAGE_SCORE && o->have_shard)
+        return rc_fail(err, RC_EFORMAT, "--shard is for --stage score only");
+    if (o->stage == RB_STAGE_MERGE && !o->shards)
+        return rc_fail(err, RC_EFORMAT, "--stage merge needs --shards N (how many shards the score stage wrote)");
+    if (o->stage == RB_STAGE_TRAIN && o->shards)
+        return rc_fail(err, RC_EFORMAT, "--shards is for --stage merge only");
+    return 0;
+}
+
+/* ---- paths and the fingerprint ---- */
+
+static int work_path(char *out, size_t cap, const struct rb_stage_opts *o, const char *name, char *err)
+{
+    if ((size_t)snprintf(out, cap, "%s/%s", o->work, name) >= cap)
+        return rc_fail(err, RC_ETOOLONG, "--work path '%s' is too long", o->work);
+    return 0;
+}
+
+static int shard_path(char *out, size_t cap, const struct rb_stage_opts *o, uint32_t i, uint32_t n, char *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "shard-%u-of-%u.bin", i, n);
+    return work_path(out, cap, o, name, err);
+}
+
+static void hash_csr(XXH3_state_t *h, const struct rb_csr *m)
+{
+    XXH3_64bits_update(h, &m->rows, sizeof(m->rows));
+    XXH3_64bits_update(h, &m->cols, sizeof(m->cols));
+    XXH3_64bits_update(h, &m->nnz, sizeof(m->nnz));
+    if (m->indptr)
+        XXH3_64bits_update(h, m->indptr, sizeof(uint64_t) * ((size_t)m->rows + 1));
+    if (m->nnz && m->indices)
+        XXH3_64bits_update(h, m->indices, sizeof(uint32_t) * m->nnz);
+    if (m->nnz && m->values)
+        XXH3_64bits_update(h, m->values, sizeof(float) * m->nnz);
+}
+
+/* What must be the same in every stage: the ids (cookies and products, in
+ * index order) and the training matrix (which the flags shape). */
+static uint64_t fingerprint(const struct rb_train *t, const struct rb_dataset *d)
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return 0;
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, &d->cookies.n, sizeof(d->cookies.n));
+    if (d->cookies.n)
+        XXH3_64bits_update(h, d->cookies.keys, sizeof(uint64_t) * d->cookies.n);
+    XXH3_64bits_update(h, &d->products.n, sizeof(d->products.n));
+    if (d->products.n)
+        XXH3_64bits_update(h, d->products.keys, sizeof(uint64_t) * d->products.n);
+    hash_csr(h, &t->ui);
+    hash_csr(h, &t->bought);
+    hash_csr(h, &t->heldout);
+    if (t->ui.rows) {
+        XXH3_64bits_update(h, t->row_cookie, sizeof(uint32_t) * t->ui.rows);
+        XXH3_64bits_update(h, t->row_wants_list, t->ui.rows);
+    }
+    uint64_t v = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return v;
+}
+
+/* What a shard is scored from: the fingerprint and the factors. A shard
+ * of other factors (a train stage run again with other parameters) is of
+ * another run. */
+static uint64_t run_key(const struct rb_train *t, const struct rb_dataset *d, const struct rb_als_model *m)
+{
+    uint64_t fp = fingerprint(t, d);
+    uint64_t u = m->U ? XXH3_64bits(m->U, sizeof(float) * m->users * (size_t)m->f) : 0;
+    uint64_t v = m->V ? XXH3_64bits(m->V, sizeof(float) * m->items * (size_t)m->f) : 0;
+    uint64_t k[4] = {fp, u, v, m->f};
+    return XXH3_64bits(k, sizeof(k));
+}
+
+/* ---- .npy (float32, C order, 2-D) ---- */
+
+static int npy_header(char *hdr, size_t cap, uint32_t rows, uint32_t cols, size_t *len)
+{
+    char dict[128];
+    int dn = snprintf(dict, sizeof(dict), "{'descr': '<f4', 'fortran_order': False, 'shape': (%u, %u), }", rows,
+                      cols);
+    size_t total = 10 + (size_t)dn + 1; /* magic 6, version 2, header length 2, dict, '\n' */
+    size_t padded = (total + 63) / 64 * 64;
+    if (padded > cap)
+        return RC_EINTERNAL;
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    uint16_t hl = (uint16_t)(padded - 10);
+    hdr[8] = (char)(hl & 0xff);
+    hdr[9] = (char)(hl >> 8);
+    memcpy(hdr + 10, dict, (size_t)dn);
+    memset(hdr + 10 + dn, ' ', padded - total);
+    hdr[padded - 1] = '\n';
+    *len = padded;
+    return 0;
+}
+
+static int npy_write(const char *path, const float *a, uint32_t rows, uint32_t cols, char *err)
+{
+    char hdr[256];
+    size_t hlen;
+    struct rc_file f;
+    if (npy_header(hdr, sizeof(hdr), rows, cols, &hlen) != 0)
+        return rc_fail(err, RC_EINTERNAL, "npy header of %s does not fit", path);
+    int rc = rc_file_open(&f, path, 0, err);
+    if (rc)
+        return rc;
+    if ((rc = rc_file_write(&f, hdr, hlen, err)) != 0 ||
+        (rows && cols && (rc = rc_file_write(&f, a, sizeof(float) * rows * (size_t)cols, err)) != 0)) {
+        rc_file_abort(&f);
+        return rc;
+    }
+    return rc_file_commit(&f, err);
+}
+
+/* The whole file, checked against the header this program writes. */
+static int npy_read(const char *path, uint32_t rows, uint32_t cols, float **out, char *err)
+{
+    char want[256];
+    size_t hlen;
+    *out = NULL;
+    if (npy_header(want, sizeof(want), rows, cols, &hlen) != 0)
+        return rc_fail(err, RC_EINTERNAL, "npy header of %s does not fit", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rc_fail(err, errno == ENOENT ? RC_ENOTFOUND : -errno, "unable to open '%s': %s", path,
+                       strerror(errno));
+    char got[256];
+    size_t body = sizeof(float) * rows * (size_t)cols;
+    float *a = malloc(body + 1);
+    int rc = 0;
+    if (!a)
+        rc = rc_fail(err, -ENOMEM, "out of memory reading '%s'", path);
+    else if (fread(got, 1, hlen, f) != hlen || memcmp(got, want, hlen) != 0)
+        rc = rc_fail(err, RC_EFORMAT, "'%s' is not the (%u, %u) float32 matrix train.txt names", path, rows, cols);
+    else if (fread(a, 1, body, f) != body || fgetc(f) != EOF)
+        rc = rc_fail(err, RC_ETRUNC, "'%s' is not %zu bytes of factors after its header", path, body);
+    fclose(f);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+/* ---- train.txt ---- */
+
+static const char *const param_names[] = {"factors",     "reg",         "alpha",           "iterations",
+                                          "weight-view", "weight-cart", "weight-purchase", "half-life-days"};
+
+int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *p, const struct rb_train *t,
+                         const struct rb_dataset *d, const struct rb_als_model *m, char *err)
+{
+    char path[PATH_MAX], upath[PATH_MAX], ipath[PATH_MAX];
+    int rc = rc_mkdir_p(o->work);
+    if (rc)
+        return rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
+    if ((rc = work_path(path, sizeof(path), o, TRAIN_FILE, err)) != 0 ||
+        (rc = work_path(upath, sizeof(upath), o, FACTORS_USER, err)) != 0 ||
+        (rc = work_path(ipath, sizeof(ipath), o, FACTORS_ITEM, err)) != 0)
+        return rc;
+    /* A train stage run again invalidates what it wrote before first: a
+     * shard of the old factors must not merge with the new ones. */
+    if (unlink(path) != 0 && errno != ENOENT)
+        return rc_fail(err, -errno, "unable to remove the old '%s': %s", path, strerror(errno));
+    if ((rc = npy_write(upath, m->U, m->users, m->f, err)) != 0 ||
+        (rc = npy_write(ipath, m->V, m->items, m->f, err)) != 0)
+        return rc;
+    uint64_t ub, uh, ib, ih;
+    if ((rc = rc_file_xxh3(upath, &ub, &uh)) != 0 || (rc = rc_file_xxh3(ipath, &ib, &ih)) != 0)
+        return rc_fail(err, rc, "unable to checksum the factors in '%s': %s", o->work, rc_strerror(rc));
+    char text[2048];
+    int len = snprintf(text, sizeof(text),
+                       TRAIN_MAGIC "\n# recbuild --stage train (schemas/stages.md); the later stages read it\n"
+                       "fingerprint = %016" PRIx64 "\nusers = %u\nitems = %u\nf = %u\n"
+                       FACTORS_USER " = %" PRIu64 " %016" PRIx64 "\n" FACTORS_ITEM " = %" PRIu64 " %016" PRIx64 "\n"
+                       "factors = %u\nreg = %.9g\nalpha = %.9g\niterations = %u\nweight-view = %.9g\n"
+                       "weight-cart = %.9g\nweight-purchase = %.9g\nhalf-life-days = %.17g\n",
+                       fingerprint(t, d), m->users, m->items, m->f, ub, uh, ib, ih, p->als.factors,
+                       (double)p->als.reg, (double)p->als.alpha, p->als.iterations,
+                       (double)p->train.weight[RB_VIEW], (double)p->train.weight[RB_CART],
+                       (double)p->train.weight[RB_PURCHASE], p->train.half_life_days);
+    if (len < 0 || (size_t)len >= sizeof(text))
+        return rc_fail(err, RC_EINTERNAL, "train.txt does not fit");
+    if ((rc = rc_write_file_atomic(path, text, (size_t)len)) != 0)
+        return rc_fail(err, rc, "unable to write '%s': %s", path, rc_strerror(rc));
+    rc_log(RC_LOG_INFO, "stage.train", "work=%s users=%u items=%u f=%u fingerprint=%016" PRIx64, o->work, m->users,
+           m->items, m->f, fingerprint(t, d));
+    return 0;
+}
+
+struct train_file {
+    uint64_t fingerprint;
+    uint32_t users, items, f;
+    uint64_t bytes[2], xxh3[2];
+    char values[8][64];
+};
+
+static int read_train(const struct rb_stage_opts *o, struct train_file *tf, char *err)
+{
+    char path[PATH_MAX];
+    int rc = work_path(path, sizeof(path), o, TRAIN_FILE, err);
+    if (rc)
+        return rc;
+    memset(tf, 0, sizeof(*tf));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return rc_fail(err, errno == ENOENT ? RC_ENOTFOUND : -errno,
+                       "'%s' %s: run recbuild --stage train with --work %s first", path,
+                       errno == ENOENT ? "does not exist" : strerror(errno), o->work);
+    char line[512];
+    unsigned seen = 0, lineno = 0;
+    while (!rc && fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\n")] = 0;
+        if (lineno == 1) {
+            if (strcmp(line, TRAIN_MAGIC) != 0)
+                rc = rc_fail(err, RC_EFORMAT, "'%s' is not a train stage file (first line '%s')", path, line);
+            continue;
+        }
+        if (line[0] == '#' || !line[0])
+            continue;
+        char *eq = strstr(line, " = ");
+        if (!eq) {
+            rc = rc_fail(err, RC_EFORMAT, "%s:%u: expected 'name = value'", path, lineno);
+            break;
+        }
+        *eq = 0;
+        const char *k = line, *v = eq + 3;
+        int ok = 1;
+        if (strcmp(k, "fingerprint") == 0)
+            ok = sscanf(v, "%" SCNx64, &tf->fingerprint) == 1, seen |= 1;
+        else if (strcmp(k, "users") == 0)
+            ok = sscanf(v, "%u", &tf->users) == 1, seen |= 2;
+        else if (strcmp(k, "items") == 0)
+            ok = sscanf(v, "%u", &tf->items) == 1, seen |= 4;
+        else if (strcmp(k, "f") == 0)
+            ok = sscanf(v, "%u", &tf->f) == 1, seen |= 8;
+        else if (strcmp(k, FACTORS_USER) == 0)
+            ok = sscanf(v, "%" SCNu64 " %" SCNx64, &tf->bytes[0], &tf->xxh3[0]) == 2, seen |= 16;
+        else if (strcmp(k, FACTORS_ITEM) == 0)
+            ok = sscanf(v, "%" SCNu64 " %" SCNx64, &tf->bytes[1], &tf->xxh3[1]) == 2, seen |= 32;
+        else {
+            int found = 0;
+            for (int i = 0; i < 8; i++)
+                if (strcmp(k, param_names[i]) == 0) {
+                    snprintf(tf->values[i], sizeof(tf->values[i]), "%s", v);
+                    seen |= 64u << i;
+                    found = 1;
+                }
+            ok = found;
+        }
+        if (!ok)
+            rc = rc_fail(err, RC_EFORMAT, "%s:%u: bad value for '%s'", path, lineno, k);
+    }
+    fclose(f);
+    if (!rc && seen != (64u << 8) - 1)
+        rc = rc_fail(err, RC_EFORMAT, "'%s' is incomplete (lines missing); run the train stage again", path);
+    return rc;
+}
+
+int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, char *err)
+{
+    struct train_file tf;
+    int rc = read_train(o, &tf, err);
+    if (rc)
+        return rc;
+    char *end;
+    p->als.factors = (uint32_t)strtoul(tf.values[0], &end, 10);
+    p->als.reg = strtof(tf.values[1], &end);
+    p->als.alpha = strtof(tf.values[2], &end);
+    p->als.iterations = (uint32_t)strtoul(tf.values[3], &end, 10);
+    p->train.weight[RB_VIEW] = strtof(tf.values[4], &end);
+    p->train.weight[RB_CART] = strtof(tf.values[5], &end);
+    p->train.weight[RB_PURCHASE] = strtof(tf.values[6], &end);
+    p->train.half_life_days = strtod(tf.values[7], &end);
+    return 0;
+}
+
+int rb_stage_read_factors(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
+                          struct rb_als_model *m, char *err)
+{
+    struct train_file tf;
+    int rc = read_train(o, &tf, err);
+    if (rc)
+        return rc;
+    uint64_t fp = fingerprint(t, d);
+    if (fp != tf.fingerprint)
+        return rc_fail(err, RC_EMANIFEST, "the inputs or flags differ from the train stage's in '%s' (fingerprint "
+                       "%016" PRIx64 ", train wrote %016" PRIx64 "): give every stage the same inputs and flags",
+                       o->work, fp, tf.fingerprint);
+    if (tf.users != t->ui.rows || tf.items != t->ui.cols || tf.f == 0)
+        return rc_fail(err, RC_EMANIFEST, "'%s/" TRAIN_FILE "' names %u x %u factors for %u x %u training rows",
+                       o->work, tf.users, tf.items, t->ui.rows, t->ui.cols);
+    const char *names[2] = {FACTORS_USER, FACTORS_ITEM};
+    uint32_t rows[2] = {tf.users, tf.items};
+    float *a[2] = {NULL, NULL};
+    for (int i = 0; i < 2 && !rc; i++) {
+        char path[PATH_MAX];
+        uint64_t bytes, h;
+        if ((rc = work_path(path, sizeof(path), o, names[i], err)) != 0)
+            break;
+        if ((rc = rc_file_xxh3(path, &bytes, &h)) != 0) {
+            rc = rc_fail(err, rc == -ENOENT ? RC_ENOTFOUND : rc, "unable to read '%s': %s", path, rc_strerror(rc));
+            break;
+        }
+        if (bytes != tf.bytes[i] || h != tf.xxh3[i]) {
+            rc = rc_fail(err, RC_ECHECKSUM, "'%s' is not the file the train stage wrote (checksum): run the train "
+                         "stage again", path);
+            break;
+        }
+        rc = npy_read(path, rows[i], tf.f, &a[i], err);
+    }
+    if (rc) {
+        free(a[0]);
+        free(a[1]);
+        return rc;
+    }
+    rb_als_release(m);
+    m->users = tf.users;
+    m->items = tf.items;
+    m->f = tf.f;
+    m->U = a[0];
+    m->V = a[1];
+    return 0;
+}
+
+/* ---- shards ---- */
+
+/* Shard i of n: positions [*from, *to) of the rows that get a list. */
+static void shard_range(size_t nrows, size_t unit, uint32_t i, uint32_t n, size_t *from, size_t *to)
+{
+    uint64_t units = (nrows + unit - 1) / unit;
+    uint64_t u0 = units * i / n, u1 = units * (i + 1) / n;
+    *from = (size_t)(u0 * unit < nrows ? u0 * unit : nrows);
+    *to = (size_t)(u1 * unit < nrows ? u1 * unit : nrows);
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint16_t get16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const unsigned char *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/*
+ * A shard file (schemas/stages.md): a 64-byte header, then per list:
+ * u64 owner key, u16 length, u8 source, u8 0, then length x (u32 product
+ * index, f32 score), all little-endian. Header: "ERSH", u16 version 1,
+ * u16 0, u32 shard, u32 shards, u64 fingerprint, u64 from, u64 to, u64
+ * rows (all that get a list), u32 n, u32 unit, u64 XXH3-64 of the header's
+ * first 56 bytes and the body.
+ */
+int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
+                   const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
+                   const char **path_out, char *err)
+{
+    static char path[PATH_MAX];
+    size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method), from, to;
+    shard_range(nrows, unit, o->shard, o->shards, &from, &to);
+    struct rb_lists l;
+    int rc = rb_score_cf_range(&l, m, t, d, n, exclude_bought, method, from, to, err);
+    if (rc)
+        return rc;
+    size_t body = 0;
+    for (size_t li = 0; li < l.n; li++)
+        body += 12 + 8 * (size_t)l.len[li];
+    unsigned char *buf = malloc(SHARD_HEADER + body);
+    if (!buf) {
+        rb_lists_release(&l);
+        return rc_fail(err, -ENOMEM, "out of memory for shard %u/%u", o->shard, o->shards);
+    }
+    unsigned char *h = buf, *p = buf + SHARD_HEADER;
+    memset(h, 0, SHARD_HEADER);
+    memcpy(h, SHARD_MAGIC, 4);
+    put16(h + 4, SHARD_VERSION);
+    put32(h + 8, o->shard);
+    put32(h + 12, o->shards);
+    put64(h + 16, run_key(t, d, m));
+    put64(h + 24, from);
+    put64(h + 32, to);
+    put64(h + 40, nrows);
+    put32(h + 48, n);
+    put32(h + 52, (uint32_t)unit);
+    for (size_t li = 0; li < l.n; li++) {
+        put64(p, l.owner_key[li]);
+        put16(p + 8, l.len[li]);
+        p[10] = l.source[li];
+        p[11] = 0;
+        p += 12;
+        for (uint16_t j = 0; j < l.len[li]; j++) {
+            uint32_t sb;
+            memcpy(&sb, &l.scores[li * l.k + j], 4);
+            put32(p, l.items[li * l.k + j]);
+            put32(p + 4, sb);
+            p += 8;
+        }
+    }
+    XXH3_state_t *hs = XXH3_createState();
+    if (!hs) {
+        free(buf);
+        rb_lists_release(&l);
+        return rc_fail(err, -ENOMEM, "out of memory for a checksum");
+    }
+    XXH3_64bits_reset(hs);
+    XXH3_64bits_update(hs, buf, 56);
+    XXH3_64bits_update(hs, buf + SHARD_HEADER, body);
+    put64(h + 56, XXH3_64bits_digest(hs));
+    XXH3_freeState(hs);
+    if ((rc = rc_mkdir_p(o->work)) != 0)
+        rc = rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
+    else if ((rc = shard_path(path, sizeof(path), o, o->shard, o->shards, err)) == 0 &&
+             (rc = rc_write_file_atomic(path, buf, SHARD_HEADER + body)) != 0)
+        rc = rc_fail(err, rc, "unable to write '%s': %s", path, rc_strerror(rc));
+    if (!rc) {
+        rc_log(RC_LOG_INFO, "stage.score", "shard=%u/%u rows=%zu-%zu of=%zu lists=%zu bytes=%zu path=%s", o->shard,
+               o->shards, from, to, nrows, l.n, SHARD_HEADER + body, path);
+        *path_out = path;
+    }
+    free(buf);
+    rb_lists_release(&l);
+    return rc;
+}
+
+/* Shard i's file into buf (malloc'd), checked whole; *len its size. */
+static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, size_t nrows, uint32_t n,
+                      size_t unit, unsigned char **buf_out, size_t *len_out, char *err)
+{
+    char path[PATH_MAX];
+    int rc = shard_path(path, sizeof(path), o, i, o->shards, err);
+    if (rc)
+        return rc;
+    *buf_out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return rc_fail(err, RC_ENOTFOUND, "shard %u of %u is missing: '%s' does not exist (run recbuild --stage "
+                           "score --shard %u/%u); nothing was published", i, o->shards, path, i, o->shards);
+        return rc_fail(err, -errno, "unable to open shard '%s': %s", path, strerror(errno));
+    }
+    struct stat st;
+    unsigned char *buf = NULL;
+    if (fstat(fd, &st) != 0) {
+        rc = rc_fail(err, -errno, "unable to stat shard '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len < SHARD_HEADER) {
+        rc = rc_fail(err, RC_ETRUNC, "shard %u of %u is damaged: '%s' is %zu bytes, shorter than its header; run "
+                     "its score stage again", i, o->shards, path, len);
+        goto out;
+    }
+    if (!(buf = malloc(len))) {
+        rc = rc_fail(err, -ENOMEM, "out of memory reading shard '%s'", path);
+        goto out;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = rc_fail(err, r < 0 ? -errno : RC_ETRUNC, "unable to read shard '%s'", path);
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    if (memcmp(buf, SHARD_MAGIC, 4) != 0 || get16(buf + 4) != SHARD_VERSION) {
+        rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: '%s' is not a version %u shard file", i, o->shards,
+                     path, SHARD_VERSION);
+        goto out;
+    }
+    XXH3_state_t *hs = XXH3_createState();
+    if (!hs) {
+        rc = rc_fail(err, -ENOMEM, "out of memory for a checksum");
+        goto out;
+    }
+    XXH3_64bits_reset(hs);
+    XXH3_64bits_update(hs, buf, 56);
+    XXH3_64bits_update(hs, buf + SHARD_HEADER, len - SHARD_HEADER);
+    uint64_t sum = XXH3_64bits_digest(hs);
+    XXH3_freeState(hs);
+    if (sum != get64(buf + 56)) {
+        rc = rc_fail(err, RC_ECHECKSUM, "shard %u of %u is damaged: '%s' fails its checksum; run recbuild --stage "
+                     "score --shard %u/%u again; nothing was published", i, o->shards, path, i, o->shards);
+        goto out;
+    }
+    size_t from, to;
+    shard_range(nrows, unit, i, o->shards, &from, &to);
+    if (get32(buf + 8) != i || get32(buf + 12) != o->shards || get64(buf + 16) != fp || get64(buf + 24) != from ||
+        get64(buf + 32) != to || get64(buf + 40) != nrows || get32(buf + 48) != n || get32(buf + 52) != unit) {
+        rc = rc_fail(err, RC_EMANIFEST, "shard %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
+                     "-%" PRIu64 " of %" PRIu64 ", %u entries a list, run %016" PRIx64 "; this merge expects "
+                     "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (the train stage's factors; same inputs "
+                     "and flags in every stage)", i, o->shards, path, get32(buf + 8), get32(buf + 12), get64(buf + 24), get64(buf + 32),
+                     get64(buf + 40), get32(buf + 48), get64(buf + 16), from, to, nrows, n, fp);
+        goto out;
+    }
+    *buf_out = buf;
+    *len_out = len;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
+                          const struct rb_dataset *d, uint32_t n, enum rb_score_method method, struct rb_lists *out,
+                          char *err)
+{
+    size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method);
+    uint64_t fp = run_key(t, d, m);
+    unsigned char **bufs = calloc(o->shards, sizeof(*bufs));
+    size_t *lens = calloc(o->shards, sizeof(*lens));
+    int rc = 0;
+    memset(out, 0, sizeof(*out));
+    if (!bufs || !lens) {
+        rc = rc_fail(err, -ENOMEM, "out of memory for %u shards", o->shards);
+        goto out;
+    }
+    /* Every shard checked before any is used. */
+    for (uint32_t i = 0; i < o->shards && !rc; i++)
+        rc = read_shard(o, i, fp, nrows, n, unit, &bufs[i], &lens[i], err);
+    if (rc)
+        goto out;
+    if ((rc = rb_lists_init(out, nrows, n)) != 0) {
+        rc = rc_fail(err, rc, "unable to allocate %zu lists of %u", nrows, n);
+        goto out;
+    }
+    out->n = nrows;
+    size_t li = 0;
+    for (uint32_t i = 0; i < o->shards && !rc; i++) {
+        const unsigned char *p = bufs[i] + SHARD_HEADER, *end = bufs[i] + lens[i];
+        size_t to = (size_t)get64(bufs[i] + 32);
+        for (; li < to; li++) {
+            uint16_t len = end - p >= 12 ? get16(p + 8) : 0;
+            if (end - p < 12 || len > n || (size_t)(end - p - 12) < 8 * (size_t)len) {
+                rc = rc_fail(err, RC_ETRUNC, "shard %u of %u is damaged: its lists end early or overrun", i,
+                             o->shards);
+                break;
+            }
+            out->owner_key[li] = get64(p);
+            out->len[li] = len;
+            out->source[li] = p[10];
+            p += 12;
+            for (uint16_t j = 0; j < len; j++, p += 8) {
+                uint32_t item = get32(p), sb = get32(p + 4);
+                if (item >= d->products.n) {
+                    rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: product index %u of %u", i, o->shards,
+                                 item, d->products.n);
+                    break;
+                }
+                out->items[li * out->k + j] = item;
+                memcpy(&out->scores[li * out->k + j], &sb, 4);
+            }
+            if (rc)
+                break;
+        }
+        if (!rc && p != end)
+            rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: %td bytes after its last list", i, o->shards,
+                         end - p);
+    }
+    if (!rc && li != nrows)
+        rc = rc_fail(err, RC_EINTERNAL, "the shards hold %zu of %zu lists", li, nrows);
+    if (!rc)
+        rc_log(RC_LOG_INFO, "stage.merge", "shards=%u lists=%zu work=%s", o->shards, nrows, o->work);
+out:
+    if (bufs)
+        for (uint32_t i = 0; i < o->shards; i++)
+            free(bufs[i]);
+    free(bufs);
+    free(lens);
+    if (rc)
+        rb_lists_release(out);
+    return rc;
+}
