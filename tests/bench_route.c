@@ -618,10 +618,11 @@ int main(int argc, char **argv)
            (unsigned long long)cache.manifest.counts[RC_DB_SEGMENT],
            (unsigned long long)cache.manifest.counts[RC_DB_COVIEW]);
     printf("# answers: mean %.0f bytes, mean %.2f items; route image %llu, coview %llu, cf %llu, segment %llu, "
-           "global %llu; parse errors %llu; short answers %llu\n",
+           "global %llu, category %llu; parse errors %llu; short answers %llu\n",
            (double)answer_bytes / (double)nreq, (double)items / (double)nreq, (unsigned long long)routes[RC_SRC_IMAGE],
            (unsigned long long)routes[RC_SRC_COVIEW], (unsigned long long)routes[RC_SRC_CF],
            (unsigned long long)routes[RC_SRC_SEGMENT], (unsigned long long)routes[RC_SRC_GLOBAL],
+           (unsigned long long)routes[RC_SRC_CATEGORY],
            (unsigned long long)parse_errors, (unsigned long long)short_answers);
     printf("# lookups by re_route: %zu in all, %.3f per request (%zu requests with at least one)\n", rec.len,
            (double)rec.len / (double)nreq, with_lookup);
