@@ -418,3 +418,29 @@ out:
     free(seen);
     return rc;
 }
+
+int rb_explore_recount(const struct rb_lists *segments, const struct rb_lists *categories,
+                       const struct rb_lists *image, const struct rb_dataset *d, const struct rb_explore_opts *o,
+                       struct rb_explore_stats *st, char *err)
+{
+    if (o->age_days <= 0 || o->share <= 0)
+        return 0;
+    struct rb_explore_stats fresh;
+    uint8_t *is_new = NULL, *seen = NULL;
+    int rc = rb_explore_new(d, o, &is_new, &fresh);
+    if (rc)
+        return rc_fail(err, rc, "explore: out of memory for %u products", d->products.n);
+    seen = calloc(d->products.n ? d->products.n : 1, 1);
+    if (!seen) {
+        free(is_new);
+        return rc_fail(err, -ENOMEM, "explore: out of memory for %u products", d->products.n);
+    }
+    st->slots = 0;
+    st->new_with_slot = 0;
+    count_slots(segments, d, is_new, seen, st);
+    count_slots(categories, d, is_new, seen, st);
+    count_slots(image, d, is_new, seen, st);
+    free(is_new);
+    free(seen);
+    return 0;
+}

@@ -116,4 +116,14 @@ uint32_t rb_explore_merge(uint32_t *items, float *scores, uint32_t len, uint32_t
 int rb_explore(struct rb_lists *segments, struct rb_lists *categories, struct rb_lists *image,
                const struct rb_dataset *d, const struct rb_explore_opts *o, struct rb_explore_stats *st, char *err);
 
+/*
+ * Count new_with_slot and slots again on the lists as they are now (after
+ * the business rules, which can drop or move explored entries: recbuild
+ * calls it after them so that the figures describe the stored lists);
+ * the other figures of st stay. Errors: -ENOMEM.
+ */
+int rb_explore_recount(const struct rb_lists *segments, const struct rb_lists *categories,
+                       const struct rb_lists *image, const struct rb_dataset *d, const struct rb_explore_opts *o,
+                       struct rb_explore_stats *st, char *err);
+
 #endif

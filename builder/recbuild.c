@@ -1333,6 +1333,15 @@ static int run_models(struct build *b, int *bad_input, char *err)
         return rc;
     if ((rc = run_rules(b, err)) != 0)
         return rc;
+    if (b->have_explore && c->rules_parsed) {
+        /* the rules drop and move entries: count the new products' slots as stored */
+        struct rb_explore_opts o = c->explore;
+        if ((rc = rb_explore_recount(&b->segments, &b->categories, b->have_image ? &b->image : NULL, &b->d, &o,
+                                     &b->explore, err)) != 0)
+            return rc;
+        rc_log(RC_LOG_INFO, "explore", "after_rules=1 new_with_slot=%" PRIu64 " slots=%" PRIu64,
+               b->explore.new_with_slot, b->explore.slots);
+    }
 
     if (c->train.holdout > 0) {
         stage(b, "eval", NULL);

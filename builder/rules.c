@@ -81,32 +81,17 @@ void rb_rules_free(struct rb_rules *r)
     free(r);
 }
 
-/* A key of obj given twice, or NULL. */
-static const char *repeated_key(const struct rc_json *obj)
-{
-    for (const struct rc_json *a = obj->child; a; a = a->next)
-        for (const struct rc_json *b = a->next; b; b = b->next)
-            if (strcmp(a->key, b->key) == 0)
-                return a->key;
-    return NULL;
-}
-
 /* obj is an object of known keys only, each once. where: "" or "segments[2]: ". */
 static int check_object(const struct rc_json *obj, const char *where, const char *what,
                         const char *const *known, char *err)
 {
     if (!obj || obj->type != RC_JSON_OBJ)
         return rc_fail(err, RC_EFORMAT, "%s%s: expected an object", where, what);
-    const char *dup = repeated_key(obj);
+    const char *dup = rc_json_repeated_key(obj), *unknown;
     if (dup)
         return rc_fail(err, RC_EFORMAT, "%s%s: key '%.64s' given twice", where, what, dup);
-    for (const struct rc_json *m = obj->child; m; m = m->next) {
-        int ok = 0;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(m->key, *k) == 0;
-        if (!ok)
-            return rc_fail(err, RC_EFORMAT, "%s%s: unknown key '%.64s'", where, what, m->key);
-    }
+    if ((unknown = rc_json_unknown_key(obj, known)) != NULL)
+        return rc_fail(err, RC_EFORMAT, "%s%s: unknown key '%.64s'", where, what, unknown);
     return 0;
 }
 
@@ -254,7 +239,8 @@ static int parse_cap(const struct rc_json *v, struct rb_rules *r, char *err)
         return rc_fail(err, RC_EFORMAT, "category_cap: max: expected an integer within 1..%d", RC_LIST_MAX);
     r->have_cap = 1;
     r->cap_max = (uint32_t)m->num;
-    r->cap_dbs = ALL_DBS & ~CATEGORY_DB;
+    /* not the image lists: they are nearly all one category, and a cap would cut them to max */
+    r->cap_dbs = ALL_DBS & ~CATEGORY_DB & ~(1u << RC_DB_PRODUCT);
     return l ? get_lists(l, "category_cap: ", 0, &r->cap_dbs, err) : 0;
 }
 
@@ -278,7 +264,7 @@ static int get_boost(const struct rc_json *v, const char *where, struct seg_rule
 {
     if (v->type != RC_JSON_OBJ || !v->child)
         return rc_fail(err, RC_EFORMAT, "%sboost: expected a non-empty object {\"category\": factor}", where);
-    const char *dup = repeated_key(v);
+    const char *dup = rc_json_repeated_key(v);
     if (dup)
         return rc_fail(err, RC_EFORMAT, "%sboost: category '%.64s' given twice", where, dup);
     uint32_t n = 0;

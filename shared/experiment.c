@@ -94,28 +94,13 @@ static int get_bool(const struct rc_json *v, const struct where *w, const char *
     return 0;
 }
 
-/* A key of obj given twice, or NULL. */
-static const char *repeated_key(const struct rc_json *obj)
-{
-    for (const struct rc_json *a = obj->child; a; a = a->next)
-        for (const struct rc_json *b = a->next; b; b = b->next)
-            if (strcmp(a->key, b->key) == 0)
-                return a->key;
-    return NULL;
-}
-
 static int check_keys(const struct rc_json *obj, const struct where *w, const char *const *known, char *err)
 {
-    const char *dup = repeated_key(obj);
+    const char *dup = rc_json_repeated_key(obj), *unknown;
     if (dup)
         return rc_fail(err, RC_EFORMAT, "%skey '%s' given twice", at(w), dup);
-    for (const struct rc_json *m = obj->child; m; m = m->next) {
-        int ok = 0;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(m->key, *k) == 0;
-        if (!ok)
-            return rc_fail(err, RC_EFORMAT, "%sunknown key '%.64s'", at(w), m->key);
-    }
+    if ((unknown = rc_json_unknown_key(obj, known)) != NULL)
+        return rc_fail(err, RC_EFORMAT, "%sunknown key '%.64s'", at(w), unknown);
     return 0;
 }
 

@@ -684,6 +684,27 @@ const struct rc_json *rc_json_get(const struct rc_json *j, const char *key)
     return NULL;
 }
 
+const char *rc_json_repeated_key(const struct rc_json *obj)
+{
+    for (const struct rc_json *a = obj->child; a; a = a->next)
+        for (const struct rc_json *b = a->next; b; b = b->next)
+            if (a->key && b->key && strcmp(a->key, b->key) == 0)
+                return a->key;
+    return NULL;
+}
+
+const char *rc_json_unknown_key(const struct rc_json *obj, const char *const *known)
+{
+    for (const struct rc_json *m = obj->child; m; m = m->next) {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = m->key && strcmp(m->key, *k) == 0;
+        if (!ok)
+            return m->key ? m->key : "";
+    }
+    return NULL;
+}
+
 const char *rc_json_get_str(const struct rc_json *j, const char *key)
 {
     const struct rc_json *v = rc_json_get(j, key);

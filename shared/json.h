@@ -246,5 +246,10 @@ const struct rc_json *rc_json_get(const struct rc_json *j, const char *key);
 const char *rc_json_get_str(const struct rc_json *j, const char *key);
 /* Number member into *out; 0, or RC_ENOTFOUND when absent or not a number. */
 int rc_json_get_num(const struct rc_json *j, const char *key, double *out);
+/* For the strict readers of definition files (experiments, rules): the
+ * first key of object obj given twice, or NULL; the first key of obj not
+ * in known (NULL-terminated), or NULL. */
+const char *rc_json_repeated_key(const struct rc_json *obj);
+const char *rc_json_unknown_key(const struct rc_json *obj, const char *const *known);
 
 #endif

@@ -612,6 +612,29 @@ START_TEST(test_parse_depth)
 END_TEST
 
 /* The parser reads only text[0, len): no NUL terminator is needed. */
+/* The strict readers' key checks: a repeated key, an unknown one. */
+START_TEST(test_object_keys)
+{
+    static const char *const known[] = {"a", "b", NULL};
+    struct rc_json *j = parse_ok("{\"a\":1,\"b\":2}");
+    ck_assert_ptr_null(rc_json_repeated_key(j));
+    ck_assert_ptr_null(rc_json_unknown_key(j, known));
+    rc_json_free(j);
+    j = parse_ok("{\"a\":1,\"b\":2,\"a\":3}");
+    ck_assert_str_eq(rc_json_repeated_key(j), "a");
+    ck_assert_ptr_null(rc_json_unknown_key(j, known));
+    rc_json_free(j);
+    j = parse_ok("{\"b\":1,\"c\":2,\"d\":3}");
+    ck_assert_ptr_null(rc_json_repeated_key(j));
+    ck_assert_str_eq(rc_json_unknown_key(j, known), "c");
+    rc_json_free(j);
+    j = parse_ok("{}");
+    ck_assert_ptr_null(rc_json_repeated_key(j));
+    ck_assert_ptr_null(rc_json_unknown_key(j, known));
+    rc_json_free(j);
+}
+END_TEST
+
 START_TEST(test_parse_bounded)
 {
     const char *docs[] = {"{\"a\": [1, 2.5, \"x\"], \"b\": {\"c\": null}}", "\"\\ud83d\\ude00\"", "12345", "true"};
@@ -662,6 +685,7 @@ static Suite *json_suite(void)
     tcase_add_test(parse, test_parse_errors);
     tcase_add_test(parse, test_parse_depth);
     tcase_add_test(parse, test_parse_bounded);
+    tcase_add_test(parse, test_object_keys);
     suite_add_tcase(s, parse);
     return s;
 }

@@ -45,7 +45,7 @@ cat > "$tmp/rules.json" << EOF
     {"location": "DE", "device": "tablet", "boost": {"$de_banned": 2}}
   ],
   "mmr": {"weight": 0.3},
-  "category_cap": {"max": $cap}
+  "category_cap": {"max": $cap, "lists": ["cookie", "cookie_b", "product", "segment", "coview"]}
 }
 EOF
 # (the second DE rule boosts what the first excludes: exclusion wins)
