@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "als.h"
 #include "backend.h"
@@ -629,6 +630,72 @@ static void log_experiment(const char *text, size_t len, int cf_b)
 }
 
 /* Everything that can be said about the options before reading any input. */
+/*
+ * The flags every stage of a staged build must share, as one XXH3-64
+ * (stages.h: part of the fingerprint): each option's value as parsed, the
+ * contents of the small files named by --params, --cf-b-params, --rules
+ * and --experiments. Left out: where things are (input paths, whose
+ * contents the fingerprint covers, --out, --work), which stage or shard,
+ * and what does not change a list (threads, logging, progress, --keep,
+ * --no-flip, --device: stages run on the CPU).
+ */
+static uint64_t flags_digest(const struct rb_config *c)
+{
+    static const char *const local[] = {"events", "clicks", "catalog", "embeddings", "embedding-ids", "out",
+                                        "threads", "tune-out", "tune-only", "keep", "no-flip", "stage", "work",
+                                        "shard", "shards", "device", "log-level", "log-format", "progress", "help",
+                                        NULL};
+    static const char *const files[] = {"params", "cf-b-params", "rules", "experiments", NULL};
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return 0;
+    XXH3_64bits_reset(h);
+    for (const struct rc_opt *o = options; o->name; o++) {
+        int skip = o->alias != NULL, file = 0;
+        for (int i = 0; local[i] && !skip; i++)
+            skip = strcmp(o->name, local[i]) == 0;
+        for (int i = 0; files[i]; i++)
+            file |= strcmp(o->name, files[i]) == 0;
+        if (skip)
+            continue;
+        const char *field = (const char *)c + o->off;
+        size_t size = 0;
+        switch (o->type) {
+        case RC_OPT_U32: case RC_OPT_F32: size = 4; break;
+        case RC_OPT_U64: case RC_OPT_I64: case RC_OPT_F64: size = 8; break;
+        case RC_OPT_INT: case RC_OPT_UINT: case RC_OPT_FLAG: case RC_OPT_BOOL: case RC_OPT_CHOICE:
+            size = sizeof(int);
+            break;
+        case RC_OPT_LONG: size = sizeof(long); break;
+        case RC_OPT_BUF: size = o->size; break;
+        case RC_OPT_STR: case RC_OPT_CUSTOM: break;
+        }
+        XXH3_64bits_update(h, o->name, strlen(o->name) + 1);
+        if (size) {
+            XXH3_64bits_update(h, field, size);
+        } else if (o->type == RC_OPT_STR) {
+            const char *v = *(const char *const *)(const void *)field;
+            uint64_t bytes = 0, sum = 0;
+            if (v && file && rc_file_xxh3(v, &bytes, &sum) == 0) {
+                XXH3_64bits_update(h, &bytes, sizeof(bytes));
+                XXH3_64bits_update(h, &sum, sizeof(sum));
+            } else if (v) {
+                XXH3_64bits_update(h, v, strlen(v) + 1);
+            }
+        }
+    }
+    /* the CUSTOM options' values, where they are kept */
+    const char *texts[3] = {c->preset, c->map_spec, c->map_event_spec};
+    for (int i = 0; i < 3; i++)
+        XXH3_64bits_update(h, texts[i] ? texts[i] : "", texts[i] ? strlen(texts[i]) + 1 : 1);
+    XXH3_64bits_update(h, &c->tune, sizeof(c->tune));
+    XXH3_64bits_update(h, &c->tune_budget, sizeof(c->tune_budget));
+    XXH3_64bits_update(h, &c->blend_weight, sizeof(c->blend_weight));
+    uint64_t v = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return v;
+}
+
 static int check_config(struct rb_config *c, char *err)
 {
     if (c->help)
@@ -638,6 +705,7 @@ static int check_config(struct rb_config *c, char *err)
     int rc_stage = rb_stage_check(&c->stage, err);
     if (rc_stage)
         return rc_stage;
+    c->stage.flags = flags_digest(c);
     if (c->stage.stage != RB_STAGE_ALL && (c->tune_only || c->cf_b_params || c->device == DEVICE_GPU))
         return rc_fail(err, RC_EFORMAT, "--stage %s: --tune-only, --cf-b-params and --device gpu are not available "
                        "in a staged build", rb_stage_names[c->stage.stage]);

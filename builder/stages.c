@@ -101,20 +101,32 @@ static void hash_csr(XXH3_state_t *h, const struct rb_csr *m)
         XXH3_64bits_update(h, m->values, sizeof(float) * m->nnz);
 }
 
-/* What must be the same in every stage: the ids (cookies and products, in
- * index order) and the training matrix (which the flags shape). */
-static uint64_t fingerprint(const struct rb_train *t, const struct rb_dataset *d)
+/* What must be the same in every stage: the flags (o->flags), the ids
+ * (cookies and products, in index order), the catalog's stock and
+ * categories, the embeddings and the training matrix. */
+static uint64_t fingerprint(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d)
 {
     XXH3_state_t *h = XXH3_createState();
     if (!h)
         return 0;
     XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, &o->flags, sizeof(o->flags));
     XXH3_64bits_update(h, &d->cookies.n, sizeof(d->cookies.n));
     if (d->cookies.n)
         XXH3_64bits_update(h, d->cookies.keys, sizeof(uint64_t) * d->cookies.n);
     XXH3_64bits_update(h, &d->products.n, sizeof(d->products.n));
     if (d->products.n)
         XXH3_64bits_update(h, d->products.keys, sizeof(uint64_t) * d->products.n);
+    if (d->products.n && d->in_stock)
+        XXH3_64bits_update(h, d->in_stock, d->products.n);
+    if (d->products.n && d->category)
+        XXH3_64bits_update(h, d->category, sizeof(uint32_t) * d->products.n);
+    XXH3_64bits_update(h, &d->emb_rows, sizeof(d->emb_rows));
+    XXH3_64bits_update(h, &d->dim, sizeof(d->dim));
+    if (d->emb_rows && d->emb) {
+        XXH3_64bits_update(h, d->emb, sizeof(float) * (size_t)d->emb_rows * d->dim);
+        XXH3_64bits_update(h, d->emb_product, sizeof(uint32_t) * d->emb_rows);
+    }
     hash_csr(h, &t->ui);
     hash_csr(h, &t->bought);
     hash_csr(h, &t->heldout);
@@ -130,9 +142,9 @@ static uint64_t fingerprint(const struct rb_train *t, const struct rb_dataset *d
 /* What a shard is scored from: the fingerprint and the factors. A shard
  * of other factors (a train stage run again with other parameters) is of
  * another run. */
-static uint64_t run_key(const struct rb_train *t, const struct rb_dataset *d, const struct rb_als_model *m)
+static uint64_t run_key(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d, const struct rb_als_model *m)
 {
-    uint64_t fp = fingerprint(t, d);
+    uint64_t fp = fingerprint(o, t, d);
     uint64_t u = m->U ? XXH3_64bits(m->U, sizeof(float) * m->users * (size_t)m->f) : 0;
     uint64_t v = m->V ? XXH3_64bits(m->V, sizeof(float) * m->items * (size_t)m->f) : 0;
     uint64_t k[4] = {fp, u, v, m->f};
@@ -243,7 +255,7 @@ int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *
                        FACTORS_USER " = %" PRIu64 " %016" PRIx64 "\n" FACTORS_ITEM " = %" PRIu64 " %016" PRIx64 "\n"
                        "factors = %u\nreg = %.9g\nalpha = %.9g\niterations = %u\nweight-view = %.9g\n"
                        "weight-cart = %.9g\nweight-purchase = %.9g\nhalf-life-days = %.17g\n",
-                       fingerprint(t, d), m->users, m->items, m->f, ub, uh, ib, ih, p->als.factors,
+                       fingerprint(o, t, d), m->users, m->items, m->f, ub, uh, ib, ih, p->als.factors,
                        (double)p->als.reg, (double)p->als.alpha, p->als.iterations,
                        (double)p->train.weight[RB_VIEW], (double)p->train.weight[RB_CART],
                        (double)p->train.weight[RB_PURCHASE], p->train.half_life_days);
@@ -252,7 +264,7 @@ int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *
     if ((rc = rc_write_file_atomic(path, text, (size_t)len)) != 0)
         return rc_fail(err, rc, "unable to write '%s': %s", path, rc_strerror(rc));
     rc_log(RC_LOG_INFO, "stage.train", "work=%s users=%u items=%u f=%u fingerprint=%016" PRIx64, o->work, m->users,
-           m->items, m->f, fingerprint(t, d));
+           m->items, m->f, fingerprint(o, t, d));
     return 0;
 }
 
@@ -351,7 +363,7 @@ int rb_stage_read_factors(const struct rb_stage_opts *o, const struct rb_train *
     int rc = read_train(o, &tf, err);
     if (rc)
         return rc;
-    uint64_t fp = fingerprint(t, d);
+    uint64_t fp = fingerprint(o, t, d);
     if (fp != tf.fingerprint)
         return rc_fail(err, RC_EMANIFEST, "the inputs or flags differ from the train stage's in '%s' (fingerprint "
                        "%016" PRIx64 ", train wrote %016" PRIx64 "): give every stage the same inputs and flags",
@@ -464,7 +476,7 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
     put16(h + 4, SHARD_VERSION);
     put32(h + 8, o->shard);
     put32(h + 12, o->shards);
-    put64(h + 16, run_key(t, d, m));
+    put64(h + 16, run_key(o, t, d, m));
     put64(h + 24, from);
     put64(h + 32, to);
     put64(h + 40, nrows);
@@ -598,7 +610,7 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
                           char *err)
 {
     size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method);
-    uint64_t fp = run_key(t, d, m);
+    uint64_t fp = run_key(o, t, d, m);
     unsigned char **bufs = calloc(o->shards, sizeof(*bufs));
     size_t *lens = calloc(o->shards, sizeof(*lens));
     int rc = 0;

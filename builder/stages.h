@@ -42,6 +42,7 @@ struct rb_stage_opts {
     uint32_t shard;     /* --shard I/N: I */
     uint32_t shards;    /* --shard I/N: N, or --shards N (merge) */
     int have_shard;     /* --shard given */
+    uint64_t flags;     /* digest of the flags every stage must share (recbuild's), part of the fingerprint */
 };
 
 /* --shard "I/N" (0 <= I < N <= RB_SHARDS_MAX) into o. RC_EFORMAT, RC_ERANGE. */

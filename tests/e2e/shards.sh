@@ -102,7 +102,18 @@ rc=0; "$recbuild" "${common[@]}" --min-purchases 2 --stage score --work "$work" 
     2> "$tmp/other.log" || rc=$?
 [ $rc -eq 1 ] && grep -q "differ from the train stage" "$tmp/other.log" \
     || { cat "$tmp/other.log" >&2; fail "score with other flags: exit $rc"; }
-ok "a stage on other flags than train's is refused"
+# ... and so is a merge whose flags differ only in ones the merge alone
+# uses (the seed of exploration, the exploration share): the merged
+# version must be the one-command build's with one set of flags.
+for other in "--seed 6" "--explore-share 0.3"; do
+    rc=0
+    # shellcheck disable=SC2086 # two words on purpose
+    "$recbuild" "${common[@]}" $other --stage merge --work "$work" --shards 4 --out "$tmp/other-root" \
+        > /dev/null 2> "$tmp/other.log" || rc=$?
+    [ $rc -eq 1 ] && grep -q "differ from the train stage" "$tmp/other.log" && [ ! -e "$tmp/other-root/current" ] \
+        || { cat "$tmp/other.log" >&2; fail "merge with $other: exit $rc"; }
+done
+ok "a stage on other flags than train's is refused (score: --min-purchases; merge: --seed, --explore-share)"
 
 # The merge: a verified, published version with the one-command build's lists.
 "$recbuild" "${common[@]}" --stage merge --work "$work" --shards 4 --out "$tmp/sharded" > "$tmp/merge.out" \
