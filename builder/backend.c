@@ -13,7 +13,7 @@
 const struct rb_backend rb_backend_cpu = {
     .name = "cpu",
     .als_train = rb_als_train_cpu,
-    .score_cf = rb_score_cf,
+    .score_cf = rb_score_cf_all,
     .knn_image = rb_knn_image,
 };
 

@@ -33,11 +33,12 @@ struct rb_backend {
     /* ALS factors from the training matrices: as rb_als_train_cpu (als.h). */
     int (*als_train)(struct rb_als_model *m, const struct rb_train *t, const struct rb_als_opts *o, char *err);
 
-    /* CF lists: as rb_score_cf (score.h); method chooses between the CPU's
-     * two scorers and is ignored by the GPU, which has one. */
-    int (*score_cf)(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
-                    const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
-                    char *err);
+    /* CF lists: as rb_score_cf_all (score.h); o chooses among the CPU's
+     * scorers and is ignored by the GPU, which has one, exact (stats:
+     * RB_SCORE_GEMM, recall 1). */
+    int (*score_cf)(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                    const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                    const struct rb_score_opts *o, char *err);
 
     /* Image-similarity lists: as rb_knn_image (knn.h). */
     int (*knn_image)(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,

@@ -3,15 +3,21 @@
  * (als_cuda.cu), CF scoring (score_cuda.cu) and exact image kNN
  * (knn_cuda.cu).
  */
+#include <string.h>
+
 extern "C" {
 #include "backend.h"
 }
 
-/* The GPU has one scorer: --score-method chooses between the CPU's two. */
-static int score_cf(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
-                    const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method, char *err)
+/* The GPU has one scorer, exact: --score-method chooses among the CPU's. */
+static int score_cf(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                    const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                    const struct rb_score_opts *o, char *err)
 {
-    (void)method;
+    (void)o;
+    memset(stats, 0, sizeof(*stats));
+    stats->method = RB_SCORE_GEMM;
+    stats->recall = 1.0;
     return rb_score_cf_gpu(out, m, t, d, n, exclude_bought, err);
 }
 

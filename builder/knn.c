@@ -34,7 +34,8 @@
 
 void rb_knn_opts_default(struct rb_knn_opts *o)
 {
-    o->method = RB_KNN_EXACT;
+    o->method = RB_KNN_AUTO;
+    o->approx_min = RB_KNN_APPROX_MIN;
     o->ivf_nlist = 0;
     o->ivf_nprobe = 16;
     o->hnsw_m = 32;
@@ -220,6 +221,7 @@ int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
     memset(out, 0, sizeof(*out));
     memset(stats, 0, sizeof(*stats));
     stats->recall = 1.0;
+    stats->method = RB_KNN_EXACT;
     if (n == 0 || n > RC_LIST_MAX)
         return rc_fail(err, RC_ERANGE, "knn: n %u outside 1..%u", n, RC_LIST_MAX);
     if (d->emb_rows > 0 && (!d->emb || !d->emb_product || d->dim == 0))
@@ -258,6 +260,11 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
     out->n = s.nq;
     if (s.nc == 0 || s.nq == 0)
         goto out;
+    struct rb_knn_opts resolved = *o;
+    if (resolved.method == RB_KNN_AUTO)
+        resolved.method = s.nc >= o->approx_min ? RB_KNN_IVF : RB_KNN_EXACT;
+    o = &resolved;
+    stats->method = o->method;
 
     if (o->method == RB_KNN_EXACT) {
         if (faiss_IndexFlatIP_new_with(&index, (idx_t)d->dim)) {

@@ -2,18 +2,22 @@
  * knn.h - image similarity: for each product with an embedding, the top-N
  * products by cosine similarity (inner product of the L2-normalised rows in
  * rb_dataset.emb), excluding itself and products not in stock.
- * Exact by default (FAISS IndexFlatIP); IVF or HNSW as options, with recall@N
- * against exact measured on a sample.
+ * Exact (FAISS IndexFlatIP), or IVF or HNSW with recall@N against exact
+ * measured on a sample; auto (the default) is exact below approx_min
+ * candidates (in-stock products with an embedding) and IVF from there.
  */
 #ifndef RB_KNN_H
 #define RB_KNN_H
 
 #include "dataset.h"
 
-enum rb_knn_method { RB_KNN_EXACT, RB_KNN_IVF, RB_KNN_HNSW };
+enum rb_knn_method { RB_KNN_EXACT, RB_KNN_IVF, RB_KNN_HNSW, RB_KNN_AUTO };
+
+#define RB_KNN_APPROX_MIN 250000 /* candidates from which auto searches approximately */
 
 struct rb_knn_opts {
-    enum rb_knn_method method;
+    enum rb_knn_method method; /* RB_KNN_AUTO */
+    uint32_t approx_min;    /* RB_KNN_APPROX_MIN */
     uint32_t ivf_nlist;     /* 0 = about 4 sqrt(rows); at most rows / 39 (k-means needs the points) */
     uint32_t ivf_nprobe;    /* 16 */
     uint32_t hnsw_m;        /* 32 */
@@ -22,6 +26,7 @@ struct rb_knn_opts {
 };
 
 struct rb_knn_stats {
+    enum rb_knn_method method; /* the one used (auto resolved) */
     double recall;          /* recall@N vs exact on the sample; 1 for exact */
     uint32_t sampled;
 };

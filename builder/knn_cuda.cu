@@ -23,7 +23,7 @@ extern "C" {
 int rb_knn_image_gpu(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                      const struct rb_knn_opts *o, char *err)
 {
-    if (o->method != RB_KNN_EXACT) {
+    if (o->method != RB_KNN_EXACT && o->method != RB_KNN_AUTO) { /* auto: exact, fast on the GPU */
         rc_log(RC_LOG_INFO, "knn_gpu", "msg=\"approximate knn (ivf, hnsw) runs on the cpu through faiss\"");
         return rb_backend_cpu.knn_image(out, stats, d, n, o, err);
     }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,11 +205,22 @@ double rb_progress_stage_end(struct rb_progress *p)
         write_all("\033[K", 3);
     p->drawn = 0;
     pthread_mutex_unlock(&p->mu);
+    /* memory: resident now and the process's peak so far (a stage that
+     * raised the peak shows it against the line before) */
+    struct rusage ru;
+    long peak_mib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024 : -1;
+    long rss_mib = -1, pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%*s %ld", &pages) == 1)
+            rss_mib = (long)((double)pages * (double)sysconf(_SC_PAGESIZE) / 1048576.0);
+        fclose(f);
+    }
     if (done && unit[0])
-        rc_log(RC_LOG_INFO, "stage", "stage=%s ms=%.0f %s=%llu %s_per_s=%.0f", name, ms, unit,
-               (unsigned long long)done, unit, ms > 0 ? done / (ms / 1e3) : 0.0);
+        rc_log(RC_LOG_INFO, "stage", "stage=%s ms=%.0f %s=%llu %s_per_s=%.0f rss_mib=%ld peak_rss_mib=%ld", name, ms,
+               unit, (unsigned long long)done, unit, ms > 0 ? done / (ms / 1e3) : 0.0, rss_mib, peak_mib);
     else
-        rc_log(RC_LOG_INFO, "stage", "stage=%s ms=%.0f", name, ms);
+        rc_log(RC_LOG_INFO, "stage", "stage=%s ms=%.0f rss_mib=%ld peak_rss_mib=%ld", name, ms, rss_mib, peak_mib);
     return ms;
 }
 

@@ -88,7 +88,7 @@ struct rb_config {
     struct rb_stage_opts stage;   /* --stage, --work, --shard, --shards (stages.h) */
     double session_gap_min;       /* --session-gap, minutes */
     double blend_weight;          /* --blend-weight; < 0: auto */
-    int score_method;             /* enum rb_score_method */
+    struct rb_score_opts score;   /* --score-method and the approximate scorer's flags */
     uint32_t n;
     uint32_t segment_n;           /* --segment-n: segment, global and category lists */
     int keep_bought;
@@ -132,7 +132,7 @@ static void config_default(struct rb_config *c)
     rb_explore_opts_default(&c->explore);
     c->session_gap_min = RB_SESSION_GAP_MIN_DEFAULT;
     c->blend_weight = -1;
-    c->score_method = RB_SCORE_AUTO;
+    rb_score_opts_default(&c->score);
     c->n = 20;
     c->segment_n = 200;
     c->eval_k = 10;
@@ -148,8 +148,8 @@ static void config_default(struct rb_config *c)
 /* ---- the option table ---- */
 
 static const char *const device_names[] = {"auto", "cpu", "gpu", NULL};
-static const char *const score_names[] = {"auto", "faiss", "gemm", NULL};
-static const char *const knn_names[] = {"exact", "ivf", "hnsw", NULL};
+static const char *const score_names[] = {"auto", "faiss", "gemm", "ivf", NULL};
+static const char *const knn_names[] = {"exact", "ivf", "hnsw", "auto", NULL};
 static const char *const ts_unit_names[] = {"auto", "s", "ms", "us", NULL}; /* enum rb_ts_unit */
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"logfmt", "json", NULL};
@@ -232,9 +232,22 @@ static const struct rc_opt options[] = {
      .help = "random seed (same inputs, seed and --threads: same lists)"},
     {.name = "threads", .arg = "T", .type = RC_OPT_INT, .off = C(als.threads), .min = 0, .max = 4096,
      .help = "worker threads (0: all cores)"},
-    {.name = "score-method", .arg = "auto|faiss|gemm", .type = RC_OPT_CHOICE, .off = C(score_method),
+    {.name = "score-method", .arg = "auto|faiss|gemm|ivf", .type = RC_OPT_CHOICE, .off = C(score.method),
      .choices = score_names,
-     .help = "how CF lists are scored (same lists; auto picks the faster)"},
+     .help = "how CF lists are scored: faiss and gemm exactly (the same lists), ivf approximately (FAISS IVF over the "
+             "item factors, recall measured); auto: gemm below --score-approx-min in-stock products, ivf from there"},
+    {.name = "score-approx-min", .arg = "N", .type = RC_OPT_U32, .off = C(score.approx_min), .min = 1, .max = 4e9,
+     .help = "in-stock products from which --score-method auto scores approximately"},
+    {.name = "score-nlist", .arg = "N", .type = RC_OPT_U32, .off = C(score.nlist), .min = 0, .max = 1e7,
+     .help = "ivf: clusters of the item factors (0: 4 sqrt(products), at most products / 39)"},
+    {.name = "score-nprobe", .arg = "N", .type = RC_OPT_U32, .off = C(score.nprobe), .min = 0, .max = 1e7,
+     .help = "ivf: clusters searched per cookie (0: the smallest power of two from 8 reaching --score-recall on a "
+             "sample)"},
+    {.name = "score-recall", .arg = "R", .type = RC_OPT_F64, .off = C(score.recall_target), .min = 0.01, .max = 1,
+     .help = "ivf: the recall@n against exact scoring that calibration reaches"},
+    {.name = "score-recall-sample", .arg = "N", .type = RC_OPT_U32, .off = C(score.recall_sample), .min = 0,
+     .max = 1e6, .help = "ivf: cookies scored exactly to calibrate nprobe, and as many others to measure the recall "
+                         "written to the manifest"},
 
     {.name = "tune", .arg = "auto|off|SECONDS", .type = RC_OPT_CUSTOM, .set = set_tune, .max = 1e6, .def = "auto",
      .help = "choose --factors, --reg, --alpha, --iterations, the event weights and --half-life-days from the events "
@@ -279,9 +292,12 @@ static const struct rc_opt options[] = {
      "(1 - W) x cosine (1: coview lists alone, image lists not served); auto chooses W on the next-item holdout with "
      "--holdout, else 0.5 (schemas/cache.md)"},
 
-    {.name = "knn", .arg = "exact|ivf|hnsw", .type = RC_OPT_CHOICE, .off = C(knn.method), .choices = knn_names,
-     .help = "image-similarity search: exact, or approximate (recall measured on a sample)",
+    {.name = "knn", .arg = "auto|exact|ivf|hnsw", .type = RC_OPT_CHOICE, .off = C(knn.method), .choices = knn_names,
+     .help = "image-similarity search: exact, or approximate (recall measured on a sample); auto: exact below "
+             "--knn-approx-min in-stock products with an embedding, ivf from there (exact on the GPU)",
      .section = "Image similarity"},
+    {.name = "knn-approx-min", .arg = "N", .type = RC_OPT_U32, .off = C(knn.approx_min), .min = 1, .max = 4e9,
+     .help = "candidates from which --knn auto searches approximately"},
     {.name = "knn-nlist", .arg = "N", .type = RC_OPT_U32, .off = C(knn.ivf_nlist), .min = 0, .max = 1e7,
      .help = "IVF lists (0: about 4 sqrt(rows))"},
     {.name = "knn-nprobe", .arg = "N", .type = RC_OPT_U32, .off = C(knn.ivf_nprobe), .min = 1, .max = 1e7,
@@ -838,6 +854,7 @@ struct build {
     double blend_weight;           /* the w the coview scores were scaled for */
     uint64_t sessions_held;
     struct rb_knn_stats knn_stats;
+    struct rb_score_stats score_stats, score_stats_b; /* the CF scorers used (cookie, cookie_b) */
     struct rb_explore_stats explore; /* new-product exploration (explore.h) */
     int have_explore;
     struct rb_params params;       /* the CF parameters this build uses: flags, --params, or tuned */
@@ -1154,7 +1171,8 @@ static const struct cf_stages cf_stages_b = {"train_b", "als_b", "score_b", RC_D
  * b->model, released after), the lists into lists and their health. The
  * build's own model and --cf-b-params' second one both run here. */
 static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t, struct rb_lists *lists,
-                  struct rb_health *health, const struct cf_stages *st, int *bad_input, char *err)
+                  struct rb_score_stats *score, struct rb_health *health, const struct cf_stages *st,
+                  int *bad_input, char *err)
 {
     const struct rb_config *c = b->cfg;
     stage(b, st->train, NULL);
@@ -1180,14 +1198,21 @@ static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t
     uint32_t depth = rb_rules_depth(c->rules_parsed, st->db, c->n);
     stage(b, st->score, NULL);
     if (staged == RB_STAGE_SCORE)
-        return rb_stage_score(&c->stage, &b->model, t, &b->d, depth, !c->keep_bought,
-                              (enum rb_score_method)c->score_method, &b->stage_file, err);
-    if ((rc = staged == RB_STAGE_MERGE
-                  ? rb_stage_merge_shards(&c->stage, &b->model, t, &b->d, depth,
-                                          (enum rb_score_method)c->score_method, lists, err)
-                  : b->backend->score_cf(lists, &b->model, t, &b->d, depth, !c->keep_bought,
-                                         (enum rb_score_method)c->score_method, err)) != 0)
+        return rb_stage_score(&c->stage, &b->model, t, &b->d, depth, !c->keep_bought, &c->score, &b->stage_file,
+                              err);
+    if (staged == RB_STAGE_MERGE) {
+        if ((rc = rb_stage_merge_shards(&c->stage, &b->model, t, &b->d, depth, &c->score, score, lists, err)) ||
+            (score->method == RB_SCORE_IVF &&
+             (rc = rb_score_cf_recall(score, lists, &b->model, t, &b->d, depth, !c->keep_bought,
+                                      c->score.recall_sample, err))))
+            return rc;
+    } else if ((rc = b->backend->score_cf(lists, score, &b->model, t, &b->d, depth, !c->keep_bought, &c->score,
+                                          err)) != 0) {
         return rc;
+    }
+    if (score->method == RB_SCORE_IVF)
+        rc_log(RC_LOG_INFO, st->score, "method=ivf nlist=%u nprobe=%u recall=%.4f sampled=%u", score->nlist,
+               score->nprobe, score->recall, score->sampled);
     stage_end(b);
     if ((rc = rb_eval_health_n(health, lists, &b->model, t, c->n, err)) != 0) /* the first --n: what a list stores */
         return rc;
@@ -1236,7 +1261,7 @@ static int run_cf_b(struct build *b, int *bad_input, char *err)
            "weight_cart=%g weight_purchase=%g half_life_days=%g", c->cf_b_params, p->als.factors,
            (double)p->als.reg, (double)p->als.alpha, p->als.iterations, (double)p->train.weight[RB_VIEW],
            (double)p->train.weight[RB_CART], (double)p->train.weight[RB_PURCHASE], p->train.half_life_days);
-    int rc = run_cf(b, p, &b->t_b, &b->cf_b, &b->health_b, &cf_stages_b, bad_input, err);
+    int rc = run_cf(b, p, &b->t_b, &b->cf_b, &b->score_stats_b, &b->health_b, &cf_stages_b, bad_input, err);
     if (rc)
         return rc;
     b->have_cf_b = 1;
@@ -1384,7 +1409,7 @@ static int run_models(struct build *b, int *bad_input, char *err)
            (double)b->params.train.weight[RB_VIEW], (double)b->params.train.weight[RB_CART],
            (double)b->params.train.weight[RB_PURCHASE], b->params.train.half_life_days);
 
-    if ((rc = run_cf(b, &b->params, &b->t, &b->cf, &b->health, &cf_stages_a, bad_input, err)) != 0)
+    if ((rc = run_cf(b, &b->params, &b->t, &b->cf, &b->score_stats, &b->health, &cf_stages_a, bad_input, err)) != 0)
         return rc;
     if (c->stage.stage == RB_STAGE_TRAIN || c->stage.stage == RB_STAGE_SCORE)
         return 0; /* their files are written: the merge stage does the rest */
@@ -1508,10 +1533,16 @@ static void manifest_params(const struct build *b, struct rc_manifest_params *m)
         .cg_steps = c->als.cg_steps,
         .seed = c->als.seed,
         .threads = (uint64_t)(c->als.threads > 0 ? c->als.threads : omp_get_max_threads()),
-        .score_method = score_names[c->score_method],
+        .score_method = score_names[c->score.method],
+        .score_used = b->have_cf ? score_names[b->score_stats.method] : NULL,
+        .score_ivf = b->have_cf && b->score_stats.method == RB_SCORE_IVF,
+        .score_nlist = b->score_stats.nlist,
+        .score_nprobe = b->score_stats.nprobe,
+        .score_recall_target = c->score.recall_target,
         .knn = knn_names[c->knn.method],
-        .knn_ivf = c->knn.method == RB_KNN_IVF,
-        .knn_hnsw = c->knn.method == RB_KNN_HNSW,
+        .knn_used = b->have_image ? knn_names[b->knn_stats.method] : NULL,
+        .knn_ivf = b->have_image && b->knn_stats.method == RB_KNN_IVF,
+        .knn_hnsw = b->have_image && b->knn_stats.method == RB_KNN_HNSW,
         .knn_nlist = c->knn.ivf_nlist,
         .knn_nprobe = c->knn.ivf_nprobe,
         .knn_m = c->knn.hnsw_m,
@@ -1632,6 +1663,11 @@ static void manifest_eval(const struct build *b, struct rc_manifest_eval *m)
     memset(m, 0, sizeof(*m));
     if (b->have_cf) /* have_eval only with have_cf */
         manifest_cf_eval(b, b->have_eval ? &b->eval : NULL, &b->health, m);
+    if (b->have_cf && b->score_stats.method == RB_SCORE_IVF) {
+        m->have_cf_recall = 1;
+        m->cf_recall = b->score_stats.recall;
+        m->cf_recall_sampled = b->score_stats.sampled;
+    }
     if (b->have_image) {
         m->have_knn = 1;
         m->knn_recall = b->knn_stats.recall;

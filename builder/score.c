@@ -20,14 +20,21 @@
  *
  * Both produce lists ordered by score, best first, ties by lower product
  * index, equal up to float rounding of the scores (tests/test_score.c).
+ *
+ * IVF (approximate, score.h): the FAISS path's search and filtering over
+ * an IndexIVFFlat of the candidates extended to equal norms; nprobe
+ * calibrated on a sample against GEMM's exact lists; recall measured on
+ * another sample by rb_score_cf_recall.
  */
 #include "score.h"
 
 #include <cblas.h>
 #include <errno.h>
 #include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -40,6 +47,7 @@
 #define RB_SCORE_BLOCK 256   /* users per GEMM block */
 #define RB_SCORE_TILE 4096   /* candidates per GEMM tile: block x tile scores = 4 MiB */
 #define RB_SCORE_FAISS_BATCH 4096
+#define RB_SCORE_TRAIN_PER_LIST 64 /* IVF k-means points per list (FAISS wants >= 39) */
 
 /*
  * OpenBLAS 0.3.21 does not recognise some newer CPUs (Sapphire Rapids under
@@ -337,32 +345,24 @@ static int faiss_fail(char *err, const char *what)
     return rc_fail(err, RC_EINTERNAL, "score: faiss %s failed: %s", what, msg ? msg : "unknown error");
 }
 
-static int score_faiss(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
-                       const struct cands *c, const uint32_t *rows, size_t nrows, uint32_t n, int exclude_bought,
-                       char *err)
+/* Lists for rows[0, nrows) from a FAISS index over the candidates whose
+ * vectors have qdim >= f coordinates (the query: the user's f, then 0s). */
+static int search_index(struct rb_lists *out, FaissIndex *index, uint32_t qdim, const struct rb_als_model *m,
+                        const struct rb_train *t, const struct cands *c, const uint32_t *rows, size_t nrows,
+                        uint32_t n, int exclude_bought, char *err)
 {
     uint32_t f = m->f;
     int rc = 0;
-    FaissIndexFlatIP *index = NULL;
     float *Q = NULL, *D = NULL;
     idx_t *L = NULL;
     uint32_t *ex = NULL, *exn = NULL;
     uint64_t *exoff = NULL;
     struct hit *sel = NULL;
 
-    if (c->n == 0) {
-        for (size_t li = 0; li < nrows; li++)
-            out->len[li] = 0;
+    if (nrows == 0)
         return 0;
-    }
-    if (faiss_IndexFlatIP_new_with(&index, (idx_t)f))
-        return faiss_fail(err, "index creation");
-    if (faiss_Index_add(index, (idx_t)c->n, c->V)) {
-        rc = faiss_fail(err, "add");
-        goto out;
-    }
     size_t batch = nrows < RB_SCORE_FAISS_BATCH ? nrows : RB_SCORE_FAISS_BATCH;
-    Q = malloc(sizeof(float) * (batch * f + 1));
+    Q = calloc(batch * qdim + 1, sizeof(float));
     exn = malloc(sizeof(uint32_t) * (batch + 1));
     exoff = malloc(sizeof(uint64_t) * (batch + 1));
     sel = malloc(sizeof(struct hit) * ((size_t)n + 1));
@@ -394,7 +394,7 @@ static int score_faiss(struct rb_lists *out, const struct rb_als_model *m, const
             total += exn[q];
             if (exn[q] > most)
                 most = exn[q];
-            memcpy(Q + q * f, m->U + (size_t)r * f, sizeof(float) * f);
+            memcpy(Q + q * qdim, m->U + (size_t)r * f, sizeof(float) * f);
         }
         uint64_t k = (uint64_t)n + most;
         if (k > c->n)
@@ -440,7 +440,6 @@ static int score_faiss(struct rb_lists *out, const struct rb_als_model *m, const
         }
     }
 out:
-    faiss_Index_free(index);
     free(Q);
     free(D);
     free(L);
@@ -448,6 +447,235 @@ out:
     free(exn);
     free(exoff);
     free(sel);
+    return rc;
+}
+
+static int score_faiss(struct rb_lists *out, const struct rb_als_model *m, const struct rb_train *t,
+                       const struct cands *c, const uint32_t *rows, size_t nrows, uint32_t n, int exclude_bought,
+                       char *err)
+{
+    FaissIndexFlatIP *index = NULL;
+    if (c->n == 0) {
+        for (size_t li = 0; li < nrows; li++)
+            out->len[li] = 0;
+        return 0;
+    }
+    if (faiss_IndexFlatIP_new_with(&index, (idx_t)m->f))
+        return faiss_fail(err, "index creation");
+    int rc = faiss_Index_add(index, (idx_t)c->n, c->V) ? faiss_fail(err, "add")
+                                                         : search_index(out, index, m->f, m, t, c, rows, nrows, n,
+                                                                        exclude_bought, err);
+    faiss_Index_free(index);
+    return rc;
+}
+
+/* ---- the approximate scorer ---- */
+
+void rb_score_opts_default(struct rb_score_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->method = RB_SCORE_AUTO;
+    o->approx_min = RB_SCORE_APPROX_MIN;
+    o->recall_target = 0.95;
+    o->recall_sample = 1000;
+}
+
+static uint32_t count_cands(const struct rb_als_model *m, const struct rb_dataset *d)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->items; i++)
+        n += i < d->products.n && (!d->in_stock || d->in_stock[i]);
+    return n;
+}
+
+enum rb_score_method rb_score_cf_method(const struct rb_score_opts *o, const struct rb_als_model *m,
+                                        const struct rb_dataset *d)
+{
+    if (o->method != RB_SCORE_AUTO)
+        return o->method;
+    /* GEMM measured faster than FAISS's flat search: ops/bench/score_methods.md */
+    return count_cands(m, d) >= o->approx_min ? RB_SCORE_IVF : RB_SCORE_GEMM;
+}
+
+/* The positions (into the rows that get a list) of an evenly spaced
+ * sample of ns of nrows; `half` shifts it by half a step (the measured
+ * recall's sample, apart from calibration's). */
+static size_t sample_rows(size_t *pos, size_t nrows, uint32_t want, int half)
+{
+    size_t ns = want < nrows ? want : nrows;
+    for (size_t j = 0; j < ns; j++) {
+        size_t p = (size_t)(((double)j + (half ? 0.5 : 0.0)) * (double)nrows / (double)ns);
+        pos[j] = p < nrows ? p : nrows - 1;
+    }
+    return ns;
+}
+
+/* Share of the exact lists' entries that the lists a hold (a[i] against x[i]). */
+static void recall_add(const struct rb_lists *a, size_t ai, const struct rb_lists *x, size_t xi, uint64_t *hits,
+                       uint64_t *total)
+{
+    const uint32_t *got = a->items + ai * a->k, *want = x->items + xi * x->k;
+    *total += x->len[xi];
+    for (uint16_t p = 0; p < x->len[xi]; p++)
+        for (uint16_t q = 0; q < a->len[ai]; q++)
+            if (got[q] == want[p]) {
+                (*hits)++;
+                break;
+            }
+}
+
+/* Exact lists (GEMM) for the given rows, into a fresh x. */
+static int exact_lists(struct rb_lists *x, const struct rb_als_model *m, const struct rb_train *t,
+                       const struct cands *c, const uint32_t *rows, size_t nrows, uint32_t n, int exclude_bought,
+                       char *err)
+{
+    if (rb_lists_init(x, nrows, n) != 0)
+        return rc_fail(err, -ENOMEM, "score: out of memory for %zu sample lists", nrows);
+    x->n = nrows;
+    return score_gemm(x, m, t, c, rows, nrows, n, exclude_bought, err);
+}
+
+/* The IVF index over c's candidates, extended to norm M; nlist into *nlist. */
+static int ivf_build(FaissIndex **out, uint32_t *nlist_out, const struct cands *c, uint32_t f, uint32_t want_nlist,
+                     char *err)
+{
+    uint32_t dim = f + 1;
+    float *A = malloc(sizeof(float) * ((size_t)c->n * dim + 1));
+    if (!A)
+        return rc_fail(err, -ENOMEM, "score: out of memory for %u extended candidates", c->n);
+    double M2 = 0;
+    for (uint32_t j = 0; j < c->n; j++) {
+        const float *v = c->V + (size_t)j * f;
+        double s2 = 0;
+        for (uint32_t q = 0; q < f; q++)
+            s2 += (double)v[q] * v[q];
+        if (s2 > M2)
+            M2 = s2;
+    }
+    for (uint32_t j = 0; j < c->n; j++) {
+        const float *v = c->V + (size_t)j * f;
+        float *a = A + (size_t)j * dim;
+        double s2 = 0;
+        for (uint32_t q = 0; q < f; q++)
+            s2 += (double)v[q] * v[q];
+        memcpy(a, v, sizeof(float) * f);
+        a[f] = (float)sqrt(M2 - s2 > 0 ? M2 - s2 : 0);
+    }
+    uint32_t nlist = want_nlist ? want_nlist : (uint32_t)(4.0 * sqrt((double)c->n));
+    if (nlist > c->n / 39) /* k-means wants 39 points per list */
+        nlist = c->n / 39;
+    if (nlist < 1)
+        nlist = 1;
+    char desc[64];
+    snprintf(desc, sizeof(desc), "IVF%u,Flat", nlist);
+    FaissIndex *index = NULL;
+    int rc = 0;
+    if (faiss_index_factory(&index, (int)dim, desc, METRIC_INNER_PRODUCT)) {
+        free(A);
+        return faiss_fail(err, "index_factory");
+    }
+    /* k-means on an evenly spaced sample: enough points per list */
+    uint64_t nt64 = (uint64_t)nlist * RB_SCORE_TRAIN_PER_LIST;
+    uint32_t nt = nt64 < c->n ? (uint32_t)nt64 : c->n;
+    float *T = malloc(sizeof(float) * ((size_t)nt * dim + 1));
+    if (!T) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for %u training vectors", nt);
+        goto out;
+    }
+    for (uint32_t j = 0; j < nt; j++)
+        memcpy(T + (size_t)j * dim, A + (size_t)((uint64_t)j * c->n / nt) * dim, sizeof(float) * dim);
+    if (faiss_Index_train(index, (idx_t)nt, T))
+        rc = faiss_fail(err, "train");
+    else if (faiss_Index_add(index, (idx_t)c->n, A))
+        rc = faiss_fail(err, "add");
+    free(T);
+out:
+    free(A);
+    if (rc) {
+        faiss_Index_free(index);
+        return rc;
+    }
+    *out = index;
+    *nlist_out = nlist;
+    return 0;
+}
+
+/*
+ * The smallest nprobe (8, 16, 32, ... nlist) whose lists reach
+ * o->recall_target against exact ones on a sample of all the rows.
+ */
+static int ivf_calibrate(uint32_t *nprobe_out, FaissIndex *index, uint32_t nlist, const struct rb_score_opts *o,
+                         const struct rb_als_model *m, const struct rb_train *t, const struct cands *c,
+                         const uint32_t *rows, size_t nrows, uint32_t n, int exclude_bought, char *err)
+{
+    size_t *pos = malloc(sizeof(size_t) * ((size_t)o->recall_sample + 1));
+    uint32_t *srows = malloc(sizeof(uint32_t) * ((size_t)o->recall_sample + 1));
+    struct rb_lists x, a;
+    memset(&x, 0, sizeof(x));
+    memset(&a, 0, sizeof(a));
+    int rc = 0;
+    if (!pos || !srows) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for the calibration sample");
+        goto out;
+    }
+    size_t ns = sample_rows(pos, nrows, o->recall_sample, 0);
+    for (size_t j = 0; j < ns; j++)
+        srows[j] = rows[pos[j]];
+    if ((rc = exact_lists(&x, m, t, c, srows, ns, n, exclude_bought, err)) != 0)
+        goto out;
+    if (rb_lists_init(&a, ns, n) != 0) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for %zu sample lists", ns);
+        goto out;
+    }
+    a.n = ns;
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(index);
+    uint32_t nprobe = 8 < nlist ? 8 : nlist;
+    for (;;) {
+        faiss_IndexIVF_set_nprobe(ivf, nprobe);
+        if ((rc = search_index(&a, index, m->f + 1, m, t, c, srows, ns, n, exclude_bought, err)) != 0)
+            goto out;
+        uint64_t hits = 0, total = 0;
+        for (size_t j = 0; j < ns; j++)
+            recall_add(&a, j, &x, j, &hits, &total);
+        double r = total ? (double)hits / (double)total : 1.0;
+        rc_log(RC_LOG_INFO, "score.calibrate", "nlist=%u nprobe=%u recall=%.4f sample=%zu target=%.3f", nlist, nprobe,
+               r, ns, o->recall_target);
+        if (r >= o->recall_target || nprobe >= nlist)
+            break;
+        nprobe = nprobe * 2 < nlist ? nprobe * 2 : nlist;
+    }
+    *nprobe_out = nprobe;
+out:
+    rb_lists_release(&x);
+    rb_lists_release(&a);
+    free(pos);
+    free(srows);
+    return rc;
+}
+
+static int score_ivf(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                     const struct rb_train *t, const struct cands *c, const uint32_t *all, size_t nall,
+                     const uint32_t *rows, size_t nrows, uint32_t n, int exclude_bought,
+                     const struct rb_score_opts *o, char *err)
+{
+    FaissIndex *index = NULL;
+    if (c->n == 0) {
+        for (size_t li = 0; li < nrows; li++)
+            out->len[li] = 0;
+        return 0;
+    }
+    int rc = ivf_build(&index, &stats->nlist, c, m->f, o->nlist, err);
+    if (rc)
+        return rc;
+    if (o->nprobe)
+        stats->nprobe = o->nprobe < stats->nlist ? o->nprobe : stats->nlist;
+    else
+        rc = ivf_calibrate(&stats->nprobe, index, stats->nlist, o, m, t, c, all, nall, n, exclude_bought, err);
+    if (!rc) {
+        faiss_IndexIVF_set_nprobe(faiss_IndexIVF_cast(index), stats->nprobe);
+        rc = search_index(out, index, m->f + 1, m, t, c, rows, nrows, n, exclude_bought, err);
+    }
+    faiss_Index_free(index);
     return rc;
 }
 
@@ -486,7 +714,7 @@ int rb_score_cf_lists_init(struct rb_lists *out, const struct rb_train *t, const
 
 size_t rb_score_cf_unit(enum rb_score_method method)
 {
-    return method == RB_SCORE_FAISS ? RB_SCORE_FAISS_BATCH : RB_SCORE_BLOCK;
+    return method == RB_SCORE_FAISS || method == RB_SCORE_IVF ? RB_SCORE_FAISS_BATCH : RB_SCORE_BLOCK;
 }
 
 size_t rb_score_cf_rows(const struct rb_train *t)
@@ -507,16 +735,29 @@ int rb_score_cf_range(struct rb_lists *out, const struct rb_als_model *m, const 
                       const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
                       size_t from, size_t to, char *err)
 {
+    struct rb_score_opts o;
+    struct rb_score_stats st;
+    rb_score_opts_default(&o);
+    o.method = method;
+    return rb_score_cf_with(out, &st, m, t, d, n, exclude_bought, &o, from, to, err);
+}
+
+int rb_score_cf_with(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                     const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                     const struct rb_score_opts *o, size_t from, size_t to, char *err)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->recall = 1.0;
     int rc = rb_score_cf_begin(out, m, t, n, err);
     if (rc)
         return rc;
+    enum rb_score_method method = rb_score_cf_method(o, m, d);
+    stats->method = method;
     if (from % rb_score_cf_unit(method) != 0)
         return rc_fail(err, RC_EINTERNAL, "score: range start %zu is not a multiple of %zu", from,
                        rb_score_cf_unit(method));
 
-    size_t nrows = 0;
-    for (uint32_t r = 0; r < m->users; r++)
-        nrows += t->row_wants_list[r] != 0;
+    size_t nrows = rb_score_cf_rows(t);
     uint32_t *rows = malloc(sizeof(uint32_t) * (nrows + 1));
     struct cands c;
     rc = cands_build(&c, m, d);
@@ -541,12 +782,69 @@ int rb_score_cf_range(struct rb_lists *out, const struct rb_als_model *m, const 
     warn_generic_blas();
     if (method == RB_SCORE_FAISS)
         rc = score_faiss(out, m, t, &c, rows + from, to - from, n, exclude_bought, err);
-    else /* RB_SCORE_AUTO: GEMM measured faster, ops/bench/score_methods.md */
+    else if (method == RB_SCORE_IVF)
+        rc = score_ivf(out, stats, m, t, &c, rows, nrows, rows + from, to - from, n, exclude_bought, o, err);
+    else
         rc = score_gemm(out, m, t, &c, rows + from, to - from, n, exclude_bought, err);
 out:
     cands_release(&c);
     free(rows);
     if (rc)
+        rb_lists_release(out);
+    return rc;
+}
+
+int rb_score_cf_recall(struct rb_score_stats *stats, const struct rb_lists *lists, const struct rb_als_model *m,
+                       const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                       uint32_t sample, char *err)
+{
+    size_t nrows = rb_score_cf_rows(t);
+    if (lists->n != nrows)
+        return rc_fail(err, RC_EINTERNAL, "score: %zu lists for %zu rows", lists->n, nrows);
+    stats->recall = 1.0;
+    stats->sampled = 0;
+    if (nrows == 0 || sample == 0)
+        return 0;
+    uint32_t *rows = malloc(sizeof(uint32_t) * (nrows + 1)), *srows = malloc(sizeof(uint32_t) * ((size_t)sample + 1));
+    size_t *pos = malloc(sizeof(size_t) * ((size_t)sample + 1));
+    struct cands c;
+    struct rb_lists x;
+    memset(&x, 0, sizeof(x));
+    int rc = cands_build(&c, m, d);
+    if (rc || !rows || !srows || !pos) {
+        rc = rc_fail(err, -ENOMEM, "score: out of memory for the recall sample");
+        goto out;
+    }
+    size_t k = 0;
+    for (uint32_t r = 0; r < m->users; r++)
+        if (t->row_wants_list[r])
+            rows[k++] = r;
+    size_t ns = sample_rows(pos, nrows, sample, 1);
+    for (size_t j = 0; j < ns; j++)
+        srows[j] = rows[pos[j]];
+    if ((rc = exact_lists(&x, m, t, &c, srows, ns, n, exclude_bought, err)) != 0)
+        goto out;
+    uint64_t hits = 0, total = 0;
+    for (size_t j = 0; j < ns; j++)
+        recall_add(lists, pos[j], &x, j, &hits, &total);
+    stats->recall = total ? (double)hits / (double)total : 1.0;
+    stats->sampled = (uint32_t)ns;
+out:
+    rb_lists_release(&x);
+    cands_release(&c);
+    free(rows);
+    free(srows);
+    free(pos);
+    return rc;
+}
+
+int rb_score_cf_all(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                    const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                    const struct rb_score_opts *o, char *err)
+{
+    int rc = rb_score_cf_with(out, stats, m, t, d, n, exclude_bought, o, 0, SIZE_MAX, err);
+    if (!rc && stats->method == RB_SCORE_IVF &&
+        (rc = rb_score_cf_recall(stats, out, m, t, d, n, exclude_bought, o->recall_sample, err)) != 0)
         rb_lists_release(out);
     return rc;
 }

@@ -3,10 +3,11 @@
  * over all products, excluding products the cookie bought in training
  * (when exclude_bought) and products not in stock, best first.
  *
- * Two CPU methods compute the same lists: FAISS (inner-product flat search
- * over V through the C API, over-fetching to cover exclusions) and a blocked
- * GEMM (OpenBLAS) with a per-row top-k selection. RB_SCORE_AUTO uses the one
- * measured faster (ops/bench/ records the measurement).
+ * Two exact CPU methods compute the same lists: FAISS (inner-product flat
+ * search over V through the C API, over-fetching to cover exclusions) and a
+ * blocked GEMM (OpenBLAS) with a per-row top-k selection; RB_SCORE_AUTO uses
+ * the one measured faster (ops/bench/ records the measurement) for small
+ * catalogs and the approximate IVF scorer below for large ones.
  */
 #ifndef RB_SCORE_H
 #define RB_SCORE_H
@@ -14,7 +15,73 @@
 #include "als.h"
 #include "dataset.h"
 
-enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM };
+enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM, RB_SCORE_IVF };
+
+/*
+ * The approximate scorer (RB_SCORE_IVF): FAISS IVF over the in-stock item
+ * factors, each extended by one coordinate sqrt(M^2 - |v|^2) (M the
+ * largest norm) so that every vector has norm M and the inner product with
+ * a user's (u, 0) is u . v unchanged: maximum inner product becomes a
+ * nearest-neighbour search the IVF clusters serve well. It over-fetches
+ * to cover exclusions as the exact FAISS scorer does. nprobe is the
+ * smallest power of two (from 8) whose recall@n against exact scoring on a
+ * calibration sample of the rows reaches recall_target, unless given.
+ * RB_SCORE_AUTO picks it when the candidates (in-stock products) number
+ * approx_min or more, else GEMM.
+ */
+#define RB_SCORE_APPROX_MIN 250000 /* in-stock products from which auto scores approximately */
+
+struct rb_score_opts {
+    enum rb_score_method method;
+    uint32_t approx_min;    /* RB_SCORE_APPROX_MIN */
+    uint32_t nlist;         /* 0: 4 sqrt(candidates), at most candidates / 39 */
+    uint32_t nprobe;        /* 0: calibrated to recall_target */
+    double recall_target;   /* 0.95 */
+    uint32_t recall_sample; /* rows for calibration and for the measured recall (1000) */
+};
+
+struct rb_score_stats {
+    enum rb_score_method method; /* the one used (auto resolved) */
+    uint32_t nlist, nprobe;      /* RB_SCORE_IVF */
+    double recall;               /* recall@n against exact on the sample; 1 for exact scorers */
+    uint32_t sampled;            /* rows in that sample (0 for exact scorers) */
+};
+
+void rb_score_opts_default(struct rb_score_opts *o);
+
+/*
+ * Every row's list as o says, and stats; for an approximate method also
+ * the recall measured (rb_score_cf_recall, o->recall_sample rows). The CPU
+ * backend's score_cf (backend.h). Errors: as rb_score_cf.
+ */
+int rb_score_cf_all(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                    const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                    const struct rb_score_opts *o, char *err);
+
+/* The method o gives for these candidates (AUTO resolved). */
+enum rb_score_method rb_score_cf_method(const struct rb_score_opts *o, const struct rb_als_model *m,
+                                        const struct rb_dataset *d);
+
+/*
+ * rb_score_cf_range with every option: rows [from, to) of those that get
+ * a list, lists into out, the method, nlist and nprobe used into stats
+ * (recall 1, sampled 0: rb_score_cf_recall measures it). An approximate
+ * method with o->nprobe 0 calibrates first, on a sample of all the rows
+ * (so every range calibrates alike).
+ */
+int rb_score_cf_with(struct rb_lists *out, struct rb_score_stats *stats, const struct rb_als_model *m,
+                     const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                     const struct rb_score_opts *o, size_t from, size_t to, char *err);
+
+/*
+ * stats->recall and ->sampled: lists (every row that gets a list, in row
+ * order, as rb_score_cf_with [0, all) or a merge of shards fills them)
+ * against exact scoring on `sample` evenly spaced rows other than the
+ * calibration's. Errors: -ENOMEM, RC_EINTERNAL.
+ */
+int rb_score_cf_recall(struct rb_score_stats *stats, const struct rb_lists *lists, const struct rb_als_model *m,
+                       const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
+                       uint32_t sample, char *err);
 
 /*
  * Lists for every train row with row_wants_list set; owner keys are the

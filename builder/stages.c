@@ -27,8 +27,9 @@ const char *const rb_stage_names[] = {"all", "train", "score", "merge", NULL};
 #define FACTORS_USER "factors_user.npy"
 #define FACTORS_ITEM "factors_item.npy"
 #define SHARD_MAGIC "ERSH"
-#define SHARD_VERSION 1
-#define SHARD_HEADER 64
+#define SHARD_VERSION 2
+#define SHARD_HEADER 80
+#define SHARD_SUMMED 72 /* header bytes under the checksum (before it) */
 
 /* ---- options ---- */
 
@@ -444,22 +445,25 @@ static uint64_t get64(const unsigned char *p)
 }
 
 /*
- * A shard file (schemas/stages.md): a 64-byte header, then per list:
+ * A shard file (schemas/stages.md): an 80-byte header, then per list:
  * u64 owner key, u16 length, u8 source, u8 0, then length x (u32 product
- * index, f32 score), all little-endian. Header: "ERSH", u16 version 1,
- * u16 0, u32 shard, u32 shards, u64 fingerprint, u64 from, u64 to, u64
- * rows (all that get a list), u32 n, u32 unit, u64 XXH3-64 of the header's
- * first 56 bytes and the body.
+ * index, f32 score), all little-endian. Header: "ERSH", u16 version 2,
+ * u16 0, u32 shard, u32 shards, u64 run key, u64 from, u64 to, u64 rows
+ * (all that get a list), u32 n, u32 unit, u32 method (enum
+ * rb_score_method, resolved), u32 nlist, u32 nprobe (approximate scorer;
+ * else 0), u32 0, u64 XXH3-64 of the header's first 72 bytes and the body.
  */
 int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                   const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
+                   const struct rb_dataset *d, uint32_t n, int exclude_bought, const struct rb_score_opts *so,
                    const char **path_out, char *err)
 {
     static char path[PATH_MAX];
+    enum rb_score_method method = rb_score_cf_method(so, m, d);
     size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method), from, to;
     shard_range(nrows, unit, o->shard, o->shards, &from, &to);
     struct rb_lists l;
-    int rc = rb_score_cf_range(&l, m, t, d, n, exclude_bought, method, from, to, err);
+    struct rb_score_stats st;
+    int rc = rb_score_cf_with(&l, &st, m, t, d, n, exclude_bought, so, from, to, err);
     if (rc)
         return rc;
     size_t body = 0;
@@ -482,6 +486,9 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
     put64(h + 40, nrows);
     put32(h + 48, n);
     put32(h + 52, (uint32_t)unit);
+    put32(h + 56, (uint32_t)st.method);
+    put32(h + 60, st.nlist);
+    put32(h + 64, st.nprobe);
     for (size_t li = 0; li < l.n; li++) {
         put64(p, l.owner_key[li]);
         put16(p + 8, l.len[li]);
@@ -503,9 +510,9 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
         return rc_fail(err, -ENOMEM, "out of memory for a checksum");
     }
     XXH3_64bits_reset(hs);
-    XXH3_64bits_update(hs, buf, 56);
+    XXH3_64bits_update(hs, buf, SHARD_SUMMED);
     XXH3_64bits_update(hs, buf + SHARD_HEADER, body);
-    put64(h + 56, XXH3_64bits_digest(hs));
+    put64(h + SHARD_SUMMED, XXH3_64bits_digest(hs));
     XXH3_freeState(hs);
     if ((rc = rc_mkdir_p(o->work)) != 0)
         rc = rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
@@ -576,11 +583,11 @@ static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, si
         goto out;
     }
     XXH3_64bits_reset(hs);
-    XXH3_64bits_update(hs, buf, 56);
+    XXH3_64bits_update(hs, buf, SHARD_SUMMED);
     XXH3_64bits_update(hs, buf + SHARD_HEADER, len - SHARD_HEADER);
     uint64_t sum = XXH3_64bits_digest(hs);
     XXH3_freeState(hs);
-    if (sum != get64(buf + 56)) {
+    if (sum != get64(buf + SHARD_SUMMED)) {
         rc = rc_fail(err, RC_ECHECKSUM, "shard %u of %u is damaged: '%s' fails its checksum; run recbuild --stage "
                      "score --shard %u/%u again; nothing was published", i, o->shards, path, i, o->shards);
         goto out;
@@ -606,9 +613,10 @@ out:
 }
 
 int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                          const struct rb_dataset *d, uint32_t n, enum rb_score_method method, struct rb_lists *out,
-                          char *err)
+                          const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
+                          struct rb_score_stats *stats, struct rb_lists *out, char *err)
 {
+    enum rb_score_method method = rb_score_cf_method(so, m, d);
     size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method);
     uint64_t fp = run_key(o, t, d, m);
     unsigned char **bufs = calloc(o->shards, sizeof(*bufs));
@@ -622,6 +630,22 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
     /* Every shard checked before any is used. */
     for (uint32_t i = 0; i < o->shards && !rc; i++)
         rc = read_shard(o, i, fp, nrows, n, unit, &bufs[i], &lens[i], err);
+    if (rc)
+        goto out;
+    /* One scorer for every shard: the method this merge resolves, and one
+     * nlist and nprobe (the calibration is of all the rows, so alike). */
+    memset(stats, 0, sizeof(*stats));
+    stats->recall = 1.0;
+    stats->method = method;
+    stats->nlist = get32(bufs[0] + 60);
+    stats->nprobe = get32(bufs[0] + 64);
+    for (uint32_t i = 0; i < o->shards && !rc; i++)
+        if (get32(bufs[i] + 56) != (uint32_t)method || get32(bufs[i] + 60) != stats->nlist ||
+            get32(bufs[i] + 64) != stats->nprobe)
+            rc = rc_fail(err, RC_EMANIFEST, "shard %u of %u is of another run: scored with method %u, nlist %u, "
+                         "nprobe %u; this merge expects method %u, nlist %u, nprobe %u (shard 0's); nothing was "
+                         "published", i, o->shards, get32(bufs[i] + 56), get32(bufs[i] + 60), get32(bufs[i] + 64),
+                         (unsigned)method, stats->nlist, stats->nprobe);
     if (rc)
         goto out;
     if ((rc = rb_lists_init(out, nrows, n)) != 0) {

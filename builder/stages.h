@@ -68,17 +68,18 @@ int rb_stage_read_factors(const struct rb_stage_opts *o, const struct rb_train *
 /* score: shard o->shard of o->shards scored (n entries a list) and written;
  * *path gets the file written (static storage). */
 int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                   const struct rb_dataset *d, uint32_t n, int exclude_bought, enum rb_score_method method,
+                   const struct rb_dataset *d, uint32_t n, int exclude_bought, const struct rb_score_opts *so,
                    const char **path, char *err);
 
 /* merge: every shard read and checked (present, intact, of this train
- * stage's inputs, flags and factors m, n entries a list, together every
- * row once) into out, as
- * rb_score_cf would have filled it. RC_ENOTFOUND for a missing shard,
+ * stage's inputs, flags and factors m, n entries a list, one scorer with
+ * one nlist and nprobe, together every row once) into out, as
+ * rb_score_cf_with would have filled it; stats as it would (the recall
+ * left to rb_score_cf_recall). RC_ENOTFOUND for a missing shard,
  * RC_ECHECKSUM / RC_ETRUNC / RC_EFORMAT for a damaged one, RC_EMANIFEST for
  * one of another run; err names the file. */
 int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                          const struct rb_dataset *d, uint32_t n, enum rb_score_method method, struct rb_lists *out,
-                          char *err);
+                          const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
+                          struct rb_score_stats *stats, struct rb_lists *out, char *err);
 
 #endif

@@ -166,7 +166,16 @@ static void render_params(struct rc_buf *b, const struct rc_manifest_params *p)
     put_u64(b, "seed", p->seed, &first);
     put_u64(b, "threads", p->threads, &first);
     put_str(b, "score_method", p->score_method, &first);
+    if (p->score_used)
+        put_str(b, "score_used", p->score_used, &first);
+    if (p->score_ivf) {
+        put_u64(b, "score_nlist", p->score_nlist, &first);
+        put_u64(b, "score_nprobe", p->score_nprobe, &first);
+        put_num(b, "score_recall_target", p->score_recall_target, &first);
+    }
     put_str(b, "knn", p->knn, &first);
+    if (p->knn_used)
+        put_str(b, "knn_used", p->knn_used, &first);
     if (p->knn_ivf) {
         put_u64(b, "knn_nlist", p->knn_nlist, &first);
         put_u64(b, "knn_nprobe", p->knn_nprobe, &first);
@@ -338,6 +347,10 @@ static void render_eval_members(struct rc_buf *b, const struct rc_manifest_eval 
         put_num(b, "cold_share", e->cold_share, &first);
         put_num(b, "factor_norm", e->factor_norm, &first);
         put_num(b, "score_spread", e->score_spread, &first);
+    }
+    if (e->have_cf_recall) {
+        put_num(b, "cf_recall", e->cf_recall, &first);
+        put_u64(b, "cf_recall_sampled", e->cf_recall_sampled, &first);
     }
     if (e->have_knn) {
         put_num(b, "knn_recall", e->knn_recall, &first);

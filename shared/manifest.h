@@ -90,6 +90,11 @@ struct rc_manifest_params {
     double reg, alpha;
     uint64_t iterations, cg_steps, seed, threads;
     const char *score_method, *knn;
+    const char *score_used;  /* the CF scorer --score-method resolved to; NULL: not written (no CF lists) */
+    int score_ivf;           /* score_nlist, score_nprobe, score_recall_target written */
+    uint64_t score_nlist, score_nprobe;
+    double score_recall_target;
+    const char *knn_used;    /* the image search --knn resolved to; NULL: not written (no image lists) */
     int knn_ivf, knn_hnsw;   /* which pair below is written */
     uint64_t knn_nlist, knn_nprobe, knn_m, knn_ef;
     double session_gap_minutes;
@@ -158,6 +163,10 @@ struct rc_manifest_eval {
     int degenerate;
     const char *degenerate_reason; /* written when degenerate */
     double cold_share, factor_norm, score_spread;
+
+    int have_cf_recall; /* cf_recall, cf_recall_sampled: the approximate CF scorer's */
+    double cf_recall;
+    uint64_t cf_recall_sampled;
 
     int have_knn;
     double knn_recall;

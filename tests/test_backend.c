@@ -15,7 +15,7 @@ START_TEST(test_cpu_table)
 {
     ck_assert_str_eq(rb_backend_cpu.name, "cpu");
     ck_assert(rb_backend_cpu.als_train == rb_als_train_cpu);
-    ck_assert(rb_backend_cpu.score_cf == rb_score_cf);
+    ck_assert(rb_backend_cpu.score_cf == rb_score_cf_all);
     ck_assert(rb_backend_cpu.knn_image == rb_knn_image);
 }
 END_TEST

@@ -97,7 +97,8 @@ START_TEST(test_defaults)
 {
     struct rb_knn_opts o;
     rb_knn_opts_default(&o);
-    ck_assert_int_eq(o.method, RB_KNN_EXACT);
+    ck_assert_int_eq(o.method, RB_KNN_AUTO);
+    ck_assert_uint_eq(o.approx_min, RB_KNN_APPROX_MIN);
     ck_assert_uint_eq(o.ivf_nlist, 0);
     ck_assert_uint_eq(o.ivf_nprobe, 16);
     ck_assert_uint_eq(o.hnsw_m, 32);

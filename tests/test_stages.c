@@ -176,18 +176,21 @@ START_TEST(test_round_trip)
     /* three shards, scored out of order, merge into the whole scorer's lists */
     uint32_t n = 12;
     struct rb_lists whole, merged;
+    struct rb_score_opts so;
+    struct rb_score_stats st;
+    rb_score_opts_default(&so);
     ck_assert_msg(rb_score_cf(&whole, &x.m, &x.t, &x.d, n, 1, RB_SCORE_AUTO, err) == 0, "%s", err);
     o.stage = RB_STAGE_SCORE;
     o.shards = 3;
     for (int i = 2; i >= 0; i--) {
         const char *written;
         o.shard = (uint32_t)i;
-        ck_assert_msg(rb_stage_score(&o, &back, &x.t, &x.d, n, 1, RB_SCORE_AUTO, &written, err) == 0, "%s", err);
+        ck_assert_msg(rb_stage_score(&o, &back, &x.t, &x.d, n, 1, &so, &written, err) == 0, "%s", err);
         shard_file(path, sizeof(path), dir, (uint32_t)i, 3);
         ck_assert_str_eq(written, path);
     }
     o.stage = RB_STAGE_MERGE;
-    ck_assert_msg(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, RB_SCORE_AUTO, &merged, err) == 0, "%s", err);
+    ck_assert_msg(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err) == 0, "%s", err);
     ck_assert_uint_eq(merged.n, whole.n);
     ck_assert_uint_eq(merged.k, whole.k);
     for (size_t li = 0; li < whole.n; li++) {
@@ -200,7 +203,7 @@ START_TEST(test_round_trip)
     rb_lists_release(&merged);
 
     /* another depth than the shards': of another run */
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n + 1, RB_SCORE_AUTO, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n + 1, &so, &st, &merged, err), RC_EMANIFEST);
     ck_assert_ptr_nonnull(strstr(err, "of another run"));
 
     /* a damaged shard: one byte of its lists */
@@ -212,14 +215,14 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(fseek(f, 100, SEEK_SET), 0);
     fputc(c ^ 1, f);
     fclose(f);
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, RB_SCORE_AUTO, &merged, err), RC_ECHECKSUM);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_ECHECKSUM);
     ck_assert_ptr_nonnull(strstr(err, "shard 1 of 3 is damaged"));
     /* cut short */
     ck_assert_int_eq(truncate(path, 40), 0);
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, RB_SCORE_AUTO, &merged, err), RC_ETRUNC);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_ETRUNC);
     /* missing */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, RB_SCORE_AUTO, &merged, err), RC_ENOTFOUND);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err, "shard 1 of 3 is missing"));
     ck_assert_ptr_null(merged.items);
 
@@ -227,10 +230,10 @@ START_TEST(test_round_trip)
     o.stage = RB_STAGE_SCORE;
     o.shard = 1;
     const char *written;
-    ck_assert_int_eq(rb_stage_score(&o, &back, &x.t, &x.d, n, 1, RB_SCORE_AUTO, &written, err), 0);
+    ck_assert_int_eq(rb_stage_score(&o, &back, &x.t, &x.d, n, 1, &so, &written, err), 0);
     back.V[5] += 1.0f;
     o.stage = RB_STAGE_MERGE;
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, RB_SCORE_AUTO, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
     back.V[5] -= 1.0f;
 
     /* other inputs than train's: the factors are refused */
@@ -261,12 +264,77 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* The approximate scorer in shards: every shard calibrates on the same
+ * sample of all the rows, so the merge equals the whole run and carries
+ * its nlist and nprobe; a shard of another flags digest is of another run. */
+START_TEST(test_ivf_shards)
+{
+    char dir[PATH_MAX], err[RC_ERRMSG_MAX] = "";
+    scratch_make(dir, sizeof(dir), "stages-ivf");
+    struct fixture x;
+    fixture_make(&x, 10000, 800, 8, 11); /* 6,667 rows with a list: two shards of 4,096-row units */
+    struct rb_stage_opts o = {.stage = RB_STAGE_TRAIN, .work = dir, .flags = 42};
+    struct rb_params p = params_example();
+    ck_assert_msg(rb_stage_write_train(&o, &p, &x.t, &x.d, &x.m, err) == 0, "%s", err);
+    struct rb_score_opts so;
+    struct rb_score_stats whole_st, st;
+    rb_score_opts_default(&so);
+    so.method = RB_SCORE_IVF;
+    so.recall_sample = 200;
+    uint32_t n = 10;
+    struct rb_lists whole, merged;
+    ck_assert_msg(rb_score_cf_all(&whole, &whole_st, &x.m, &x.t, &x.d, n, 1, &so, err) == 0, "%s", err);
+    ck_assert_int_eq(whole_st.method, RB_SCORE_IVF);
+    ck_assert_uint_eq(whole_st.nlist, 800 / 39);
+    ck_assert_uint_ge(whole_st.nprobe, 8);
+    ck_assert_uint_eq(whole_st.sampled, 200);
+    ck_assert(whole_st.recall > 0.5 && whole_st.recall <= 1.0);
+
+    o.stage = RB_STAGE_SCORE;
+    o.shards = 2;
+    for (uint32_t i = 0; i < 2; i++) {
+        const char *written;
+        o.shard = i;
+        ck_assert_msg(rb_stage_score(&o, &x.m, &x.t, &x.d, n, 1, &so, &written, err) == 0, "%s", err);
+    }
+    o.stage = RB_STAGE_MERGE;
+    ck_assert_msg(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err) == 0, "%s", err);
+    ck_assert_int_eq(st.method, RB_SCORE_IVF);
+    ck_assert_uint_eq(st.nlist, whole_st.nlist);
+    ck_assert_uint_eq(st.nprobe, whole_st.nprobe);
+    ck_assert_uint_eq(merged.n, whole.n);
+    for (size_t li = 0; li < whole.n; li++) {
+        ck_assert_uint_eq(merged.len[li], whole.len[li]);
+        ck_assert_int_eq(memcmp(&merged.items[li * n], &whole.items[li * n], sizeof(uint32_t) * whole.len[li]), 0);
+    }
+    ck_assert_msg(rb_score_cf_recall(&st, &merged, &x.m, &x.t, &x.d, n, 1, 200, err) == 0, "%s", err);
+    ck_assert(st.recall == whole_st.recall);
+    rb_lists_release(&merged);
+
+    /* the merge, told the shards were scored exactly, refuses them */
+    so.method = RB_SCORE_FAISS;
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
+    so.method = RB_SCORE_IVF;
+
+    /* other flags (their digest) than train's: refused */
+    o.flags = 43;
+    ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &x.m, err), RC_EMANIFEST);
+    ck_assert_ptr_nonnull(strstr(err, "differ from the train stage"));
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
+
+    rb_lists_release(&whole);
+    fixture_free(&x);
+    scratch_remove(dir);
+}
+END_TEST
+
 static Suite *stages_suite(void)
 {
     Suite *s = suite_create("stages");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_flags);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_ivf_shards);
     suite_add_tcase(s, tc);
     return s;
 }
