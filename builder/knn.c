@@ -29,7 +29,6 @@
 
 #include "error.h"
 
-#define RB_KNN_BATCH 8192      /* queries per search call */
 #define RB_KNN_TRAIN_PER_LIST 64 /* IVF training points per list (FAISS wants >= 39) */
 
 void rb_knn_opts_default(struct rb_knn_opts *o)
@@ -229,36 +228,58 @@ int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
     return 0;
 }
 
-int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
-                 const struct rb_knn_opts *o, char *err)
+uint32_t rb_knn_queries(const struct rb_dataset *d)
+{
+    uint32_t np = d->products.n, nq = 0;
+    uint8_t *seen = calloc((size_t)np + 1, 1);
+    if (!seen)
+        return UINT32_MAX;
+    for (uint32_t r = 0; r < d->emb_rows; r++) {
+        uint32_t p = d->emb_product[r];
+        if (p < np && !seen[p]) {
+            seen[p] = 1;
+            nq++;
+        }
+    }
+    free(seen);
+    return nq;
+}
+
+int rb_knn_image_range(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                       const struct rb_knn_opts *o, uint32_t from, uint32_t to, char *err)
 {
     int rc = rb_knn_begin(out, stats, d, n, err);
     if (rc)
         return rc;
+    if (from % RB_KNN_BATCH != 0)
+        return rc_fail(err, RC_EINTERNAL, "knn: range start %u is not a multiple of %u", from, RB_KNN_BATCH);
 
     struct knn_set s;
-    FaissIndex *index = NULL, *exact = NULL;
-    float *Q = NULL, *D = NULL, *Dx = NULL;
-    idx_t *L = NULL, *Lx = NULL;
-    struct pick *pa = NULL, *px = NULL;
-    uint32_t *sample = NULL;
+    FaissIndex *index = NULL;
+    float *Q = NULL, *D = NULL;
+    idx_t *L = NULL;
+    struct pick *pa = NULL;
     rc = knn_set_build(&s, d);
     if (rc) {
         rc = rc_fail(err, rc, "knn: out of memory for %u embedding rows", d->emb_rows);
         goto out;
     }
-    rc = rb_lists_init(out, s.nq, n);
+    if (to > s.nq)
+        to = s.nq;
+    if (from > to)
+        from = to;
+    rc = rb_lists_init(out, to - from, n);
     if (rc) {
-        rc = rc_fail(err, rc, "knn: unable to allocate %u lists of %u", s.nq, n);
+        rc = rc_fail(err, rc, "knn: unable to allocate %u lists of %u", to - from, n);
         goto out;
     }
-    for (uint32_t q = 0; q < s.nq; q++) {
-        out->owner_key[q] = d->products.keys[d->emb_product[s.qrow[q]]];
-        out->source[q] = RC_SRC_IMAGE;
-        out->len[q] = 0;
+    for (uint32_t q = from; q < to; q++) {
+        out->owner_key[q - from] = d->products.keys[d->emb_product[s.qrow[q]]];
+        out->source[q - from] = RC_SRC_IMAGE;
+        out->len[q - from] = 0;
     }
-    out->n = s.nq;
-    if (s.nc == 0 || s.nq == 0)
+    out->n = to - from;
+    if (s.nc == 0 || s.nq == 0 || from == to)
         goto out;
     struct rb_knn_opts resolved = *o;
     if (resolved.method == RB_KNN_AUTO)
@@ -282,18 +303,19 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
     uint64_t k = (uint64_t)n + 1;
     if (k > s.nc)
         k = s.nc;
+    /* batches start where the whole run's do (from is a multiple of
+     * RB_KNN_BATCH): FAISS takes another path for small batches */
     uint32_t batch = s.nq < RB_KNN_BATCH ? s.nq : RB_KNN_BATCH;
     Q = malloc(sizeof(float) * ((size_t)batch * d->dim + 1));
     D = malloc(sizeof(float) * ((size_t)batch * k + 1));
     L = malloc(sizeof(idx_t) * ((size_t)batch * k + 1));
     pa = malloc(sizeof(struct pick) * ((size_t)n + 1));
-    px = malloc(sizeof(struct pick) * ((size_t)n + 1));
-    if (!Q || !D || !L || !pa || !px) {
+    if (!Q || !D || !L || !pa) {
         rc = rc_fail(err, -ENOMEM, "knn: out of memory for search results");
         goto out;
     }
-    for (uint32_t q0 = 0; q0 < s.nq; q0 += batch) {
-        uint32_t nb = s.nq - q0 < batch ? s.nq - q0 : batch;
+    for (uint32_t q0 = from; q0 < to; q0 += batch) {
+        uint32_t nb = to - q0 < batch ? to - q0 : batch;
         uint32_t idx[RB_KNN_BATCH];
         for (uint32_t q = 0; q < nb; q++)
             idx[q] = q0 + q;
@@ -301,64 +323,104 @@ int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
             goto out;
         for (uint32_t q = 0; q < nb; q++) {
             uint32_t qp = d->emb_product[s.qrow[q0 + q]];
+            size_t li = (size_t)(q0 - from + q);
             uint32_t len = pick_row(pa, n, L + (size_t)q * k, D + (size_t)q * k, k, qp, &s, d);
             for (uint32_t j = 0; j < len; j++) {
-                out->items[(size_t)(q0 + q) * n + j] = pa[j].p;
-                out->scores[(size_t)(q0 + q) * n + j] = pa[j].s;
+                out->items[li * n + j] = pa[j].p;
+                out->scores[li * n + j] = pa[j].s;
             }
-            out->len[q0 + q] = (uint16_t)len;
+            out->len[li] = (uint16_t)len;
         }
-    }
-
-    if (o->method != RB_KNN_EXACT && o->recall_sample > 0) {
-        /* recall@n: the approximate lists (already in out) against exact search */
-        uint32_t ns = o->recall_sample < s.nq ? o->recall_sample : s.nq;
-        sample = malloc(sizeof(uint32_t) * ns);
-        Dx = malloc(sizeof(float) * ((size_t)ns * k + 1));
-        Lx = malloc(sizeof(idx_t) * ((size_t)ns * k + 1));
-        if (!sample || !Dx || !Lx) {
-            rc = rc_fail(err, -ENOMEM, "knn: out of memory for the recall sample");
-            goto out;
-        }
-        for (uint32_t j = 0; j < ns; j++)
-            sample[j] = (uint32_t)((uint64_t)j * s.nq / ns);
-        if (faiss_IndexFlatIP_new_with(&exact, (idx_t)d->dim) || faiss_Index_add(exact, (idx_t)s.nc, s.C)) {
-            rc = faiss_fail(err, "exact index for recall");
-            goto out;
-        }
-        if ((rc = search_rows(exact, d, &s, sample, ns, k, Q, Dx, Lx, err)) != 0)
-            goto out;
-        uint64_t hits = 0, total = 0;
-        for (uint32_t j = 0; j < ns; j++) {
-            uint32_t q = sample[j], qp = d->emb_product[s.qrow[q]];
-            uint32_t len = pick_row(px, n, Lx + (size_t)j * k, Dx + (size_t)j * k, k, qp, &s, d);
-            const uint32_t *got = out->items + (size_t)q * n;
-            total += len;
-            for (uint32_t a = 0; a < len; a++)
-                for (uint32_t b = 0; b < out->len[q]; b++)
-                    if (got[b] == px[a].p) {
-                        hits++;
-                        break;
-                    }
-        }
-        stats->sampled = ns;
-        stats->recall = total ? (double)hits / (double)total : 1.0;
     }
 out:
     if (index)
         faiss_Index_free(index);
-    if (exact)
-        faiss_Index_free(exact);
     knn_set_release(&s);
     free(Q);
     free(D);
     free(L);
+    free(pa);
+    if (rc)
+        rb_lists_release(out);
+    return rc;
+}
+
+int rb_knn_recall(struct rb_knn_stats *stats, const struct rb_lists *lists, const struct rb_dataset *d, uint32_t n,
+                  const struct rb_knn_opts *o, char *err)
+{
+    stats->recall = 1.0;
+    stats->sampled = 0;
+    if (stats->method == RB_KNN_EXACT || o->recall_sample == 0 || lists->n == 0)
+        return 0;
+    struct knn_set s;
+    FaissIndex *exact = NULL;
+    float *Q = NULL, *Dx = NULL;
+    idx_t *Lx = NULL;
+    struct pick *px = NULL;
+    uint32_t *sample = NULL;
+    int rc = knn_set_build(&s, d);
+    if (rc) {
+        rc = rc_fail(err, rc, "knn: out of memory for %u embedding rows", d->emb_rows);
+        goto out;
+    }
+    if (lists->n != s.nq) {
+        rc = rc_fail(err, RC_EINTERNAL, "knn: %zu lists for %u queries", lists->n, s.nq);
+        goto out;
+    }
+    uint64_t k = (uint64_t)n + 1;
+    if (k > s.nc)
+        k = s.nc;
+    /* recall@n: the approximate lists against exact search on a sample */
+    uint32_t ns = o->recall_sample < s.nq ? o->recall_sample : s.nq;
+    sample = malloc(sizeof(uint32_t) * ns);
+    Q = malloc(sizeof(float) * ((size_t)ns * d->dim + 1));
+    Dx = malloc(sizeof(float) * ((size_t)ns * k + 1));
+    Lx = malloc(sizeof(idx_t) * ((size_t)ns * k + 1));
+    px = malloc(sizeof(struct pick) * ((size_t)n + 1));
+    if (!sample || !Q || !Dx || !Lx || !px) {
+        rc = rc_fail(err, -ENOMEM, "knn: out of memory for the recall sample");
+        goto out;
+    }
+    for (uint32_t j = 0; j < ns; j++)
+        sample[j] = (uint32_t)((uint64_t)j * s.nq / ns);
+    if (faiss_IndexFlatIP_new_with(&exact, (idx_t)d->dim) || faiss_Index_add(exact, (idx_t)s.nc, s.C)) {
+        rc = faiss_fail(err, "exact index for recall");
+        goto out;
+    }
+    if ((rc = search_rows(exact, d, &s, sample, ns, k, Q, Dx, Lx, err)) != 0)
+        goto out;
+    uint64_t hits = 0, total = 0;
+    for (uint32_t j = 0; j < ns; j++) {
+        uint32_t q = sample[j], qp = d->emb_product[s.qrow[q]];
+        uint32_t len = pick_row(px, n, Lx + (size_t)j * k, Dx + (size_t)j * k, k, qp, &s, d);
+        const uint32_t *got = lists->items + (size_t)q * lists->k;
+        total += len;
+        for (uint32_t a = 0; a < len; a++)
+            for (uint32_t b = 0; b < lists->len[q]; b++)
+                if (got[b] == px[a].p) {
+                    hits++;
+                    break;
+                }
+    }
+    stats->sampled = ns;
+    stats->recall = total ? (double)hits / (double)total : 1.0;
+out:
+    if (exact)
+        faiss_Index_free(exact);
+    knn_set_release(&s);
+    free(Q);
     free(Dx);
     free(Lx);
-    free(pa);
     free(px);
     free(sample);
-    if (rc)
+    return rc;
+}
+
+int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                 const struct rb_knn_opts *o, char *err)
+{
+    int rc = rb_knn_image_range(out, stats, d, n, o, 0, UINT32_MAX, err);
+    if (!rc && (rc = rb_knn_recall(stats, out, d, n, o, err)) != 0)
         rb_lists_release(out);
     return rc;
 }

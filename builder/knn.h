@@ -42,6 +42,26 @@ int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
 int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                  const struct rb_knn_opts *o, char *err);
 
+/* Queries: products with an embedding row (each once). UINT32_MAX when out of memory. */
+uint32_t rb_knn_queries(const struct rb_dataset *d);
+
+#define RB_KNN_BATCH 8192 /* queries per search call; a range starts on a multiple */
+
+/*
+ * rb_knn_image for queries [from, to) only (to clamped to the queries),
+ * list li for query from + li, recall left at 1 (sharded image scoring,
+ * stages.h). from must be a multiple of RB_KNN_BATCH, so that every batch
+ * is the whole run's and each list the one the whole run computes.
+ * Errors: as rb_knn_image; RC_EINTERNAL for an unaligned from.
+ */
+int rb_knn_image_range(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
+                       const struct rb_knn_opts *o, uint32_t from, uint32_t to, char *err);
+
+/* stats->recall, ->sampled of lists (every query's, as rb_knn_image_range
+ * [0, all) or a merge fills them) for stats->method (recall 1 when exact). */
+int rb_knn_recall(struct rb_knn_stats *stats, const struct rb_lists *lists, const struct rb_dataset *d, uint32_t n,
+                  const struct rb_knn_opts *o, char *err);
+
 #ifdef RB_HAVE_CUDA
 /*
  * RB_KNN_EXACT on the GPU (knn_cuda.cu), the same lists as rb_knn_image up

@@ -241,10 +241,11 @@ static const struct rc_opt options[] = {
     {.name = "score-nlist", .arg = "N", .type = RC_OPT_U32, .off = C(score.nlist), .min = 0, .max = 1e7,
      .help = "ivf: clusters of the item factors (0: 4 sqrt(products), at most products / 39)"},
     {.name = "score-nprobe", .arg = "N", .type = RC_OPT_U32, .off = C(score.nprobe), .min = 0, .max = 1e7,
-     .help = "ivf: clusters searched per cookie (0: the smallest power of two from 8 reaching --score-recall on a "
-             "sample)"},
+     .help = "ivf: clusters searched per cookie (0: the smallest power of two from 8 reaching --score-recall + 0.01 "
+             "on a sample)"},
     {.name = "score-recall", .arg = "R", .type = RC_OPT_F64, .off = C(score.recall_target), .min = 0.01, .max = 1,
-     .help = "ivf: the recall@n against exact scoring that calibration reaches"},
+     .help = "ivf: the recall@n against exact scoring the lists should have (measured on another sample, in the "
+             "manifest)"},
     {.name = "score-recall-sample", .arg = "N", .type = RC_OPT_U32, .off = C(score.recall_sample), .min = 0,
      .max = 1e6, .help = "ivf: cookies scored exactly to calibrate nprobe, and as many others to measure the recall "
                          "written to the manifest"},
@@ -1292,8 +1293,19 @@ static int run_knn(struct build *b, char *err)
         return 0;
     }
     stage(b, "knn", NULL);
-    int rc = b->backend->knn_image(&b->image, &b->knn_stats, &b->d,
-                                   rb_rules_depth(c->rules_parsed, RC_DB_PRODUCT, c->n), &c->knn, err);
+    uint32_t depth = rb_rules_depth(c->rules_parsed, RC_DB_PRODUCT, c->n);
+    int rc, staged = c->stage.stage; /* a staged build's image lists: stages.h */
+    if (staged == RB_STAGE_SCORE) {
+        if ((rc = rb_stage_score_image(&c->stage, &b->t, &b->d, depth, &c->knn, err)) == 0)
+            stage_end(b);
+        return rc;
+    }
+    if (staged == RB_STAGE_MERGE)
+        rc = rb_stage_merge_image(&c->stage, &b->t, &b->d, depth, &c->knn, &b->knn_stats, &b->image, err);
+    else
+        rc = b->backend->knn_image(&b->image, &b->knn_stats, &b->d, depth, &c->knn, err);
+    if (!rc && staged == RB_STAGE_MERGE && (rc = rb_knn_recall(&b->knn_stats, &b->image, &b->d, depth, &c->knn, err)))
+        rb_lists_release(&b->image);
     if (rc)
         return rc;
     b->have_image = 1;
@@ -1411,8 +1423,10 @@ static int run_models(struct build *b, int *bad_input, char *err)
 
     if ((rc = run_cf(b, &b->params, &b->t, &b->cf, &b->score_stats, &b->health, &cf_stages_a, bad_input, err)) != 0)
         return rc;
-    if (c->stage.stage == RB_STAGE_TRAIN || c->stage.stage == RB_STAGE_SCORE)
-        return 0; /* their files are written: the merge stage does the rest */
+    if (c->stage.stage == RB_STAGE_SCORE)
+        return run_knn(b, err); /* and the image shard; the merge stage does the rest */
+    if (c->stage.stage == RB_STAGE_TRAIN)
+        return 0; /* its files are written */
     b->have_cf = 1;
     if ((rc = run_cf_b(b, bad_input, err)) != 0 || (rc = run_knn(b, err)) != 0 || (rc = run_coview(b, err)) != 0)
         return rc;

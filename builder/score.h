@@ -25,7 +25,8 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM, RB_SCORE_IV
  * nearest-neighbour search the IVF clusters serve well. It over-fetches
  * to cover exclusions as the exact FAISS scorer does. nprobe is the
  * smallest power of two (from 8) whose recall@n against exact scoring on a
- * calibration sample of the rows reaches recall_target, unless given.
+ * calibration sample of the rows reaches recall_target + 0.01 (a margin
+ * for the sampling error), unless given.
  * RB_SCORE_AUTO picks it when the candidates (in-stock products) number
  * approx_min or more, else GEMM.
  */

@@ -82,10 +82,16 @@ static int work_path(char *out, size_t cap, const struct rb_stage_opts *o, const
     return 0;
 }
 
-static int shard_path(char *out, size_t cap, const struct rb_stage_opts *o, uint32_t i, uint32_t n, char *err)
+/* The two kinds of shard: the cookies' CF lists and the products' image lists. */
+enum shard_kind { SHARD_CF, SHARD_IMAGE };
+static const char *const shard_file[] = {"shard", "image"};   /* file name prefix */
+static const char *const shard_what[] = {"shard", "image shard"}; /* in messages */
+
+static int shard_path(char *out, size_t cap, const struct rb_stage_opts *o, enum shard_kind kind, uint32_t i,
+                      uint32_t n, char *err)
 {
     char name[64];
-    snprintf(name, sizeof(name), "shard-%u-of-%u.bin", i, n);
+    snprintf(name, sizeof(name), "%s-%u-of-%u.bin", shard_file[kind], i, n);
     return work_path(out, cap, o, name, err);
 }
 
@@ -450,63 +456,58 @@ static uint64_t get64(const unsigned char *p)
  * index, f32 score), all little-endian. Header: "ERSH", u16 version 2,
  * u16 0, u32 shard, u32 shards, u64 run key, u64 from, u64 to, u64 rows
  * (all that get a list), u32 n, u32 unit, u32 method (enum
- * rb_score_method, resolved), u32 nlist, u32 nprobe (approximate scorer;
- * else 0), u32 0, u64 XXH3-64 of the header's first 72 bytes and the body.
+ * rb_score_method or rb_knn_method, resolved), u32 nlist, u32 nprobe
+ * (approximate search; else 0), u32 0, u64 XXH3-64 of the header's first
+ * 72 bytes and the body. The image shards (image-I-of-N.bin) are alike.
  */
-int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                   const struct rb_dataset *d, uint32_t n, int exclude_bought, const struct rb_score_opts *so,
-                   const char **path_out, char *err)
+struct shard_head {
+    uint64_t run;
+    size_t from, to, rows;
+    uint32_t n, unit, method, nlist, nprobe;
+};
+
+static int write_shard(const struct rb_stage_opts *o, enum shard_kind kind, const struct shard_head *sh,
+                       const struct rb_lists *l, char *path, size_t path_cap, char *err)
 {
-    static char path[PATH_MAX];
-    enum rb_score_method method = rb_score_cf_method(so, m, d);
-    size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method), from, to;
-    shard_range(nrows, unit, o->shard, o->shards, &from, &to);
-    struct rb_lists l;
-    struct rb_score_stats st;
-    int rc = rb_score_cf_with(&l, &st, m, t, d, n, exclude_bought, so, from, to, err);
-    if (rc)
-        return rc;
     size_t body = 0;
-    for (size_t li = 0; li < l.n; li++)
-        body += 12 + 8 * (size_t)l.len[li];
+    for (size_t li = 0; li < l->n; li++)
+        body += 12 + 8 * (size_t)l->len[li];
     unsigned char *buf = malloc(SHARD_HEADER + body);
-    if (!buf) {
-        rb_lists_release(&l);
-        return rc_fail(err, -ENOMEM, "out of memory for shard %u/%u", o->shard, o->shards);
-    }
+    if (!buf)
+        return rc_fail(err, -ENOMEM, "out of memory for %s %u/%u", shard_what[kind], o->shard, o->shards);
     unsigned char *h = buf, *p = buf + SHARD_HEADER;
     memset(h, 0, SHARD_HEADER);
     memcpy(h, SHARD_MAGIC, 4);
     put16(h + 4, SHARD_VERSION);
     put32(h + 8, o->shard);
     put32(h + 12, o->shards);
-    put64(h + 16, run_key(o, t, d, m));
-    put64(h + 24, from);
-    put64(h + 32, to);
-    put64(h + 40, nrows);
-    put32(h + 48, n);
-    put32(h + 52, (uint32_t)unit);
-    put32(h + 56, (uint32_t)st.method);
-    put32(h + 60, st.nlist);
-    put32(h + 64, st.nprobe);
-    for (size_t li = 0; li < l.n; li++) {
-        put64(p, l.owner_key[li]);
-        put16(p + 8, l.len[li]);
-        p[10] = l.source[li];
+    put64(h + 16, sh->run);
+    put64(h + 24, sh->from);
+    put64(h + 32, sh->to);
+    put64(h + 40, sh->rows);
+    put32(h + 48, sh->n);
+    put32(h + 52, sh->unit);
+    put32(h + 56, sh->method);
+    put32(h + 60, sh->nlist);
+    put32(h + 64, sh->nprobe);
+    for (size_t li = 0; li < l->n; li++) {
+        put64(p, l->owner_key[li]);
+        put16(p + 8, l->len[li]);
+        p[10] = l->source[li];
         p[11] = 0;
         p += 12;
-        for (uint16_t j = 0; j < l.len[li]; j++) {
+        for (uint16_t j = 0; j < l->len[li]; j++) {
             uint32_t sb;
-            memcpy(&sb, &l.scores[li * l.k + j], 4);
-            put32(p, l.items[li * l.k + j]);
+            memcpy(&sb, &l->scores[li * l->k + j], 4);
+            put32(p, l->items[li * l->k + j]);
             put32(p + 4, sb);
             p += 8;
         }
     }
+    int rc = 0;
     XXH3_state_t *hs = XXH3_createState();
     if (!hs) {
         free(buf);
-        rb_lists_release(&l);
         return rc_fail(err, -ENOMEM, "out of memory for a checksum");
     }
     XXH3_64bits_reset(hs);
@@ -516,33 +517,85 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
     XXH3_freeState(hs);
     if ((rc = rc_mkdir_p(o->work)) != 0)
         rc = rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
-    else if ((rc = shard_path(path, sizeof(path), o, o->shard, o->shards, err)) == 0 &&
+    else if ((rc = shard_path(path, path_cap, o, kind, o->shard, o->shards, err)) == 0 &&
              (rc = rc_write_file_atomic(path, buf, SHARD_HEADER + body)) != 0)
         rc = rc_fail(err, rc, "unable to write '%s': %s", path, rc_strerror(rc));
-    if (!rc) {
-        rc_log(RC_LOG_INFO, "stage.score", "shard=%u/%u rows=%zu-%zu of=%zu lists=%zu bytes=%zu path=%s", o->shard,
-               o->shards, from, to, nrows, l.n, SHARD_HEADER + body, path);
-        *path_out = path;
-    }
+    if (!rc)
+        rc_log(RC_LOG_INFO, kind == SHARD_CF ? "stage.score" : "stage.score_image",
+               "shard=%u/%u rows=%zu-%zu of=%zu lists=%zu bytes=%zu path=%s", o->shard, o->shards, sh->from, sh->to,
+               sh->rows, l->n, SHARD_HEADER + body, path);
     free(buf);
+    return rc;
+}
+
+int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
+                   const struct rb_dataset *d, uint32_t n, int exclude_bought, const struct rb_score_opts *so,
+                   const char **path_out, char *err)
+{
+    static char path[PATH_MAX];
+    enum rb_score_method method = rb_score_cf_method(so, m, d);
+    struct shard_head sh = {.rows = rb_score_cf_rows(t), .unit = (uint32_t)rb_score_cf_unit(method), .n = n};
+    shard_range(sh.rows, sh.unit, o->shard, o->shards, &sh.from, &sh.to);
+    struct rb_lists l;
+    struct rb_score_stats st;
+    int rc = rb_score_cf_with(&l, &st, m, t, d, n, exclude_bought, so, sh.from, sh.to, err);
+    if (rc)
+        return rc;
+    sh.run = run_key(o, t, d, m);
+    sh.method = (uint32_t)st.method;
+    sh.nlist = st.nlist;
+    sh.nprobe = st.nprobe;
+    rc = write_shard(o, SHARD_CF, &sh, &l, path, sizeof(path), err);
+    if (!rc)
+        *path_out = path;
+    rb_lists_release(&l);
+    return rc;
+}
+
+/* An image shard's run: the fingerprint alone (the lists use no factors). */
+static uint64_t image_run_key(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d)
+{
+    struct rb_als_model none;
+    memset(&none, 0, sizeof(none));
+    return run_key(o, t, d, &none);
+}
+
+int rb_stage_score_image(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
+                         uint32_t n, const struct rb_knn_opts *ko, char *err)
+{
+    char path[PATH_MAX];
+    uint32_t nq = rb_knn_queries(d);
+    if (nq == UINT32_MAX)
+        return rc_fail(err, -ENOMEM, "out of memory counting the image queries");
+    struct shard_head sh = {.rows = nq, .unit = RB_KNN_BATCH, .n = n};
+    shard_range(sh.rows, sh.unit, o->shard, o->shards, &sh.from, &sh.to);
+    struct rb_lists l;
+    struct rb_knn_stats st;
+    int rc = rb_knn_image_range(&l, &st, d, n, ko, (uint32_t)sh.from, (uint32_t)sh.to, err);
+    if (rc)
+        return rc;
+    sh.run = image_run_key(o, t, d);
+    sh.method = (uint32_t)st.method;
+    rc = write_shard(o, SHARD_IMAGE, &sh, &l, path, sizeof(path), err);
     rb_lists_release(&l);
     return rc;
 }
 
 /* Shard i's file into buf (malloc'd), checked whole; *len its size. */
-static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, size_t nrows, uint32_t n,
-                      size_t unit, unsigned char **buf_out, size_t *len_out, char *err)
+static int read_shard(const struct rb_stage_opts *o, enum shard_kind kind, uint32_t i, uint64_t fp, size_t nrows,
+                      uint32_t n, size_t unit, unsigned char **buf_out, size_t *len_out, char *err)
 {
     char path[PATH_MAX];
-    int rc = shard_path(path, sizeof(path), o, i, o->shards, err);
+    const char *what = shard_what[kind];
+    int rc = shard_path(path, sizeof(path), o, kind, i, o->shards, err);
     if (rc)
         return rc;
     *buf_out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
-            return rc_fail(err, RC_ENOTFOUND, "shard %u of %u is missing: '%s' does not exist (run recbuild --stage "
-                           "score --shard %u/%u); nothing was published", i, o->shards, path, i, o->shards);
+            return rc_fail(err, RC_ENOTFOUND, "%s %u of %u is missing: '%s' does not exist (run recbuild --stage "
+                           "score --shard %u/%u); nothing was published", what, i, o->shards, path, i, o->shards);
         return rc_fail(err, -errno, "unable to open shard '%s': %s", path, strerror(errno));
     }
     struct stat st;
@@ -553,8 +606,8 @@ static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, si
     }
     size_t len = (size_t)st.st_size;
     if (len < SHARD_HEADER) {
-        rc = rc_fail(err, RC_ETRUNC, "shard %u of %u is damaged: '%s' is %zu bytes, shorter than its header; run "
-                     "its score stage again", i, o->shards, path, len);
+        rc = rc_fail(err, RC_ETRUNC, "%s %u of %u is damaged: '%s' is %zu bytes, shorter than its header; run "
+                     "its score stage again; nothing was published", what, i, o->shards, path, len);
         goto out;
     }
     if (!(buf = malloc(len))) {
@@ -573,7 +626,7 @@ static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, si
         got += (size_t)r;
     }
     if (memcmp(buf, SHARD_MAGIC, 4) != 0 || get16(buf + 4) != SHARD_VERSION) {
-        rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: '%s' is not a version %u shard file", i, o->shards,
+        rc = rc_fail(err, RC_EFORMAT, "%s %u of %u is damaged: '%s' is not a version %u shard file; nothing was published", what, i, o->shards,
                      path, SHARD_VERSION);
         goto out;
     }
@@ -588,19 +641,20 @@ static int read_shard(const struct rb_stage_opts *o, uint32_t i, uint64_t fp, si
     uint64_t sum = XXH3_64bits_digest(hs);
     XXH3_freeState(hs);
     if (sum != get64(buf + SHARD_SUMMED)) {
-        rc = rc_fail(err, RC_ECHECKSUM, "shard %u of %u is damaged: '%s' fails its checksum; run recbuild --stage "
-                     "score --shard %u/%u again; nothing was published", i, o->shards, path, i, o->shards);
+        rc = rc_fail(err, RC_ECHECKSUM, "%s %u of %u is damaged: '%s' fails its checksum; run recbuild --stage "
+                     "score --shard %u/%u again; nothing was published", what, i, o->shards, path, i, o->shards);
         goto out;
     }
     size_t from, to;
     shard_range(nrows, unit, i, o->shards, &from, &to);
     if (get32(buf + 8) != i || get32(buf + 12) != o->shards || get64(buf + 16) != fp || get64(buf + 24) != from ||
         get64(buf + 32) != to || get64(buf + 40) != nrows || get32(buf + 48) != n || get32(buf + 52) != unit) {
-        rc = rc_fail(err, RC_EMANIFEST, "shard %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
+        rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
                      "-%" PRIu64 " of %" PRIu64 ", %u entries a list, run %016" PRIx64 "; this merge expects "
                      "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (the train stage's factors; same inputs "
-                     "and flags in every stage)", i, o->shards, path, get32(buf + 8), get32(buf + 12), get64(buf + 24), get64(buf + 32),
-                     get64(buf + 40), get32(buf + 48), get64(buf + 16), from, to, nrows, n, fp);
+                     "and flags in every stage); nothing was published", what, i, o->shards, path, get32(buf + 8),
+                     get32(buf + 12), get64(buf + 24), get64(buf + 32), get64(buf + 40), get32(buf + 48),
+                     get64(buf + 16), from, to, nrows, n, fp);
         goto out;
     }
     *buf_out = buf;
@@ -612,13 +666,16 @@ out:
     return rc;
 }
 
-int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
-                          const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
-                          struct rb_score_stats *stats, struct rb_lists *out, char *err)
+/*
+ * Every shard of one kind read and checked, then put side by side into
+ * out; method: the scorer they must all have used, or UINT32_MAX (any,
+ * the same for all); *nlist, *nprobe: shard 0's, which all must share.
+ */
+static int merge_kind(const struct rb_stage_opts *o, enum shard_kind kind, uint64_t fp, size_t nrows, uint32_t n,
+                      size_t unit, uint32_t *method, uint32_t *nlist, uint32_t *nprobe, const struct rb_dataset *d,
+                      struct rb_lists *out, char *err)
 {
-    enum rb_score_method method = rb_score_cf_method(so, m, d);
-    size_t nrows = rb_score_cf_rows(t), unit = rb_score_cf_unit(method);
-    uint64_t fp = run_key(o, t, d, m);
+    const char *what = shard_what[kind];
     unsigned char **bufs = calloc(o->shards, sizeof(*bufs));
     size_t *lens = calloc(o->shards, sizeof(*lens));
     int rc = 0;
@@ -629,23 +686,21 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
     }
     /* Every shard checked before any is used. */
     for (uint32_t i = 0; i < o->shards && !rc; i++)
-        rc = read_shard(o, i, fp, nrows, n, unit, &bufs[i], &lens[i], err);
+        rc = read_shard(o, kind, i, fp, nrows, n, unit, &bufs[i], &lens[i], err);
     if (rc)
         goto out;
-    /* One scorer for every shard: the method this merge resolves, and one
-     * nlist and nprobe (the calibration is of all the rows, so alike). */
-    memset(stats, 0, sizeof(*stats));
-    stats->recall = 1.0;
-    stats->method = method;
-    stats->nlist = get32(bufs[0] + 60);
-    stats->nprobe = get32(bufs[0] + 64);
+    /* One scorer for every shard, with one nlist and nprobe (the
+     * calibration is of a sample of all the rows, so alike). */
+    uint32_t want = *method == UINT32_MAX ? get32(bufs[0] + 56) : *method;
+    *method = want;
+    *nlist = get32(bufs[0] + 60);
+    *nprobe = get32(bufs[0] + 64);
     for (uint32_t i = 0; i < o->shards && !rc; i++)
-        if (get32(bufs[i] + 56) != (uint32_t)method || get32(bufs[i] + 60) != stats->nlist ||
-            get32(bufs[i] + 64) != stats->nprobe)
-            rc = rc_fail(err, RC_EMANIFEST, "shard %u of %u is of another run: scored with method %u, nlist %u, "
-                         "nprobe %u; this merge expects method %u, nlist %u, nprobe %u (shard 0's); nothing was "
-                         "published", i, o->shards, get32(bufs[i] + 56), get32(bufs[i] + 60), get32(bufs[i] + 64),
-                         (unsigned)method, stats->nlist, stats->nprobe);
+        if (get32(bufs[i] + 56) != want || get32(bufs[i] + 60) != *nlist || get32(bufs[i] + 64) != *nprobe)
+            rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u is of another run: scored with method %u, nlist %u, "
+                         "nprobe %u; this merge expects method %u, nlist %u, nprobe %u; nothing was published",
+                         what, i, o->shards, get32(bufs[i] + 56), get32(bufs[i] + 60), get32(bufs[i] + 64), want,
+                         *nlist, *nprobe);
     if (rc)
         goto out;
     if ((rc = rb_lists_init(out, nrows, n)) != 0) {
@@ -660,8 +715,8 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
         for (; li < to; li++) {
             uint16_t len = end - p >= 12 ? get16(p + 8) : 0;
             if (end - p < 12 || len > n || (size_t)(end - p - 12) < 8 * (size_t)len) {
-                rc = rc_fail(err, RC_ETRUNC, "shard %u of %u is damaged: its lists end early or overrun", i,
-                             o->shards);
+                rc = rc_fail(err, RC_ETRUNC, "%s %u of %u is damaged: its lists end early or overrun; nothing was "
+                             "published", what, i, o->shards);
                 break;
             }
             out->owner_key[li] = get64(p);
@@ -671,8 +726,8 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
             for (uint16_t j = 0; j < len; j++, p += 8) {
                 uint32_t item = get32(p), sb = get32(p + 4);
                 if (item >= d->products.n) {
-                    rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: product index %u of %u", i, o->shards,
-                                 item, d->products.n);
+                    rc = rc_fail(err, RC_EFORMAT, "%s %u of %u is damaged: product index %u of %u; nothing was "
+                                 "published", what, i, o->shards, item, d->products.n);
                     break;
                 }
                 out->items[li * out->k + j] = item;
@@ -682,13 +737,14 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
                 break;
         }
         if (!rc && p != end)
-            rc = rc_fail(err, RC_EFORMAT, "shard %u of %u is damaged: %td bytes after its last list", i, o->shards,
-                         end - p);
+            rc = rc_fail(err, RC_EFORMAT, "%s %u of %u is damaged: %td bytes after its last list; nothing was "
+                         "published", what, i, o->shards, end - p);
     }
     if (!rc && li != nrows)
-        rc = rc_fail(err, RC_EINTERNAL, "the shards hold %zu of %zu lists", li, nrows);
+        rc = rc_fail(err, RC_EINTERNAL, "the %ss hold %zu of %zu lists", what, li, nrows);
     if (!rc)
-        rc_log(RC_LOG_INFO, "stage.merge", "shards=%u lists=%zu work=%s", o->shards, nrows, o->work);
+        rc_log(RC_LOG_INFO, kind == SHARD_CF ? "stage.merge" : "stage.merge_image", "shards=%u lists=%zu work=%s",
+               o->shards, nrows, o->work);
 out:
     if (bufs)
         for (uint32_t i = 0; i < o->shards; i++)
@@ -697,5 +753,34 @@ out:
     free(lens);
     if (rc)
         rb_lists_release(out);
+    return rc;
+}
+
+int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
+                          const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
+                          struct rb_score_stats *stats, struct rb_lists *out, char *err)
+{
+    enum rb_score_method method = rb_score_cf_method(so, m, d);
+    uint32_t got = (uint32_t)method;
+    memset(stats, 0, sizeof(*stats));
+    stats->recall = 1.0;
+    stats->method = method;
+    return merge_kind(o, SHARD_CF, run_key(o, t, d, m), rb_score_cf_rows(t), n, rb_score_cf_unit(method), &got,
+                      &stats->nlist, &stats->nprobe, d, out, err);
+}
+
+int rb_stage_merge_image(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
+                         uint32_t n, const struct rb_knn_opts *ko, struct rb_knn_stats *stats, struct rb_lists *out,
+                         char *err)
+{
+    uint32_t nq = rb_knn_queries(d), method = ko->method == RB_KNN_AUTO ? UINT32_MAX : (uint32_t)ko->method,
+             nlist, nprobe;
+    if (nq == UINT32_MAX)
+        return rc_fail(err, -ENOMEM, "out of memory counting the image queries");
+    memset(stats, 0, sizeof(*stats));
+    stats->recall = 1.0;
+    int rc = merge_kind(o, SHARD_IMAGE, image_run_key(o, t, d), nq, n, RB_KNN_BATCH, &method, &nlist, &nprobe, d, out,
+                        err);
+    stats->method = (enum rb_knn_method)method;
     return rc;
 }

@@ -27,6 +27,7 @@
 
 #include "als.h"
 #include "dataset.h"
+#include "knn.h"
 #include "score.h"
 #include "train.h"
 #include "tune.h"
@@ -81,5 +82,18 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
 int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
                           const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
                           struct rb_score_stats *stats, struct rb_lists *out, char *err);
+
+/* score: shard o->shard of o->shards of the image-similarity lists (the
+ * products with an embedding, in query order, cut on RB_KNN_BATCH units)
+ * into WORK/image-I-of-N.bin, as rb_knn_image_range computes them. */
+int rb_stage_score_image(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
+                         uint32_t n, const struct rb_knn_opts *ko, char *err);
+
+/* merge: every image shard read and checked as rb_stage_merge_shards does
+ * the CF ones, into out as rb_knn_image_range [0, all) fills it; stats'
+ * method as the shards used (recall left to rb_knn_recall). */
+int rb_stage_merge_image(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
+                         uint32_t n, const struct rb_knn_opts *ko, struct rb_knn_stats *stats, struct rb_lists *out,
+                         char *err);
 
 #endif

@@ -1123,8 +1123,8 @@ static int cmd_show(const struct ctl_config *cfg)
                     m.created_at, when, dir_bytes(dir, &m));
         for (int d = 0; d < RC_DB_COUNT; d++)
             rc_buf_addf(&b, "count.%s=%" PRIu64 "\n", rc_db_names[d], m.counts[d]);
-        const char *sections[] = {"evaluation", "counts_dropped"};
-        for (int s = 0; s < 2; s++) {
+        const char *sections[] = {"evaluation", "counts_dropped", "rules", "exploration"};
+        for (int s = 0; s < 4; s++) {
             const struct rc_json *sec = rc_json_get(m.doc, sections[s]);
             for (const struct rc_json *e = sec && sec->type == RC_JSON_OBJ ? sec->child : NULL; e; e = e->next)
                 show_member(&b, sections[s], e);

@@ -110,7 +110,7 @@ printf '| events | %s |\n| cookie lists | %s |\n| product lists | %s |\n| segmen
     "$events" "$(sed -n 's/.*"cookie": \([0-9]*\),.*/\1/p' "$manifest" | head -n 1)" \
     "$(sed -n 's/.*"counts": {.*"product": \([0-9]*\),.*/\1/p' "$manifest")" \
     "$(sed -n 's/.*"counts": {.*"segment": \([0-9]*\),.*/\1/p' "$manifest")" \
-    "$(sed -n 's/.*"counts": {.*"items": \([0-9]*\)}.*/\1/p' "$manifest")"
+    "$(sed -n 's/.*"counts": {.*"items": \([0-9]*\)[,}].*/\1/p' "$manifest")"
 printf '| data.mdb MiB | %s |\n' "$(awk -v b="$(stat -c %s "$out/current/data.mdb")" 'BEGIN { printf "%.0f", b / 1048576 }')"
 printf '| ingest events/s | %.0f |\n| LMDB records/s | %.0f |\n' "$ingest" "$lmdb"
 printf '| peak RSS MiB | %.0f |\n| wall s | %s |\n| CPU s (user+sys) | %s |\n| load average after | %s |\n' \

@@ -5,7 +5,8 @@
 # by recbuild with the default --explore-age-days and --explore-share, then
 #
 #   - the manifest's exploration section counts the new products (as many
-#     as the catalog's in-stock rows dated yesterday), slots and lists;
+#     as the catalog's in-stock rows dated yesterday), slots and lists,
+#     and recctl show prints them;
 #   - every stored segment, global, category and image list is ranked
 #     best first (scores non-increasing) and holds distinct products;
 #   - new products with no history at all are in the stored lists: in the
@@ -72,7 +73,10 @@ if [ "$added" -eq 0 ] || [ "$slots" -lt "$added" ] || [ "$with_slot" -eq 0 ] || 
 fi
 grep -q "event=explore .*new_products=$n_new new_with_slot=$with_slot slots=$slots slots_added=$added" "$tmp/build.log" ||
     fail "the log's explore line does not say what the manifest does"
-ok "manifest: $got_new new products, $with_slot with a slot, $slots slots ($added added by exploration)"
+"$recctl" show --root "$root" > "$tmp/show.txt" || fail "recctl show exited with $?"
+grep -qx "exploration.new_products=$got_new" "$tmp/show.txt" && grep -qx "exploration.share=0.1" "$tmp/show.txt" \
+    || { cat "$tmp/show.txt" >&2; fail "recctl show does not print the exploration section"; }
+ok "manifest: $got_new new products, $with_slot with a slot, $slots slots ($added added by exploration); recctl show prints them"
 
 # Every stored list ranked best first, products distinct.
 dump "$root" segment > "$tmp/segment.tsv"

@@ -7,8 +7,11 @@
 #     DB, cachedump's dumps of every DB are byte-identical, and so are the
 #     two data.mdb files but for the version id each carries;
 #   - each of the 4 shards holds lists (the test would prove little with
-#     empty ones); a shard run again writes the same bytes;
-#   - a missing shard, and a shard with one byte flipped, fail the merge
+#     empty ones), and each score stage writes its image shard (the
+#     products' image lists; these few products make one unit of 8,192
+#     queries, shard 3's); a shard run again writes the same bytes;
+#   - a missing shard (cookies' or products'), and a shard with one byte
+#     flipped, fail the merge
 #     (exit 1) with an error naming the shard, and nothing is published: the
 #     cache root gets no version and no current;
 #   - shards scored from the factors of an earlier train stage (run again
@@ -57,7 +60,12 @@ for i in 3 2 1 0; do
     size=$(stat -c %s "$work/shard-$i-of-4.bin")
     [ "$size" -gt 1000 ] || fail "shard $i holds no lists ($size bytes): the data are too small to shard"
 done
-ok "train and 4 score stages: shards of $(stat -c %s "$work"/shard-*-of-4.bin | tr '\n' ' ')bytes"
+for i in 0 1 2 3; do
+    [ -f "$work/image-$i-of-4.bin" ] || fail "--stage score --shard $i/4 wrote no image shard"
+done
+# the products come in units of 8,192 queries: these few are one unit, the last shard's
+[ "$(stat -c %s "$work/image-3-of-4.bin")" -gt 1000 ] || fail "image shard 3 holds no lists"
+ok "train and 4 score stages: shards of $(stat -c %s "$work"/shard-*-of-4.bin | tr '\n' ' ')bytes, image shards of $(stat -c %s "$work"/image-*-of-4.bin | tr '\n' ' ')bytes"
 
 # A shard run again writes the same file.
 cp "$work/shard-1-of-4.bin" "$tmp/shard1.saved"
@@ -79,7 +87,14 @@ rc=0; "$recbuild" "${common[@]}" --stage merge --work "$work" --shards 4 --out "
 grep -q "shard 2 of 4 is missing" "$tmp/missing.log" || { cat "$tmp/missing.log" >&2; fail "no error naming shard 2"; }
 nothing_published "$tmp/missing" "merge without shard 2"
 mv "$tmp/shard2.saved" "$work/shard-2-of-4.bin"
-ok "a missing shard fails the merge, naming it; nothing published"
+mv "$work/image-3-of-4.bin" "$tmp/image3.saved"
+rc=0; "$recbuild" "${common[@]}" --stage merge --work "$work" --shards 4 --out "$tmp/missing" \
+    > /dev/null 2> "$tmp/missing.log" || rc=$?
+[ $rc -eq 1 ] && grep -q "image shard 3 of 4 is missing" "$tmp/missing.log" \
+    || { cat "$tmp/missing.log" >&2; fail "merge without image shard 3: exit $rc"; }
+nothing_published "$tmp/missing" "merge without image shard 3"
+mv "$tmp/image3.saved" "$work/image-3-of-4.bin"
+ok "a missing shard (cookies' or products') fails the merge, naming it; nothing published"
 
 # A corrupt shard: one byte of its lists flipped.
 cp "$work/shard-3-of-4.bin" "$tmp/shard3.saved"
