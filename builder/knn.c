@@ -23,6 +23,7 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,8 +142,8 @@ static int search_rows(FaissIndex *index, const struct rb_dataset *d, const stru
 }
 
 /* The approximate index named by o, trained and filled with the candidates. */
-static int build_approx(FaissIndex **out, const struct knn_set *s, uint32_t dim, const struct rb_knn_opts *o,
-                        char *err)
+static int build_approx(FaissIndex **out, uint32_t *nlist_out, const struct knn_set *s, uint32_t dim,
+                        const struct rb_knn_opts *o, char *err)
 {
     char desc[64];
     FaissIndex *index = NULL;
@@ -157,6 +158,7 @@ static int build_approx(FaissIndex **out, const struct knn_set *s, uint32_t dim,
             nlist = s->nc / 39;
         if (nlist < 1)
             nlist = 1;
+        *nlist_out = nlist;
         snprintf(desc, sizeof(desc), "IVF%u,Flat", nlist);
     } else if (o->method == RB_KNN_HNSW) {
         if (o->hnsw_m < 2 || o->hnsw_m > 512)
@@ -188,7 +190,15 @@ static int build_approx(FaissIndex **out, const struct knn_set *s, uint32_t dim,
             goto out;
         }
     }
-    if (faiss_Index_add(index, (idx_t)s->nc, s->C)) {
+    /* FAISS inserts into an HNSW graph from several threads at once, and
+     * the graph then depends on their timing; one thread makes it (and the
+     * lists) the same on every run and in every shard. */
+    int threads = omp_get_max_threads();
+    if (o->method == RB_KNN_HNSW)
+        omp_set_num_threads(1);
+    int frc = faiss_Index_add(index, (idx_t)s->nc, s->C);
+    omp_set_num_threads(threads);
+    if (frc) {
         rc = faiss_fail(err, "add");
         goto out;
     }
@@ -296,9 +306,11 @@ int rb_knn_image_range(struct rb_lists *out, struct rb_knn_stats *stats, const s
             rc = faiss_fail(err, "add");
             goto out;
         }
-    } else if ((rc = build_approx(&index, &s, d->dim, o, err)) != 0) {
+    } else if ((rc = build_approx(&index, &stats->nlist, &s, d->dim, o, err)) != 0) {
         goto out;
     }
+    if (o->method == RB_KNN_IVF)
+        stats->nprobe = o->ivf_nprobe ? o->ivf_nprobe : 1;
 
     uint64_t k = (uint64_t)n + 1;
     if (k > s.nc)

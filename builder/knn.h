@@ -27,6 +27,7 @@ struct rb_knn_opts {
 
 struct rb_knn_stats {
     enum rb_knn_method method; /* the one used (auto resolved) */
+    uint32_t nlist, nprobe;    /* RB_KNN_IVF: as used (nlist resolved) */
     double recall;          /* recall@N vs exact on the sample; 1 for exact */
     uint32_t sampled;
 };

@@ -235,20 +235,21 @@ static const struct rc_opt options[] = {
     {.name = "score-method", .arg = "auto|faiss|gemm|ivf", .type = RC_OPT_CHOICE, .off = C(score.method),
      .choices = score_names,
      .help = "how CF lists are scored: faiss and gemm exactly (the same lists), ivf approximately (FAISS IVF over the "
-             "item factors, recall measured); auto: gemm below --score-approx-min in-stock products, ivf from there"},
+             "item factors, recall measured); auto: ivf from --score-approx-min in-stock products when exact scoring "
+             "would take 2e12 multiply-adds or more (cookies with a list x products x factors), else gemm"},
     {.name = "score-approx-min", .arg = "N", .type = RC_OPT_U32, .off = C(score.approx_min), .min = 1, .max = 4e9,
      .help = "in-stock products from which --score-method auto scores approximately"},
     {.name = "score-nlist", .arg = "N", .type = RC_OPT_U32, .off = C(score.nlist), .min = 0, .max = 1e7,
-     .help = "ivf: clusters of the item factors (0: 4 sqrt(products), at most products / 39)"},
+     .help = "ivf: clusters of the item factors, at most products / 39 (0: 4 sqrt(products))"},
     {.name = "score-nprobe", .arg = "N", .type = RC_OPT_U32, .off = C(score.nprobe), .min = 0, .max = 1e7,
-     .help = "ivf: clusters searched per cookie (0: the smallest power of two from 8 reaching --score-recall + 0.01 "
-             "on a sample)"},
+     .help = "ivf: clusters searched per cookie (0: the smallest power of two from 8 reaching --score-recall plus a "
+             "margin, 0.01 or half the way to 1, on a sample)"},
     {.name = "score-recall", .arg = "R", .type = RC_OPT_F64, .off = C(score.recall_target), .min = 0.01, .max = 1,
      .help = "ivf: the recall@n against exact scoring the lists should have (measured on another sample, in the "
              "manifest)"},
-    {.name = "score-recall-sample", .arg = "N", .type = RC_OPT_U32, .off = C(score.recall_sample), .min = 0,
+    {.name = "score-recall-sample", .arg = "N", .type = RC_OPT_U32, .off = C(score.recall_sample), .min = 1,
      .max = 1e6, .help = "ivf: cookies scored exactly to calibrate nprobe, and as many others to measure the recall "
-                         "written to the manifest"},
+                         "written to the manifest (each at most half the cookies with a list)"},
 
     {.name = "tune", .arg = "auto|off|SECONDS", .type = RC_OPT_CUSTOM, .set = set_tune, .max = 1e6, .def = "auto",
      .help = "choose --factors, --reg, --alpha, --iterations, the event weights and --half-life-days from the events "
@@ -359,7 +360,8 @@ static const struct rc_opt options[] = {
     {.name = "work", .arg = "DIR", .type = RC_OPT_STR, .off = C(stage.work),
      .help = "--stage: the folder the stages share (factors, train.txt, shard files); on a shared file system"},
     {.name = "shard", .arg = "I/N", .type = RC_OPT_CUSTOM, .set = set_shard,
-     .help = "--stage score: score shard I (0-based) of N, a range of the cookies with a CF list"},
+     .help = "--stage score: score shard I (0-based) of N: a range of the cookies with a CF list and one of the "
+             "products with an embedding (image lists)"},
     {.name = "shards", .arg = "N", .type = RC_OPT_U32, .off = C(stage.shards), .min = 1, .max = RB_SHARDS_MAX,
      .help = "--stage merge: how many shards the score stages wrote (each must be there)"},
     {.name = "device", .arg = "auto|cpu|gpu", .type = RC_OPT_CHOICE, .off = C(device), .choices = device_names,
@@ -1557,8 +1559,8 @@ static void manifest_params(const struct build *b, struct rc_manifest_params *m)
         .knn_used = b->have_image ? knn_names[b->knn_stats.method] : NULL,
         .knn_ivf = b->have_image && b->knn_stats.method == RB_KNN_IVF,
         .knn_hnsw = b->have_image && b->knn_stats.method == RB_KNN_HNSW,
-        .knn_nlist = c->knn.ivf_nlist,
-        .knn_nprobe = c->knn.ivf_nprobe,
+        .knn_nlist = b->knn_stats.nlist,
+        .knn_nprobe = b->knn_stats.nprobe,
         .knn_m = c->knn.hnsw_m,
         .knn_ef = c->knn.hnsw_ef,
         .session_gap_minutes = c->session_gap_min,

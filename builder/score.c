@@ -477,8 +477,15 @@ void rb_score_opts_default(struct rb_score_opts *o)
     memset(o, 0, sizeof(*o));
     o->method = RB_SCORE_AUTO;
     o->approx_min = RB_SCORE_APPROX_MIN;
+    o->approx_work = RB_SCORE_APPROX_WORK;
     o->recall_target = 0.95;
     o->recall_sample = 1000;
+}
+
+double rb_score_recall_aim(double target)
+{
+    double room = (1.0 - target) / 2;
+    return target + (room < RB_SCORE_RECALL_MARGIN ? room : RB_SCORE_RECALL_MARGIN);
 }
 
 static uint32_t count_cands(const struct rb_als_model *m, const struct rb_dataset *d)
@@ -490,12 +497,14 @@ static uint32_t count_cands(const struct rb_als_model *m, const struct rb_datase
 }
 
 enum rb_score_method rb_score_cf_method(const struct rb_score_opts *o, const struct rb_als_model *m,
-                                        const struct rb_dataset *d)
+                                        const struct rb_train *t, const struct rb_dataset *d)
 {
     if (o->method != RB_SCORE_AUTO)
         return o->method;
     /* GEMM measured faster than FAISS's flat search: ops/bench/score_methods.md */
-    return count_cands(m, d) >= o->approx_min ? RB_SCORE_IVF : RB_SCORE_GEMM;
+    uint32_t cands = count_cands(m, d);
+    double work = (double)rb_score_cf_rows(t) * (double)cands * (double)m->f;
+    return cands >= o->approx_min && work >= o->approx_work ? RB_SCORE_IVF : RB_SCORE_GEMM;
 }
 
 /* The positions (into the rows that get a list) of an evenly spaced
@@ -503,7 +512,10 @@ enum rb_score_method rb_score_cf_method(const struct rb_score_opts *o, const str
  * recall's sample, apart from calibration's). */
 static size_t sample_rows(size_t *pos, size_t nrows, uint32_t want, int half)
 {
-    size_t ns = want < nrows ? want : nrows;
+    /* at most half the rows: with a step of 2 or more, the two samples
+     * never share a row */
+    size_t cap = nrows >= 2 ? nrows / 2 : nrows;
+    size_t ns = want < cap ? want : cap;
     for (size_t j = 0; j < ns; j++) {
         size_t p = (size_t)(((double)j + (half ? 0.5 : 0.0)) * (double)nrows / (double)ns);
         pos[j] = p < nrows ? p : nrows - 1;
@@ -603,10 +615,11 @@ out:
 
 /*
  * The smallest nprobe (8, 16, 32, ... nlist) whose lists reach
- * o->recall_target + RB_SCORE_RECALL_MARGIN against exact ones on a sample
- * of all the rows: the margin covers the sampling error, so that the
- * recall measured on another sample (rb_score_cf_recall) reaches the
- * target too (one large run calibrated to exactly 0.9503 measured 0.9486).
+ * o->recall_target plus a margin (RB_SCORE_RECALL_MARGIN, or half the
+ * distance to 1 when that is less) against exact ones on a sample of all
+ * the rows: the margin covers the sampling error, so that the recall
+ * measured on another sample (rb_score_cf_recall) reaches the target too
+ * (one large run calibrated to exactly 0.9503 measured 0.9486).
  */
 static int ivf_calibrate(uint32_t *nprobe_out, FaissIndex *index, uint32_t nlist, const struct rb_score_opts *o,
                          const struct rb_als_model *m, const struct rb_train *t, const struct cands *c,
@@ -642,7 +655,7 @@ static int ivf_calibrate(uint32_t *nprobe_out, FaissIndex *index, uint32_t nlist
         for (size_t j = 0; j < ns; j++)
             recall_add(&a, j, &x, j, &hits, &total);
         double r = total ? (double)hits / (double)total : 1.0;
-        double aim = o->recall_target + RB_SCORE_RECALL_MARGIN < 1.0 ? o->recall_target + RB_SCORE_RECALL_MARGIN : 1.0;
+        double aim = rb_score_recall_aim(o->recall_target);
         rc_log(RC_LOG_INFO, "score.calibrate", "nlist=%u nprobe=%u recall=%.4f sample=%zu aim=%.3f", nlist, nprobe, r,
                ns, aim);
         if (r >= aim || nprobe >= nlist)
@@ -756,7 +769,7 @@ int rb_score_cf_with(struct rb_lists *out, struct rb_score_stats *stats, const s
     int rc = rb_score_cf_begin(out, m, t, n, err);
     if (rc)
         return rc;
-    enum rb_score_method method = rb_score_cf_method(o, m, d);
+    enum rb_score_method method = rb_score_cf_method(o, m, t, d);
     stats->method = method;
     if (from % rb_score_cf_unit(method) != 0)
         return rc_fail(err, RC_EINTERNAL, "score: range start %zu is not a multiple of %zu", from,

@@ -25,20 +25,26 @@ enum rb_score_method { RB_SCORE_AUTO, RB_SCORE_FAISS, RB_SCORE_GEMM, RB_SCORE_IV
  * nearest-neighbour search the IVF clusters serve well. It over-fetches
  * to cover exclusions as the exact FAISS scorer does. nprobe is the
  * smallest power of two (from 8) whose recall@n against exact scoring on a
- * calibration sample of the rows reaches recall_target + 0.01 (a margin
- * for the sampling error), unless given.
- * RB_SCORE_AUTO picks it when the candidates (in-stock products) number
- * approx_min or more, else GEMM.
+ * calibration sample of the rows reaches recall_target plus a margin for
+ * the sampling error (0.01, or half the distance to 1 when that is less),
+ * unless given. RB_SCORE_AUTO picks it when the candidates (in-stock
+ * products) number approx_min or more and exact scoring would take
+ * RB_SCORE_APPROX_WORK multiply-adds or more (rows with a list x
+ * candidates x factors: below that, building the index costs more than
+ * it saves), else GEMM.
  */
 #define RB_SCORE_APPROX_MIN 250000 /* in-stock products from which auto scores approximately */
+#define RB_SCORE_APPROX_WORK 2e12  /* ... and exact multiply-adds: about a minute of GEMM on 2 cores */
 
 struct rb_score_opts {
     enum rb_score_method method;
     uint32_t approx_min;    /* RB_SCORE_APPROX_MIN */
+    double approx_work;     /* RB_SCORE_APPROX_WORK */
     uint32_t nlist;         /* 0: 4 sqrt(candidates), at most candidates / 39 */
     uint32_t nprobe;        /* 0: calibrated to recall_target */
     double recall_target;   /* 0.95 */
-    uint32_t recall_sample; /* rows for calibration and for the measured recall (1000) */
+    uint32_t recall_sample; /* rows for calibration and, others, for the measured recall (1000; at most
+                               half the rows each, so the two samples never share a row) */
 };
 
 struct rb_score_stats {
@@ -50,6 +56,10 @@ struct rb_score_stats {
 
 void rb_score_opts_default(struct rb_score_opts *o);
 
+/* The recall calibration aims at for a target: 0.01 above it, or half the
+ * way to 1 when that is less. */
+double rb_score_recall_aim(double target);
+
 /*
  * Every row's list as o says, and stats; for an approximate method also
  * the recall measured (rb_score_cf_recall, o->recall_sample rows). The CPU
@@ -59,9 +69,9 @@ int rb_score_cf_all(struct rb_lists *out, struct rb_score_stats *stats, const st
                     const struct rb_train *t, const struct rb_dataset *d, uint32_t n, int exclude_bought,
                     const struct rb_score_opts *o, char *err);
 
-/* The method o gives for these candidates (AUTO resolved). */
+/* The method o gives for these rows and candidates (AUTO resolved). */
 enum rb_score_method rb_score_cf_method(const struct rb_score_opts *o, const struct rb_als_model *m,
-                                        const struct rb_dataset *d);
+                                        const struct rb_train *t, const struct rb_dataset *d);
 
 /*
  * rb_score_cf_range with every option: rows [from, to) of those that get

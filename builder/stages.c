@@ -533,7 +533,7 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
                    const char **path_out, char *err)
 {
     static char path[PATH_MAX];
-    enum rb_score_method method = rb_score_cf_method(so, m, d);
+    enum rb_score_method method = rb_score_cf_method(so, m, t, d);
     struct shard_head sh = {.rows = rb_score_cf_rows(t), .unit = (uint32_t)rb_score_cf_unit(method), .n = n};
     shard_range(sh.rows, sh.unit, o->shard, o->shards, &sh.from, &sh.to);
     struct rb_lists l;
@@ -576,6 +576,8 @@ int rb_stage_score_image(const struct rb_stage_opts *o, const struct rb_train *t
         return rc;
     sh.run = image_run_key(o, t, d);
     sh.method = (uint32_t)st.method;
+    sh.nlist = st.nlist;
+    sh.nprobe = st.nprobe;
     rc = write_shard(o, SHARD_IMAGE, &sh, &l, path, sizeof(path), err);
     rb_lists_release(&l);
     return rc;
@@ -651,10 +653,11 @@ static int read_shard(const struct rb_stage_opts *o, enum shard_kind kind, uint3
         get64(buf + 32) != to || get64(buf + 40) != nrows || get32(buf + 48) != n || get32(buf + 52) != unit) {
         rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
                      "-%" PRIu64 " of %" PRIu64 ", %u entries a list, run %016" PRIx64 "; this merge expects "
-                     "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (the train stage's factors; same inputs "
-                     "and flags in every stage); nothing was published", what, i, o->shards, path, get32(buf + 8),
+                     "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (%s; same inputs and flags in every "
+                     "stage); nothing was published", what, i, o->shards, path, get32(buf + 8),
                      get32(buf + 12), get64(buf + 24), get64(buf + 32), get64(buf + 40), get32(buf + 48),
-                     get64(buf + 16), from, to, nrows, n, fp);
+                     get64(buf + 16), from, to, nrows, n, fp,
+                     kind == SHARD_CF ? "the train stage's factors" : "the inputs' fingerprint");
         goto out;
     }
     *buf_out = buf;
@@ -760,7 +763,7 @@ int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_mod
                           const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,
                           struct rb_score_stats *stats, struct rb_lists *out, char *err)
 {
-    enum rb_score_method method = rb_score_cf_method(so, m, d);
+    enum rb_score_method method = rb_score_cf_method(so, m, t, d);
     uint32_t got = (uint32_t)method;
     memset(stats, 0, sizeof(*stats));
     stats->recall = 1.0;
@@ -782,5 +785,7 @@ int rb_stage_merge_image(const struct rb_stage_opts *o, const struct rb_train *t
     int rc = merge_kind(o, SHARD_IMAGE, image_run_key(o, t, d), nq, n, RB_KNN_BATCH, &method, &nlist, &nprobe, d, out,
                         err);
     stats->method = (enum rb_knn_method)method;
+    stats->nlist = nlist;
+    stats->nprobe = nprobe;
     return rc;
 }

@@ -247,14 +247,18 @@ START_TEST(rotates_by_size_and_age)
     for (int tries = 0; tries < 400 && list(dir, ".jsonl.open", names, 256) != 0; tries++)
         sleep_ms(20);
     ck_assert_int_eq(list(dir, ".jsonl.open", names, 256), 0);
+    /* Counted again: a late writer may have closed another file by size
+     * after the count above (seen once at load 7); the age close adds one. */
+    int all = list(dir, ".jsonl", names, 256);
+    ck_assert_int_ge(all, closed + 1);
     struct re_explog_stats s;
     re_explog_stats(log, &s);
     ck_assert_uint_eq(s.records, 200);
-    ck_assert_uint_eq(s.files, (uint64_t)closed + 1);
+    ck_assert_uint_eq(s.files, (uint64_t)all);
     re_explog_close(log);
     int files;
     ck_assert_uint_eq(check_closed(dir, &files), 200);
-    ck_assert_int_eq(files, closed + 1);
+    ck_assert_int_eq(files, all);
     scratch_remove(dir);
 }
 END_TEST

@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,9 +192,43 @@ static void check_approx(enum rb_knn_method method)
     check_lists(&l, &d, n);
     ck_assert_uint_eq(st.sampled, 300);
     ck_assert_msg(st.recall > 0.9 && st.recall <= 1.0, "recall %.4f", st.recall);
+    ck_assert_int_eq(st.method, method);
+    if (method == RB_KNN_IVF) {
+        ck_assert(st.nlist > 0 && st.nlist <= 4000 / 39); /* 4 sqrt(candidates), at most candidates / 39 */
+        ck_assert_uint_eq(st.nprobe, 16);
+    }
     rb_lists_release(&l);
     free_emb(&d);
 }
+
+/* The same lists on every run with several threads: an HNSW graph that
+ * FAISS inserts into from several threads at once differs from run to
+ * run (stages.md needs every shard to build the same). Noisy data, so
+ * that the graph's shape decides many neighbours. */
+START_TEST(test_hnsw_same_lists)
+{
+    struct rb_dataset d;
+    struct rb_knn_opts o;
+    struct rb_knn_stats st;
+    struct rb_lists a, b;
+    char err[RC_ERRMSG_MAX] = "";
+    uint32_t rows = 20000, n = 20;
+    make_emb(&d, rows, 32, 40, 2.0f, 5);
+    rb_knn_opts_default(&o);
+    o.method = RB_KNN_HNSW;
+    o.recall_sample = 0;
+    omp_set_num_threads(4);
+    ck_assert_msg(rb_knn_image(&a, &st, &d, n, &o, err) == 0, "%s", err);
+    ck_assert_msg(rb_knn_image(&b, &st, &d, n, &o, err) == 0, "%s", err);
+    size_t differ = 0;
+    for (size_t q = 0; q < a.n; q++)
+        differ += a.len[q] != b.len[q] || memcmp(&a.items[q * n], &b.items[q * n], sizeof(uint32_t) * a.len[q]) != 0;
+    ck_assert_msg(differ == 0, "%zu of %zu lists differ between two runs", differ, a.n);
+    rb_lists_release(&a);
+    rb_lists_release(&b);
+    free_emb(&d);
+}
+END_TEST
 
 START_TEST(test_ivf_recall)
 {
@@ -206,6 +241,7 @@ START_TEST(test_hnsw_recall)
     check_approx(RB_KNN_HNSW);
 }
 END_TEST
+
 
 /* A product's second row is ignored; rows naming unknown products too. */
 START_TEST(test_duplicate_rows)
@@ -278,6 +314,7 @@ static Suite *knn_suite(void)
     tcase_add_test(tc, test_exact_clusters);
     tcase_add_test(tc, test_ivf_recall);
     tcase_add_test(tc, test_hnsw_recall);
+    tcase_add_test(tc, test_hnsw_same_lists);
     tcase_add_test(tc, test_duplicate_rows);
     tcase_add_test(tc, test_small_and_errors);
     suite_add_tcase(s, tc);

@@ -8,6 +8,7 @@
 #include "stages.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,7 @@ START_TEST(test_ivf_shards)
     char dir[PATH_MAX], err[RC_ERRMSG_MAX] = "";
     scratch_make(dir, sizeof(dir), "stages-ivf");
     struct fixture x;
-    fixture_make(&x, 10000, 800, 8, 11); /* 6,667 rows with a list: two shards of 4,096-row units */
+    fixture_make(&x, 10000, 800, 8, 11); /* 6,666 rows with a list: two shards of 4,096-row units */
     struct rb_stage_opts o = {.stage = RB_STAGE_TRAIN, .work = dir, .flags = 42};
     struct rb_params p = params_example();
     ck_assert_msg(rb_stage_write_train(&o, &p, &x.t, &x.d, &x.m, err) == 0, "%s", err);
@@ -309,6 +310,27 @@ START_TEST(test_ivf_shards)
     }
     ck_assert_msg(rb_score_cf_recall(&st, &merged, &x.m, &x.t, &x.d, n, 1, 200, err) == 0, "%s", err);
     ck_assert(st.recall == whole_st.recall);
+    /* a sample larger than half the rows is cut to half: the measuring
+     * sample never shares a row with the calibration's */
+    ck_assert_msg(rb_score_cf_recall(&st, &merged, &x.m, &x.t, &x.d, n, 1, 100000, err) == 0, "%s", err);
+    ck_assert_uint_eq(st.sampled, 6666 / 2);
+
+    /* auto: GEMM until both the candidates and the exact work are large */
+    struct rb_score_opts ao;
+    rb_score_opts_default(&ao);
+    ck_assert_int_eq(rb_score_cf_method(&ao, &x.m, &x.t, &x.d), RB_SCORE_GEMM);
+    ao.approx_min = 800;
+    ck_assert_int_eq(rb_score_cf_method(&ao, &x.m, &x.t, &x.d), RB_SCORE_GEMM); /* 6,666 x 800 x 8 multiply-adds */
+    ao.approx_work = 6666.0 * 800 * 8;
+    ck_assert_int_eq(rb_score_cf_method(&ao, &x.m, &x.t, &x.d), RB_SCORE_IVF);
+    ao.approx_min = 801;
+    ck_assert_int_eq(rb_score_cf_method(&ao, &x.m, &x.t, &x.d), RB_SCORE_GEMM);
+
+    /* calibration aims 0.01 above the target, or half-way to 1 when that
+     * is less (0.99 must not mean a full scan) */
+    ck_assert(fabs(rb_score_recall_aim(0.95) - 0.96) < 1e-12);
+    ck_assert(fabs(rb_score_recall_aim(0.99) - 0.995) < 1e-12);
+    ck_assert(rb_score_recall_aim(1.0) == 1.0);
     rb_lists_release(&merged);
 
     /* the merge, told the shards were scored exactly, refuses them */

@@ -10,6 +10,7 @@
 #                                    128 factors (6.1 GiB of inputs; CF
 #                                    scoring and image kNN go approximate
 #                                    on their own at this size)
+#   ops/bench/recbuild.sh --check    exit 1 when a target is missed
 #   BIN=build-other ops/bench/recbuild.sh    another build folder (default build/)
 #   DATA=/big/disk/refdata ops/bench/recbuild.sh   keep the generated inputs
 #                                    there and reuse them on the next run
@@ -53,7 +54,7 @@ for arg in "$@"; do
         --small) events=1000000 cookies=100000 ;;
         --large) events=100000000 cookies=10000000 products=1000000 categories=2000 factors=128 large=1 ;;
         --check) check=1 ;;
-        -h|--help) sed -n '2,37s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) printf 'recbuild.sh: unknown option %s\n' "$arg" >&2; exit 2 ;;
     esac
 done
