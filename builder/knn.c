@@ -141,6 +141,44 @@ static int search_rows(FaissIndex *index, const struct rb_dataset *d, const stru
     return 0;
 }
 
+int rb_ivf_build(FaissIndex **out, uint32_t *nlist_out, const float *X, uint32_t n, uint32_t dim, uint32_t want,
+                 char *err)
+{
+    uint32_t nlist = want ? want : (uint32_t)(4.0 * sqrt((double)n));
+    if (nlist > n / 39)
+        nlist = n / 39;
+    if (nlist < 1)
+        nlist = 1;
+    char desc[64];
+    snprintf(desc, sizeof(desc), "IVF%u,Flat", nlist);
+    FaissIndex *index = NULL;
+    *out = NULL;
+    if (faiss_index_factory(&index, (int)dim, desc, METRIC_INNER_PRODUCT))
+        return faiss_fail(err, "index_factory");
+    uint64_t want_nt = (uint64_t)nlist * RB_KNN_TRAIN_PER_LIST;
+    uint32_t nt = want_nt < n ? (uint32_t)want_nt : n;
+    float *T = malloc(sizeof(float) * ((size_t)nt * dim + 1));
+    int rc = 0;
+    if (!T)
+        rc = rc_fail(err, -ENOMEM, "out of memory for %u IVF training vectors", nt);
+    if (!rc) {
+        for (uint32_t j = 0; j < nt; j++)
+            memcpy(T + (size_t)j * dim, X + (size_t)((uint64_t)j * n / nt) * dim, sizeof(float) * dim);
+        if (faiss_Index_train(index, (idx_t)nt, T))
+            rc = faiss_fail(err, "train");
+        else if (faiss_Index_add(index, (idx_t)n, X))
+            rc = faiss_fail(err, "add");
+    }
+    free(T);
+    if (rc) {
+        faiss_Index_free(index);
+        return rc;
+    }
+    *out = index;
+    *nlist_out = nlist;
+    return 0;
+}
+
 /* The approximate index named by o, trained and filled with the candidates. */
 static int build_approx(FaissIndex **out, uint32_t *nlist_out, const struct knn_set *s, uint32_t dim,
                         const struct rb_knn_opts *o, char *err)
@@ -152,55 +190,27 @@ static int build_approx(FaissIndex **out, uint32_t *nlist_out, const struct knn_
 
     *out = NULL;
     if (o->method == RB_KNN_IVF) {
-        uint32_t nlist = o->ivf_nlist ? o->ivf_nlist : (uint32_t)(4.0 * sqrt((double)s->nc));
-        /* k-means wants 39 training points per list; fewer lists beat a bad clustering */
-        if (nlist > s->nc / 39)
-            nlist = s->nc / 39;
-        if (nlist < 1)
-            nlist = 1;
-        *nlist_out = nlist;
-        snprintf(desc, sizeof(desc), "IVF%u,Flat", nlist);
+        if ((rc = rb_ivf_build(&index, nlist_out, s->C, s->nc, dim, o->ivf_nlist, err)) != 0)
+            return rc;
     } else if (o->method == RB_KNN_HNSW) {
         if (o->hnsw_m < 2 || o->hnsw_m > 512)
             return rc_fail(err, RC_ERANGE, "knn: hnsw m %u outside 2..512", o->hnsw_m);
         snprintf(desc, sizeof(desc), "HNSW%u,Flat", o->hnsw_m);
+        if (faiss_index_factory(&index, (int)dim, desc, METRIC_INNER_PRODUCT))
+            return faiss_fail(err, "index_factory");
+        /* FAISS inserts into an HNSW graph from several threads at once,
+         * and the graph then depends on their timing; one thread makes it
+         * (and the lists) the same on every run and in every shard. */
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        int frc = faiss_Index_add(index, (idx_t)s->nc, s->C);
+        omp_set_num_threads(threads);
+        if (frc) {
+            rc = faiss_fail(err, "add");
+            goto out;
+        }
     } else {
         return rc_fail(err, RC_ERANGE, "knn: unknown method %d", (int)o->method);
-    }
-    if (faiss_index_factory(&index, (int)dim, desc, METRIC_INNER_PRODUCT))
-        return faiss_fail(err, "index_factory");
-
-    if (o->method == RB_KNN_IVF) {
-        /* Train on an evenly spaced sample: enough points per list for
-         * k-means, not the whole catalog. */
-        FaissIndexIVF *ivf = faiss_IndexIVF_cast(index);
-        uint64_t want = (uint64_t)faiss_IndexIVF_nlist(ivf) * RB_KNN_TRAIN_PER_LIST;
-        uint32_t nt = want < s->nc ? (uint32_t)want : s->nc;
-        float *T = malloc(sizeof(float) * ((size_t)nt * dim + 1));
-        if (!T) {
-            rc = rc_fail(err, -ENOMEM, "knn: out of memory for %u training vectors", nt);
-            goto out;
-        }
-        for (uint32_t j = 0; j < nt; j++)
-            memcpy(T + (size_t)j * dim, s->C + (size_t)((uint64_t)j * s->nc / nt) * dim, sizeof(float) * dim);
-        int frc = faiss_Index_train(index, (idx_t)nt, T);
-        free(T);
-        if (frc) {
-            rc = faiss_fail(err, "train");
-            goto out;
-        }
-    }
-    /* FAISS inserts into an HNSW graph from several threads at once, and
-     * the graph then depends on their timing; one thread makes it (and the
-     * lists) the same on every run and in every shard. */
-    int threads = omp_get_max_threads();
-    if (o->method == RB_KNN_HNSW)
-        omp_set_num_threads(1);
-    int frc = faiss_Index_add(index, (idx_t)s->nc, s->C);
-    omp_set_num_threads(threads);
-    if (frc) {
-        rc = faiss_fail(err, "add");
-        goto out;
     }
     if (faiss_ParameterSpace_new(&ps)) {
         rc = faiss_fail(err, "parameter space");

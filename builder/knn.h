@@ -43,6 +43,18 @@ int rb_knn_begin(struct rb_lists *out, struct rb_knn_stats *stats, const struct 
 int rb_knn_image(struct rb_lists *out, struct rb_knn_stats *stats, const struct rb_dataset *d, uint32_t n,
                  const struct rb_knn_opts *o, char *err);
 
+/*
+ * A FAISS IndexIVFFlat (inner product) over the n rows of X (n, dim):
+ * want lists, or 4 sqrt(n) when want is 0, at most n / 39 (k-means wants
+ * 39 points a list; fewer lists beat a bad clustering) and at least 1,
+ * into *nlist; k-means trained on an evenly spaced sample of 64 rows a
+ * list, then every row added. The one IVF of image kNN and of the
+ * approximate CF scorer (score.h). Errors: -ENOMEM, RC_EINTERNAL (FAISS).
+ */
+struct FaissIndex_H;
+int rb_ivf_build(struct FaissIndex_H **out, uint32_t *nlist, const float *X, uint32_t n, uint32_t dim, uint32_t want,
+                 char *err);
+
 /* Queries: products with an embedding row (each once). UINT32_MAX when out of memory. */
 uint32_t rb_knn_queries(const struct rb_dataset *d);
 

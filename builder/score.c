@@ -34,7 +34,6 @@
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
-#include <faiss/c_api/index_factory_c.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -42,12 +41,12 @@
 #include <strings.h>
 
 #include "error.h"
+#include "knn.h"
 #include "log.h"
 
 #define RB_SCORE_BLOCK 256   /* users per GEMM block */
 #define RB_SCORE_TILE 4096   /* candidates per GEMM tile: block x tile scores = 4 MiB */
 #define RB_SCORE_FAISS_BATCH 4096
-#define RB_SCORE_TRAIN_PER_LIST 64 /* IVF k-means points per list (FAISS wants >= 39) */
 #define RB_SCORE_RECALL_MARGIN 0.01 /* calibration aims this far above --score-recall */
 
 /*
@@ -548,7 +547,7 @@ static int exact_lists(struct rb_lists *x, const struct rb_als_model *m, const s
     return score_gemm(x, m, t, c, rows, nrows, n, exclude_bought, err);
 }
 
-/* The IVF index over c's candidates, extended to norm M; nlist into *nlist. */
+/* The IVF index (knn.h: rb_ivf_build) over c's candidates, extended to norm M; nlist into *nlist. */
 static int ivf_build(FaissIndex **out, uint32_t *nlist_out, const struct cands *c, uint32_t f, uint32_t want_nlist,
                      char *err)
 {
@@ -574,43 +573,9 @@ static int ivf_build(FaissIndex **out, uint32_t *nlist_out, const struct cands *
         memcpy(a, v, sizeof(float) * f);
         a[f] = (float)sqrt(M2 - s2 > 0 ? M2 - s2 : 0);
     }
-    uint32_t nlist = want_nlist ? want_nlist : (uint32_t)(4.0 * sqrt((double)c->n));
-    if (nlist > c->n / 39) /* k-means wants 39 points per list */
-        nlist = c->n / 39;
-    if (nlist < 1)
-        nlist = 1;
-    char desc[64];
-    snprintf(desc, sizeof(desc), "IVF%u,Flat", nlist);
-    FaissIndex *index = NULL;
-    int rc = 0;
-    if (faiss_index_factory(&index, (int)dim, desc, METRIC_INNER_PRODUCT)) {
-        free(A);
-        return faiss_fail(err, "index_factory");
-    }
-    /* k-means on an evenly spaced sample: enough points per list */
-    uint64_t nt64 = (uint64_t)nlist * RB_SCORE_TRAIN_PER_LIST;
-    uint32_t nt = nt64 < c->n ? (uint32_t)nt64 : c->n;
-    float *T = malloc(sizeof(float) * ((size_t)nt * dim + 1));
-    if (!T) {
-        rc = rc_fail(err, -ENOMEM, "score: out of memory for %u training vectors", nt);
-        goto out;
-    }
-    for (uint32_t j = 0; j < nt; j++)
-        memcpy(T + (size_t)j * dim, A + (size_t)((uint64_t)j * c->n / nt) * dim, sizeof(float) * dim);
-    if (faiss_Index_train(index, (idx_t)nt, T))
-        rc = faiss_fail(err, "train");
-    else if (faiss_Index_add(index, (idx_t)c->n, A))
-        rc = faiss_fail(err, "add");
-    free(T);
-out:
+    int rc = rb_ivf_build(out, nlist_out, A, c->n, dim, want_nlist, err);
     free(A);
-    if (rc) {
-        faiss_Index_free(index);
-        return rc;
-    }
-    *out = index;
-    *nlist_out = nlist;
-    return 0;
+    return rc;
 }
 
 /*
