@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "file.h"
+#include "le.h"
 #include "log.h"
 #include "manifest.h"
 
@@ -422,34 +423,6 @@ static void shard_range(size_t nrows, size_t unit, uint32_t i, uint32_t n, size_
     *to = (size_t)(u1 * unit < nrows ? u1 * unit : nrows);
 }
 
-static void put16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint16_t get16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /*
  * A shard file (schemas/stages.md): an 80-byte header, then per list:
  * u64 owner key, u16 length, u8 source, u8 0, then length x (u32 product
@@ -478,29 +451,29 @@ static int write_shard(const struct rb_stage_opts *o, enum shard_kind kind, cons
     unsigned char *h = buf, *p = buf + SHARD_HEADER;
     memset(h, 0, SHARD_HEADER);
     memcpy(h, SHARD_MAGIC, 4);
-    put16(h + 4, SHARD_VERSION);
-    put32(h + 8, o->shard);
-    put32(h + 12, o->shards);
-    put64(h + 16, sh->run);
-    put64(h + 24, sh->from);
-    put64(h + 32, sh->to);
-    put64(h + 40, sh->rows);
-    put32(h + 48, sh->n);
-    put32(h + 52, sh->unit);
-    put32(h + 56, sh->method);
-    put32(h + 60, sh->nlist);
-    put32(h + 64, sh->nprobe);
+    rc_le_put16(h + 4, SHARD_VERSION);
+    rc_le_put32(h + 8, o->shard);
+    rc_le_put32(h + 12, o->shards);
+    rc_le_put64(h + 16, sh->run);
+    rc_le_put64(h + 24, sh->from);
+    rc_le_put64(h + 32, sh->to);
+    rc_le_put64(h + 40, sh->rows);
+    rc_le_put32(h + 48, sh->n);
+    rc_le_put32(h + 52, sh->unit);
+    rc_le_put32(h + 56, sh->method);
+    rc_le_put32(h + 60, sh->nlist);
+    rc_le_put32(h + 64, sh->nprobe);
     for (size_t li = 0; li < l->n; li++) {
-        put64(p, l->owner_key[li]);
-        put16(p + 8, l->len[li]);
+        rc_le_put64(p, l->owner_key[li]);
+        rc_le_put16(p + 8, l->len[li]);
         p[10] = l->source[li];
         p[11] = 0;
         p += 12;
         for (uint16_t j = 0; j < l->len[li]; j++) {
             uint32_t sb;
             memcpy(&sb, &l->scores[li * l->k + j], 4);
-            put32(p, l->items[li * l->k + j]);
-            put32(p + 4, sb);
+            rc_le_put32(p, l->items[li * l->k + j]);
+            rc_le_put32(p + 4, sb);
             p += 8;
         }
     }
@@ -513,7 +486,7 @@ static int write_shard(const struct rb_stage_opts *o, enum shard_kind kind, cons
     XXH3_64bits_reset(hs);
     XXH3_64bits_update(hs, buf, SHARD_SUMMED);
     XXH3_64bits_update(hs, buf + SHARD_HEADER, body);
-    put64(h + SHARD_SUMMED, XXH3_64bits_digest(hs));
+    rc_le_put64(h + SHARD_SUMMED, XXH3_64bits_digest(hs));
     XXH3_freeState(hs);
     if ((rc = rc_mkdir_p(o->work)) != 0)
         rc = rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
@@ -627,7 +600,7 @@ static int read_shard(const struct rb_stage_opts *o, enum shard_kind kind, uint3
         }
         got += (size_t)r;
     }
-    if (memcmp(buf, SHARD_MAGIC, 4) != 0 || get16(buf + 4) != SHARD_VERSION) {
+    if (memcmp(buf, SHARD_MAGIC, 4) != 0 || rc_le_get16(buf + 4) != SHARD_VERSION) {
         rc = rc_fail(err, RC_EFORMAT, "%s %u of %u is damaged: '%s' is not a version %u shard file; nothing was published", what, i, o->shards,
                      path, SHARD_VERSION);
         goto out;
@@ -642,21 +615,21 @@ static int read_shard(const struct rb_stage_opts *o, enum shard_kind kind, uint3
     XXH3_64bits_update(hs, buf + SHARD_HEADER, len - SHARD_HEADER);
     uint64_t sum = XXH3_64bits_digest(hs);
     XXH3_freeState(hs);
-    if (sum != get64(buf + SHARD_SUMMED)) {
+    if (sum != rc_le_get64(buf + SHARD_SUMMED)) {
         rc = rc_fail(err, RC_ECHECKSUM, "%s %u of %u is damaged: '%s' fails its checksum; run recbuild --stage "
                      "score --shard %u/%u again; nothing was published", what, i, o->shards, path, i, o->shards);
         goto out;
     }
     size_t from, to;
     shard_range(nrows, unit, i, o->shards, &from, &to);
-    if (get32(buf + 8) != i || get32(buf + 12) != o->shards || get64(buf + 16) != fp || get64(buf + 24) != from ||
-        get64(buf + 32) != to || get64(buf + 40) != nrows || get32(buf + 48) != n || get32(buf + 52) != unit) {
+    if (rc_le_get32(buf + 8) != i || rc_le_get32(buf + 12) != o->shards || rc_le_get64(buf + 16) != fp || rc_le_get64(buf + 24) != from ||
+        rc_le_get64(buf + 32) != to || rc_le_get64(buf + 40) != nrows || rc_le_get32(buf + 48) != n || rc_le_get32(buf + 52) != unit) {
         rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
                      "-%" PRIu64 " of %" PRIu64 ", %u entries a list, run %016" PRIx64 "; this merge expects "
                      "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (%s; same inputs and flags in every "
-                     "stage); nothing was published", what, i, o->shards, path, get32(buf + 8),
-                     get32(buf + 12), get64(buf + 24), get64(buf + 32), get64(buf + 40), get32(buf + 48),
-                     get64(buf + 16), from, to, nrows, n, fp,
+                     "stage); nothing was published", what, i, o->shards, path, rc_le_get32(buf + 8),
+                     rc_le_get32(buf + 12), rc_le_get64(buf + 24), rc_le_get64(buf + 32), rc_le_get64(buf + 40), rc_le_get32(buf + 48),
+                     rc_le_get64(buf + 16), from, to, nrows, n, fp,
                      kind == SHARD_CF ? "the train stage's factors" : "the inputs' fingerprint");
         goto out;
     }
@@ -694,15 +667,15 @@ static int merge_kind(const struct rb_stage_opts *o, enum shard_kind kind, uint6
         goto out;
     /* One scorer for every shard, with one nlist and nprobe (the
      * calibration is of a sample of all the rows, so alike). */
-    uint32_t want = *method == UINT32_MAX ? get32(bufs[0] + 56) : *method;
+    uint32_t want = *method == UINT32_MAX ? rc_le_get32(bufs[0] + 56) : *method;
     *method = want;
-    *nlist = get32(bufs[0] + 60);
-    *nprobe = get32(bufs[0] + 64);
+    *nlist = rc_le_get32(bufs[0] + 60);
+    *nprobe = rc_le_get32(bufs[0] + 64);
     for (uint32_t i = 0; i < o->shards && !rc; i++)
-        if (get32(bufs[i] + 56) != want || get32(bufs[i] + 60) != *nlist || get32(bufs[i] + 64) != *nprobe)
+        if (rc_le_get32(bufs[i] + 56) != want || rc_le_get32(bufs[i] + 60) != *nlist || rc_le_get32(bufs[i] + 64) != *nprobe)
             rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u is of another run: scored with method %u, nlist %u, "
                          "nprobe %u; this merge expects method %u, nlist %u, nprobe %u; nothing was published",
-                         what, i, o->shards, get32(bufs[i] + 56), get32(bufs[i] + 60), get32(bufs[i] + 64), want,
+                         what, i, o->shards, rc_le_get32(bufs[i] + 56), rc_le_get32(bufs[i] + 60), rc_le_get32(bufs[i] + 64), want,
                          *nlist, *nprobe);
     if (rc)
         goto out;
@@ -714,20 +687,20 @@ static int merge_kind(const struct rb_stage_opts *o, enum shard_kind kind, uint6
     size_t li = 0;
     for (uint32_t i = 0; i < o->shards && !rc; i++) {
         const unsigned char *p = bufs[i] + SHARD_HEADER, *end = bufs[i] + lens[i];
-        size_t to = (size_t)get64(bufs[i] + 32);
+        size_t to = (size_t)rc_le_get64(bufs[i] + 32);
         for (; li < to; li++) {
-            uint16_t len = end - p >= 12 ? get16(p + 8) : 0;
+            uint16_t len = end - p >= 12 ? rc_le_get16(p + 8) : 0;
             if (end - p < 12 || len > n || (size_t)(end - p - 12) < 8 * (size_t)len) {
                 rc = rc_fail(err, RC_ETRUNC, "%s %u of %u is damaged: its lists end early or overrun; nothing was "
                              "published", what, i, o->shards);
                 break;
             }
-            out->owner_key[li] = get64(p);
+            out->owner_key[li] = rc_le_get64(p);
             out->len[li] = len;
             out->source[li] = p[10];
             p += 12;
             for (uint16_t j = 0; j < len; j++, p += 8) {
-                uint32_t item = get32(p), sb = get32(p + 4);
+                uint32_t item = rc_le_get32(p), sb = rc_le_get32(p + 4);
                 if (item >= d->products.n) {
                     rc = rc_fail(err, RC_EFORMAT, "%s %u of %u is damaged: product index %u of %u; nothing was "
                                  "published", what, i, o->shards, item, d->products.n);

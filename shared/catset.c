@@ -1,41 +1,11 @@
 #include "catset.h"
 #include "error.h"
+#include "le.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-#else
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-#endif
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 /* The header's verdict: 0 or the code of its first defect, with a reason
  * in err (may be NULL). Codes as rc_catset_check's; rc_catset_open folds
@@ -53,7 +23,7 @@ static int check_header(const unsigned char *p, size_t len, uint32_t *count, cha
                        RC_CATSET_VERSION);
     if (p[6] || p[7])
         return rc_fail(err, RC_EFORMAT, "set record reserved bytes are not 0");
-    uint32_t n = get32(p + 8);
+    uint32_t n = rc_le_get32(p + 8);
     if (n > RC_CATSET_MAX)
         return rc_fail(err, RC_EFORMAT, "set record count %u is over %u", (unsigned)n, RC_CATSET_MAX);
     size_t want = rc_catset_size(n);
@@ -82,7 +52,7 @@ int rc_catset_open(struct rc_catset *s, const void *val, size_t len)
 
 uint64_t rc_catset_key(const struct rc_catset *s, uint32_t i)
 {
-    return get64(s->keys + 8 * (size_t)i);
+    return rc_le_get64(s->keys + 8 * (size_t)i);
 }
 
 int rc_catset_check(const void *val, size_t len, char *err)
@@ -94,15 +64,15 @@ int rc_catset_check(const void *val, size_t len, char *err)
         return rc;
     const unsigned char *keys = p + RC_CATSET_HEADER;
     for (uint32_t i = 1; i < count; i++) {
-        uint64_t a = get64(keys + 8 * (size_t)(i - 1)), b = get64(keys + 8 * (size_t)i);
+        uint64_t a = rc_le_get64(keys + 8 * (size_t)(i - 1)), b = rc_le_get64(keys + 8 * (size_t)i);
         if (a >= b)
             return rc_fail(err, RC_EFORMAT, "set record key %u (%016llx) %s key %u", (unsigned)i,
                            (unsigned long long)b, a == b ? "repeats" : "is below", (unsigned)(i - 1));
     }
     uint32_t check = (uint32_t)XXH3_64bits(keys, len - RC_CATSET_HEADER);
-    if (check != get32(p + 12))
+    if (check != rc_le_get32(p + 12))
         return rc_fail(err, RC_ECHECKSUM, "set record checksum %08x does not match its keys' %08x",
-                       (unsigned)get32(p + 12), (unsigned)check);
+                       (unsigned)rc_le_get32(p + 12), (unsigned)check);
     return 0;
 }
 
@@ -121,10 +91,10 @@ long rc_catset_encode(void *out, size_t cap, const uint64_t *keys, size_t count)
     p[4] = RC_CATSET_VERSION;
     p[5] = 0;
     p[6] = p[7] = 0;
-    put32(p + 8, (uint32_t)count);
+    rc_le_put32(p + 8, (uint32_t)count);
     for (size_t i = 0; i < count; i++)
-        put64(p + RC_CATSET_HEADER + 8 * i, keys[i]);
-    put32(p + 12, (uint32_t)XXH3_64bits(p + RC_CATSET_HEADER, len - RC_CATSET_HEADER));
+        rc_le_put64(p + RC_CATSET_HEADER + 8 * i, keys[i]);
+    rc_le_put32(p + 12, (uint32_t)XXH3_64bits(p + RC_CATSET_HEADER, len - RC_CATSET_HEADER));
     return (long)len;
 }
 

@@ -32,6 +32,7 @@
 #define RC_CATSET_H
 
 #include "error.h"
+#include "le.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -73,16 +74,6 @@ int rc_catset_open(struct rc_catset *s, const void *val, size_t len);
  * every other step (it took 65 % of a filtered request's route time).
  * Inline for the same reason.
  */
-static inline uint64_t rc_catset_le64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
 static inline int rc_catset_has(const struct rc_catset *s, uint64_t key)
 {
     uint32_t n = s->count;
@@ -91,10 +82,10 @@ static inline int rc_catset_has(const struct rc_catset *s, uint64_t key)
     const unsigned char *base = s->keys; /* the last key <= key, if any, is in [base, base + 8n) */
     while (n > 1) {
         uint32_t half = n / 2;
-        base = rc_catset_le64(base + 8 * (size_t)half) <= key ? base + 8 * (size_t)half : base;
+        base = rc_le_get64(base + 8 * (size_t)half) <= key ? base + 8 * (size_t)half : base;
         n -= half;
     }
-    return rc_catset_le64(base) == key;
+    return rc_le_get64(base) == key;
 }
 
 /* The i-th key (i < s->count). */

@@ -1,5 +1,6 @@
 #include "json.h"
 #include "error.h"
+#include "le.h"
 
 #include <errno.h>
 #include <math.h>
@@ -149,15 +150,6 @@ static inline __attribute__((always_inline)) int64_t round_even(double x)
 #endif
 }
 
-/* Store the 8 bytes of w at o, low byte first. */
-static inline __attribute__((always_inline)) void store_le64(char *o, uint64_t w)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    memcpy(o, &w, 8);
-}
-
 /*
  * rc_json_score_write (json.h). The usual range (1e-4 <= |v| < 1e6) is
  * written without printf, and without variable-length copies or small
@@ -206,14 +198,14 @@ char *rc_json_score_write(char *o, float f)
     if (e >= 0) {
         /* digits d0..de, then '.' and d(e+1)..d(last) if any: the word,
          * its tail again one byte further on, and the point between */
-        store_le64(o, d);
-        store_le64(o + e + 2, d >> (8 * (unsigned)(e + 1))); /* e + 1 <= 6 */
+        rc_le_put64((unsigned char *)o, d);
+        rc_le_put64((unsigned char *)o + e + 2, d >> (8 * (unsigned)(e + 1))); /* e + 1 <= 6 */
         o[e + 1] = '.';
         return o + (last > e ? last + 2 : e + 1);
     }
     /* "0." and -e-1 zeros, then d0..d(last) */
     memcpy(o, "0.000000", 8);
-    store_le64(o + 1 - e, d);
+    rc_le_put64((unsigned char *)o + 1 - e, d);
     return o + 1 - e + last + 1;
 }
 

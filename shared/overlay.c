@@ -3,6 +3,7 @@
 #include "file.h"
 #include "keys.h"
 #include "layout.h"
+#include "le.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,28 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 void rc_overlay_id(const struct rc_overlay *o, uint32_t i, const char **id, size_t *len)
 {
@@ -91,19 +70,19 @@ int rc_overlay_encode(const char *const *ids, const size_t *lens, size_t n, void
         return rc_fail(err, -ENOMEM, "out of memory");
     }
     memcpy(buf, RC_OVERLAY_MAGIC, 4);
-    put32(buf + 4, RC_OVERLAY_FORMAT);
-    put32(buf + 8, (uint32_t)m);
-    put32(buf + 12, (uint32_t)ids_len);
+    rc_le_put32(buf + 4, RC_OVERLAY_FORMAT);
+    rc_le_put32(buf + 8, (uint32_t)m);
+    rc_le_put32(buf + 12, (uint32_t)ids_len);
     unsigned char *p = buf + RC_OVERLAY_HEADER;
     for (size_t i = 0; i < m; i++, p += 8)
-        put64(p, k[i].key);
+        rc_le_put64(p, k[i].key);
     for (size_t i = 0; i < m; i++) {
         p[0] = (unsigned char)k[i].len;
         p[1] = (unsigned char)(k[i].len >> 8);
         memcpy(p + 2, k[i].id, k[i].len);
         p += 2 + k[i].len;
     }
-    put64(buf + 16, XXH3_64bits(buf + RC_OVERLAY_HEADER, total - RC_OVERLAY_HEADER));
+    rc_le_put64(buf + 16, XXH3_64bits(buf + RC_OVERLAY_HEADER, total - RC_OVERLAY_HEADER));
     free(k);
     *out = buf;
     *len = total;
@@ -119,7 +98,7 @@ int rc_overlay_decode(const void *data, size_t len, struct rc_overlay **out, cha
                        RC_OVERLAY_HEADER);
     if (memcmp(b, RC_OVERLAY_MAGIC, 4) != 0)
         return rc_fail(err, RC_EFORMAT, "not an overlay: expected magic \"%s\"", RC_OVERLAY_MAGIC);
-    uint32_t format = get32(b + 4), count = get32(b + 8), ids_len = get32(b + 12);
+    uint32_t format = rc_le_get32(b + 4), count = rc_le_get32(b + 8), ids_len = rc_le_get32(b + 12);
     if (format != RC_OVERLAY_FORMAT)
         return rc_fail(err, RC_EFORMAT, "overlay format %u: this reader knows %u (schemas/overlay.md)", format,
                        RC_OVERLAY_FORMAT);
@@ -129,7 +108,7 @@ int rc_overlay_decode(const void *data, size_t len, struct rc_overlay **out, cha
     if (len != want)
         return rc_fail(err, RC_EFORMAT, "overlay of %zu bytes: its header says %zu (%s)", len, want,
                        len < want ? "truncated" : "trailing bytes");
-    if (XXH3_64bits(b + RC_OVERLAY_HEADER, len - RC_OVERLAY_HEADER) != get64(b + 16))
+    if (XXH3_64bits(b + RC_OVERLAY_HEADER, len - RC_OVERLAY_HEADER) != rc_le_get64(b + 16))
         return rc_fail(err, RC_EFORMAT, "overlay checksum mismatch: the file is damaged");
     /* one block: the struct, the keys (aligned), the ids */
     size_t off = (sizeof(struct rc_overlay) + 7) & ~(size_t)7;
@@ -141,7 +120,7 @@ int rc_overlay_decode(const void *data, size_t len, struct rc_overlay **out, cha
     char *ids = (char *)(keys + count);
     const unsigned char *p = b + RC_OVERLAY_HEADER;
     for (uint32_t i = 0; i < count; i++, p += 8) {
-        keys[i] = get64(p);
+        keys[i] = rc_le_get64(p);
         if (i && keys[i] <= keys[i - 1]) {
             free(o);
             return rc_fail(err, RC_EFORMAT, "overlay keys not strictly ascending at entry %u", i + 1);

@@ -2,38 +2,11 @@
 #include "error.h"
 #include "json.h"
 #include "keys.h"
+#include "le.h"
 
 #include <errno.h>
 #include <string.h>
 #include <xxhash.h>
-
-static void put16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 const char *rc_source_name(int source)
 {
@@ -85,18 +58,18 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
     }
     unsigned char *p = out;
     memcpy(p, RC_LIST_MAGIC, 4);
-    put16(p + 4, RC_LIST_VERSION);
+    rc_le_put16(p + 4, RC_LIST_VERSION);
     p[6] = (unsigned char)source;
     p[7] = 0;
-    put16(p + 8, (uint16_t)count);
-    put16(p + 10, 0);
+    rc_le_put16(p + 8, (uint16_t)count);
+    rc_le_put16(p + 10, 0);
     unsigned char *q = p + RC_LIST_HEADER;
     for (size_t i = 0; i < count; i++) {
         uint32_t bits;
         memcpy(&bits, &entries[i].score, 4);
-        put64(q, entries[i].key);
-        put32(q + 8, bits);
-        put16(q + 12, entries[i].id_len);
+        rc_le_put64(q, entries[i].key);
+        rc_le_put32(q + 8, bits);
+        rc_le_put16(q + 12, entries[i].id_len);
         unsigned text_len = score_text(text, entries[i].score);
         q[14] = (unsigned char)text_len;
         memcpy(q + RC_ENTRY_FIXED, entries[i].id, entries[i].id_len);
@@ -104,7 +77,7 @@ long rc_list_encode(void *out, size_t cap, enum rc_source source, const struct r
         q += RC_ENTRY_FIXED + entries[i].id_len + text_len;
     }
     size_t len = (size_t)(q - p);
-    put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER));
+    rc_le_put32(p + 12, (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER));
     return (long)len;
 }
 
@@ -127,14 +100,14 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
                        RC_LIST_HEADER);
     if (memcmp(p, RC_LIST_MAGIC, 4) != 0)
         return rc_fail(err, RC_EMAGIC, "list record magic is not '%s'", RC_LIST_MAGIC);
-    uint16_t version = get16(p + 4);
+    uint16_t version = rc_le_get16(p + 4);
     if (version != RC_LIST_VERSION)
         return rc_fail(err, RC_EVERSION, "list record version %u, this build reads version %d", version,
                        RC_LIST_VERSION);
     if (p[6] < RC_SRC_CF || p[6] > RC_SRC_LAST || (p[7] & ~RC_LIST_FLAGS) != 0 ||
-        (p[7] == RC_LIST_ASIDE && p[6] != RC_SRC_IMAGE) || get16(p + 10) != 0)
+        (p[7] == RC_LIST_ASIDE && p[6] != RC_SRC_IMAGE) || rc_le_get16(p + 10) != 0)
         return rc_fail(err, RC_EFORMAT, "list record has bad source, flags or reserved bytes");
-    uint16_t count = get16(p + 8);
+    uint16_t count = rc_le_get16(p + 8);
     if (count > RC_LIST_MAX)
         return rc_fail(err, RC_EFORMAT, "list record count %u exceeds %d", count, RC_LIST_MAX);
     if ((flags & RC_DECODE_LAZY) && !(flags & RC_DECODE_VERIFY))
@@ -143,7 +116,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     for (uint16_t i = 0; i < count; i++) {
         if (len - pos < RC_ENTRY_FIXED)
             return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u", i);
-        uint16_t id_len = get16(p + pos + 12);
+        uint16_t id_len = rc_le_get16(p + pos + 12);
         unsigned text_len = p[pos + 14];
         if (id_len == 0 || id_len > RC_ID_MAX)
             return rc_fail(err, RC_EFORMAT, "list entry %u has id length %u", i, id_len);
@@ -152,7 +125,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
         if (len - pos - RC_ENTRY_FIXED < (size_t)id_len + text_len)
             return rc_fail(err, RC_ETRUNC, "list record truncated in entry %u id or score text", i);
         float score;
-        uint32_t bits = get32(p + pos + 8);
+        uint32_t bits = rc_le_get32(p + pos + 8);
         memcpy(&score, &bits, 4);
         char text[RC_JSON_SCORE_ROOM];
         if (score_text(text, score) != text_len || memcmp(text, p + pos + RC_ENTRY_FIXED + id_len, text_len) != 0)
@@ -162,7 +135,7 @@ int rc_list_open(struct rc_list *list, const void *buf, size_t len, int flags, c
     }
     if (pos != len)
         return rc_fail(err, RC_EFORMAT, "list record has %zu trailing bytes", len - pos);
-    if ((flags & RC_DECODE_VERIFY) && (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER) != get32(p + 12))
+    if ((flags & RC_DECODE_VERIFY) && (uint32_t)XXH3_64bits(p + RC_LIST_HEADER, len - RC_LIST_HEADER) != rc_le_get32(p + 12))
         return rc_fail(err, RC_ECHECKSUM, "list record checksum mismatch");
     return rc_list_start(list, p, len, count);
 }
@@ -306,11 +279,11 @@ long rc_item_encode_fields(void *out, size_t cap, const char *id, size_t id_len,
         return -ENOSPC;
     unsigned char *p = out;
     memcpy(p, RC_ITEM_MAGIC, 4);
-    put16(p + 4, mask ? RC_ITEM_VERSION : RC_ITEM_VERSION_PLAIN);
+    rc_le_put16(p + 4, mask ? RC_ITEM_VERSION : RC_ITEM_VERSION_PLAIN);
     p[6] = in_stock ? RC_ITEM_IN_STOCK : 0;
     p[7] = (unsigned char)mask;
-    put16(p + 8, (uint16_t)id_len);
-    put16(p + 10, (uint16_t)cat_len);
+    rc_le_put16(p + 8, (uint16_t)id_len);
+    rc_le_put16(p + 10, (uint16_t)cat_len);
     unsigned char *q = p + RC_ITEM_HEADER;
     memcpy(q, id, id_len);
     q += id_len;
@@ -320,7 +293,7 @@ long rc_item_encode_fields(void *out, size_t cap, const char *id, size_t id_len,
     for (int f = 0; f < RC_FIELD_COUNT; f++) {
         if (!(mask & (1u << f)))
             continue;
-        put16(q, fields[f].len);
+        rc_le_put16(q, fields[f].len);
         memcpy(q + 2, fields[f].p, fields[f].len);
         q += 2 + fields[f].len;
     }
@@ -341,7 +314,7 @@ static int item_decode(struct rc_item *item, const void *buf, size_t len, int fu
         return rc_fail(err, RC_ETRUNC, "item record of %zu bytes is shorter than its header", len);
     if (memcmp(p, RC_ITEM_MAGIC, 4) != 0)
         return rc_fail(err, RC_EMAGIC, "item record magic is not '%s'", RC_ITEM_MAGIC);
-    uint16_t version = get16(p + 4);
+    uint16_t version = rc_le_get16(p + 4);
     if (version != RC_ITEM_VERSION && version != RC_ITEM_VERSION_PLAIN)
         return rc_fail(err, RC_EVERSION, "item record version %u, this build reads versions %d and %d", version,
                        RC_ITEM_VERSION_PLAIN, RC_ITEM_VERSION);
@@ -350,7 +323,7 @@ static int item_decode(struct rc_item *item, const void *buf, size_t len, int fu
     unsigned mask = p[7];
     if (version == RC_ITEM_VERSION_PLAIN ? mask != 0 : mask == 0 || (mask & ~RC_FIELDS_ALL) != 0)
         return rc_fail(err, RC_EFORMAT, "item record version %u has display field bits 0x%02x", version, mask);
-    uint16_t id_len = get16(p + 8), cat_len = get16(p + 10);
+    uint16_t id_len = rc_le_get16(p + 8), cat_len = rc_le_get16(p + 10);
     if (id_len == 0 || id_len > RC_ID_MAX || cat_len > RC_ID_MAX)
         return rc_fail(err, RC_EFORMAT, "item record has bad id or category length");
     size_t pos = (size_t)RC_ITEM_HEADER + id_len + cat_len;
@@ -362,7 +335,7 @@ static int item_decode(struct rc_item *item, const void *buf, size_t len, int fu
             continue;
         if (len - pos < 2)
             return rc_fail(err, RC_ETRUNC, "item record truncated before its %s", field_names[f]);
-        uint16_t text_len = get16(p + pos);
+        uint16_t text_len = rc_le_get16(p + pos);
         if (text_len == 0 || text_len > rc_field_text_max(f))
             return rc_fail(err, RC_EFORMAT, "item record has a %s of %u bytes", field_names[f], text_len);
         if (len - pos - 2 < text_len)

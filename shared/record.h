@@ -73,6 +73,7 @@
 
 #include "error.h"
 #include "keys.h"
+#include "le.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -226,26 +227,16 @@ static inline int rc_list_next(struct rc_list *list, struct rc_entry *e)
         rc_list_stop(list, RC_ETRUNC);
         return 0;
     }
-    unsigned id_len = (unsigned)(q[12] | q[13] << 8), score_len = q[14];
+    unsigned id_len = rc_le_get16(q + 12), score_len = q[14];
     /* n - 1 wraps for 0: one compare for 1..MAX */
     int bad_len = id_len - 1 >= RC_ID_MAX || score_len - 1 >= RC_SCORE_TEXT_MAX;
     if (__builtin_expect(bad_len || left - RC_ENTRY_FIXED < id_len + score_len, 0)) {
         rc_list_stop(list, bad_len ? RC_EFORMAT : RC_ETRUNC);
         return 0;
     }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(&e->key, q, 8);
-    memcpy(&e->score, q + 8, 4);
-#else
-    uint64_t key = 0;
-    uint32_t bits = 0;
-    for (int i = 7; i >= 0; i--) /* the fields are little-endian */
-        key = key << 8 | q[i];
-    for (int i = 3; i >= 0; i--)
-        bits = bits << 8 | q[8 + i];
-    e->key = key;
+    e->key = rc_le_get64(q);
+    uint32_t bits = rc_le_get32(q + 8);
     memcpy(&e->score, &bits, 4);
-#endif
     e->id_len = (uint16_t)id_len;
     e->score_len = (uint8_t)score_len;
     e->id = (const char *)q + RC_ENTRY_FIXED;
