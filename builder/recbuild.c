@@ -885,6 +885,7 @@ struct build {
     double t_start;
     double ms_checksum;
     const char *stage_file;        /* --stage train|score: the file written (stdout) */
+    char stage_source[RB_STAGE_SOURCE_MAX]; /* --stage score|merge: train's parameters.source */
 };
 
 static void build_release(struct build *b)
@@ -1006,6 +1007,8 @@ static int checksum_inputs(struct build *b, char *err)
 static const char *params_source(const struct build *b)
 {
     const struct rb_config *c = b->cfg;
+    if (b->stage_source[0]) /* score, merge: the parameters are train's, from train.txt */
+        return b->stage_source;
     if (b->have_tune)
         return "tuned";
     if (c->from_file)
@@ -1031,7 +1034,7 @@ static int run_tune(struct build *b, int *bad_input, char *err)
     unsigned pinned;
     /* The later stages use the parameters the train stage used (and maybe tuned). */
     if (c->stage.stage == RB_STAGE_SCORE || c->stage.stage == RB_STAGE_MERGE)
-        return rb_stage_read_params(&c->stage, &b->params, err);
+        return rb_stage_read_params(&c->stage, &b->params, b->stage_source, err);
     if (tune_plan(c, &pinned) != 0)
         return 0;
     struct rb_tune_opts o;
@@ -1196,7 +1199,7 @@ static int run_cf(struct build *b, const struct rb_params *p, struct rb_train *t
         return rc;
     stage_end(b);
     if (staged == RB_STAGE_TRAIN)
-        return rb_stage_write_train(&c->stage, p, t, &b->d, &b->model, err);
+        return rb_stage_write_train(&c->stage, p, params_source(b), t, &b->d, &b->model, err);
 
     uint32_t depth = rb_rules_depth(c->rules_parsed, st->db, c->n);
     stage(b, st->score, NULL);

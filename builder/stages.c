@@ -235,10 +235,23 @@ static int npy_read(const char *path, uint32_t rows, uint32_t cols, float **out,
 static const char *const param_names[] = {"factors",     "reg",         "alpha",           "iterations",
                                           "weight-view", "weight-cart", "weight-purchase", "half-life-days"};
 
-int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *p, const struct rb_train *t,
-                         const struct rb_dataset *d, const struct rb_als_model *m, char *err)
+/* parameters.source's values (schemas/manifest.md) */
+static int source_valid(const char *s)
+{
+    static const char *const sources[] = {"defaults", "flags", "params-file", "tuned"};
+    for (size_t i = 0; s && i < sizeof(sources) / sizeof(sources[0]); i++)
+        if (strcmp(s, sources[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *p, const char *source,
+                         const struct rb_train *t, const struct rb_dataset *d, const struct rb_als_model *m,
+                         char *err)
 {
     char path[PATH_MAX], upath[PATH_MAX], ipath[PATH_MAX];
+    if (!source_valid(source))
+        return rc_fail(err, RC_EINTERNAL, "train.txt: parameter source '%s' unknown", source ? source : "(null)");
     int rc = rc_mkdir_p(o->work);
     if (rc)
         return rc_fail(err, rc, "unable to create --work '%s': %s", o->work, rc_strerror(rc));
@@ -262,11 +275,11 @@ int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *
                        "fingerprint = %016" PRIx64 "\nusers = %u\nitems = %u\nf = %u\n"
                        FACTORS_USER " = %" PRIu64 " %016" PRIx64 "\n" FACTORS_ITEM " = %" PRIu64 " %016" PRIx64 "\n"
                        "factors = %u\nreg = %.9g\nalpha = %.9g\niterations = %u\nweight-view = %.9g\n"
-                       "weight-cart = %.9g\nweight-purchase = %.9g\nhalf-life-days = %.17g\n",
+                       "weight-cart = %.9g\nweight-purchase = %.9g\nhalf-life-days = %.17g\nsource = %s\n",
                        fingerprint(o, t, d), m->users, m->items, m->f, ub, uh, ib, ih, p->als.factors,
                        (double)p->als.reg, (double)p->als.alpha, p->als.iterations,
                        (double)p->train.weight[RB_VIEW], (double)p->train.weight[RB_CART],
-                       (double)p->train.weight[RB_PURCHASE], p->train.half_life_days);
+                       (double)p->train.weight[RB_PURCHASE], p->train.half_life_days, source);
     if (len < 0 || (size_t)len >= sizeof(text))
         return rc_fail(err, RC_EINTERNAL, "train.txt does not fit");
     if ((rc = rc_write_file_atomic(path, text, (size_t)len)) != 0)
@@ -281,6 +294,7 @@ struct train_file {
     uint32_t users, items, f;
     uint64_t bytes[2], xxh3[2];
     char values[8][64];
+    char source[RB_STAGE_SOURCE_MAX];
 };
 
 static int read_train(const struct rb_stage_opts *o, struct train_file *tf, char *err)
@@ -327,7 +341,11 @@ static int read_train(const struct rb_stage_opts *o, struct train_file *tf, char
             ok = sscanf(v, "%" SCNu64 " %" SCNx64, &tf->bytes[0], &tf->xxh3[0]) == 2, seen |= 16;
         else if (strcmp(k, FACTORS_ITEM) == 0)
             ok = sscanf(v, "%" SCNu64 " %" SCNx64, &tf->bytes[1], &tf->xxh3[1]) == 2, seen |= 32;
-        else {
+        else if (strcmp(k, "source") == 0) {
+            ok = source_valid(v), seen |= 64u << 8;
+            if (ok)
+                snprintf(tf->source, sizeof(tf->source), "%s", v);
+        } else {
             int found = 0;
             for (int i = 0; i < 8; i++)
                 if (strcmp(k, param_names[i]) == 0) {
@@ -341,17 +359,19 @@ static int read_train(const struct rb_stage_opts *o, struct train_file *tf, char
             rc = rc_fail(err, RC_EFORMAT, "%s:%u: bad value for '%s'", path, lineno, k);
     }
     fclose(f);
-    if (!rc && seen != (64u << 8) - 1)
+    if (!rc && seen != (64u << 9) - 1)
         rc = rc_fail(err, RC_EFORMAT, "'%s' is incomplete (lines missing); run the train stage again", path);
     return rc;
 }
 
-int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, char *err)
+int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, char source[RB_STAGE_SOURCE_MAX],
+                         char *err)
 {
     struct train_file tf;
     int rc = read_train(o, &tf, err);
     if (rc)
         return rc;
+    memcpy(source, tf.source, RB_STAGE_SOURCE_MAX);
     char *end;
     p->als.factors = (uint32_t)strtoul(tf.values[0], &end, 10);
     p->als.reg = strtof(tf.values[1], &end);

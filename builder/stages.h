@@ -53,13 +53,21 @@ int rb_stage_parse_shard(struct rb_stage_opts *o, const char *arg, char *err);
  * merge, no shard elsewhere). RC_EFORMAT with the fault in err. */
 int rb_stage_check(const struct rb_stage_opts *o, char *err);
 
-/* train: the factors and WORK/train.txt (params: the CF parameters used). */
-int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *p, const struct rb_train *t,
-                         const struct rb_dataset *d, const struct rb_als_model *m, char *err);
+/* The longest `source` of train.txt (schemas/manifest.md's parameters.source), NUL included. */
+#define RB_STAGE_SOURCE_MAX 16
+
+/* train: the factors and WORK/train.txt (params: the CF parameters used;
+ * source: where they came from, "defaults", "flags", "params-file" or
+ * "tuned"). */
+int rb_stage_write_train(const struct rb_stage_opts *o, const struct rb_params *p, const char *source,
+                         const struct rb_train *t, const struct rb_dataset *d, const struct rb_als_model *m,
+                         char *err);
 
 /* score, merge: WORK/train.txt's CF parameters into p (the tunable ones,
- * the rest left as they are). RC_ENOTFOUND (no train stage), RC_EFORMAT. */
-int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, char *err);
+ * the rest left as they are) and where train took them from into source.
+ * RC_ENOTFOUND (no train stage), RC_EFORMAT. */
+int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, char source[RB_STAGE_SOURCE_MAX],
+                         char *err);
 
 /* score, merge: the factors back into m, after checking that t and d are
  * the train stage's (fingerprint) and the files' checksums. */

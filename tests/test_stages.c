@@ -141,6 +141,27 @@ START_TEST(test_flags)
 }
 END_TEST
 
+/* A whole text file (at most 4 KiB, NUL-terminated), and writing it back. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(4097, 1);
+    ck_assert_ptr_nonnull(text);
+    size_t len = fread(text, 1, 4096, f);
+    ck_assert(feof(f) && len > 0);
+    fclose(f);
+    return text;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 static void shard_file(char *path, size_t cap, const char *dir, uint32_t i, uint32_t n)
 {
     ck_assert_int_lt(snprintf(path, cap, "%s/shard-%u-of-%u.bin", dir, i, n), (int)cap);
@@ -148,23 +169,24 @@ static void shard_file(char *path, size_t cap, const char *dir, uint32_t i, uint
 
 START_TEST(test_round_trip)
 {
-    char dir[PATH_MAX], err[RC_ERRMSG_MAX] = "", path[PATH_MAX + 64];
+    char dir[PATH_MAX], err[RC_ERRMSG_MAX] = "", path[PATH_MAX + 64], source[RB_STAGE_SOURCE_MAX] = "";
     scratch_make(dir, sizeof(dir), "stages");
     struct fixture x;
     fixture_make(&x, 2000, 300, 8, 7);
     struct rb_stage_opts o = {.stage = RB_STAGE_TRAIN, .work = dir};
     struct rb_params p = params_example(), q;
-    ck_assert_msg(rb_stage_write_train(&o, &p, &x.t, &x.d, &x.m, err) == 0, "%s", err);
+    ck_assert_msg(rb_stage_write_train(&o, &p, "tuned", &x.t, &x.d, &x.m, err) == 0, "%s", err);
 
     /* the parameters and the factors read back exactly */
     memset(&q, 0, sizeof(q));
-    ck_assert_msg(rb_stage_read_params(&o, &q, err) == 0, "%s", err);
+    ck_assert_msg(rb_stage_read_params(&o, &q, source, err) == 0, "%s", err);
     ck_assert_uint_eq(q.als.factors, p.als.factors);
     ck_assert(q.als.reg == p.als.reg && q.als.alpha == p.als.alpha);
     ck_assert_uint_eq(q.als.iterations, p.als.iterations);
     for (int w = RB_VIEW; w <= RB_PURCHASE; w++)
         ck_assert(q.train.weight[w] == p.train.weight[w]);
     ck_assert(q.train.half_life_days == p.train.half_life_days);
+    ck_assert_str_eq(source, "tuned"); /* the merge's parameters.source is train's */
     struct rb_als_model back;
     memset(&back, 0, sizeof(back));
     ck_assert_msg(rb_stage_read_factors(&o, &x.t, &x.d, &back, err) == 0, "%s", err);
@@ -252,10 +274,25 @@ START_TEST(test_round_trip)
     fclose(f);
     ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &back, err), RC_ECHECKSUM);
 
-    /* no train stage */
+    /* a source that is none of the four, and none at all */
+    ck_assert_int_eq(rb_stage_write_train(&o, &p, "guessed", &x.t, &x.d, &x.m, err), RC_EINTERNAL);
     ck_assert_int_lt(snprintf(path, sizeof(path), "%s/train.txt", dir), (int)sizeof(path));
+    char *text = read_text(path);
+    char *line = strstr(text, "source = tuned\n");
+    ck_assert_ptr_nonnull(line);
+    memcpy(line, "source = guess\n", 15);
+    write_text(path, text);
+    ck_assert_int_eq(rb_stage_read_params(&o, &q, source, err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "bad value for 'source'"));
+    memcpy(line, "#ource = tuned\n", 15);
+    write_text(path, text);
+    ck_assert_int_eq(rb_stage_read_params(&o, &q, source, err), RC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err, "incomplete"));
+    free(text);
+
+    /* no train stage */
     ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(rb_stage_read_params(&o, &q, err), RC_ENOTFOUND);
+    ck_assert_int_eq(rb_stage_read_params(&o, &q, source, err), RC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err, "--stage train"));
 
     rb_lists_release(&whole);
@@ -276,7 +313,7 @@ START_TEST(test_ivf_shards)
     fixture_make(&x, 10000, 800, 8, 11); /* 6,666 rows with a list: two shards of 4,096-row units */
     struct rb_stage_opts o = {.stage = RB_STAGE_TRAIN, .work = dir, .flags = 42};
     struct rb_params p = params_example();
-    ck_assert_msg(rb_stage_write_train(&o, &p, &x.t, &x.d, &x.m, err) == 0, "%s", err);
+    ck_assert_msg(rb_stage_write_train(&o, &p, "tuned", &x.t, &x.d, &x.m, err) == 0, "%s", err);
     struct rb_score_opts so;
     struct rb_score_stats whole_st, st;
     rb_score_opts_default(&so);

@@ -19,6 +19,8 @@
 #   - a score stage given other flags than the train stage is refused
 #     (fingerprint), as are stage flags without --work and --shard without
 #     --stage score (exit 2).
+#   - a train stage that tunes (--tune) writes `source = tuned` into
+#     train.txt, and the merged manifest's parameters.source says "tuned".
 #
 # Environment: BIN, SRC, EDGEREC_TEST_TMP (tests/CMakeLists.txt). Exits 77
 # while recbuild, recgen, cachedump or recctl is not built.
@@ -163,3 +165,21 @@ rc=0; "$recbuild" "${common[@]}" --factors 8 --stage merge --work "$work" --shar
     || { cat "$tmp/stale.log" >&2; fail "merge of shards scored from other factors: exit $rc"; }
 nothing_published "$tmp/stale" "merge of stale shards"
 ok "shards scored from other factors (train run again with --factors 8) are refused; nothing published"
+
+# train tunes the parameters left open (--tune): score and merge take them
+# from train.txt, and the merged manifest says where they came from, as a
+# one-command build's would (parameters.source "tuned").
+tuned=()
+for a in "${common[@]}"; do [ "$a" = off ] && a=60; tuned+=("$a"); done
+tuned+=(--tune-configs 3)
+twork=$tmp/work-tuned
+"$recbuild" "${tuned[@]}" --stage train --work "$twork" > /dev/null 2> "$tmp/ttrain.log" \
+    || { cat "$tmp/ttrain.log" >&2; fail "--stage train --tune 60 exited with $?"; }
+grep -qx 'source = tuned' "$twork/train.txt" || fail "train.txt of a tuned train stage does not say 'source = tuned'"
+"$recbuild" "${tuned[@]}" --stage score --work "$twork" --shard 0/1 > /dev/null 2> "$tmp/tscore.log" \
+    || { cat "$tmp/tscore.log" >&2; fail "--stage score after a tuned train exited with $?"; }
+"$recbuild" "${tuned[@]}" --stage merge --work "$twork" --shards 1 --out "$tmp/tuned" > "$tmp/tmerge.out" \
+    2> "$tmp/tmerge.log" || { cat "$tmp/tmerge.log" >&2; fail "--stage merge after a tuned train exited with $?"; }
+grep -q '"source": "tuned"' "$tmp/tuned/versions/$(cat "$tmp/tmerge.out")/manifest.json" \
+    || fail "the merged manifest's parameters.source is not 'tuned' after a tuned train stage"
+ok "a train stage that tunes: train.txt and the merged manifest say parameters.source 'tuned'"
