@@ -10,6 +10,8 @@
 #                                         fewcat-400k)
 #   ops/bench/quality.sh --tune S         recbuild's tuning budget for the
 #                                         "tuned" column (default 60)
+#   ops/bench/quality.sh --tune-configs N  its --tune-configs (default:
+#                                         recbuild's, 18)
 #   ops/bench/quality.sh --no-reference   skip the numpy reference ALS
 #   BIN=build-other ops/bench/quality.sh  another build folder (default build/)
 #   QUALITY_OUT=/tmp/q ops/bench/quality.sh  work folder (default
@@ -44,6 +46,7 @@ recedge=$bin/edge/recedge
 out=${QUALITY_OUT:-$here/out/quality}
 only=movielens,dense-200k,sparse-1m,fewcat-400k
 tune=60
+configs=0
 reference=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,8 +54,10 @@ while [ $# -gt 0 ]; do
         --only=*) only=${1#--only=} ;;
         --tune) tune=${2:?--tune needs seconds}; shift ;;
         --tune=*) tune=${1#--tune=} ;;
+        --tune-configs) configs=${2:?--tune-configs needs a number}; shift ;;
+        --tune-configs=*) configs=${1#--tune-configs=} ;;
         --no-reference) reference=0 ;;
-        -h|--help) sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,37s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) printf 'quality.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
@@ -99,7 +104,7 @@ evaluate() {
     local name=$1 events=$2
     shift 2
     local cmd=("$py" "$here/quality_eval.py" run --name "$name" --events "$events" --bin "$bin"
-        --work "$out/work-$name" --json "$out/$name.json" --tune "$tune" "$@")
+        --work "$out/work-$name" --json "$out/$name.json" --tune "$tune" --tune-configs "$configs" "$@")
     [ "$reference" = 1 ] || cmd+=(--ref-factors '')
     printf '\n## %s\n%s\n' "$name" "$(printf '%s ' "${cmd[@]:1}" | sed "s#$root/##g")"
     local t0=$SECONDS

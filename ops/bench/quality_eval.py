@@ -468,6 +468,8 @@ def cmd_run(args):
         if can_tune and args.tune > 0:
             tune_out = os.path.join(args.work, f'{protocol}-tuned.params')
             extra = ['--tune', str(args.tune), '--tune-out', tune_out]
+            if args.tune_configs:
+                extra += ['--tune-configs', str(args.tune_configs)]
             lists, _, info = build_and_serve(args, ev, f'{protocol}-tuned', train_file, users, extra, args.work)
             if os.path.exists(tune_out):  # schemas/params.md: name = value lines, '#' comments
                 with open(tune_out) as fh:
@@ -612,6 +614,8 @@ def main():
     r.add_argument('--protocols', default='temporal,random')
     r.add_argument('--seed', type=int, default=1)
     r.add_argument('--tune', type=int, default=60)
+    r.add_argument('--tune-configs', type=int, default=0,
+                   help='recbuild --tune-configs of the "tuned" column (0: recbuild\'s default)')
     r.add_argument('--ref-factors', default='32,64', help='the first with every (reg, alpha), the others '
                    'with the best of those; empty: no reference')
     r.add_argument('--ref-reg', default='1,10,100,1000')
