@@ -393,11 +393,11 @@ int rb_stage_read_factors(const struct rb_stage_opts *o, const struct rb_train *
         return rc;
     uint64_t fp = fingerprint(o, t, d);
     if (fp != tf.fingerprint)
-        return rc_fail(err, RC_EMANIFEST, "the inputs or flags differ from the train stage's in '%s' (fingerprint "
+        return rc_fail(err, RC_EMISMATCH, "the inputs or flags differ from the train stage's in '%s' (fingerprint "
                        "%016" PRIx64 ", train wrote %016" PRIx64 "): give every stage the same inputs and flags",
                        o->work, fp, tf.fingerprint);
     if (tf.users != t->ui.rows || tf.items != t->ui.cols || tf.f == 0)
-        return rc_fail(err, RC_EMANIFEST, "'%s/" TRAIN_FILE "' names %u x %u factors for %u x %u training rows",
+        return rc_fail(err, RC_EMISMATCH, "'%s/" TRAIN_FILE "' names %u x %u factors for %u x %u training rows",
                        o->work, tf.users, tf.items, t->ui.rows, t->ui.cols);
     const char *names[2] = {FACTORS_USER, FACTORS_ITEM};
     uint32_t rows[2] = {tf.users, tf.items};
@@ -644,7 +644,7 @@ static int read_shard(const struct rb_stage_opts *o, enum shard_kind kind, uint3
     shard_range(nrows, unit, i, o->shards, &from, &to);
     if (rc_le_get32(buf + 8) != i || rc_le_get32(buf + 12) != o->shards || rc_le_get64(buf + 16) != fp || rc_le_get64(buf + 24) != from ||
         rc_le_get64(buf + 32) != to || rc_le_get64(buf + 40) != nrows || rc_le_get32(buf + 48) != n || rc_le_get32(buf + 52) != unit) {
-        rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
+        rc = rc_fail(err, RC_EMISMATCH, "%s %u of %u ('%s') is of another run: it holds shard %u/%u, rows %" PRIu64
                      "-%" PRIu64 " of %" PRIu64 ", %u entries a list, run %016" PRIx64 "; this merge expects "
                      "rows %zu-%zu of %zu, %u entries, run %016" PRIx64 " (%s; same inputs and flags in every "
                      "stage); nothing was published", what, i, o->shards, path, rc_le_get32(buf + 8),
@@ -693,7 +693,7 @@ static int merge_kind(const struct rb_stage_opts *o, enum shard_kind kind, uint6
     *nprobe = rc_le_get32(bufs[0] + 64);
     for (uint32_t i = 0; i < o->shards && !rc; i++)
         if (rc_le_get32(bufs[i] + 56) != want || rc_le_get32(bufs[i] + 60) != *nlist || rc_le_get32(bufs[i] + 64) != *nprobe)
-            rc = rc_fail(err, RC_EMANIFEST, "%s %u of %u is of another run: scored with method %u, nlist %u, "
+            rc = rc_fail(err, RC_EMISMATCH, "%s %u of %u is of another run: scored with method %u, nlist %u, "
                          "nprobe %u; this merge expects method %u, nlist %u, nprobe %u; nothing was published",
                          what, i, o->shards, rc_le_get32(bufs[i] + 56), rc_le_get32(bufs[i] + 60), rc_le_get32(bufs[i] + 64), want,
                          *nlist, *nprobe);

@@ -70,7 +70,7 @@ int rb_stage_read_params(const struct rb_stage_opts *o, struct rb_params *p, cha
                          char *err);
 
 /* score, merge: the factors back into m, after checking that t and d are
- * the train stage's (fingerprint) and the files' checksums. */
+ * the train stage's (fingerprint; RC_EMISMATCH when not) and the files' checksums. */
 int rb_stage_read_factors(const struct rb_stage_opts *o, const struct rb_train *t, const struct rb_dataset *d,
                           struct rb_als_model *m, char *err);
 
@@ -85,7 +85,7 @@ int rb_stage_score(const struct rb_stage_opts *o, const struct rb_als_model *m, 
  * one nlist and nprobe, together every row once) into out, as
  * rb_score_cf_with would have filled it; stats as it would (the recall
  * left to rb_score_cf_recall). RC_ENOTFOUND for a missing shard,
- * RC_ECHECKSUM / RC_ETRUNC / RC_EFORMAT for a damaged one, RC_EMANIFEST for
+ * RC_ECHECKSUM / RC_ETRUNC / RC_EFORMAT for a damaged one, RC_EMISMATCH for
  * one of another run; err names the file. */
 int rb_stage_merge_shards(const struct rb_stage_opts *o, const struct rb_als_model *m, const struct rb_train *t,
                           const struct rb_dataset *d, uint32_t n, const struct rb_score_opts *so,

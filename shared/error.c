@@ -20,6 +20,7 @@ static const char *const rc_messages[] = {
     [RC_EEMPTY - RC_ERR_FIRST] = "no usable input rows",
     [RC_ENOGPU - RC_ERR_FIRST] = "no usable GPU",
     [RC_EINTERNAL - RC_ERR_FIRST] = "internal error",
+    [RC_EMISMATCH - RC_ERR_FIRST] = "of another run",
 };
 
 const char *rc_strerror(int code)

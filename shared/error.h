@@ -36,6 +36,7 @@ enum rc_err {
     RC_EEMPTY,            /* input holds no usable rows */
     RC_ENOGPU,            /* GPU path asked for, none present */
     RC_EINTERNAL,         /* a broken invariant; a bug */
+    RC_EMISMATCH,         /* parts that must come from one run do not (stages) */
     RC_ERR_LAST = -31000
 };
 

@@ -226,7 +226,7 @@ START_TEST(test_round_trip)
     rb_lists_release(&merged);
 
     /* another depth than the shards': of another run */
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n + 1, &so, &st, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n + 1, &so, &st, &merged, err), RC_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(err, "of another run"));
 
     /* a damaged shard: one byte of its lists */
@@ -256,12 +256,12 @@ START_TEST(test_round_trip)
     ck_assert_int_eq(rb_stage_score(&o, &back, &x.t, &x.d, n, 1, &so, &written, err), 0);
     back.V[5] += 1.0f;
     o.stage = RB_STAGE_MERGE;
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &back, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMISMATCH);
     back.V[5] -= 1.0f;
 
     /* other inputs than train's: the factors are refused */
     x.d.cookies.keys[7] ^= 1;
-    ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &back, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &back, err), RC_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(err, "differ from the train stage"));
     x.d.cookies.keys[7] ^= 1;
 
@@ -372,14 +372,14 @@ START_TEST(test_ivf_shards)
 
     /* the merge, told the shards were scored exactly, refuses them */
     so.method = RB_SCORE_FAISS;
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMISMATCH);
     so.method = RB_SCORE_IVF;
 
     /* other flags (their digest) than train's: refused */
     o.flags = 43;
-    ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &x.m, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_read_factors(&o, &x.t, &x.d, &x.m, err), RC_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(err, "differ from the train stage"));
-    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMANIFEST);
+    ck_assert_int_eq(rb_stage_merge_shards(&o, &x.m, &x.t, &x.d, n, &so, &st, &merged, err), RC_EMISMATCH);
 
     rb_lists_release(&whole);
     fixture_free(&x);
