@@ -340,6 +340,7 @@ static void json_emit(struct rc_buf *b, const struct rc_json *j)
  *   no arg            -> the version `current` points at (needs a root)
  *   "current"         -> the same
  *   an id, with root  -> <root>/versions/<id>
+ *   "DIR/current"     -> DIR/versions/<the id DIR/current points at>
  *   anything else     -> a directory path (an arg with a '/' is always one)
  * Returns 0 or a negative code with a message in err.
  */
@@ -361,6 +362,24 @@ static int resolve_dir(const struct ctl_config *cfg, const char *arg, char *out,
         struct stat st;
         if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
             return rc_fail(err, RC_ENOTFOUND, "version '%s' does not exist under '%s/versions'", arg, root);
+        return 0;
+    }
+    /* ROOT/current as an operator types it: the version that link names
+     * (rc_layout_current checks the link), not the link, whose name is no
+     * version's */
+    const char *slash = strrchr(arg, '/');
+    if (slash && strcmp(slash + 1, "current") == 0) {
+        char dir[PATH_MAX];
+        size_t len = (size_t)(slash - arg);
+        if (len >= sizeof(dir))
+            return rc_fail(err, -ENAMETOOLONG, "path '%s' is too long", arg);
+        memcpy(dir, arg, len);
+        dir[len] = 0;
+        int rc = rc_layout_current(len ? dir : "/", cur, err);
+        if (rc)
+            return rc;
+        if (snprintf(out, cap, "%s/versions/%s", dir, cur) >= (int)cap)
+            return rc_fail(err, -ENAMETOOLONG, "path for version '%s' is too long", cur);
         return 0;
     }
     if (snprintf(out, cap, "%s", arg) >= (int)cap)

@@ -159,6 +159,13 @@ expect 0 "$recctl" --root "$root" diff --json $v1 $v2
 has "$out" '"cookie":{"from":20,"to":20,"added":0,"removed":0,"changed":20,"unchanged":0,"undecodable":0,"jaccard":0.818182,"overlap_at_top":0.9}' "diff v1 v2"
 has "$out" '"items":{"from":50,"to":50,"added":0,"removed":0,"changed":0,"unchanged":50}' "diff v1 v2 items"
 has "$out" '"hr":{"from":0.3,"to":0.31}' "diff v1 v2 evaluation"
+# ROOT/current is the version it points at (v1), with or without --root.
+expect 0 "$recctl" diff --json "$root/current" "$root/versions/$v2"
+has "$out" '"cookie":{"from":20,"to":20,"added":0,"removed":0,"changed":20,' "diff ROOT/current v2"
+expect 0 "$recctl" --root "$root" diff --json $v1 "$root/current"
+has "$out" '"cookie":{"from":20,"to":20,"added":0,"removed":0,"changed":0,"unchanged":20' "diff v1 ROOT/current"
+expect 1 "$recctl" diff "$tmp/nowhere/current" "$root/versions/$v2"
+has "$err" "nowhere" "diff of a root without current"
 expect 0 "$recctl" --root "$root" diff --top 5 $v1 $v2
 has "$out" "overlap" "diff text"
 has "$out" "hr 0.3 -> 0.31" "diff text evaluation"
