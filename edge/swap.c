@@ -234,17 +234,15 @@ static int load(struct re_holder *h, const char *id, char *err)
     h->cur = v;
     pthread_mutex_unlock(&h->mu);
     __atomic_add_fetch(&h->swaps, 1, __ATOMIC_RELAXED);
-    rc_log(RC_LOG_INFO, "swap",
-           "version=%s previous=%s gen=%llu check_ms=%.0f created_at=%lld cookie=%llu product=%llu segment=%llu "
-           "coview=%llu cookie_b=%llu items=%llu",
-           id, old ? old->cache.manifest.version : "none", (unsigned long long)v->gen,
-           chk.ms,
-           (long long)v->cache.manifest.created_at, (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE],
-           (unsigned long long)v->cache.manifest.counts[RC_DB_PRODUCT],
-           (unsigned long long)v->cache.manifest.counts[RC_DB_SEGMENT],
-           (unsigned long long)v->cache.manifest.counts[RC_DB_COVIEW],
-           (unsigned long long)v->cache.manifest.counts[RC_DB_COOKIE_B],
-           (unsigned long long)v->cache.manifest.counts[RC_DB_ITEMS]);
+    /* every DB's record count, named as in the manifest */
+    char counts[RC_DB_COUNT * 40] = "";
+    size_t used = 0;
+    for (int db = 0; db < RC_DB_COUNT && used < sizeof(counts); db++)
+        used += (size_t)snprintf(counts + used, sizeof(counts) - used, " %s=%llu", rc_db_names[db],
+                                 (unsigned long long)v->cache.manifest.counts[db]);
+    rc_log(RC_LOG_INFO, "swap", "version=%s previous=%s gen=%llu check_ms=%.0f created_at=%lld%s", id,
+           old ? old->cache.manifest.version : "none", (unsigned long long)v->gen, chk.ms,
+           (long long)v->cache.manifest.created_at, counts);
     if (v->cache.experiment) {
         char arms[RC_EXPERIMENT_ARMS_MAX * (RC_EXPERIMENT_ID_MAX + 32)];
         unsigned covered = rc_experiment_describe(v->cache.experiment, arms, sizeof(arms));

@@ -146,6 +146,17 @@ done
 if [ -z "$port" ] || ! grep -q 'event=swap ' "$tmp/edge.log"; then
     fail "recedge did not load the version within 30 s"
 fi
+# The swap line names every DB's record count, as the manifest has them.
+python3 - "$man" "$tmp/edge.log" <<'PY' || fail "the swap line's counts are not the manifest's"
+import json, re, sys
+counts = json.load(open(sys.argv[1]))['counts']
+line = next(l for l in open(sys.argv[2]) if 'event=swap ' in l)
+logged = dict(re.findall(r' ([a-z_]+)=([0-9]+)', line))
+dbs = ['cookie', 'product', 'segment', 'coview', 'cookie_b', 'category', 'items', 'catset']
+bad = [d for d in dbs if logged.get(d) != str(counts.get(d, 0))]
+assert counts.get('category', 0) > 0 and counts.get('catset', 0) > 0, counts
+assert not bad, (bad, line, counts)
+PY
 body=$(curl -sS "http://127.0.0.1:$port/v1/recs?cookie=someone-new&n=8")
 ids=$(printf '%s' "$body" | grep -o '"product": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
 [ "$(printf '%s\n' "$ids" | wc -l)" -eq 8 ] || fail "recedge answered $(printf '%s\n' "$ids" | wc -l) items: $body"
