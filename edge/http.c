@@ -52,7 +52,9 @@
  * HTML body and, after an error found once the headers are in, writes its
  * header block twice; recedge therefore leaves its strictness at the
  * default and checks these here, where every refusal is a JSON answer
- * with the CORS headers.
+ * with the CORS headers. The faults libmicrohttpd still finds first (the
+ * last three, and REF_HEAD for a head beyond the connection memory) are
+ * answered in its place from its logger (in_place).
  */
 enum re_refusal {
     REF_NONE = -1,
@@ -65,6 +67,10 @@ enum re_refusal {
     REF_FOLDED,    /* obsolete line folding */
     REF_NAME,      /* a field name that is not a token */
     REF_FRAMING,   /* Transfer-Encoding, or Content-Length twice */
+    /* found by libmicrohttpd once the head is in, answered in its place (mhd_log) */
+    REF_LENGTH,    /* a Content-Length that is not a number */
+    REF_LENGTH_BIG, /* a Content-Length beyond 64 bits */
+    REF_COOKIES,   /* more cookie pairs than the connection memory can parse */
     REF_COUNT
 };
 
@@ -85,6 +91,10 @@ static const struct refusal_text {
     [REF_NAME] = {400, "bad_request", "a header field name that is not a token"},
     [REF_FRAMING] = {400, "bad_request",
                      "Transfer-Encoding or a repeated Content-Length (a body comes with one Content-Length)"},
+    [REF_LENGTH] = {400, "bad_request", "a Content-Length that is not a number"},
+    [REF_LENGTH_BIG] = {413, "payload_too_large", "a Content-Length too large to be a number"},
+    [REF_COOKIES] = {431, "header_fields_too_large",
+                     "a Cookie header with more pairs than the connection memory can parse (%u bytes, --conn-memory)"},
 };
 
 struct re_worker;
@@ -122,11 +132,16 @@ struct re_request {
     int body_over;                  /* the body passed RE_BEACON_MAX: 413 */
     struct re_worker *owner;
     struct re_request *next_free;
+    /* until the access handler sees it: its connection, in its owner's
+     * list of heads still arriving (in_place) */
+    struct MHD_Connection *conn;
+    struct re_request *head_prev, *head_next;
 };
 
 /* A worker thread's memory, created on its first request. */
 struct re_worker {
     struct re_request *free_list; /* touched by the owning thread only */
+    struct re_request *heads;     /* requests whose head is still arriving (owning thread only) */
     struct re_metrics_shard *shard;
     struct re_explog_worker *xlog; /* this thread's exposure log buffer; NULL: log off */
     uint64_t rec_seq;              /* this worker's recommendation ids: index << 48 | sequence */
@@ -178,6 +193,7 @@ static struct re_worker *worker_get(struct re_server *s)
     if (!w)
         return NULL;
     w->free_list = NULL;
+    w->heads = NULL;
     w->arm_gen = 0;
     w->shard = re_metrics_shard(s->metrics);
     w->xlog = re_explog_worker(s->explog);
@@ -245,7 +261,7 @@ static int error_body(char *body, size_t cap, const char *code, const char *reas
 
 static const char *refusal_reason(const struct re_server *s, enum re_refusal why, char *out, size_t cap)
 {
-    unsigned arg = why == REF_HEAD ? s->cfg->conn_memory : (unsigned)s->line_max;
+    unsigned arg = why == REF_HEAD || why == REF_COOKIES ? s->cfg->conn_memory : (unsigned)s->line_max;
     snprintf(out, cap, refusal_texts[why].reason, arg);
     return out;
 }
@@ -849,6 +865,30 @@ static int body_too_large(struct MHD_Connection *c)
     return n > RE_BEACON_MAX;
 }
 
+/* The owner's list of requests whose head is still arriving. */
+static void head_add(struct re_worker *w, struct re_request *r, struct MHD_Connection *c)
+{
+    r->conn = c;
+    r->head_prev = NULL;
+    r->head_next = w->heads;
+    if (w->heads)
+        w->heads->head_prev = r;
+    w->heads = r;
+}
+
+static void head_done(struct re_request *r)
+{
+    if (!r->conn)
+        return;
+    if (r->head_prev)
+        r->head_prev->head_next = r->head_next;
+    else
+        r->owner->heads = r->head_next;
+    if (r->head_next)
+        r->head_next->head_prev = r->head_prev;
+    r->conn = NULL;
+}
+
 /*
  * Refuse a request whose head leaves too little connection memory for an
  * answer: write the JSON answer to the socket directly (no answer of this
@@ -888,6 +928,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!r->called) {
         /* The request line and headers are complete. */
         r->called = 1;
+        head_done(r);
         if (re_guard_busy(r->gc) != 0)
             return MHD_NO; /* answered 408 by the guard: close */
         r->a = answers_for(s, c);
@@ -968,6 +1009,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     r->body = NULL;
     r->body_len = 0;
     r->body_over = 0;
+    head_add(w, r, c);
     const char *qm = strchr(uri, '?');
     const char *raw = qm ? qm + 1 : "";
     if (r->ep == RE_EP_EVENT) {
@@ -989,6 +1031,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     if (!r)
         return;
     *con_cls = NULL;
+    head_done(r); /* a head that never completed */
     free(r->body);
     r->body = NULL;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -1009,6 +1052,76 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     }
 }
 
+/*
+ * libmicrohttpd 0.9.75 answers some faults itself, with an HTML page and
+ * no CORS headers: three it finds once a request's head is in (a
+ * Content-Length that is not a number or too large, a cookie jar it
+ * cannot parse), whose page it then sends with its header block written
+ * twice, a garbled answer; and a head too large for the connection memory
+ * (431 once the request line is in). It says so only to this logger, on
+ * the thread that holds the connection, before it queues that page.
+ * recedge finds the request among this thread's heads not yet handed to
+ * handle(), writes its own JSON refusal to the socket and ends its side of
+ * the connection, so libmicrohttpd's page never leaves and it closes the
+ * connection:
+ *   - libmicrohttpd reports a head's size once it is in, and a status once
+ *     it has queued an answer; of one thread's heads only the connection
+ *     at hand can be in and unanswered (the others are still arriving, or
+ *     answered), so the message is about it;
+ *   - a head too large arrives in pieces: answered only when it is the
+ *     thread's one unanswered head still arriving, else the library's
+ *     page goes out (a 414, before the request line is in, always does).
+ */
+static void in_place(struct re_server *s, const char *msg)
+{
+    enum re_refusal why;
+    int arriving = 0; /* the fault is in a head still arriving */
+    if (strstr(msg, "Failed to parse `Content-Length' header"))
+        why = REF_LENGTH;
+    else if (strstr(msg, "Too large value of 'Content-Length' header"))
+        why = REF_LENGTH_BIG;
+    else if (strstr(msg, "Not enough memory in pool to parse cookies") ||
+             strstr(msg, "Not enough memory in pool to allocate header record"))
+        why = REF_COOKIES; /* the second: a cookie pair's record, or a header's (then the head is arriving) */
+    else if (strstr(msg, "Error processing request (HTTP response code is 431 "))
+        why = REF_HEAD, arriving = 1;
+    else
+        return;
+    struct re_worker *w = pthread_getspecific(s->wkey);
+    struct re_request *found = NULL;
+    unsigned still = 0;
+    for (struct re_request *r = w ? w->heads : NULL; r; r = r->head_next) {
+        if (MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue; /* libmicrohttpd has queued its answer */
+        if (MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) {
+            /* the connection at hand, its head in: the message is about it */
+            if (arriving || r->status)
+                return; /* answered already, or a fault of a head still arriving cannot be its */
+            found = r;
+            still = 1;
+            break;
+        }
+        if (!r->status) {
+            still++;
+            found = r;
+        }
+    }
+    if (!found || still != 1 || (!arriving && !MHD_get_connection_info(found->conn,
+                                                                         MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)))
+        return; /* not found for certain: libmicrohttpd's own answer goes out */
+    found->a = answers_for(s, found->conn);
+    char out[2048], reason[160];
+    const struct refusal_text *t = &refusal_texts[why];
+    size_t len = raw_answer(s, found->a, t->status, t->code, refusal_reason(s, why, reason, sizeof(reason)), 0, out,
+                            sizeof(out));
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(found->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!len || !ci)
+        return;
+    found->status = t->status;
+    (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)shutdown(ci->connect_fd, SHUT_WR);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -1022,6 +1135,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         else if (*p == '\n' || *p == '\r')
             *p = ' ';
     struct re_server *s = cls;
+    in_place(s, msg);
     re_warns_log(s->warns, fmt, "mhd", msg);
 }
 
