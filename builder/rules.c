@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "file.h"
 #include "json.h"
 #include "keys.h"
 
@@ -384,46 +385,14 @@ int rb_rules_parse(const char *text, size_t len, struct rb_rules **out, char *er
 int rb_rules_read(const char *path, struct rb_rules **out, char *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
-    struct stat st;
-    int rc = 0;
-    char *buf = NULL;
-    size_t got = 0;
-    if (fstat(fd, &st) != 0) {
-        rc = rc_fail(err, -errno, "unable to stat '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = rc_fail(err, RC_EFORMAT, "'%s' is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > RB_RULES_FILE_MAX) {
-        rc = rc_fail(err, RC_ETOOLONG, "'%s' is %lld bytes, more than the %d a rules file may take", path,
-                     (long long)st.st_size, RB_RULES_FILE_MAX);
-        goto out;
-    }
-    if (!(buf = malloc((size_t)st.st_size + 1))) {
-        rc = rc_fail(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? rc_fail(err, -errno, "unable to read '%s': %s", path, strerror(errno))
-                       : rc_fail(err, RC_ETRUNC, "'%s' changed size while being read", path);
-            goto out;
-        }
-        got += (size_t)n;
-    }
+    char *buf;
+    size_t got;
+    int rc = rc_read_small_file(path, RB_RULES_FILE_MAX, "a rules file", &buf, &got, err);
+    if (rc)
+        return rc;
     char why[RC_ERRMSG_MAX];
     if ((rc = rb_rules_parse(buf, got, out, why)) != 0)
         rc_fail(err, rc, "'%s': %s", path, why);
-out:
-    close(fd);
     free(buf);
     return rc;
 }

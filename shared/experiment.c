@@ -4,6 +4,7 @@
  */
 #include "experiment.h"
 #include "error.h"
+#include "file.h"
 #include "json.h"
 
 #include <errno.h>
@@ -299,51 +300,15 @@ int rc_experiment_read_text(const char *path, struct rc_experiment **out, char *
     *out = NULL;
     if (text)
         *text = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return rc_fail(err, -e, "unable to stat '%s': %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return rc_fail(err, RC_EFORMAT, "'%s' is not a regular file", path);
-    }
-    if (st.st_size > RC_EXPERIMENT_FILE_MAX) {
-        close(fd);
-        return rc_fail(err, RC_ETOOLONG, "'%s' is %lld bytes, more than the %d an experiment may take", path,
-                       (long long)st.st_size, RC_EXPERIMENT_FILE_MAX);
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return rc_fail(err, -ENOMEM, "out of memory");
-    }
-    size_t got = 0;
-    int rc = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? rc_fail(err, -errno, "unable to read '%s': %s", path, strerror(errno))
-                       : rc_fail(err, RC_ETRUNC, "'%s' changed size while being read", path);
-            break;
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!rc) {
-        char why[RC_ERRMSG_MAX];
-        rc = rc_experiment_parse(buf, got, out, why);
-        if (rc)
-            rc_fail(err, rc, "'%s': %s", path, why);
-    }
+    char *buf;
+    size_t got;
+    int rc = rc_read_small_file(path, RC_EXPERIMENT_FILE_MAX, "an experiment", &buf, &got, err);
+    if (rc)
+        return rc;
+    char why[RC_ERRMSG_MAX];
+    if ((rc = rc_experiment_parse(buf, got, out, why)) != 0)
+        rc_fail(err, rc, "'%s': %s", path, why);
     if (!rc && text) {
-        buf[got] = 0;
         *text = buf;
         *len = got;
         return 0;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,4 +141,45 @@ int rc_mkdir_p(const char *path)
     if (stat(path, &sb) != 0)
         return -errno;
     return S_ISDIR(sb.st_mode) ? 0 : -ENOTDIR;
+}
+
+int rc_read_small_file(const char *path, size_t max, const char *what, char **buf, size_t *len, char *err)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return rc_fail(err, -errno, "unable to open '%s': %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    char *b = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) != 0)
+        rc = rc_fail(err, -errno, "unable to stat '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = rc_fail(err, RC_EFORMAT, "'%s' is not a regular file", path);
+    else if ((unsigned long long)st.st_size > max)
+        rc = rc_fail(err, RC_ETOOLONG, "'%s' is %lld bytes, more than the %zu %s may take", path,
+                     (long long)st.st_size, max, what);
+    else if (!(b = malloc((size_t)st.st_size + 1)))
+        rc = rc_fail(err, -ENOMEM, "out of memory");
+    while (!rc && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = n < 0 ? rc_fail(err, -errno, "unable to read '%s': %s", path, strerror(errno))
+                       : rc_fail(err, RC_ETRUNC, "'%s' changed size while being read", path);
+        else
+            got += (size_t)n;
+    }
+    close(fd);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    b[got] = 0;
+    *buf = b;
+    *len = got;
+    return 0;
 }

@@ -59,6 +59,17 @@ void rc_file_abort(struct rc_file *f);
  * RC_FILE_DURABLE). Returns 0 or -errno; leaves no temporary behind. */
 int rc_write_file_atomic(const char *path, const void *data, size_t len);
 
+/*
+ * Read a small regular file whole: opened without blocking (a FIFO or a
+ * device is refused, never waited on), at most max bytes (what names the
+ * file in the message: "'x' is 2000000 bytes, more than the 1048576 a rules
+ * file may take"). *buf gets the bytes and a NUL after them (free() it),
+ * *len their count. Returns 0; RC_EFORMAT (not a regular file),
+ * RC_ETOOLONG, RC_ETRUNC (it shrank while read), -ENOMEM, -errno; err
+ * names the file. On failure *buf is NULL.
+ */
+int rc_read_small_file(const char *path, size_t max, const char *what, char **buf, size_t *len, char *err);
+
 /* fsync a directory. 0 or -errno. */
 int rc_fsync_dir(const char *dir);
 

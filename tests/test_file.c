@@ -1,7 +1,7 @@
 /*
- * test_file.c - shared/file.c: mkdir -p, and files that appear under their
- * name only complete (committed, aborted, failing to write), on real
- * directories.
+ * test_file.c - shared/file.c: mkdir -p, files that appear under their
+ * name only complete (committed, aborted, failing to write), and small
+ * files read whole, on real directories.
  *
  * Each test works in its own directory under $EDGEREC_TEST_TMP (or /tmp)
  * and removes it at the end.
@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,6 +142,43 @@ START_TEST(test_errors_name_file)
 }
 END_TEST
 
+/* A small file whole; what is refused, without blocking on a FIFO. */
+START_TEST(test_read_small)
+{
+    char path[PATH_MAX + 32], err[RC_ERRMSG_MAX] = "";
+    char *buf = (char *)1;
+    size_t len = 7;
+    snprintf(path, sizeof(path), "%s/r.json", dir);
+    ck_assert_int_eq(rc_write_file_atomic(path, "{\"a\":1}", 7), 0);
+    ck_assert_int_eq(rc_read_small_file(path, 7, "a test file", &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 7);
+    ck_assert_str_eq(buf, "{\"a\":1}"); /* NUL after the bytes */
+    free(buf);
+    /* one byte over */
+    ck_assert_int_eq(rc_read_small_file(path, 6, "a test file", &buf, &len, err), RC_ETOOLONG);
+    ck_assert_ptr_null(buf);
+    ck_assert_msg(strstr(err, "is 7 bytes, more than the 6 a test file may take"), "message: '%s'", err);
+    /* an empty file is read, as 0 bytes */
+    snprintf(path, sizeof(path), "%s/empty", dir);
+    ck_assert_int_eq(rc_write_file_atomic(path, "", 0), 0);
+    ck_assert_int_eq(rc_read_small_file(path, 10, "a test file", &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(buf, "");
+    free(buf);
+    /* a FIFO nobody writes: refused at once */
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(rc_read_small_file(path, 10, "a test file", &buf, &len, err), RC_EFORMAT);
+    ck_assert_msg(strstr(err, "is not a regular file"), "message: '%s'", err);
+    ck_assert_ptr_null(buf);
+    /* a directory, and nothing */
+    ck_assert_int_eq(rc_read_small_file(dir, 10, "a test file", &buf, &len, err), RC_EFORMAT);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    ck_assert_int_eq(rc_read_small_file(path, 10, "a test file", &buf, &len, err), -ENOENT);
+    ck_assert_msg(strstr(err, "missing"), "message: '%s'", err);
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
     Suite *s = suite_create("file");
@@ -150,6 +188,7 @@ static Suite *file_suite(void)
     tcase_add_test(tc, test_commit);
     tcase_add_test(tc, test_abort_keeps_old);
     tcase_add_test(tc, test_errors_name_file);
+    tcase_add_test(tc, test_read_small);
     suite_add_tcase(s, tc);
     return s;
 }

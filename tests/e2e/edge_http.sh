@@ -219,7 +219,9 @@ grep -q 'event=listen .*conn_memory=12288' "$tmp/server.log" || fail "default --
 # bytes, more than 64 fields, a head that leaves no room for the answer,
 # no Host, two Hosts, folding, Transfer-Encoding with Content-Length) gets
 # a JSON body with the CORS headers, and a smuggled second request is never
-# served.
+# served; so do the faults libmicrohttpd finds itself (a Content-Length that
+# is not a number or beyond 64 bits, a cookie jar it cannot parse, headers
+# beyond the connection memory), which recedge answers in its place.
 python3 - "$port" <<'PY' || fail "browser requests and refusals"
 import json, socket, sys
 port = int(sys.argv[1])
