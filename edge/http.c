@@ -890,12 +890,13 @@ static void head_done(struct re_request *r)
 }
 
 /*
- * Refuse a request whose head leaves too little connection memory for an
- * answer: write the JSON answer to the socket directly (no answer of this
- * request has been sent; the previous one is complete) and close.
+ * Write refusal why as a whole answer straight to the connection's socket
+ * (no answer of this request has been sent; the previous one is
+ * complete); r->status records it. Returns the socket, or -1 when nothing
+ * could be written.
  */
-static enum MHD_Result refuse_raw(struct re_server *s, struct MHD_Connection *c, struct re_request *r,
-                                  enum re_refusal why, int head_only)
+static int write_refusal(struct re_server *s, struct MHD_Connection *c, struct re_request *r, enum re_refusal why,
+                         int head_only)
 {
     char out[2048];
     const struct refusal_text *t = &refusal_texts[why];
@@ -904,8 +905,18 @@ static enum MHD_Result refuse_raw(struct re_server *s, struct MHD_Connection *c,
                             out, sizeof(out));
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->status = t->status;
-    if (len && ci)
-        (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (!len || !ci)
+        return -1;
+    (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return ci->connect_fd;
+}
+
+/* Refuse a request whose head leaves too little connection memory for an
+ * answer: the answer written raw, then libmicrohttpd closes. */
+static enum MHD_Result refuse_raw(struct re_server *s, struct MHD_Connection *c, struct re_request *r,
+                                  enum re_refusal why, int head_only)
+{
+    (void)write_refusal(s, c, r, why, head_only);
     return MHD_NO; /* libmicrohttpd closes the connection */
 }
 
@@ -1110,16 +1121,9 @@ static void in_place(struct re_server *s, const char *msg)
                                                                          MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)))
         return; /* not found for certain: libmicrohttpd's own answer goes out */
     found->a = answers_for(s, found->conn);
-    char out[2048], reason[160];
-    const struct refusal_text *t = &refusal_texts[why];
-    size_t len = raw_answer(s, found->a, t->status, t->code, refusal_reason(s, why, reason, sizeof(reason)), 0, out,
-                            sizeof(out));
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(found->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!len || !ci)
-        return;
-    found->status = t->status;
-    (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)shutdown(ci->connect_fd, SHUT_WR);
+    int fd = write_refusal(s, found->conn, found, why, 0);
+    if (fd >= 0)
+        (void)shutdown(fd, SHUT_WR);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
