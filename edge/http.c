@@ -3,6 +3,7 @@
 #include "error.h"
 #include "explog.h"
 #include "guard.h"
+#include "linger.h"
 #include "log.h"
 #include "query.h"
 #include "route.h"
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,8 +56,9 @@
  * header block twice; recedge therefore leaves its strictness at the
  * default and checks these here, where every refusal is a JSON answer
  * with the CORS headers. The faults libmicrohttpd still finds first (the
- * last three, and REF_HEAD for a head beyond the connection memory) are
- * answered in its place from its logger (in_place).
+ * last three, REF_HEAD for a head beyond the connection memory, REF_TARGET
+ * for a request line beyond it) are answered in its place from its logger
+ * (in_place).
  */
 enum re_refusal {
     REF_NONE = -1,
@@ -161,6 +165,7 @@ struct re_server {
     struct re_explog *explog; /* NULL: --exposure-log off */
     struct MHD_Daemon *daemon;
     struct re_guard *guard;
+    struct re_linger *linger; /* closes the sockets recedge answered itself (in_place) */
     struct re_warns *warns;
     unsigned port;
     size_t reserve;    /* connection memory kept for the largest answer's headers */
@@ -889,26 +894,29 @@ static void head_done(struct re_request *r)
     r->conn = NULL;
 }
 
+static int conn_fd(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 /*
- * Write refusal why as a whole answer straight to the connection's socket
- * (no answer of this request has been sent; the previous one is
- * complete); r->status records it. Returns the socket, or -1 when nothing
- * could be written.
+ * Write refusal why, with the CORS headers of answer set a, as a whole
+ * answer straight to socket fd (no answer of this request has been sent;
+ * the previous one is complete). 0, or -1 when nothing could be written.
  */
-static int write_refusal(struct re_server *s, struct MHD_Connection *c, struct re_request *r, enum re_refusal why,
+static int write_refusal(const struct re_server *s, int fd, const struct re_answers *a, enum re_refusal why,
                          int head_only)
 {
     char out[2048];
     const struct refusal_text *t = &refusal_texts[why];
     char reason[160];
-    size_t len = raw_answer(s, r->a, t->status, t->code, refusal_reason(s, why, reason, sizeof(reason)), head_only,
+    size_t len = raw_answer(s, a, t->status, t->code, refusal_reason(s, why, reason, sizeof(reason)), head_only,
                             out, sizeof(out));
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->status = t->status;
-    if (!len || !ci)
+    if (!len || fd < 0)
         return -1;
-    (void)send(ci->connect_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    return ci->connect_fd;
+    (void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return 0;
 }
 
 /* Refuse a request whose head leaves too little connection memory for an
@@ -916,7 +924,8 @@ static int write_refusal(struct re_server *s, struct MHD_Connection *c, struct r
 static enum MHD_Result refuse_raw(struct re_server *s, struct MHD_Connection *c, struct re_request *r,
                                   enum re_refusal why, int head_only)
 {
-    (void)write_refusal(s, c, r, why, head_only);
+    r->status = refusal_texts[why].status;
+    (void)write_refusal(s, conn_fd(c), r->a, why, head_only);
     return MHD_NO; /* libmicrohttpd closes the connection */
 }
 
@@ -1064,66 +1073,138 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 }
 
 /*
+ * The socket libmicrohttpd last read or wrote on this thread.
+ *
+ * libmicrohttpd 0.9.75 serves each of a thread's connections in one step
+ * (read what arrived, write what is due, then parse and act on it) and
+ * reports the faults it finds while parsing only to its logger, with no
+ * word of the connection. Once a request line is in, the connection can be
+ * found among the thread's heads; before it (a request target beyond the
+ * connection memory) nothing else names it. So recedge defines recv, send
+ * and sendmsg, the calls libmicrohttpd makes on its sockets: the dynamic
+ * linker resolves the library's calls to a program's own definitions
+ * first. Each notes its socket here and then does exactly what the C
+ * library's does (recvfrom and sendto with no address; the sendmsg system
+ * call). In the logger, the socket noted is the connection the message is
+ * about: the parse that found the fault ran right after that read or
+ * write, on the same thread, before any other connection's.
+ */
+static __thread int io_fd = -1;
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    io_fd = fd;
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    io_fd = fd;
+    return sendto(fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    io_fd = fd;
+    return syscall(SYS_sendmsg, fd, msg, flags);
+}
+
+/*
+ * The answer set of a request whose head libmicrohttpd never parsed (a
+ * request target beyond the connection memory): with an allow-list, the
+ * Origin is read from the rest of the head, when it has arrived in the
+ * socket within one peek of 64 KB (the request line's end comes first).
+ * Otherwise the set of no origin.
+ */
+static const struct re_answers *answers_unparsed(const struct re_server *s, int fd)
+{
+    if (s->n_answers == 1)
+        return &s->answers[0];
+    static __thread char buf[65536];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    const char *p = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+    const char *end = buf + (n > 0 ? n : 0);
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        size_t len = (size_t)(eol - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (!len)
+            break; /* the end of the head */
+        if (len > 7 && strncasecmp(p, "Origin:", 7) == 0) {
+            const char *v = p + 7, *ve = p + len;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            for (unsigned i = 1; i < s->n_answers; i++)
+                if (strlen(s->answers[i].origin) == (size_t)(ve - v) && memcmp(s->answers[i].origin, v, ve - v) == 0)
+                    return &s->answers[i];
+            break;
+        }
+        p = eol;
+    }
+    return &s->answers[0];
+}
+
+/*
  * libmicrohttpd 0.9.75 answers some faults itself, with an HTML page and
  * no CORS headers: three it finds once a request's head is in (a
  * Content-Length that is not a number or too large, a cookie jar it
  * cannot parse), whose page it then sends with its header block written
- * twice, a garbled answer; and a head too large for the connection memory
- * (431 once the request line is in). It says so only to this logger, on
- * the thread that holds the connection, before it queues that page.
- * recedge finds the request among this thread's heads not yet handed to
- * handle(), writes its own JSON refusal to the socket and ends its side of
- * the connection, so libmicrohttpd's page never leaves and it closes the
- * connection:
- *   - libmicrohttpd reports a head's size once it is in, and a status once
- *     it has queued an answer; of one thread's heads only the connection
- *     at hand can be in and unanswered (the others are still arriving, or
- *     answered), so the message is about it;
- *   - a head too large arrives in pieces: answered only when it is the
- *     thread's one unanswered head still arriving, else the library's
- *     page goes out (a 414, before the request line is in, always does).
+ * twice, a garbled answer; and a head too large for the connection memory:
+ * 414 while the request line is still arriving, 431 after it. It says so
+ * only to this logger, on the thread that holds the connection, before it
+ * queues that page. recedge finds the connection (io_fd), writes its own
+ * JSON refusal to the socket and ends its side of the connection, so
+ * libmicrohttpd's page never leaves and it closes the connection; the
+ * socket itself is closed by the lingering closer once the client is done
+ * sending (edge/linger.h), so that the answer is not lost to a reset.
  */
 static void in_place(struct re_server *s, const char *msg)
 {
     enum re_refusal why;
-    int arriving = 0; /* the fault is in a head still arriving */
     if (strstr(msg, "Failed to parse `Content-Length' header"))
         why = REF_LENGTH;
     else if (strstr(msg, "Too large value of 'Content-Length' header"))
         why = REF_LENGTH_BIG;
     else if (strstr(msg, "Not enough memory in pool to parse cookies") ||
              strstr(msg, "Not enough memory in pool to allocate header record"))
-        why = REF_COOKIES; /* the second: a cookie pair's record, or a header's (then the head is arriving) */
+        why = REF_COOKIES; /* the second: a cookie pair's record, or a header's (then the 431 below) */
     else if (strstr(msg, "Error processing request (HTTP response code is 431 "))
-        why = REF_HEAD, arriving = 1;
+        why = REF_HEAD;
+    else if (strstr(msg, "Error processing request (HTTP response code is 414 "))
+        why = REF_TARGET;
     else
+        return;
+    int fd = io_fd;
+    if (fd < 0)
         return;
     struct re_worker *w = pthread_getspecific(s->wkey);
     struct re_request *found = NULL;
-    unsigned still = 0;
-    for (struct re_request *r = w ? w->heads : NULL; r; r = r->head_next) {
-        if (MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
-            continue; /* libmicrohttpd has queued its answer */
-        if (MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)) {
-            /* the connection at hand, its head in: the message is about it */
-            if (arriving || r->status)
-                return; /* answered already, or a fault of a head still arriving cannot be its */
+    for (struct re_request *r = w ? w->heads : NULL; r; r = r->head_next)
+        if (conn_fd(r->conn) == fd) {
             found = r;
-            still = 1;
             break;
         }
-        if (!r->status) {
-            still++;
-            found = r;
-        }
+    const struct re_answers *a;
+    if (why == REF_TARGET) {
+        if (found)
+            return; /* its request line is in: not this fault's connection */
+        a = answers_unparsed(s, fd);
+    } else {
+        if (!found || found->status || MHD_get_connection_info(found->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
+            return; /* not a head of this thread's, or answered already */
+        a = found->a = answers_for(s, found->conn);
+        found->status = refusal_texts[why].status;
     }
-    if (!found || still != 1 || (!arriving && !MHD_get_connection_info(found->conn,
-                                                                         MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE)))
-        return; /* not found for certain: libmicrohttpd's own answer goes out */
-    found->a = answers_for(s, found->conn);
-    int fd = write_refusal(s, found->conn, found, why, 0);
-    if (fd >= 0)
-        (void)shutdown(fd, SHUT_WR);
+    if (write_refusal(s, fd, a, why, 0) != 0)
+        return;
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* the socket outlives libmicrohttpd's close */
+    (void)shutdown(fd, SHUT_WR);
+    re_linger_add(s->linger, keep);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1233,6 +1314,10 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         rc = rc_fail(err, rc, "unable to start the request deadline thread: %s", rc_strerror(rc));
         goto fail;
     }
+    if ((rc = re_linger_start(&s->linger)) != 0) {
+        rc = rc_fail(err, rc, "unable to start the lingering close thread: %s", rc_strerror(rc));
+        goto fail;
+    }
 
     /* One thread: no pool, the daemon's own polling thread serves. */
     struct MHD_OptionItem pool[] = {{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL},
@@ -1259,6 +1344,7 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
     *out = s;
     return 0;
 fail:
+    re_linger_stop(s->linger);
     re_guard_stop(s->guard);
     re_warns_destroy(s->warns);
     destroy_responses(s);
@@ -1288,6 +1374,7 @@ void re_server_stop(struct re_server *s)
     }
     rc_log(RC_LOG_INFO, "drain", "in_flight=%llu", (unsigned long long)left);
     MHD_stop_daemon(s->daemon);
+    re_linger_stop(s->linger);
     re_guard_stop(s->guard);
     re_warns_destroy(s->warns);
     destroy_responses(s);

@@ -6,11 +6,10 @@
  * and a kept-alive connection's next request has its own deadline.
  */
 #include "guard.h"
+#include "loopback.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,28 +25,6 @@ static size_t late(void *arg, char *out, size_t cap)
     ck_assert_uint_ge(cap, sizeof(LATE));
     memcpy(out, LATE, sizeof(LATE) - 1);
     return sizeof(LATE) - 1;
-}
-
-static int listener = -1;
-
-/* A connected pair on loopback: *client and *server. */
-static void pair(int *client, int *server)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    if (listener < 0) {
-        listener = socket(AF_INET, SOCK_STREAM, 0);
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ck_assert_int_eq(bind(listener, (struct sockaddr *)&a, sizeof(a)), 0);
-        ck_assert_int_eq(listen(listener, 16), 0);
-    }
-    ck_assert_int_eq(getsockname(listener, (struct sockaddr *)&a, &len), 0);
-    *client = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_eq(connect(*client, (struct sockaddr *)&a, sizeof(a)), 0);
-    *server = accept(listener, NULL, NULL);
-    ck_assert_int_ge(*server, 0);
 }
 
 static void sleep_ms(long ms)
@@ -78,7 +55,7 @@ START_TEST(test_trickled_request_is_cut_off)
     struct re_guard *g;
     ck_assert_int_eq(re_guard_start(&g, 1, late, NULL, NULL), 0);
     int client, server;
-    pair(&client, &server);
+    loopback_pair(&client, &server);
     struct re_guard_conn *c = re_guard_open(g, server);
     ck_assert_ptr_nonnull(c);
     char buf[256];
@@ -107,8 +84,8 @@ START_TEST(test_silent_and_busy_connections_are_left_alone)
     struct re_guard *g;
     ck_assert_int_eq(re_guard_start(&g, 1, late, NULL, NULL), 0);
     int silent_client, silent_server, busy_client, busy_server;
-    pair(&silent_client, &silent_server);
-    pair(&busy_client, &busy_server);
+    loopback_pair(&silent_client, &silent_server);
+    loopback_pair(&busy_client, &busy_server);
     struct re_guard_conn *silent = re_guard_open(g, silent_server);
     struct re_guard_conn *busy = re_guard_open(g, busy_server);
     ck_assert_int_eq(send(busy_client, "GET / HTTP/1.1\r\n\r\n", 18, 0), 18);
@@ -133,7 +110,7 @@ START_TEST(test_kept_alive_connection_gets_a_new_deadline)
     /* 2 s: room for a loaded machine to stretch the 0.8 s trickle below */
     ck_assert_int_eq(re_guard_start(&g, 2, late, NULL, NULL), 0);
     int client, server;
-    pair(&client, &server);
+    loopback_pair(&client, &server);
     struct re_guard_conn *c = re_guard_open(g, server);
     char buf[256];
     /* A first request that takes 0.8 s to send is within the deadline. */
