@@ -6,6 +6,9 @@
 
 : "${BIN:?BIN must name the CMake build folder}"
 export LC_ALL=C
+# tests/e2e/rawhttp.py for the scripts' Python clients.
+PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 
 recedge=$BIN/edge/recedge
 mkcache=$BIN/tests/mkcache

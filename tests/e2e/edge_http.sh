@@ -72,15 +72,9 @@ PY
 expect_status 200 HEAD '/v1/recs?products=p1'
 [ "$(header Content-Type)" = application/json ] || fail "HEAD Content-Type"
 python3 - "$port" <<'PY' || fail "HEAD answered with a body"
-import socket, sys
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)
-s.sendall(b'HEAD /v1/recs?products=p1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-data = b''
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
+import sys
+from rawhttp import exchange
+data = exchange(int(sys.argv[1]), b'HEAD /v1/recs?products=p1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
 head, sep, body = data.partition(b'\r\n\r\n')
 assert head.startswith(b'HTTP/1.1 200'), head
 assert sep and body == b'', body[:100]
@@ -226,35 +220,9 @@ python3 - "$port" <<'PY' || fail "browser requests and refusals"
 import json, socket, sys
 port = int(sys.argv[1])
 
-def exchange(data, addr='127.0.0.1'):
-    """What the server answers to data, read to the end: a reset fails."""
-    s = socket.create_connection((addr, port), timeout=10)
-    out = b''
-    try:
-        s.sendall(data)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        raise AssertionError(('reset', data[:80], out[:300]))
-    s.close()
-    return out
-
-def one(raw, what):
-    """The only answer in raw: (status, headers, body)."""
-    head, sep, body = raw.partition(b'\r\n\r\n')
-    assert sep, (what, raw[:300])
-    lines = head.split(b'\r\n')
-    assert lines[0].startswith(b'HTTP/1.1 '), (what, raw[:300])
-    fields = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b':')
-        assert colon and name.strip() == name, (what, line)
-        fields[name.decode().lower()] = value.strip().decode()
-    assert len(body) == int(fields['content-length']), (what, len(body), raw[:600])
-    return int(lines[0].split()[1]), fields, body
+from rawhttp import one
+import functools, rawhttp
+exchange = functools.partial(rawhttp.exchange, port)  # a reset fails
 
 def refused(raw, what, status, code):
     st, fields, body = one(raw, what)
@@ -403,17 +371,10 @@ expect_status 204 OPTIONS /v1/recs -H 'Origin: https://evil.example' -H 'Access-
 # A request target beyond the connection memory, refused before
 # libmicrohttpd parsed a header: its Origin read from the rest of the head.
 python3 - "$port" <<'PY' || fail "allow-list: over-long target"
-import socket, sys
+import sys
+from rawhttp import exchange
 for origin, want in ((b'https://b.example', b'Access-Control-Allow-Origin: https://b.example\r\n'), (b'https://evil.example', None)):
-    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
-    s.sendall(b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\nOrigin: ' + origin + b'\r\n\r\n')
-    raw = b''
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        raw += chunk
-    s.close()
+    raw = exchange(int(sys.argv[1]), b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\nOrigin: ' + origin + b'\r\n\r\n')
     head = raw.partition(b'\r\n\r\n')[0] + b'\r\n'
     assert raw.startswith(b'HTTP/1.1 414 ') and b'\r\nVary: Origin\r\n' in head, raw[:300]
     assert (want in head) if want else (b'Access-Control-Allow-Origin' not in head), raw[:300]

@@ -30,29 +30,18 @@ SPEC
 start_server "$root" --max-per-ip 0 --cors-origin '*'
 
 python3 - "$port" <<'PY' || fail "answers under concurrency"
-import collections, random, socket, sys, threading, time
+import collections, random, sys, threading
+import rawhttp
 port = int(sys.argv[1])
 lock = threading.Lock()
 seen = collections.Counter()
 wrong = []
 
 def exchange(parts, pause):
-    s = socket.create_connection(('127.0.0.1', port), timeout=20)
-    out = b''
     try:
-        for i, p in enumerate(parts):
-            if i:
-                time.sleep(pause)
-            s.sendall(p)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (ConnectionResetError, BrokenPipeError) as e:
-        out += b'<reset: %r>' % e  # never one whole answer
-    s.close()
-    return out
+        return rawhttp.exchange(port, parts, pause, timeout=20)
+    except rawhttp.Reset as e:
+        return b'<%s>' % str(e).encode()  # never one whole answer
 
 def complete(raw, answers=1):
     """(status, json?) of the last answer when raw is that many whole answers, else None."""
