@@ -1120,10 +1120,12 @@ static const struct re_answers *answers_unparsed(const struct re_server *s, int 
 {
     if (s->n_answers == 1)
         return &s->answers[0];
-    static __thread char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    enum { PEEK = 65536 };
+    char *buf = malloc(PEEK); /* a rare fault: not worth a buffer in every thread */
+    ssize_t n = buf ? recv(fd, buf, PEEK, MSG_PEEK | MSG_DONTWAIT) : -1;
     const char *p = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
     const char *end = buf + (n > 0 ? n : 0);
+    const struct re_answers *a = &s->answers[0];
     while (p && ++p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)
@@ -1141,12 +1143,13 @@ static const struct re_answers *answers_unparsed(const struct re_server *s, int 
                 ve--;
             for (unsigned i = 1; i < s->n_answers; i++)
                 if (strlen(s->answers[i].origin) == (size_t)(ve - v) && memcmp(s->answers[i].origin, v, ve - v) == 0)
-                    return &s->answers[i];
+                    a = &s->answers[i];
             break;
         }
         p = eol;
     }
-    return &s->answers[0];
+    free(buf);
+    return a;
 }
 
 /*

@@ -23,6 +23,7 @@ struct re_linger {
     int stop;
     unsigned n;   /* slots in use: [0, n) */
     struct slot slots[RE_LINGER_MAX];
+    char sink[16384]; /* what the clients still send, dropped (the thread's own) */
 };
 
 static uint64_t now_ns(void)
@@ -34,11 +35,10 @@ static uint64_t now_ns(void)
 
 /* Read and drop what is there. 1: keep lingering; 0: done (the client
  * closed, an error, or the byte limit). */
-static int drain(struct slot *s)
+static int drain(struct re_linger *l, struct slot *s)
 {
-    static __thread char sink[16384];
     for (;;) {
-        ssize_t n = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+        ssize_t n = recv(s->fd, l->sink, sizeof(l->sink), MSG_DONTWAIT);
         if (n > 0) {
             s->bytes += (size_t)n;
             if (s->bytes >= RE_LINGER_BYTES)
@@ -89,7 +89,7 @@ static void *run(void *arg)
         }
         /* Slots [0, n) are the ones polled: adds only append. */
         for (unsigned i = 0; i < n; i++)
-            if (p[i + 1].revents && !drain(&l->slots[i])) {
+            if (p[i + 1].revents && !drain(l, &l->slots[i])) {
                 (void)close(l->slots[i].fd);
                 l->slots[i].fd = -1;
             }
