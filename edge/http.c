@@ -1121,11 +1121,15 @@ static const struct re_answers *answers_unparsed(const struct re_server *s, int 
     if (s->n_answers == 1)
         return &s->answers[0];
     enum { PEEK = 65536 };
+    const struct re_answers *a = &s->answers[0];
     char *buf = malloc(PEEK); /* a rare fault: not worth a buffer in every thread */
     ssize_t n = buf ? recv(fd, buf, PEEK, MSG_PEEK | MSG_DONTWAIT) : -1;
-    const char *p = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
-    const char *end = buf + (n > 0 ? n : 0);
-    const struct re_answers *a = &s->answers[0];
+    if (n <= 0) {
+        free(buf);
+        return a;
+    }
+    const char *p = memchr(buf, '\n', (size_t)n);
+    const char *end = buf + n;
     while (p && ++p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol)
@@ -1175,7 +1179,7 @@ static void in_place(struct re_server *s, const char *msg)
         why = REF_LENGTH_BIG;
     else if (strstr(msg, "Not enough memory in pool to parse cookies") ||
              strstr(msg, "Not enough memory in pool to allocate header record"))
-        why = REF_COOKIES; /* the second: a cookie pair's record, or a header's (then the 431 below) */
+        why = REF_COOKIES; /* the second also for a header's or an argument's record: see below */
     else if (strstr(msg, "Error processing request (HTTP response code is 431 "))
         why = REF_HEAD;
     else if (strstr(msg, "Error processing request (HTTP response code is 414 "))
@@ -1200,6 +1204,9 @@ static void in_place(struct re_server *s, const char *msg)
     } else {
         if (!found || found->status || MHD_get_connection_info(found->conn, MHD_CONNECTION_INFO_HTTP_STATUS))
             return; /* not a head of this thread's, or answered already */
+        if (why != REF_HEAD && !MHD_get_connection_info(found->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+            return; /* the head is not in: no cookie or Content-Length parsed yet. A record of a header or a
+                       query argument that found no room; the 431 libmicrohttpd logs next is answered */
         a = found->a = answers_for(s, found->conn);
         found->status = refusal_texts[why].status;
     }
@@ -1317,7 +1324,7 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         rc = rc_fail(err, rc, "unable to start the request deadline thread: %s", rc_strerror(rc));
         goto fail;
     }
-    if ((rc = re_linger_start(&s->linger)) != 0) {
+    if ((rc = re_linger_start(&s->linger, RE_LINGER_MS, RE_LINGER_BYTES)) != 0) {
         rc = rc_fail(err, rc, "unable to start the lingering close thread: %s", rc_strerror(rc));
         goto fail;
     }

@@ -17,6 +17,8 @@ struct slot {
 };
 
 struct re_linger {
+    uint64_t ms;  /* how long a socket may linger */
+    size_t bytes; /* how much it may take */
     pthread_t thread;
     pthread_mutex_t mu;
     int wake[2];  /* a byte on wake[1]: a socket added, or stop */
@@ -41,7 +43,7 @@ static int drain(struct re_linger *l, struct slot *s)
         ssize_t n = recv(s->fd, l->sink, sizeof(l->sink), MSG_DONTWAIT);
         if (n > 0) {
             s->bytes += (size_t)n;
-            if (s->bytes >= RE_LINGER_BYTES)
+            if (s->bytes >= l->bytes)
                 return 0;
             continue;
         }
@@ -78,18 +80,20 @@ static void *run(void *arg)
                 timeout = (int)left_ms;
         }
         pthread_mutex_unlock(&l->mu);
+        /* Without the lock: slots [0, n) are this thread's to change (an add
+         * only appends, under the lock); done ones are marked under it. */
         int k = poll(p, n + 1, timeout);
-        pthread_mutex_lock(&l->mu);
-        if (k <= 0)
-            continue;
-        if (p[0].revents) {
+        if (k > 0 && p[0].revents) {
             char b[64];
             while (read(l->wake[0], b, sizeof(b)) > 0) {
             }
         }
-        /* Slots [0, n) are the ones polled: adds only append. */
+        unsigned char done[RE_LINGER_MAX];
         for (unsigned i = 0; i < n; i++)
-            if (p[i + 1].revents && !drain(l, &l->slots[i])) {
+            done[i] = k > 0 && p[i + 1].revents && !drain(l, &l->slots[i]);
+        pthread_mutex_lock(&l->mu);
+        for (unsigned i = 0; i < n; i++)
+            if (done[i]) {
                 (void)close(l->slots[i].fd);
                 l->slots[i].fd = -1;
             }
@@ -98,11 +102,13 @@ static void *run(void *arg)
     return NULL;
 }
 
-int re_linger_start(struct re_linger **out)
+int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes)
 {
     struct re_linger *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
+    l->ms = ms;
+    l->bytes = bytes;
     if (pipe2(l->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         int e = errno;
         free(l);
@@ -153,7 +159,7 @@ void re_linger_add(struct re_linger *l, int fd)
         pthread_mutex_lock(&l->mu);
         int taken = !l->stop && l->n < RE_LINGER_MAX;
         if (taken)
-            l->slots[l->n++] = (struct slot){fd, 0, now_ns() + (uint64_t)RE_LINGER_MS * 1000000u};
+            l->slots[l->n++] = (struct slot){fd, 0, now_ns() + l->ms * 1000000u};
         pthread_mutex_unlock(&l->mu);
         if (taken) {
             wake(l);

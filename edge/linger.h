@@ -14,11 +14,14 @@
  * re_linger_add takes a second descriptor of such a socket (dup(2)), so
  * that libmicrohttpd's close of its own leaves the socket open. A thread
  * reads and drops what arrives and closes the descriptor when the client
- * closes, on an error, after RE_LINGER_BYTES, or RE_LINGER_MS after it was
- * added. At most RE_LINGER_MAX sockets linger at once; beyond that one is
- * closed at once (the plain close of before).
+ * closes, on an error, after a number of bytes, or a time after it was
+ * added (recedge: RE_LINGER_BYTES, RE_LINGER_MS). At most RE_LINGER_MAX
+ * sockets linger at once; beyond that one is closed at once (the plain
+ * close of before).
  *
- * Thread rules: re_linger_add may be called from any thread.
+ * Thread rules: re_linger_add may be called from any thread; it takes a
+ * lock that the thread holds only to look at its list, never while it
+ * reads.
  */
 #ifndef RE_LINGER_H
 #define RE_LINGER_H
@@ -27,11 +30,14 @@
 #define RE_LINGER_BYTES (8 * 1024 * 1024)
 #define RE_LINGER_MAX 64
 
+#include <stddef.h>
+
 struct re_linger;
 
-/* Start the lingering thread. Errors: -ENOMEM, -errno of pipe2 or
- * pthread_create. */
-int re_linger_start(struct re_linger **out);
+/* Start the lingering thread: a socket is closed at the latest ms
+ * milliseconds after it was added or once bytes have arrived. Errors:
+ * -ENOMEM, -errno of pipe2 or pthread_create. */
+int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes);
 
 /* Stop the thread and close every lingering socket. NULL is allowed. */
 void re_linger_stop(struct re_linger *l);
