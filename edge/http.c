@@ -1044,13 +1044,9 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+/* The end of request r: its metrics, its access line, its memory. */
+static void finish(struct re_server *s, struct re_request *r, enum MHD_RequestTerminationCode toe)
 {
-    struct re_server *s = cls;
-    struct re_request *r = *con_cls;
-    if (!r)
-        return;
-    *con_cls = NULL;
     head_done(r); /* a head that never completed */
     free(r->body);
     r->body = NULL;
@@ -1070,6 +1066,16 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     } else {
         free(r); /* finished on another thread (shutdown): never share a free list */
     }
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct re_request *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    finish(cls, r, toe);
 }
 
 /*
@@ -1243,6 +1249,17 @@ static void conn_notified(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = ci ? re_guard_open(s->guard, ci->connect_fd) : NULL;
     } else {
+        /* A request of this connection still among the heads never got its
+         * completion: libmicrohttpd 0.9.75 closes a connection whose request
+         * line it refused (query arguments beyond the connection memory)
+         * without one. Finished here, before the connection and its socket
+         * number are gone, so no head outlives its connection. */
+        struct re_worker *w = pthread_getspecific(s->wkey);
+        for (struct re_request *r = w ? w->heads : NULL, *next; r; r = next) {
+            next = r->head_next;
+            if (r->conn == c)
+                finish(s, r, MHD_REQUEST_TERMINATED_WITH_ERROR);
+        }
         re_guard_close(s->guard, *socket_context);
         *socket_context = NULL;
     }

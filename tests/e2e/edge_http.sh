@@ -348,6 +348,11 @@ for data, code in ((b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r
 st, _, _ = one(exchange(b'GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), 'after')
 assert st == 200
 PY
+# Every request above was finished, those libmicrohttpd closes without
+# its completion too (the 3,000 arguments): only the /metrics request that
+# asks is in flight.
+only_metrics_in_flight() { curl -s "$(url /metrics)" | grep -qx 'recedge_requests_in_flight 1'; }
+wait_until 5 only_metrics_in_flight || fail "requests left in flight: $(curl -s "$(url /metrics)" | grep '^recedge_requests_in_flight')"
 stop_server
 
 # An allow-list: the request's Origin is named when listed, with Vary:
