@@ -552,6 +552,15 @@ static enum re_endpoint endpoint_of(const char *target)
 }
 
 /* The answer set for the request's Origin. */
+/* The answer set of an Origin value (len bytes): its own when listed, else set 0. */
+static const struct re_answers *answers_of_origin(const struct re_server *s, const char *origin, size_t len)
+{
+    for (unsigned i = 1; i < s->n_answers; i++)
+        if (strlen(s->answers[i].origin) == len && memcmp(s->answers[i].origin, origin, len) == 0)
+            return &s->answers[i];
+    return &s->answers[0];
+}
+
 static const struct re_answers *answers_for(const struct re_server *s, struct MHD_Connection *c)
 {
     if (s->n_answers == 1)
@@ -559,9 +568,7 @@ static const struct re_answers *answers_for(const struct re_server *s, struct MH
     const char *origin;
     size_t len;
     if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Origin", 6, &origin, &len) == MHD_YES)
-        for (unsigned i = 1; i < s->n_answers; i++)
-            if (strlen(s->answers[i].origin) == len && memcmp(s->answers[i].origin, origin, len) == 0)
-                return &s->answers[i];
+        return answers_of_origin(s, origin, len);
     return &s->answers[0];
 }
 
@@ -1130,34 +1137,10 @@ static const struct re_answers *answers_unparsed(const struct re_server *s, int 
     const struct re_answers *a = &s->answers[0];
     char *buf = malloc(PEEK); /* a rare fault: not worth a buffer in every thread */
     ssize_t n = buf ? recv(fd, buf, PEEK, MSG_PEEK | MSG_DONTWAIT) : -1;
-    if (n <= 0) {
-        free(buf);
-        return a;
-    }
-    const char *p = memchr(buf, '\n', (size_t)n);
-    const char *end = buf + n;
-    while (p && ++p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            break;
-        size_t len = (size_t)(eol - p);
-        if (len && p[len - 1] == '\r')
-            len--;
-        if (!len)
-            break; /* the end of the head */
-        if (len > 7 && strncasecmp(p, "Origin:", 7) == 0) {
-            const char *v = p + 7, *ve = p + len;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            for (unsigned i = 1; i < s->n_answers; i++)
-                if (strlen(s->answers[i].origin) == (size_t)(ve - v) && memcmp(s->answers[i].origin, v, ve - v) == 0)
-                    a = &s->answers[i];
-            break;
-        }
-        p = eol;
-    }
+    const char *origin;
+    size_t len;
+    if (n > 0 && re_head_origin(buf, (size_t)n, &origin, &len))
+        a = answers_of_origin(s, origin, len);
     free(buf);
     return a;
 }

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const param_names[RE_PARAM_COUNT] = {"query", "cookie", "products", "loc",    "device",
                                                         "n",     "fields", "category", "exclude"};
@@ -337,5 +338,33 @@ int re_query_parse(struct re_query *q, const char *raw, size_t len)
         q->loc.p = NULL;
     if (!q->device.len)
         q->device.p = NULL;
+    return 0;
+}
+
+int re_head_origin(const char *buf, size_t n, const char **value, size_t *len)
+{
+    const char *end = buf + n;
+    const char *p = n ? memchr(buf, '\n', n) : NULL;
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            return 0;
+        size_t l = (size_t)(eol - p);
+        if (l && p[l - 1] == '\r')
+            l--;
+        if (!l)
+            return 0; /* the end of the head */
+        if (l >= 7 && strncasecmp(p, "Origin:", 7) == 0) {
+            const char *v = p + 7, *ve = p + l;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *value = v;
+            *len = (size_t)(ve - v);
+            return 1;
+        }
+        p = eol;
+    }
     return 0;
 }

@@ -156,4 +156,15 @@ int re_pair_name(const char *name, size_t len, const char *const *names, int cou
  */
 long re_pct_decode(char *dst, size_t dst_cap, const char *src, size_t len);
 
+/*
+ * The Origin field of a request head of which only a fragment is at hand:
+ * buf[0, n) starts inside the request line (what is left of it after the
+ * part libmicrohttpd read, edge/http.c), so the first line is skipped;
+ * header lines (LF or CRLF ended) follow until the empty line. Returns 1
+ * and the value without surrounding blanks in *value, *len (inside buf)
+ * when an "Origin:" line (name in any case) ends within the fragment,
+ * else 0.
+ */
+int re_head_origin(const char *buf, size_t n, const char **value, size_t *len);
+
 #endif

@@ -391,6 +391,31 @@ START_TEST(test_filter_limits)
 }
 END_TEST
 
+START_TEST(test_head_origin)
+{
+    const char *v;
+    size_t len;
+    /* The rest of a long request line, then the headers. */
+    const char *h = "aaaa HTTP/1.1\r\nHost: a\r\norigin:  https://b.example \r\n\r\n";
+    ck_assert_int_eq(re_head_origin(h, strlen(h), &v, &len), 1);
+    ck_assert_uint_eq(len, strlen("https://b.example"));
+    ck_assert(memcmp(v, "https://b.example", len) == 0);
+    const char *lf = "x HTTP/1.1\nOrigin:https://a.example\n\n";
+    ck_assert_int_eq(re_head_origin(lf, strlen(lf), &v, &len), 1);
+    ck_assert_uint_eq(len, strlen("https://a.example"));
+    /* Not there: in the request line, after the head, a longer name, cut off. */
+    const char *in_line = "Origin: x HTTP/1.1\r\nHost: a\r\n\r\n";
+    ck_assert_int_eq(re_head_origin(in_line, strlen(in_line), &v, &len), 0);
+    const char *after = "a HTTP/1.1\r\nHost: a\r\n\r\nOrigin: x\r\n";
+    ck_assert_int_eq(re_head_origin(after, strlen(after), &v, &len), 0);
+    const char *other = "a HTTP/1.1\r\nX-Origin: x\r\n\r\n";
+    ck_assert_int_eq(re_head_origin(other, strlen(other), &v, &len), 0);
+    const char *cut = "a HTTP/1.1\r\nOrigin: https://b.exa";
+    ck_assert_int_eq(re_head_origin(cut, strlen(cut), &v, &len), 0);
+    ck_assert_int_eq(re_head_origin("", 0, &v, &len), 0);
+}
+END_TEST
+
 START_TEST(test_reasons)
 {
     char r[160];
@@ -443,6 +468,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_filters);
     tcase_add_test(tc, test_filter_limits);
     tcase_add_test(tc, test_reasons);
+    tcase_add_test(tc, test_head_origin);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,9 @@
  * accepted query: ids inside q->store with 1..RC_ID_MAX bytes, no product
  * twice, no category or excluded key twice and none past its bound, n
  * within RE_N_MIN..RE_N_MAX, and a raw query that is itself well
- * percent-encoded and at most RE_QUERY_MAX bytes.
+ * percent-encoded and at most RE_QUERY_MAX bytes. The same bytes as a
+ * fragment of a request head go to re_head_origin: a value found lies
+ * inside them, on one line, without blanks at either end.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char reason[256];
     re_query_reason(q.err, q.err_param, reason, sizeof(reason));
     FUZZ_CHECK(reason[0] != 0);
+
+    const char *origin;
+    size_t origin_len;
+    if (re_head_origin(raw, size, &origin, &origin_len)) {
+        FUZZ_CHECK(origin >= raw && origin + origin_len <= raw + size);
+        FUZZ_CHECK(!memchr(origin, '\n', origin_len));
+        FUZZ_CHECK(!origin_len || (origin[0] != ' ' && origin[0] != '\t' && origin[origin_len - 1] != ' ' &&
+                                   origin[origin_len - 1] != '\t'));
+    }
 
     long decoded = re_pct_decode(NULL, SIZE_MAX, raw, size);
     if (rc == 0) {
