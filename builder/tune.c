@@ -65,7 +65,7 @@ static void config_make(struct rb_params *p, const struct rb_params *base, unsig
     if (i == 1) {
         c.train.half_life_days = 0;
     } else if (i == 2) {
-        c.als.factors = 32;
+        c.als.factors = 128;
         c.als.reg = 0.1f;
         c.als.alpha = 1.0f;
         c.train.weight[RB_VIEW] = c.train.weight[RB_CART] = c.train.weight[RB_PURCHASE] = 1.0f;
@@ -127,7 +127,8 @@ struct search {
      * best trial, and the base configuration's best trial */
     double *rows, *best_rows, *base_rows;
     uint32_t nrows;
-    int have_base;
+    uint32_t rung; /* the last rung reached: the best and the base's trial are of this rung */
+    int have_best, have_base;
 };
 
 /* Make room for n rows in each of the three arrays; the rows are the same for every configuration. */
@@ -235,7 +236,16 @@ static int run_trial(struct cand *c, uint32_t iterations, uint32_t rung, struct 
            tr->config, rung, iterations, p->als.factors, (double)p->als.reg, (double)p->als.alpha,
            (double)p->train.weight[RB_VIEW], (double)p->train.weight[RB_CART], (double)p->train.weight[RB_PURCHASE],
            p->train.half_life_days, e.ndcg, e.hr, r->pop_ndcg, tr->seconds);
-    if (!(r->ntrials > 1) || e.ndcg > r->best_ndcg) {
+    /* The choice is among the trials of the last rung reached: the earlier
+     * rungs prune, they do not choose. A model that measures best after 2
+     * or 6 iterations is more often lucky in its random start than good. */
+    if (r->ntrials == 1 || rung > s->rung) {
+        s->rung = rung;
+        s->have_best = 0;
+        s->have_base = 0;
+    }
+    if (!s->have_best || e.ndcg > r->best_ndcg) {
+        s->have_best = 1;
         r->best = tr->p;
         r->best_ndcg = e.ndcg;
         r->best_hr = e.hr;

@@ -12,13 +12,16 @@
  *   rung r: the best third of rung r-1, trained on to 3^r x RB_TUNE_RUNG0
  *           iterations (rb_als_more_cpu: continued, not restarted)
  *
- * Every (configuration, iterations) evaluation is a trial; the best trial
- * gives the parameters, its iteration count included (so the search also
- * stops early), unless it beats the base configuration's best trial by no
- * more than one standard error of their paired per-cookie NDCG difference:
- * then the base stays (a best of many trials on a few hundred cookies is
- * often best by chance). The base configuration runs at every rung. The first configurations are fixed anchors (the options
- * passed in, the same without decay, a lightly regularised one), the rest
+ * Every (configuration, iterations) evaluation is a trial. The earlier
+ * rungs prune; the best trial of the last rung reached gives the
+ * parameters (an under-trained model that measures best after 2 or 6
+ * iterations is more often lucky in its random start than good), unless
+ * it beats the base configuration's trial of that rung by no more than
+ * one standard error of their paired per-cookie NDCG difference: then the
+ * base stays (a best of many trials on a few hundred cookies is often
+ * best by chance). The base configuration runs at every rung. The first
+ * configurations are fixed anchors (the options passed in, the same
+ * without decay, a lightly regularised one with 128 factors), the rest
  * drawn from `seed`: factors {16, 32, 64, 128}, reg log-uniform
  * [0.003, 10], alpha log-uniform [0.1, 30], weight-cart [1, 10] and
  * weight-purchase [1, 50] log-uniform with views at 1, half-life 0 (no

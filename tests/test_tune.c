@@ -96,6 +96,12 @@ START_TEST(test_finds_a_model)
     ck_assert_msg(r.best_ndcg > r.trials[0].ndcg + 0.05, "best %.4f, base %.4f", r.best_ndcg, r.trials[0].ndcg);
     ck_assert_float_lt(r.best.als.reg, 1000.0f);
     ck_assert_uint_gt(r.users, 500);
+    /* the choice is the best trial of the last rung; the earlier rungs only prune */
+    ck_assert_uint_eq(r.trials[r.best_trial].rung, 2);
+    ck_assert_uint_eq(r.best.als.iterations, 18);
+    for (uint32_t i = 0; i < r.ntrials; i++)
+        if (r.trials[i].rung == 2)
+            ck_assert_double_le(r.trials[i].ndcg, r.best_ndcg);
     /* the best is one of the trials, iterations included */
     int found = 0;
     for (uint32_t i = 0; i < r.ntrials; i++)
@@ -116,8 +122,9 @@ END_TEST
 
 /*
  * A base as good as the search can find (the search's own choice on this
- * data): another configuration measures best by less than one standard
- * error, so the base's parameters stay.
+ * data) stays. So does one within noise of it (the choice with reg x 0.9):
+ * the choice itself, drawn again, measures best by less than one standard
+ * error, and the base's parameters stay.
  */
 START_TEST(test_keeps_a_good_base)
 {
@@ -131,12 +138,24 @@ START_TEST(test_keeps_a_good_base)
     static struct rb_tune_result r;
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
-    base = r.best; /* the search's own choice as the next base */
+    const struct rb_params choice = r.best;
+    const uint32_t choice_config = r.trials[r.best_trial].config;
+    ck_assert_uint_ne(choice_config, 0);
+
+    base = choice; /* measured best itself, or kept: the base's parameters either way */
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
-    /* another configuration measured best, by less than one standard error: the base stays */
-    ck_assert_int_eq(r.kept_base, 1);
-    ck_assert_msg(r.gain <= r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
     ck_assert_uint_eq(r.trials[r.best_trial].config, 0);
+    ck_assert(r.kept_base || r.best_trial == r.base_trial);
+    ck_assert_float_eq(r.best.als.reg, base.als.reg);
+
+    base = choice;
+    base.als.reg *= 0.9f;
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    /* the choice, drawn again, measured best, by less than one standard error: the base stays */
+    ck_assert_int_eq(r.kept_base, 1);
+    ck_assert_msg(r.gain > 0 && r.gain <= r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
+    ck_assert_uint_eq(r.trials[r.best_trial].config, 0);
+    ck_assert_uint_eq(r.trials[r.best_trial].rung, r.trials[r.base_trial].rung);
     ck_assert_float_eq(r.best.als.reg, base.als.reg);
     ck_assert_float_eq(r.best.als.alpha, base.als.alpha);
     ck_assert_uint_eq(r.best.als.factors, base.als.factors);

@@ -13,6 +13,9 @@
 #   ops/bench/quality.sh --tune-configs N  its --tune-configs (default:
 #                                         recbuild's, 18)
 #   ops/bench/quality.sh --no-reference   skip the numpy reference ALS
+#   ops/bench/quality.sh --seed S         recbuild --seed S on every build and
+#                                         the reference's starting factors from
+#                                         seed S (default: recbuild's own, 0)
 #   BIN=build-other ops/bench/quality.sh  another build folder (default build/)
 #   QUALITY_OUT=/tmp/q ops/bench/quality.sh  work folder (default
 #                                         ops/bench/out/quality, git-ignored)
@@ -48,6 +51,7 @@ only=movielens,dense-200k,sparse-1m,fewcat-400k
 tune=60
 configs=0
 reference=1
+seed=
 while [ $# -gt 0 ]; do
     case "$1" in
         --only) only=${2:?--only needs a list}; shift ;;
@@ -57,7 +61,9 @@ while [ $# -gt 0 ]; do
         --tune-configs) configs=${2:?--tune-configs needs a number}; shift ;;
         --tune-configs=*) configs=${1#--tune-configs=} ;;
         --no-reference) reference=0 ;;
-        -h|--help) sed -n '2,37s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --seed) seed=${2:?--seed needs a number}; shift ;;
+        --seed=*) seed=${1#--seed=} ;;
+        -h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) printf 'quality.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
@@ -106,6 +112,7 @@ evaluate() {
     local cmd=("$py" "$here/quality_eval.py" run --name "$name" --events "$events" --bin "$bin"
         --work "$out/work-$name" --json "$out/$name.json" --tune "$tune" --tune-configs "$configs" "$@")
     [ "$reference" = 1 ] || cmd+=(--ref-factors '')
+    [ -z "$seed" ] || cmd+=(--recbuild-flags "--seed $seed" --ref-seed "$seed")
     printf '\n## %s\n%s\n' "$name" "$(printf '%s ' "${cmd[@]:1}" | sed "s#$root/##g")"
     local t0=$SECONDS
     "${cmd[@]}" 2> >(tee "$out/$name.log" >&2)

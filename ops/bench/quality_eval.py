@@ -269,7 +269,7 @@ def ref_lists(X, Y, users, exclude, ev):
     return quality_ref.top_k(X, Y, np.array(users, np.int64), exclude, K, banned).tolist()
 
 
-def reference(ev, train, users, factors, regs, alphas, iters, final_iters):
+def reference(ev, train, users, factors, regs, alphas, iters, final_iters, seed=0):
     """Tune on the inner split of the training events, train on all of them.
 
     The grid: every (reg, alpha) at factors[0], then the other factor
@@ -289,7 +289,7 @@ def reference(ev, train, users, factors, regs, alphas, iters, final_iters):
 
     def trial(f, lam, alpha):
         t = time.time()
-        X, Y = quality_ref.train(Rv, f, lam, alpha, iters)
+        X, Y = quality_ref.train(Rv, f, lam, alpha, iters, seed=seed)
         s = scores(ref_lists(X, Y, vusers, Bv, ev), vsets)
         trials.append({'factors': f, 'reg': lam, 'alpha': alpha, 'iterations': iters,
                        'val_ndcg': s['ndcg'], 'val_hr': s['hr'], 'seconds': time.time() - t})
@@ -310,10 +310,10 @@ def reference(ev, train, users, factors, regs, alphas, iters, final_iters):
     t = time.time()
     R = user_item(ev, train, r)
     Bt = user_item(ev, train, purchase_w)
-    X, Y = quality_ref.train(R, b['factors'], b['reg'], b['alpha'], final_iters)
+    X, Y = quality_ref.train(R, b['factors'], b['reg'], b['alpha'], final_iters, seed=seed)
     lists = ref_lists(X, Y, users, Bt, ev)
     train_s = time.time() - t
-    return lists, {'params': {k: b[k] for k in ('factors', 'reg', 'alpha')}, 'iterations': final_iters,
+    return lists, {'params': {k: b[k] for k in ('factors', 'reg', 'alpha')}, 'iterations': final_iters, 'seed': seed,
                    'val_users': len(vusers), 'val_ndcg': b['val_ndcg'], 'grid_s': grid_s,
                    'train_s': train_s, 'trials': trials}
 
@@ -396,7 +396,7 @@ def build_and_serve(args, ev, name, train_file, users, extra, work):
     cmd = [os.path.join(args.bin, 'builder', 'recbuild'), '--events', train_file]
     if args.catalog:
         cmd += ['--catalog', args.catalog]
-    cmd += ['--out', root, '--progress', 'never'] + extra
+    cmd += ['--out', root, '--progress', 'never'] + extra + args.recbuild_flags.split()
     logpath = os.path.join(work, name + '.recbuild.log')
     t = time.time()
     with open(logpath, 'w') as lf:
@@ -491,7 +491,8 @@ def cmd_run(args):
         if args.ref_factors:
             lists, info = reference(ev, train, users, [int(x) for x in args.ref_factors.split(',')],
                                     [float(x) for x in args.ref_reg.split(',')],
-                                    [float(x) for x in args.ref_alpha.split(',')], args.ref_iters, args.ref_final_iters)
+                                    [float(x) for x in args.ref_alpha.split(',')], args.ref_iters, args.ref_final_iters,
+                                    args.ref_seed)
             M['reference'] = {**scores(lists, sets), **info}
         for name, m in M.items():
             if 'ndcg' in m:
@@ -558,7 +559,8 @@ def cmd_report(args):
             elif name == 'reference':
                 tm = f'{m["grid_s"]:.0f} + {m["train_s"]:.0f} s'
                 note = f'{len(m["trials"])} trials x {m["trials"][0]["iterations"]} it on ' \
-                       f'{m["val_users"]} validation cookies; chose {fmt_params(m)}, {m["iterations"]} it'
+                       f'{m["val_users"]} validation cookies; chose {fmt_params(m)}, {m["iterations"]} it' + \
+                       (f'; seed {m["seed"]}' if m.get('seed') else '')
             elif name == 'new visitor':
                 note = 'default build, no cookie'
             se = f' ± {m["ndcg_se"]:.4f}' if 'ndcg_se' in m else ''
@@ -622,6 +624,8 @@ def main():
     r.add_argument('--ref-alpha', default='0.1,1,10')
     r.add_argument('--ref-iters', type=int, default=5)
     r.add_argument('--ref-final-iters', type=int, default=10)
+    r.add_argument('--ref-seed', type=int, default=0, help="the reference's random starting factors (its grid and its final training)")
+    r.add_argument('--recbuild-flags', default='', help='appended to every recbuild command (e.g. "--seed 3")')
     m = sub.add_parser('movielens')
     m.add_argument('--csv', required=True)
     m.add_argument('--out', required=True)
