@@ -33,6 +33,7 @@ void rb_tune_opts_default(struct rb_tune_opts *o)
     o->split = RB_SPLIT_TEMPORAL;
     o->seed = 42;
     o->exclude_bought = 1;
+    o->max_trials = RB_TUNE_MAX_TRIALS;
 }
 
 /* ---- drawing configurations ---- */
@@ -124,11 +125,16 @@ struct search {
     double t0;
     uint32_t pop_done;
     /* per validation row NDCG (NAN: not evaluated): the trial at hand, the
-     * best trial, and the base configuration's best trial */
+     * best trial, and the base configuration's trial, both of the last rung reached */
     double *rows, *best_rows, *base_rows;
     uint32_t nrows;
     uint32_t rung; /* the last rung reached: the best and the base's trial are of this rung */
     int have_best, have_base;
+    /* the choice as it stood when the last complete rung ended, for a rung
+     * the budget cuts short: its trials are not chosen from */
+    struct rb_tune_result done;
+    double *done_best_rows, *done_base_rows;
+    int have_done, done_have_base;
 };
 
 /* Make room for n rows in each of the three arrays; the rows are the same for every configuration. */
@@ -136,15 +142,53 @@ static int rows_fit(struct search *s, uint32_t n)
 {
     if (n == s->nrows)
         return 0;
-    free(s->rows);
-    free(s->best_rows);
-    free(s->base_rows);
-    s->rows = malloc(sizeof(double) * ((size_t)n + 1));
-    s->best_rows = malloc(sizeof(double) * ((size_t)n + 1));
-    s->base_rows = malloc(sizeof(double) * ((size_t)n + 1));
+    double **arrays[] = {&s->rows, &s->best_rows, &s->base_rows, &s->done_best_rows, &s->done_base_rows};
+    int ok = 1;
+    for (size_t a = 0; a < sizeof(arrays) / sizeof(*arrays); a++) {
+        free(*arrays[a]);
+        *arrays[a] = malloc(sizeof(double) * ((size_t)n + 1));
+        ok &= *arrays[a] != NULL;
+        /* rows of another row set: no row counts in a comparison (prefer_base skips NAN) */
+        for (uint32_t i = 0; *arrays[a] && i <= n; i++)
+            (*arrays[a])[i] = NAN;
+    }
     s->nrows = n;
     s->have_base = 0;
-    return s->rows && s->best_rows && s->base_rows ? 0 : -ENOMEM;
+    s->have_done = 0;
+    return ok ? 0 : -ENOMEM;
+}
+
+/* A rung ended with every candidate measured: remember the choice as it stands. */
+static void rung_done(struct search *s)
+{
+    if (!s->have_best)
+        return;
+    const struct rb_tune_result *r = s->r;
+    s->done.best = r->best;
+    s->done.best_ndcg = r->best_ndcg;
+    s->done.best_hr = r->best_hr;
+    s->done.best_trial = r->best_trial;
+    s->done.base_trial = r->base_trial;
+    s->done_have_base = s->have_base;
+    memcpy(s->done_best_rows, s->best_rows, sizeof(double) * s->nrows);
+    memcpy(s->done_base_rows, s->base_rows, sizeof(double) * s->nrows);
+    s->have_done = 1;
+}
+
+/* The budget cut a rung short: choose from the last complete rung, when there is one. */
+static void rung_cut(struct search *s)
+{
+    if (!s->have_done)
+        return; /* the first rung itself: its trials are all there is */
+    struct rb_tune_result *r = s->r;
+    r->best = s->done.best;
+    r->best_ndcg = s->done.best_ndcg;
+    r->best_hr = s->done.best_hr;
+    r->best_trial = s->done.best_trial;
+    r->base_trial = s->done.base_trial;
+    s->have_base = s->done_have_base;
+    memcpy(s->best_rows, s->done_best_rows, sizeof(double) * s->nrows);
+    memcpy(s->base_rows, s->done_base_rows, sizeof(double) * s->nrows);
 }
 
 /* Mark the validation cookies to score: rows with a held-out product, at most max_users by a seeded draw. */
@@ -263,9 +307,10 @@ static int run_trial(struct cand *c, uint32_t iterations, uint32_t rung, struct 
 /*
  * The one-standard-error rule: the search leaves the base configuration
  * (the parameters passed in) only when the best trial beats the base's
- * best by more than one standard error of their paired per-cookie NDCG
- * difference. With a few hundred validation cookies the best of 26 trials
- * is often best by chance; the defaults then stay.
+ * trial of the same rung by more than one standard error of their paired
+ * per-cookie NDCG difference. With a few hundred validation cookies the
+ * best of many configurations is often best by chance; the defaults then
+ * stay.
  */
 static void prefer_base(struct search *s)
 {
@@ -302,7 +347,8 @@ static int out_of_time(struct search *s)
 {
     if (s->r->ntrials == 0)
         return 0;
-    if (s->r->ntrials >= RB_TUNE_MAX_TRIALS || (rb_now_ms() - s->t0) / 1e3 >= s->o->budget_s) {
+    uint32_t most = s->o->max_trials && s->o->max_trials < RB_TUNE_MAX_TRIALS ? s->o->max_trials : RB_TUNE_MAX_TRIALS;
+    if (s->r->ntrials >= most || (rb_now_ms() - s->t0) / 1e3 >= s->o->budget_s) {
         s->r->budget_hit = 1;
         return 1;
     }
@@ -357,7 +403,9 @@ static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterati
                 (cands[j].ndcg == cands[worst].ndcg && j > worst))
                 worst = j;
         }
-        if (alive + 1 > keep && worst != RB_NONE) /* + 1: the base */
+        /* the base counts as one of the `keep`, but one other at least goes on */
+        uint32_t others = keep == 0 ? 0 : keep > 1 ? keep - 1 : 1;
+        if (alive > others && worst != RB_NONE)
             cand_release(&cands[worst]);
     }
     return 0;
@@ -384,29 +432,51 @@ int rb_tune(struct rb_tune_result *r, const struct rb_dataset *d, const struct r
 
     uint32_t iterations = iter_pinned ? base->als.iterations : RB_TUNE_RUNG0;
     int rc = rung0(cands, n, rungs > 1 ? (n + 2) / 3 : 0, iterations, &s, base, err);
+    if (!rc && !r->budget_hit)
+        rung_done(&s);
     for (uint32_t rung = 1; !rc && rung < rungs; rung++) {
         uint32_t na = 0;
         for (uint32_t i = 0; i < n; i++)
             if (cands[i].alive)
                 alive[na++] = &cands[i];
+        /* the base first, so that a rung the budget cuts short is not one
+         * without it; then the best first */
         qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
-        iterations *= 3;
-        for (uint32_t i = 0; i < na && !rc; i++) {
-            if (out_of_time(&s))
+        for (uint32_t i = 1; i < na; i++)
+            if (alive[i]->config == 0) {
+                struct cand *b = alive[i];
+                memmove(&alive[1], &alive[0], sizeof(*alive) * i);
+                alive[0] = b;
                 break;
+            }
+        iterations *= 3;
+        int cut = 0;
+        for (uint32_t i = 0; i < na && !rc; i++) {
+            if (out_of_time(&s)) {
+                cut = 1;
+                break;
+            }
             rc = run_trial(alive[i], iterations, rung, &s, err);
         }
-        if (rc || rung + 1 == rungs)
+        if (!rc && cut)
+            rung_cut(&s);
+        if (rc || cut)
+            break;
+        rung_done(&s);
+        if (rung + 1 == rungs)
             break;
         /* the best third (rounded up) goes on to the next rung; the base
-         * always does, in place of the last of that third when needed */
+         * always does, as one of that third, and one other at least */
         qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
-        uint32_t keep = (na + 2) / 3, base_in = 0;
-        for (uint32_t i = 0; i < keep; i++)
-            base_in |= alive[i]->config == 0;
-        for (uint32_t i = keep - !base_in; i < na; i++)
-            if (alive[i]->config != 0)
+        uint32_t keep = (na + 2) / 3, others = keep > 1 ? keep - 1 : 1, kept = 0;
+        for (uint32_t i = 0; i < na; i++) {
+            if (alive[i]->config == 0)
+                continue;
+            if (kept < others)
+                kept++;
+            else
                 cand_release(alive[i]);
+        }
     }
     for (uint32_t i = 0; i < n; i++)
         cand_release(&cands[i]);
@@ -419,6 +489,8 @@ int rb_tune(struct rb_tune_result *r, const struct rb_dataset *d, const struct r
     free(s.rows);
     free(s.best_rows);
     free(s.base_rows);
+    free(s.done_best_rows);
+    free(s.done_base_rows);
     r->seconds = (rb_now_ms() - s.t0) / 1e3;
     return rc;
 }

@@ -13,13 +13,17 @@
  *           iterations (rb_als_more_cpu: continued, not restarted)
  *
  * Every (configuration, iterations) evaluation is a trial. The earlier
- * rungs prune; the best trial of the last rung reached gives the
+ * rungs prune; the best trial of the last complete rung gives the
  * parameters (an under-trained model that measures best after 2 or 6
  * iterations is more often lucky in its random start than good), unless
  * it beats the base configuration's trial of that rung by no more than
  * one standard error of their paired per-cookie NDCG difference: then the
  * base stays (a best of many trials on a few hundred cookies is often
- * best by chance). The base configuration runs at every rung. The first
+ * best by chance). The base configuration runs at every rung, first in
+ * the later ones, as one of the best third; one other at least goes on
+ * with it. A rung the budget cuts short is not chosen from: the last
+ * complete one is (the first rung's trials when it is itself cut short).
+ * The first
  * configurations are fixed anchors (the options passed in, the same
  * without decay, a lightly regularised one with 128 factors), the rest
  * drawn from `seed`: factors {16, 32, 64, 128}, reg log-uniform
@@ -75,6 +79,7 @@ struct rb_tune_opts {
     uint64_t seed;        /* sampling of configurations, cookies and users */
     unsigned pinned;      /* enum rb_param bits not searched */
     int exclude_bought;   /* as the CF lists are scored */
+    uint32_t max_trials;  /* trials at most, a budget in trials (default and at most RB_TUNE_MAX_TRIALS) */
 };
 
 struct rb_trial {
@@ -87,9 +92,9 @@ struct rb_trial {
 struct rb_tune_result {
     struct rb_params best;         /* the chosen trial's parameters */
     double best_ndcg, best_hr;
-    uint32_t best_trial, base_trial; /* trials[] of the choice and of the base's best */
+    uint32_t best_trial, base_trial; /* trials[] of the choice and of the base's trial of the same rung */
     int kept_base;                 /* the best trial was not one standard error better: the base stays */
-    double gain, gain_se;          /* the best trial's mean NDCG gain over the base's, and its standard error */
+    double gain, gain_se;          /* the best trial's mean NDCG gain over the base's (same rung), and its standard error */
     double pop_ndcg, pop_hr;       /* the most-popular baseline on the same validation */
     uint64_t users;                /* validation cookies scored */
     uint32_t cookies;              /* training rows (after the sample) */

@@ -58,15 +58,21 @@ static void base_params(struct rb_params *p)
     p->als.reg = 1000.0f; /* shrinks every factor to nothing */
 }
 
+/* A planted log of `cookies` cookies, the base above, default options with a budget that does not bite. */
+static void setup(struct rb_dataset *d, struct rb_params *base, struct rb_tune_opts *o, uint32_t cookies)
+{
+    planted_log(d, cookies);
+    base_params(base);
+    rb_tune_opts_default(o);
+    o->budget_s = 600;
+}
+
 START_TEST(test_finds_a_model)
 {
     struct rb_dataset d;
-    planted_log(&d, 900);
     struct rb_params base;
-    base_params(&base);
     struct rb_tune_opts o;
-    rb_tune_opts_default(&o);
-    o.budget_s = 600;
+    setup(&d, &base, &o, 900);
     static struct rb_tune_result r, r2;
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
@@ -129,12 +135,9 @@ END_TEST
 START_TEST(test_keeps_a_good_base)
 {
     struct rb_dataset d;
-    planted_log(&d, 900);
     struct rb_params base;
-    base_params(&base);
     struct rb_tune_opts o;
-    rb_tune_opts_default(&o);
-    o.budget_s = 600;
+    setup(&d, &base, &o, 900);
     static struct rb_tune_result r;
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
@@ -155,7 +158,14 @@ START_TEST(test_keeps_a_good_base)
     ck_assert_int_eq(r.kept_base, 1);
     ck_assert_msg(r.gain > 0 && r.gain <= r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
     ck_assert_uint_eq(r.trials[r.best_trial].config, 0);
-    ck_assert_uint_eq(r.trials[r.best_trial].rung, r.trials[r.base_trial].rung);
+    ck_assert_uint_eq(r.best_trial, r.base_trial);
+    /* weighed against the base's trial of the last rung, not an earlier one */
+    ck_assert_uint_eq(r.trials[r.base_trial].rung, 2);
+    double challenger = -1;
+    for (uint32_t i = 0; i < r.ntrials; i++)
+        if (r.trials[i].rung == 2 && r.trials[i].config != 0 && r.trials[i].ndcg > challenger)
+            challenger = r.trials[i].ndcg;
+    ck_assert_double_eq_tol(r.gain, challenger - r.trials[r.base_trial].ndcg, 1e-9);
     ck_assert_float_eq(r.best.als.reg, base.als.reg);
     ck_assert_float_eq(r.best.als.alpha, base.als.alpha);
     ck_assert_uint_eq(r.best.als.factors, base.als.factors);
@@ -214,6 +224,74 @@ START_TEST(test_budget)
 }
 END_TEST
 
+/*
+ * A budget that ends a later rung partway: its trials are not chosen from
+ * (the base ran first in it, the others may not have), the last complete
+ * rung's choice stands, weighed against the base's trial of that rung.
+ */
+START_TEST(test_budget_cuts_a_rung)
+{
+    struct rb_dataset d;
+    struct rb_params base;
+    struct rb_tune_opts o;
+    setup(&d, &base, &o, 600);
+    o.max_trials = 18 + 6 + 1; /* the last rung: the base's trial only */
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_int_eq(r.budget_hit, 1);
+    ck_assert_uint_eq(r.ntrials, 25);
+    ck_assert_uint_eq(r.trials[24].rung, 2);
+    ck_assert_uint_eq(r.trials[24].config, 0); /* the base runs first in a later rung */
+    ck_assert_uint_eq(r.trials[r.best_trial].rung, 1);
+    ck_assert_uint_eq(r.best.als.iterations, 6);
+    ck_assert_uint_ne(r.trials[r.best_trial].config, 0); /* the base learns nothing */
+    ck_assert_uint_eq(r.trials[r.base_trial].rung, 1);
+    ck_assert_uint_eq(r.trials[r.base_trial].config, 0);
+    ck_assert_int_eq(r.kept_base, 0);
+    ck_assert_msg(r.gain > r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
+
+    o.max_trials = 10; /* the first rung cut short: its trials are all there is */
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_uint_eq(r.ntrials, 10);
+    ck_assert_uint_eq(r.trials[r.best_trial].rung, 0);
+    ck_assert_uint_ne(r.trials[r.best_trial].config, 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/*
+ * Few configurations: the base is one of the best third at each rung, and
+ * another goes on with it even when the third is one, so the search can
+ * still leave a base that learns nothing.
+ */
+START_TEST(test_few_configs)
+{
+    struct rb_dataset d;
+    struct rb_params base;
+    struct rb_tune_opts o;
+    setup(&d, &base, &o, 600);
+    o.configs = 3;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_int_eq(r.budget_hit, 0);
+    uint32_t per_rung[3] = {0}, others_last = 0;
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        per_rung[r.trials[i].rung]++;
+        others_last += r.trials[i].rung == 2 && r.trials[i].config != 0;
+    }
+    ck_assert_uint_eq(per_rung[0], 3);
+    ck_assert_uint_eq(per_rung[1], 2);
+    ck_assert_uint_eq(per_rung[2], 2);
+    ck_assert_uint_eq(others_last, 1);
+    ck_assert_uint_ne(r.trials[r.best_trial].config, 0);
+    ck_assert_uint_eq(r.trials[r.best_trial].rung, 2);
+    ck_assert_int_eq(r.kept_base, 0);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 START_TEST(test_too_little_data)
 {
     struct rb_dataset d;
@@ -241,6 +319,8 @@ static Suite *tune_suite(void)
     tcase_add_test(tc, test_keeps_a_good_base);
     tcase_add_test(tc, test_pinned);
     tcase_add_test(tc, test_budget);
+    tcase_add_test(tc, test_budget_cuts_a_rung);
+    tcase_add_test(tc, test_few_configs);
     tcase_add_test(tc, test_too_little_data);
     suite_add_tcase(s, tc);
     return s;

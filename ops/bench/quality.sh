@@ -15,7 +15,8 @@
 #   ops/bench/quality.sh --no-reference   skip the numpy reference ALS
 #   ops/bench/quality.sh --seed S         recbuild --seed S on every build and
 #                                         the reference's starting factors from
-#                                         seed S (default: recbuild's own, 0)
+#                                         seed S (default: recbuild's own seed,
+#                                         42, and the reference's 0)
 #   BIN=build-other ops/bench/quality.sh  another build folder (default build/)
 #   QUALITY_OUT=/tmp/q ops/bench/quality.sh  work folder (default
 #                                         ops/bench/out/quality, git-ignored)
@@ -62,8 +63,8 @@ while [ $# -gt 0 ]; do
         --tune-configs=*) configs=${1#--tune-configs=} ;;
         --no-reference) reference=0 ;;
         --seed) seed=${2:?--seed needs a number}; shift ;;
-        --seed=*) seed=${1#--seed=} ;;
-        -h|--help) sed -n '2,40s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --seed=*) seed=${1#--seed=}; [ -n "$seed" ] || { printf 'quality.sh: --seed needs a number\n' >&2; exit 2; } ;;
+        -h|--help) sed -n '2,41s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) printf 'quality.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
@@ -113,7 +114,7 @@ evaluate() {
         --work "$out/work-$name" --json "$out/$name.json" --tune "$tune" --tune-configs "$configs" "$@")
     [ "$reference" = 1 ] || cmd+=(--ref-factors '')
     [ -z "$seed" ] || cmd+=(--recbuild-flags "--seed $seed" --ref-seed "$seed")
-    printf '\n## %s\n%s\n' "$name" "$(printf '%s ' "${cmd[@]:1}" | sed "s#$root/##g")"
+    printf '\n## %s\n%s\n' "$name" "$(printf '%q ' "${cmd[@]:1}" | sed "s#$root/##g")"
     local t0=$SECONDS
     "${cmd[@]}" 2> >(tee "$out/$name.log" >&2)
     rm -rf "$out/work-$name"

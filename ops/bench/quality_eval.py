@@ -44,6 +44,7 @@ import http.client  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
+import shlex  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -396,7 +397,7 @@ def build_and_serve(args, ev, name, train_file, users, extra, work):
     cmd = [os.path.join(args.bin, 'builder', 'recbuild'), '--events', train_file]
     if args.catalog:
         cmd += ['--catalog', args.catalog]
-    cmd += ['--out', root, '--progress', 'never'] + extra + args.recbuild_flags.split()
+    cmd += ['--out', root, '--progress', 'never'] + extra + shlex.split(args.recbuild_flags)
     logpath = os.path.join(work, name + '.recbuild.log')
     t = time.time()
     with open(logpath, 'w') as lf:
