@@ -132,9 +132,14 @@ struct search {
     int have_best, have_base;
     /* the choice as it stood when the last complete rung ended, for a rung
      * the budget cuts short: its trials are not chosen from */
-    struct rb_tune_result done;
+    struct {
+        struct rb_params best;
+        double best_ndcg, best_hr;
+        uint32_t best_trial, base_trial;
+        int have_base;
+    } done;
     double *done_best_rows, *done_base_rows;
-    int have_done, done_have_base;
+    int have_done;
 };
 
 /* Make room for n rows in each of the three arrays; the rows are the same for every configuration. */
@@ -169,7 +174,7 @@ static void rung_done(struct search *s)
     s->done.best_hr = r->best_hr;
     s->done.best_trial = r->best_trial;
     s->done.base_trial = r->base_trial;
-    s->done_have_base = s->have_base;
+    s->done.have_base = s->have_base;
     memcpy(s->done_best_rows, s->best_rows, sizeof(double) * s->nrows);
     memcpy(s->done_base_rows, s->base_rows, sizeof(double) * s->nrows);
     s->have_done = 1;
@@ -186,7 +191,7 @@ static void rung_cut(struct search *s)
     r->best_hr = s->done.best_hr;
     r->best_trial = s->done.best_trial;
     r->base_trial = s->done.base_trial;
-    s->have_base = s->done_have_base;
+    s->have_base = s->done.have_base;
     memcpy(s->best_rows, s->done_best_rows, sizeof(double) * s->nrows);
     memcpy(s->base_rows, s->done_base_rows, sizeof(double) * s->nrows);
 }

@@ -551,7 +551,6 @@ static enum re_endpoint endpoint_of(const char *target)
     return RE_EP_OTHER;
 }
 
-/* The answer set for the request's Origin. */
 /* The answer set of an Origin value (len bytes): its own when listed, else set 0. */
 static const struct re_answers *answers_of_origin(const struct re_server *s, const char *origin, size_t len)
 {
@@ -561,6 +560,7 @@ static const struct re_answers *answers_of_origin(const struct re_server *s, con
     return &s->answers[0];
 }
 
+/* The answer set for the request's Origin. */
 static const struct re_answers *answers_for(const struct re_server *s, struct MHD_Connection *c)
 {
     if (s->n_answers == 1)
