@@ -3,7 +3,9 @@
  *
  * A configuration's state between rungs is its training matrix (weights
  * and half-life change the matrix) and its model; only the survivors of a
- * rung keep theirs, so at most (configs / 3 + 1) of each are alive.
+ * rung keep theirs, so at most (configs + 2) / 3 of each are alive (or,
+ * when they are more, the base, the anchors within noise of the best and
+ * one other), and the one in training.
  */
 #include "tune.h"
 
@@ -20,6 +22,9 @@
 #include "rand.h"
 #include "score.h"
 #include "train.h"
+
+/* An anchor goes on while the rung's best beats it by at most this many standard errors (carried()). */
+#define TUNE_ANCHOR_SE 2.0
 
 void rb_tune_opts_default(struct rb_tune_opts *o)
 {
@@ -108,6 +113,8 @@ struct cand {
     struct rb_als_model m;
     uint32_t config, iterations; /* iterations trained so far */
     double ndcg;                 /* at the last rung */
+    double *rows;                /* per validation row NDCG at the last rung (search.rows' layout) */
+    uint32_t nrows;              /* of rows: search.nrows when it was measured */
     int alive;
 };
 
@@ -115,6 +122,8 @@ static void cand_release(struct cand *c)
 {
     rb_train_release(&c->t);
     rb_als_release(&c->m);
+    free(c->rows);
+    c->rows = NULL;
     c->alive = 0;
 }
 
@@ -261,6 +270,12 @@ static int run_trial(struct cand *c, uint32_t iterations, uint32_t rung, struct 
     if (rc)
         return rc;
     c->ndcg = e.ndcg;
+    double *cr = realloc(c->rows, sizeof(double) * ((size_t)s->nrows + 1));
+    if (!cr)
+        return rc_fail(err, -ENOMEM, "tune: out of memory for %u validation rows", s->nrows);
+    c->rows = cr;
+    c->nrows = s->nrows;
+    memcpy(c->rows, s->rows, sizeof(double) * s->nrows);
 
     struct rb_tune_result *r = s->r;
     if (!s->pop_done) {
@@ -309,6 +324,27 @@ static int run_trial(struct cand *c, uint32_t iterations, uint32_t rung, struct 
     return 0;
 }
 
+/* The mean per-cookie NDCG difference a - b over the rows both measured, and its standard error; -1: fewer than 2 rows. */
+static int paired_gain(const double *a, const double *b, uint32_t nrows, double *mean, double *se)
+{
+    double sum = 0, sum2 = 0;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < nrows; i++) {
+        if (isnan(a[i]) || isnan(b[i]))
+            continue;
+        double dlt = a[i] - b[i];
+        sum += dlt;
+        sum2 += dlt * dlt;
+        n++;
+    }
+    if (n < 2)
+        return -1;
+    double m = sum / (double)n, var = (sum2 - (double)n * m * m) / (double)(n - 1);
+    *mean = m;
+    *se = sqrt(var > 0 ? var : 0) / sqrt((double)n);
+    return 0;
+}
+
 /*
  * The one-standard-error rule: the search leaves the base configuration
  * (the parameters passed in) only when the best trial beats the base's
@@ -322,22 +358,7 @@ static void prefer_base(struct search *s)
     struct rb_tune_result *r = s->r;
     if (!s->have_base || r->best_trial == r->base_trial)
         return;
-    double sum = 0, sum2 = 0;
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < s->nrows; i++) {
-        if (isnan(s->best_rows[i]) || isnan(s->base_rows[i]))
-            continue;
-        double dlt = s->best_rows[i] - s->base_rows[i];
-        sum += dlt;
-        sum2 += dlt * dlt;
-        n++;
-    }
-    if (n < 2)
-        return;
-    double mean = sum / (double)n, var = (sum2 - (double)n * mean * mean) / (double)(n - 1);
-    r->gain = mean;
-    r->gain_se = sqrt(var > 0 ? var : 0) / sqrt((double)n);
-    if (mean > r->gain_se)
+    if (paired_gain(s->best_rows, s->base_rows, s->nrows, &r->gain, &r->gain_se) != 0 || r->gain > r->gain_se)
         return;
     const struct rb_trial *b = &r->trials[r->base_trial];
     r->best = b->p;
@@ -345,6 +366,27 @@ static void prefer_base(struct search *s)
     r->best_hr = b->hr;
     r->best_trial = r->base_trial;
     r->kept_base = 1;
+}
+
+/*
+ * Whether c goes on to the next rung whatever its rank: the base always
+ * (prefer_base weighs the best against it), the two anchors while the
+ * rung's best trial so far beats theirs by no more than TUNE_ANCHOR_SE
+ * standard errors of the paired difference. After 2 or 6 iterations a
+ * rank is partly the random start's; a configuration fixed before the
+ * data was seen is not dropped on that noise, only when it is clearly
+ * behind.
+ */
+static int carried(const struct search *s, const struct cand *c)
+{
+    if (c->config == 0)
+        return 1;
+    if (c->config >= RB_TUNE_FIXED || !c->rows || c->nrows != s->nrows || !s->have_best)
+        return 0; /* a drawn one, or rows not comparable (a weight of 0 can empty a row): its rank decides */
+    double mean, se;
+    if (paired_gain(s->best_rows, c->rows, s->nrows, &mean, &se) != 0)
+        return 1;
+    return mean <= TUNE_ANCHOR_SE * se;
 }
 
 /* No trial starts past the budget; the first always runs, so there is a choice. */
@@ -397,19 +439,28 @@ static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterati
         if (s->r->ntrials == 1 && s->r->users < RB_TUNE_MIN_USERS)
             return rc_fail(err, RC_EEMPTY, "tune: %" PRIu64 " cookies with a validation purchase (need %d)",
                            s->r->users, RB_TUNE_MIN_USERS);
-        /* keep the best `keep` and the base (config 0, the incumbent that
-         * prefer_base weighs the best against): release the worst other */
-        uint32_t alive = 0, worst = RB_NONE;
-        for (uint32_t j = 1; j <= i; j++) {
+        /* keep the carried configurations and the best `keep` - carried
+         * others, one at least: release the worst other; with one rung
+         * (keep 0) no model is trained further */
+        if (keep == 0) {
+            if (i > 0)
+                cand_release(c);
+            continue;
+        }
+        uint32_t prot = 0, alive = 0, worst = RB_NONE;
+        for (uint32_t j = 0; j <= i; j++) {
             if (!cands[j].alive)
                 continue;
+            if (carried(s, &cands[j])) {
+                prot++;
+                continue;
+            }
             alive++;
             if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
                 (cands[j].ndcg == cands[worst].ndcg && j > worst))
                 worst = j;
         }
-        /* the base counts as one of the `keep`, but one other at least goes on */
-        uint32_t others = keep == 0 ? 0 : keep > 1 ? keep - 1 : 1;
+        uint32_t others = keep > prot ? keep - prot : 1;
         if (alive > others && worst != RB_NONE)
             cand_release(&cands[worst]);
     }
@@ -470,12 +521,17 @@ int rb_tune(struct rb_tune_result *r, const struct rb_dataset *d, const struct r
         rung_done(&s);
         if (rung + 1 == rungs)
             break;
-        /* the best third (rounded up) goes on to the next rung; the base
-         * always does, as one of that third, and one other at least */
+        /* the best third (rounded up) goes on to the next rung; the
+         * carried configurations always do, as part of that third, and
+         * one other at least */
         qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
-        uint32_t keep = (na + 2) / 3, others = keep > 1 ? keep - 1 : 1, kept = 0;
+        uint32_t keep = (na + 2) / 3, prot = 0, kept = 0;
+        int is_prot[RB_TUNE_MAX_TRIALS];
+        for (uint32_t i = 0; i < na; i++)
+            prot += is_prot[i] = carried(&s, alive[i]);
+        uint32_t others = keep > prot ? keep - prot : 1;
         for (uint32_t i = 0; i < na; i++) {
-            if (alive[i]->config == 0)
+            if (is_prot[i])
                 continue;
             if (kept < others)
                 kept++;

@@ -19,19 +19,26 @@
  * it beats the base configuration's trial of that rung by no more than
  * one standard error of their paired per-cookie NDCG difference: then the
  * base stays (a best of many trials on a few hundred cookies is often
- * best by chance). The base configuration runs at every rung, first in
- * the later ones, as one of the best third; one other at least goes on
- * with it. A rung the budget cuts short is not chosen from: the last
- * complete one is (the first rung's trials when it is itself cut short).
- * The first
- * configurations are fixed anchors (the options passed in, the same
- * without decay, a lightly regularised one with 128 factors), the rest
- * drawn from `seed`: factors {16, 32, 64, 128}, reg log-uniform
- * [0.003, 10], alpha log-uniform [0.1, 30], weight-cart [1, 10] and
- * weight-purchase [1, 50] log-uniform with views at 1, half-life 0 (no
- * decay) two times in five, else log-uniform [1, 365] days. Pinned
- * parameters (RB_PARAM_* bits) keep the value passed in. With iterations
- * pinned there is one rung.
+ * best by chance). A rung the budget cuts short is not chosen from: the
+ * last complete one is (the first rung's trials when it is itself cut
+ * short).
+ *
+ * The first RB_TUNE_FIXED configurations are fixed before the data is
+ * seen: the options passed in (the base), the same without decay, and a
+ * lightly regularised one with 128 factors; the rest are drawn from
+ * `seed`: factors {16, 32, 64, 128}, reg log-uniform [0.003, 10], alpha
+ * log-uniform [0.1, 30], weight-cart [1, 10] and weight-purchase [1, 50]
+ * log-uniform with views at 1, half-life 0 (no decay) two times in five,
+ * else log-uniform [1, 365] days. Pinned parameters (RB_PARAM_* bits) keep
+ * the value passed in. With iterations pinned there is one rung.
+ *
+ * Who goes on: the base at every rung (first in the later ones), and an
+ * anchor (the other two fixed) whatever its rank while the rung's best
+ * trial beats it by no more than two standard errors of their paired
+ * difference (a rank after 2 or 6 iterations is partly the random
+ * start's; an anchor clearly behind is pruned as any other); these count
+ * in the best third, and one other configuration at least goes on with
+ * them.
  *
  * Cost is bounded three ways: at most max_cookies training cookies (a
  * seeded sample), at most max_users validation cookies scored, and the
@@ -48,6 +55,7 @@
 #define RB_TUNE_RUNG0 2       /* iterations at the first rung */
 #define RB_TUNE_MAX_TRIALS 96 /* trials recorded (and run) at most */
 #define RB_TUNE_MIN_USERS 30  /* fewer validation cookies: no search (RC_EEMPTY) */
+#define RB_TUNE_FIXED 3       /* configurations fixed before the data is seen: the base and two anchors */
 
 /* The parameters the search chooses, one bit each for `pinned`. */
 enum rb_param {

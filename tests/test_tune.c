@@ -3,7 +3,9 @@
  * read by the real ingest: each cookie buys within one favourite category,
  * so a taste model beats most-popular. The search must find such a model
  * from a base that cannot learn (reg 1000), follow successive halving's
- * shape (18 -> 6 -> 2 trials at 2, 6, 18 iterations), keep pinned
+ * shape (18 -> 6 -> 2 trials at 2, 6, 18 iterations), carry the base and
+ * an anchor within noise of the best past the cut and drop an anchor
+ * clearly behind, keep pinned
  * parameters, be deterministic, and refuse data with too few validation
  * cookies.
  */
@@ -87,11 +89,17 @@ START_TEST(test_finds_a_model)
     ck_assert_uint_eq(per_rung[0], 18);
     ck_assert_uint_eq(per_rung[1], 6);
     ck_assert_uint_eq(per_rung[2], 2);
-    /* the base runs at every rung, however badly it does */
-    unsigned base_rungs = 0;
+    /* the base runs at every rung, however badly it does; the anchors are
+     * clearly behind here (the base without decay learns nothing, the
+     * light anchor measures half the best) and go no further than any
+     * other configuration would */
+    unsigned fixed_rungs[RB_TUNE_FIXED] = {0};
     for (uint32_t i = 0; i < r.ntrials; i++)
-        base_rungs |= r.trials[i].config == 0 ? 1u << r.trials[i].rung : 0;
-    ck_assert_uint_eq(base_rungs, 7);
+        if (r.trials[i].config < RB_TUNE_FIXED)
+            fixed_rungs[r.trials[i].config] |= 1u << r.trials[i].rung;
+    ck_assert_uint_eq(fixed_rungs[0], 7);
+    ck_assert_uint_eq(fixed_rungs[1], 1);
+    ck_assert_uint_eq(fixed_rungs[2], 1);
     /* far better than the base: the one-standard-error rule lets the best win */
     ck_assert_int_eq(r.kept_base, 0);
     ck_assert_msg(r.gain > 3 * r.gain_se, "gain %.4f, se %.4f", r.gain, r.gain_se);
@@ -261,8 +269,46 @@ START_TEST(test_budget_cuts_a_rung)
 END_TEST
 
 /*
- * Few configurations: the base is one of the best third at each rung, and
- * another goes on with it even when the third is one, so the search can
+ * An anchor within noise of the best goes on whatever its rank: from a
+ * good base with a 14-day half-life, on a log that spans two days, the
+ * base without decay measures about the same. It reaches the last rung
+ * beside the base and the best other, past the third (2) of the rung
+ * before.
+ */
+START_TEST(test_carries_a_close_anchor)
+{
+    struct rb_dataset d;
+    struct rb_params base;
+    struct rb_tune_opts o;
+    setup(&d, &base, &o, 900);
+    base.als.factors = 32;
+    base.als.reg = 2.6f;
+    base.als.alpha = 0.43f;
+    base.train.weight[RB_PURCHASE] = 23.0f;
+    base.train.half_life_days = 365;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    ck_assert_int_eq(r.budget_hit, 0);
+    uint32_t per_rung[3] = {0};
+    unsigned fixed_rungs[RB_TUNE_FIXED] = {0};
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        per_rung[r.trials[i].rung]++;
+        if (r.trials[i].config < RB_TUNE_FIXED)
+            fixed_rungs[r.trials[i].config] |= 1u << r.trials[i].rung;
+    }
+    ck_assert_uint_eq(per_rung[0], 18);
+    ck_assert_uint_eq(per_rung[1], 6);
+    ck_assert_uint_eq(per_rung[2], 3);
+    ck_assert_uint_eq(fixed_rungs[0], 7);
+    ck_assert_uint_eq(fixed_rungs[1], 7);
+    rb_dataset_release(&d);
+}
+END_TEST
+
+/*
+ * Few configurations: the base and a close anchor go on at each rung
+ * however small the third, and one other with them, so the search can
  * still leave a base that learns nothing.
  */
 START_TEST(test_few_configs)
@@ -271,7 +317,7 @@ START_TEST(test_few_configs)
     struct rb_params base;
     struct rb_tune_opts o;
     setup(&d, &base, &o, 600);
-    o.configs = 3;
+    o.configs = 4;
     static struct rb_tune_result r;
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
@@ -281,10 +327,9 @@ START_TEST(test_few_configs)
         per_rung[r.trials[i].rung]++;
         others_last += r.trials[i].rung == 2 && r.trials[i].config != 0;
     }
-    ck_assert_uint_eq(per_rung[0], 3);
-    ck_assert_uint_eq(per_rung[1], 2);
-    ck_assert_uint_eq(per_rung[2], 2);
-    ck_assert_uint_eq(others_last, 1);
+    ck_assert_uint_eq(per_rung[0], 4);
+    ck_assert_uint_eq(per_rung[1], 3);
+    ck_assert_uint_ge(others_last, 1);
     ck_assert_uint_ne(r.trials[r.best_trial].config, 0);
     ck_assert_uint_eq(r.trials[r.best_trial].rung, 2);
     ck_assert_int_eq(r.kept_base, 0);
@@ -320,6 +365,7 @@ static Suite *tune_suite(void)
     tcase_add_test(tc, test_pinned);
     tcase_add_test(tc, test_budget);
     tcase_add_test(tc, test_budget_cuts_a_rung);
+    tcase_add_test(tc, test_carries_a_close_anchor);
     tcase_add_test(tc, test_few_configs);
     tcase_add_test(tc, test_too_little_data);
     suite_add_tcase(s, tc);
