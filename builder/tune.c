@@ -385,7 +385,7 @@ static int carried(const struct search *s, const struct cand *c)
         return 0; /* a drawn one, or rows not comparable (a weight of 0 can empty a row): its rank decides */
     double mean, se;
     if (paired_gain(s->best_rows, c->rows, s->nrows, &mean, &se) != 0)
-        return 1;
+        return 0; /* no row measured by both: its rank decides */
     return mean <= TUNE_ANCHOR_SE * se;
 }
 
@@ -447,22 +447,27 @@ static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterati
                 cand_release(c);
             continue;
         }
-        uint32_t prot = 0, alive = 0, worst = RB_NONE;
-        for (uint32_t j = 0; j <= i; j++) {
-            if (!cands[j].alive)
-                continue;
-            if (carried(s, &cands[j])) {
-                prot++;
-                continue;
+        /* a new best can end the carry of both anchors at once: release
+         * until the others fit again */
+        for (;;) {
+            uint32_t prot = 0, alive = 0, worst = RB_NONE;
+            for (uint32_t j = 0; j <= i; j++) {
+                if (!cands[j].alive)
+                    continue;
+                if (carried(s, &cands[j])) {
+                    prot++;
+                    continue;
+                }
+                alive++;
+                if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
+                    (cands[j].ndcg == cands[worst].ndcg && j > worst))
+                    worst = j;
             }
-            alive++;
-            if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
-                (cands[j].ndcg == cands[worst].ndcg && j > worst))
-                worst = j;
-        }
-        uint32_t others = keep > prot ? keep - prot : 1;
-        if (alive > others && worst != RB_NONE)
+            uint32_t others = keep > prot ? keep - prot : 1;
+            if (alive <= others || worst == RB_NONE)
+                break;
             cand_release(&cands[worst]);
+        }
     }
     return 0;
 }

@@ -337,6 +337,43 @@ START_TEST(test_few_configs)
 }
 END_TEST
 
+/*
+ * A later best can end the carry of both anchors at once, and every
+ * configuration beyond the third is then released, not one. From a base
+ * that measures about as the anchors do after 2 iterations (without decay
+ * on a two-day log, its twin is itself), the ninth configuration is far
+ * better than all three: rung 1 holds the base and the best two others,
+ * 3 (the third of 9), and neither anchor.
+ */
+START_TEST(test_release_after_carry)
+{
+    struct rb_dataset d;
+    struct rb_params base;
+    struct rb_tune_opts o;
+    setup(&d, &base, &o, 900);
+    base.als.factors = 32;
+    base.als.reg = 0.16f;
+    base.als.alpha = 11.0f;
+    base.train.weight[RB_PURCHASE] = 28.0f;
+    base.train.half_life_days = 365;
+    o.configs = 9;
+    o.rungs = 2;
+    static struct rb_tune_result r;
+    char err[RC_ERRMSG_MAX] = "";
+    ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
+    uint32_t got = 0;
+    for (uint32_t i = 0; i < r.ntrials; i++) {
+        if (r.trials[i].rung != 1)
+            continue;
+        got++;
+        ck_assert_msg(r.trials[i].config != 1 && r.trials[i].config != 2, "anchor %u reached rung 1",
+                      r.trials[i].config);
+    }
+    ck_assert_uint_eq(got, 3);
+    rb_dataset_release(&d);
+}
+END_TEST
+
 START_TEST(test_too_little_data)
 {
     struct rb_dataset d;
@@ -367,6 +404,7 @@ static Suite *tune_suite(void)
     tcase_add_test(tc, test_budget_cuts_a_rung);
     tcase_add_test(tc, test_carries_a_close_anchor);
     tcase_add_test(tc, test_few_configs);
+    tcase_add_test(tc, test_release_after_carry);
     tcase_add_test(tc, test_too_little_data);
     suite_add_tcase(s, tc);
     return s;
