@@ -60,6 +60,16 @@ static void base_params(struct rb_params *p)
     p->als.reg = 1000.0f; /* shrinks every factor to nothing */
 }
 
+/* A base that learns: decay of a year on a two-day log, so the base without decay measures as it does. */
+static void learning_base(struct rb_params *p, uint32_t factors, float reg, float alpha, float weight_purchase)
+{
+    p->als.factors = factors;
+    p->als.reg = reg;
+    p->als.alpha = alpha;
+    p->train.weight[RB_PURCHASE] = weight_purchase;
+    p->train.half_life_days = 365;
+}
+
 /* A planted log of `cookies` cookies, the base above, default options with a budget that does not bite. */
 static void setup(struct rb_dataset *d, struct rb_params *base, struct rb_tune_opts *o, uint32_t cookies)
 {
@@ -270,10 +280,9 @@ END_TEST
 
 /*
  * An anchor within noise of the best goes on whatever its rank: from a
- * good base with a 14-day half-life, on a log that spans two days, the
- * base without decay measures about the same. It reaches the last rung
- * beside the base and the best other, past the third (2) of the rung
- * before.
+ * good base (learning_base), the base without decay measures about the
+ * same. It reaches the last rung beside the base and the best other,
+ * past the third (2) of the rung before.
  */
 START_TEST(test_carries_a_close_anchor)
 {
@@ -281,11 +290,7 @@ START_TEST(test_carries_a_close_anchor)
     struct rb_params base;
     struct rb_tune_opts o;
     setup(&d, &base, &o, 900);
-    base.als.factors = 32;
-    base.als.reg = 2.6f;
-    base.als.alpha = 0.43f;
-    base.train.weight[RB_PURCHASE] = 23.0f;
-    base.train.half_life_days = 365;
+    learning_base(&base, 32, 2.6f, 0.43f, 23.0f);
     static struct rb_tune_result r;
     char err[RC_ERRMSG_MAX] = "";
     ck_assert_msg(rb_tune(&r, &d, &base, &o, err) == 0, "%s", err);
@@ -340,8 +345,8 @@ END_TEST
 /*
  * A later best can end the carry of both anchors at once, and every
  * configuration beyond the third is then released, not one. From a base
- * that measures about as the anchors do after 2 iterations (without decay
- * on a two-day log, its twin is itself), the ninth configuration is far
+ * that measures about as the anchors do after 2 iterations
+ * (learning_base), the ninth configuration is far
  * better than all three: rung 1 holds the base and the best two others,
  * 3 (the third of 9), and neither anchor.
  */
@@ -351,11 +356,7 @@ START_TEST(test_release_after_carry)
     struct rb_params base;
     struct rb_tune_opts o;
     setup(&d, &base, &o, 900);
-    base.als.factors = 32;
-    base.als.reg = 0.16f;
-    base.als.alpha = 11.0f;
-    base.train.weight[RB_PURCHASE] = 28.0f;
-    base.train.half_life_days = 365;
+    learning_base(&base, 32, 0.16f, 11.0f, 28.0f);
     o.configs = 9;
     o.rungs = 2;
     static struct rb_tune_result r;
