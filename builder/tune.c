@@ -381,7 +381,7 @@ static int carried(const struct search *s, const struct cand *c)
 {
     if (c->config == 0)
         return 1;
-    if (c->config >= RB_TUNE_FIXED || !c->rows || c->nrows != s->nrows || !s->have_best)
+    if (c->config >= RB_TUNE_FIXED || c->nrows != s->nrows || !s->have_best)
         return 0; /* a drawn one, or rows not comparable (a weight of 0 can empty a row): its rank decides */
     double mean, se;
     if (paired_gain(s->best_rows, c->rows, s->nrows, &mean, &se) != 0)
@@ -408,6 +408,31 @@ static int cmp_cand_ndcg(const void *a, const void *b)
     if (x->ndcg != y->ndcg)
         return x->ndcg > y->ndcg ? -1 : 1;
     return x->config < y->config ? -1 : x->config > y->config;
+}
+
+/* Room beside ncarried carried configurations in a third of `keep`: one other at least. */
+static uint32_t room_for_others(uint32_t keep, uint32_t ncarried)
+{
+    return keep > ncarried ? keep - ncarried : 1;
+}
+
+/* Of cands[0..upto], the worst alive one not carried when those exceed their room; else RB_NONE. */
+static uint32_t worst_other(const struct search *s, const struct cand *cands, uint32_t upto, uint32_t keep)
+{
+    uint32_t ncarried = 0, others = 0, worst = RB_NONE;
+    for (uint32_t j = 0; j <= upto; j++) {
+        if (!cands[j].alive)
+            continue;
+        if (carried(s, &cands[j])) {
+            ncarried++;
+            continue;
+        }
+        others++;
+        if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
+            (cands[j].ndcg == cands[worst].ndcg && j > worst))
+            worst = j;
+    }
+    return others > room_for_others(keep, ncarried) ? worst : RB_NONE;
 }
 
 /*
@@ -439,9 +464,8 @@ static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterati
         if (s->r->ntrials == 1 && s->r->users < RB_TUNE_MIN_USERS)
             return rc_fail(err, RC_EEMPTY, "tune: %" PRIu64 " cookies with a validation purchase (need %d)",
                            s->r->users, RB_TUNE_MIN_USERS);
-        /* keep the carried configurations and the best `keep` - carried
-         * others, one at least: release the worst other; with one rung
-         * (keep 0) no model is trained further */
+        /* keep the carried configurations and the best of the others
+         * (worst_other); with one rung (keep 0) no model is trained further */
         if (keep == 0) {
             if (i > 0)
                 cand_release(c);
@@ -449,25 +473,8 @@ static int rung0(struct cand *cands, uint32_t n, uint32_t keep, uint32_t iterati
         }
         /* a new best can end the carry of both anchors at once: release
          * until the others fit again */
-        for (;;) {
-            uint32_t prot = 0, alive = 0, worst = RB_NONE;
-            for (uint32_t j = 0; j <= i; j++) {
-                if (!cands[j].alive)
-                    continue;
-                if (carried(s, &cands[j])) {
-                    prot++;
-                    continue;
-                }
-                alive++;
-                if (worst == RB_NONE || cands[j].ndcg < cands[worst].ndcg ||
-                    (cands[j].ndcg == cands[worst].ndcg && j > worst))
-                    worst = j;
-            }
-            uint32_t others = keep > prot ? keep - prot : 1;
-            if (alive <= others || worst == RB_NONE)
-                break;
-            cand_release(&cands[worst]);
-        }
+        for (uint32_t w; (w = worst_other(s, cands, i, keep)) != RB_NONE;)
+            cand_release(&cands[w]);
     }
     return 0;
 }
@@ -530,13 +537,13 @@ int rb_tune(struct rb_tune_result *r, const struct rb_dataset *d, const struct r
          * carried configurations always do, as part of that third, and
          * one other at least */
         qsort(alive, na, sizeof(*alive), cmp_cand_ndcg);
-        uint32_t keep = (na + 2) / 3, prot = 0, kept = 0;
-        int is_prot[RB_TUNE_MAX_TRIALS];
+        uint32_t keep = (na + 2) / 3, ncarried = 0, kept = 0;
+        int is_carried[RB_TUNE_MAX_TRIALS];
         for (uint32_t i = 0; i < na; i++)
-            prot += is_prot[i] = carried(&s, alive[i]);
-        uint32_t others = keep > prot ? keep - prot : 1;
+            ncarried += is_carried[i] = carried(&s, alive[i]);
+        uint32_t others = room_for_others(keep, ncarried);
         for (uint32_t i = 0; i < na; i++) {
-            if (is_prot[i])
+            if (is_carried[i])
                 continue;
             if (kept < others)
                 kept++;
