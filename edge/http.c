@@ -1012,6 +1012,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
 }
 
+/*
+ * The socket of libmicrohttpd's last read, write or request line on this
+ * thread.
+ *
+ * libmicrohttpd 0.9.75 reports the faults it finds while parsing a head
+ * only to its logger, with no word of the connection. Once a request line
+ * is in, the connection can be found among the thread's heads; before it
+ * (a request target beyond the connection memory) nothing else names it.
+ * So recedge defines recv, send and sendmsg, the calls libmicrohttpd makes
+ * on its sockets (below): the dynamic linker resolves the library's calls
+ * to a program's own definitions first. Each notes its socket here and
+ * then does exactly what the C library's does. A head is parsed right
+ * after the read that brought its last bytes, on the same thread, before
+ * any other connection's; but a request pipelined behind others was read
+ * with them, and is parsed in a later step, after other connections' reads
+ * and writes. Its request line (uri_logged) comes right before the rest of
+ * its head is parsed, in the same step, so uri_logged notes its socket
+ * too. In the logger, the socket noted is the connection the message is
+ * about.
+ */
+static __thread int io_fd = -1;
+
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
     struct re_server *s = cls;
@@ -1037,6 +1059,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     r->body_len = 0;
     r->body_over = 0;
     head_add(w, r, c);
+    io_fd = conn_fd(c);
     const char *qm = strchr(uri, '?');
     const char *raw = qm ? qm + 1 : "";
     if (r->ep == RE_EP_EVENT) {
@@ -1084,25 +1107,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     *con_cls = NULL;
     finish(cls, r, toe);
 }
-
-/*
- * The socket libmicrohttpd last read or wrote on this thread.
- *
- * libmicrohttpd 0.9.75 serves each of a thread's connections in one step
- * (read what arrived, write what is due, then parse and act on it) and
- * reports the faults it finds while parsing only to its logger, with no
- * word of the connection. Once a request line is in, the connection can be
- * found among the thread's heads; before it (a request target beyond the
- * connection memory) nothing else names it. So recedge defines recv, send
- * and sendmsg, the calls libmicrohttpd makes on its sockets: the dynamic
- * linker resolves the library's calls to a program's own definitions
- * first. Each notes its socket here and then does exactly what the C
- * library's does (recvfrom and sendto with no address; the sendmsg system
- * call). In the logger, the socket noted is the connection the message is
- * about: the parse that found the fault ran right after that read or
- * write, on the same thread, before any other connection's.
- */
-static __thread int io_fd = -1;
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
@@ -1324,7 +1328,7 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         rc = rc_fail(err, rc, "unable to start the request deadline thread: %s", rc_strerror(rc));
         goto fail;
     }
-    if ((rc = re_linger_start(&s->linger, RE_LINGER_MS, RE_LINGER_BYTES)) != 0) {
+    if ((rc = re_linger_start(&s->linger, RE_LINGER_MS, RE_LINGER_BYTES, RE_LINGER_MAX)) != 0) {
         rc = rc_fail(err, rc, "unable to start the lingering close thread: %s", rc_strerror(rc));
         goto fail;
     }

@@ -23,6 +23,7 @@ struct re_linger {
     pthread_mutex_t mu;
     int wake[2];  /* a byte on wake[1]: a socket added, or stop */
     int stop;
+    unsigned max; /* slots that may be in use */
     unsigned n;   /* slots in use: [0, n) */
     struct slot slots[RE_LINGER_MAX];
     char sink[16384]; /* what the clients still send, dropped (the thread's own) */
@@ -102,13 +103,16 @@ static void *run(void *arg)
     return NULL;
 }
 
-int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes)
+int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes, unsigned max)
 {
+    if (max < 1 || max > RE_LINGER_MAX)
+        return -EINVAL;
     struct re_linger *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
     l->ms = ms;
     l->bytes = bytes;
+    l->max = max;
     if (pipe2(l->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         int e = errno;
         free(l);
@@ -157,7 +161,7 @@ void re_linger_add(struct re_linger *l, int fd)
         return;
     if (l) {
         pthread_mutex_lock(&l->mu);
-        int taken = !l->stop && l->n < RE_LINGER_MAX;
+        int taken = !l->stop && l->n < l->max;
         if (taken)
             l->slots[l->n++] = (struct slot){fd, 0, now_ns() + l->ms * 1000000u};
         pthread_mutex_unlock(&l->mu);

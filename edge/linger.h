@@ -15,8 +15,9 @@
  * that libmicrohttpd's close of its own leaves the socket open. A thread
  * reads and drops what arrives and closes the descriptor when the client
  * closes, on an error, after a number of bytes, or a time after it was
- * added (recedge: RE_LINGER_BYTES, RE_LINGER_MS). At most RE_LINGER_MAX
- * sockets linger at once; beyond that one is closed at once (the plain
+ * added (recedge: RE_LINGER_BYTES, RE_LINGER_MS). At most a set number
+ * of sockets linger at once (recedge: RE_LINGER_MAX, which its descriptor
+ * limit makes room for); beyond that one is closed at once (the plain
  * close of before).
  *
  * Thread rules: re_linger_add may be called from any thread; it takes a
@@ -28,16 +29,17 @@
 
 #define RE_LINGER_MS 5000
 #define RE_LINGER_BYTES (8 * 1024 * 1024)
-#define RE_LINGER_MAX 64
+#define RE_LINGER_MAX 1024
 
 #include <stddef.h>
 
 struct re_linger;
 
 /* Start the lingering thread: a socket is closed at the latest ms
- * milliseconds after it was added or once bytes have arrived. Errors:
- * -ENOMEM, -errno of pipe2 or pthread_create. */
-int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes);
+ * milliseconds after it was added or once bytes have arrived; at most max
+ * (1 to RE_LINGER_MAX) linger at once. Errors: -EINVAL, -ENOMEM, -errno
+ * of pipe2 or pthread_create. */
+int re_linger_start(struct re_linger **out, unsigned ms, size_t bytes, unsigned max);
 
 /* Stop the thread and close every lingering socket. NULL is allowed. */
 void re_linger_stop(struct re_linger *l);

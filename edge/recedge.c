@@ -12,6 +12,7 @@
 #include "error.h"
 #include "explog.h"
 #include "http.h"
+#include "linger.h"
 #include "log.h"
 #include "metrics.h"
 #include "swap.h"
@@ -22,11 +23,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-/* Room for every connection plus the listening socket, epoll, eventfds,
+/* Room for every connection, the sockets that linger after recedge's own
+ * refusals (edge/linger.h), the listening socket, epoll, eventfds,
  * inotify, stdio and the LMDB files of two versions during a swap. */
 static void raise_nofile(const struct re_config *cfg)
 {
-    rlim_t need = (rlim_t)cfg->max_connections + 64 + 4 * (rlim_t)cfg->threads;
+    rlim_t need = (rlim_t)cfg->max_connections + RE_LINGER_MAX + 64 + 4 * (rlim_t)cfg->threads;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
         return;

@@ -95,7 +95,7 @@ static void client_exchange(struct re_linger *l, char *got, size_t cap, struct s
 START_TEST(test_answer_survives_a_client_still_sending)
 {
     struct re_linger *l;
-    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES), 0);
+    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES, RE_LINGER_MAX), 0);
     char got[256];
     struct sender c;
     client_exchange(l, got, sizeof(got), &c);
@@ -135,26 +135,30 @@ static int closed_by_server(int client)
     return 0;
 }
 
+#define MAX 64 /* a limit the test's descriptors fit under any ulimit */
+
 START_TEST(test_limit_and_stop)
 {
     struct re_linger *l;
-    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES), 0);
-    int clients[RE_LINGER_MAX + 1];
-    for (int i = 0; i <= RE_LINGER_MAX; i++) {
+    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES, 0), -EINVAL);
+    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES, RE_LINGER_MAX + 1), -EINVAL);
+    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, RE_LINGER_BYTES, MAX), 0);
+    int clients[MAX + 1];
+    for (int i = 0; i <= MAX; i++) {
         int server;
         loopback_pair(&clients[i], &server);
         refuse(l, server);
     }
-    /* RE_LINGER_MAX linger; the one beyond was closed at once. */
-    ck_assert_uint_eq(re_linger_active(l), RE_LINGER_MAX);
-    ck_assert_int_eq(closed_by_server(clients[RE_LINGER_MAX]), 1);
+    /* MAX linger; the one beyond was closed at once. */
+    ck_assert_uint_eq(re_linger_active(l), MAX);
+    ck_assert_int_eq(closed_by_server(clients[MAX]), 1);
     ck_assert_int_eq(closed_by_server(clients[0]), 0);
-    ck_assert_int_eq(closed_by_server(clients[RE_LINGER_MAX - 1]), 0);
+    ck_assert_int_eq(closed_by_server(clients[MAX - 1]), 0);
     /* Stop closes them all. */
     re_linger_stop(l);
     ck_assert_int_eq(closed_by_server(clients[0]), 1);
-    ck_assert_int_eq(closed_by_server(clients[RE_LINGER_MAX - 1]), 1);
-    for (int i = 0; i <= RE_LINGER_MAX; i++)
+    ck_assert_int_eq(closed_by_server(clients[MAX - 1]), 1);
+    for (int i = 0; i <= MAX; i++)
         close(clients[i]);
     re_linger_add(NULL, -1);
 }
@@ -163,7 +167,7 @@ END_TEST
 START_TEST(test_time_limit)
 {
     struct re_linger *l;
-    ck_assert_int_eq(re_linger_start(&l, 300, RE_LINGER_BYTES), 0);
+    ck_assert_int_eq(re_linger_start(&l, 300, RE_LINGER_BYTES, RE_LINGER_MAX), 0);
     int client, server;
     loopback_pair(&client, &server);
     refuse(l, server);
@@ -180,7 +184,7 @@ END_TEST
 START_TEST(test_byte_limit)
 {
     struct re_linger *l;
-    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, 256 * 1024), 0);
+    ck_assert_int_eq(re_linger_start(&l, RE_LINGER_MS, 256 * 1024, RE_LINGER_MAX), 0);
     char got[256];
     struct sender c;
     client_exchange(l, got, sizeof(got), &c); /* sends 6 MB: the socket is closed after 256 KB */

@@ -10,11 +10,12 @@
 # a pause between them (so that many heads are arriving on recedge's two
 # threads at once), while 3 threads send 240 faulty ones: a Content-Length
 # that is not a number, a jar of 200 tiny cookie pairs, a 14 KB header
-# sent in two pieces, a 40 KB request target, and a 40 KB target pipelined
-# behind an ordinary request on a kept-alive connection.
+# sent in two pieces, a 40 KB request target, a 40 KB target pipelined
+# behind an ordinary request on a kept-alive connection, and the first two
+# faults pipelined behind three ordinary requests.
 #   - every ordinary request gets its 200, one header block, nothing else;
 #   - every fault gets recedge's JSON answer (400, 431, 414) with the CORS
-#     headers, one header block; the pipelined one the 200 first;
+#     headers, one header block; the pipelined ones the 200s first;
 #   - no connection is reset: every answer is read whole.
 #
 # Environment (tests/CMakeLists.txt): BIN, SRC, EDGEREC_TEST_TMP. Exits 77
@@ -73,12 +74,18 @@ def ordinary(n, rng):
 big = b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nX-Big: ' + b'x' * 14000 + b'\r\n\r\n'
 target = b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\n\r\n'
 # kind: (pieces of the request, answers expected, the last one's (status, JSON with CORS))
-BAD = {'length': ([b'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n'], 1, (400, True)),
-       'cookies': ([b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nCookie: ' + b'; '.join(b'c%d=v' % i for i in range(200)) +
-                    b'\r\n\r\n'], 1, (431, True)),
+healthz = b'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n'
+length = b'GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n'
+cookies = b'GET /v1/recs HTTP/1.1\r\nHost: a\r\nCookie: ' + b'; '.join(b'c%d=v' % i for i in range(200)) + b'\r\n\r\n'
+BAD = {'length': ([length], 1, (400, True)),
+       'cookies': ([cookies], 1, (431, True)),
+       # Parsed from what an earlier read brought in, after other
+       # connections' reads and writes (edge/http.c, io_fd).
+       'pipelined length': ([healthz * 3 + length], 4, (400, True)),
+       'pipelined cookies': ([healthz * 3 + cookies], 4, (431, True)),
        'big': ([big[:7000], big[7000:]], 1, (431, True)),
        'target': ([target], 1, (414, True)),
-       'pipelined': ([b'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n' + target], 2, (414, True))}
+       'pipelined': ([healthz + target], 2, (414, True))}
 
 def faulty(n, rng):
     for _ in range(n):
@@ -102,4 +109,68 @@ assert seen['ordinary'] == 640 and sum(seen[k] for k in BAD) == 240, seen
 assert not wrong, wrong[:5]
 PY
 echo "edge_in_place: ok: 640 ordinary requests answered 200 beside 240 faulty ones, each of those recedge's one complete JSON answer, no connection reset"
+
+# A burst: 300 clients with small receive buffers each pipeline 30
+# ordinary requests and a 40 KB request target at once, and read only when
+# all have sent. recedge refuses each target while its client still sends
+# and while the answers ahead of it still wait in the socket, so each
+# socket must linger until its client has read (edge/linger.h:
+# RE_LINGER_MAX at once; with 64, most of them were reset).
+python3 - "$port" <<'PY' || fail "a burst of refusals"
+import socket, sys, time
+port = int(sys.argv[1])
+ahead = 30
+target = b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\n\r\n'
+conns = []
+for _ in range(300):
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.settimeout(20)
+    c.connect(('127.0.0.1', port))
+    c.setblocking(False)
+    conns.append(c)
+left = {c: b'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n' * ahead + target for c in conns}
+deadline = time.time() + 20
+while left and time.time() < deadline:
+    for c in list(left):
+        try:
+            left[c] = left[c][c.send(left[c]):]
+        except BlockingIOError:
+            continue
+        except OSError:
+            del left[c]  # refused and closed before it was all sent: its answer is read below
+            continue
+        if not left[c]:
+            del left[c]
+    time.sleep(0.001)
+wrong = []
+for i, c in enumerate(conns):
+    c.setblocking(True)
+    raw = b''
+    try:
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    except OSError as e:
+        raw += b'<%r>' % e
+    c.close()
+    answers = []
+    rest = raw
+    while rest:
+        head, sep, after = rest.partition(b'\r\n\r\n')
+        fields = dict(l.split(b': ', 1) for l in head.split(b'\r\n')[1:] if b': ' in l)
+        size = int(fields.get(b'Content-Length', b'-1'))
+        if not sep or size < 0 or len(after) < size:
+            answers.append(b'<cut>')
+            break
+        answers.append(head.split(b' ')[1] + (b' uri_too_long' if b'"uri_too_long"' in after[:size] else b''))
+        rest = after[size:]
+    if answers != [b'200'] * ahead + [b'414 uri_too_long']:
+        wrong.append((i, len(answers), raw[-120:]))
+print('edge_in_place: burst of 300 refusals, wrong', len(wrong))
+assert not wrong, wrong[:3]
+PY
+echo "edge_in_place: ok: a burst of 300 refused 40 KB targets behind 30 ordinary requests, each answered 414 whole though read only after all were sent"
 stop_server
