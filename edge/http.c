@@ -48,6 +48,11 @@
 #define RE_FIELD_COST 64
 #define RE_POOL_ALIGN 16
 
+/* The libmicrohttpd whose log texts in_place reads and whose read-buffer
+ * layout scan_field reads (tests/e2e/edge_in_place.sh, edge_http.sh): with
+ * another, recedge warns at start. */
+#define RE_MHD_TESTED "0.9.75"
+
 /*
  * Requests recedge refuses from their request line and headers, before any
  * routing. libmicrohttpd 0.9.75 answers a few such faults itself (a missing
@@ -1332,6 +1337,13 @@ int re_server_start(struct re_server **out, const struct re_config *cfg, struct 
         rc = rc_fail(err, rc, "unable to start the lingering close thread: %s", rc_strerror(rc));
         goto fail;
     }
+
+    if (strcmp(MHD_get_version(), RE_MHD_TESTED) != 0)
+        rc_log(RC_LOG_WARN, "mhd_version",
+               "version=%s tested=%s reason=\"the answers in libmicrohttpd's place and the checks of folded "
+               "header lines follow the tested version's log texts and parsing; run tests/e2e/edge_in_place.sh and "
+               "edge_http.sh against this one\"",
+               MHD_get_version(), RE_MHD_TESTED);
 
     /* One thread: no pool, the daemon's own polling thread serves. */
     struct MHD_OptionItem pool[] = {{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL},

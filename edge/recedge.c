@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "swap.h"
 
+#include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,9 +114,9 @@ int main(int argc, char **argv)
     }
     rc_log(RC_LOG_INFO, "listen",
            "bind=%s port=%u threads=%u max_connections=%u conn_memory=%u max_per_ip=%u request_timeout=%u "
-           "root=\"%s\"",
+           "root=\"%s\" mhd=%s",
            cfg.bind, re_server_port(server), cfg.threads, cfg.max_connections, cfg.conn_memory, cfg.max_per_ip,
-           cfg.request_timeout, cfg.root);
+           cfg.request_timeout, cfg.root, MHD_get_version());
 
     for (;;) {
         int sig = 0;

@@ -30,6 +30,16 @@ segment * * r:9 s:8
 SPEC
 start_server "$root" --max-per-ip 0 --cors-origin '*'
 
+# What follows relies on libmicrohttpd 0.9.75's messages: the listen line
+# names the version in use, and another one is warned of.
+mhd=$(sed -n 's/.*event=listen .* mhd=\([^ ]*\).*/\1/p' "$tmp/server.log")
+[ -n "$mhd" ] || fail "no mhd= in the listen line"
+if [ "$mhd" = 0.9.75 ]; then
+    ! grep -q 'event=mhd_version' "$tmp/server.log" || fail "a version warning for 0.9.75"
+else
+    grep -q "event=mhd_version version=$mhd tested=0.9.75" "$tmp/server.log" || fail "no warning for libmicrohttpd $mhd"
+fi
+
 python3 - "$port" <<'PY' || fail "answers under concurrency"
 import collections, random, sys, threading
 import rawhttp
