@@ -11,6 +11,9 @@
 #     price and currency come from recedge (checked against the catalog),
 #     and the widget never asks the shop's /products.json fallback;
 #     the same with the widget calling recedge cross-origin (CORS);
+#   - a category page's strip (data-category, data-exclude) shows n items
+#     of its category, none of those the page lists, as recedge answers
+#     category= and exclude=;
 #   - a strip at the foot of a long page loads only when scrolled to;
 #   - a recedge that does not answer: the widget gives up after its timeout
 #     and hides; recedge stopped: the widget hides;
@@ -177,6 +180,28 @@ first=$(js 'r["values"][3]["items"][0]["href"]')
 [ "$(js '" ".join(r["values"][2])')" = "edgerec-link $first similar solid" ] ||
     fail "after two Tabs the focus is on $(js 'r["values"][2]'), expected the first link of the strip ($first) with an outline"
 ok "keyboard: two Tabs reach the strip's first link ($first), drawn with a focus ring"
+
+# ---- a category page: the strip's filters (data-category, data-exclude) ----
+# The largest category; its page lists its first 24 products, which the
+# strip must not repeat, and asks for the rest of it.
+cat=$(awk -F, 'NR > 1 { n[$2]++ } END { for (c in n) print n[c], c }' "$tmp/data/catalog.csv" | sort -k1,1nr -k2 | awk 'NR == 1 { print $2 }')
+browse --timeout 15 --goto "$base/c/$cat?visitor=$returning" --wait "$(settled category)" --eval "$(strip category)" \
+    --eval '[document.getElementById("category").dataset.exclude, [...document.querySelectorAll(".grid a")].length]' \
+    --shot "$shots/category-page.png"
+clean_session "category page"
+exclude=$(js 'r["values"][1][0]')
+[ "$(js 'r["values"][1][1] > 0 and len(r["values"][1][0].split(",")) == 24')" = True ] ||
+    fail "category page: data-exclude $(js 'r["values"][1]')"
+check_strip 0 category-page "cookie=$returning&category=$cat&exclude=$exclude" 'cf|segment|global'
+python3 - "$tmp/browse.json" "$tmp/catalog_shop.csv" "$cat" "$exclude" <<'PY' || fail "category page: the strip's filters"
+import csv, json, sys
+items = [it["product"] for it in json.load(open(sys.argv[1]))["values"][0]["items"]]
+category = {row["product"]: row["category"] for row in csv.DictReader(open(sys.argv[2]))}
+outside = [p for p in items if category[p] != sys.argv[3]]
+listed = [p for p in items if p in sys.argv[4].split(",")]
+assert not outside and not listed, ("outside the category", outside, "listed on the page", listed)
+PY
+ok "category page ($cat): $n items, all of the category, none of the 24 the page lists, as recedge answers category= and exclude="
 
 # ---- cross-origin: the widget calls recedge's own address (CORS, no cookies) ----
 stop_shop
