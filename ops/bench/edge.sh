@@ -367,14 +367,37 @@ printf 'sample answer (%s): %s bytes; nginx file %s bytes\n' "$sample" \
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
+# recedge's histogram of its own time per /v1/recs request (from the
+# request line to the answer handed to the kernel): "LE COUNT" lines,
+# cumulative, in the order /metrics gives them.
+own_hist() {
+    curl -fs "$1/metrics" |
+        sed -n 's/^recedge_request_duration_microseconds_bucket{endpoint="recs",le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+}
+# own_pct BEFORE AFTER: the buckets that hold the 99th and 99.9th
+# percentiles of the requests between the two snapshots.
+own_pct() {
+    awk 'NR == FNR { c0[FNR] = $2; next }
+         { le[FNR] = $1; d[FNR] = $2 - c0[FNR]; n = FNR }
+         END {
+             for (i = 1; i <= n; i++) {
+                 if (p99 == "" && d[i] >= 0.99 * d[n]) p99 = le[i]
+                 if (p999 == "" && d[i] >= 0.999 * d[n]) p999 = le[i]
+             }
+             printf " own_p99_us<=%s own_p999_us<=%s", p99, p999
+         }' <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+
 wrk_run() { # name url server-pid conns
-    local out=$scratch/wrk.$1.$4.txt t0 t1 secs res
+    local out=$scratch/wrk.$1.$4.txt t0 t1 secs res h0=
+    [[ $1 != recedge* ]] || h0=$(own_hist "$2")
     t0=$(ticks "$3")
     # `times` in the subshell: the user and system time of wrk, its child
     (taskset -c 1 wrk -t1 -c"$4" -d"$duration" --latency -s "$lua" "$2" -- "$lists" > "$out"; times > "$out.times")
     t1=$(ticks "$3")
     secs=${duration%s}
     res=$(sed -n 's/^RESULT //p' "$out")
+    [ -z "$h0" ] || res+=$(own_pct "$h0" "$(own_hist "$2")")
     printf '| %s | %s | %s | %s | server_cpu=%.0f%% client_cpu=%.0f%% | %s |\n' "$r" "$4" "$1" "$res" \
         "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$secs" 'BEGIN { print 100 * (b - a) / hz / s }')" \
         "$(awk -v s="$secs" 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); c += t[1] * 60 + t[2] } }
@@ -395,7 +418,8 @@ taskset -c 1 wrk -t1 -c64 -d5s -s "$lua" "http://127.0.0.1:$nginx_port" -- "$lis
 nginx_worker=$(pgrep -P "$nginx_pid" | head -n 1)
 printf '\n## throughput and latency: wrk -t1 -cCONNS -d%s --latency -s edge_mixed.lua (core 1), servers on core 0\n' \
     "$duration"
-printf '(server_cpu: the server process, all threads; client_cpu: wrk; percent of one core over the run)\n'
+printf '(server_cpu: the server process, all threads; client_cpu: wrk; percent of one core over the run;\n'
+printf ' own_p99_us, own_p999_us: recedge'"'"'s own time per request, request line to kernel, its histogram'"'"'s bucket)\n'
 printf '| run | conns | server | result | cpu | load average after |\n|---|---|---|---|---|---|\n'
 for r in $(seq 1 "$runs"); do
     for c in $conns_list; do
