@@ -1034,13 +1034,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
  * with them, and is parsed in a later step, after other connections' reads
  * and writes. Its request line (uri_logged) comes right before the rest of
  * its head is parsed, in the same step, so uri_logged notes its socket
- * too. In the logger, the socket noted is the connection the message is
- * about.
+ * too. A request line too long for the connection memory (414) has no
+ * uri_logged; it is found when a read has filled the read buffer, right
+ * after that read on its own socket, pipelined or not. In the logger, the
+ * socket noted is the connection the message is about.
  */
 static __thread int io_fd = -1;
 
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
 {
+    io_fd = conn_fd(c); /* first: also when no request record can be had below */
     struct re_server *s = cls;
     struct re_worker *w = worker_get(s);
     if (!w)
@@ -1064,7 +1067,6 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
     r->body_len = 0;
     r->body_over = 0;
     head_add(w, r, c);
-    io_fd = conn_fd(c);
     const char *qm = strchr(uri, '?');
     const char *raw = qm ? qm + 1 : "";
     if (r->ep == RE_EP_EVENT) {

@@ -44,7 +44,9 @@ static void raise_nofile(const struct re_config *cfg)
     }
     (void)getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < need)
-        rc_log(RC_LOG_WARN, "nofile", "limit=%llu wanted=%llu reason=\"fewer connections than --max-connections\"",
+        rc_log(RC_LOG_WARN, "nofile",
+               "limit=%llu wanted=%llu reason=\"less room than --max-connections plus the sockets that linger after "
+               "recedge's own refusals\"",
                (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 

@@ -370,9 +370,10 @@ hz=$(getconf CLK_TCK)
 # recedge's histogram of its own time per /v1/recs request (from the
 # request line to the answer handed to the kernel): "LE COUNT" lines,
 # cumulative, in the order /metrics gives them.
-own_hist() {
+own_hist() { # nothing when /metrics cannot be read: the round goes on without own_ fields
     curl -fs "$1/metrics" |
-        sed -n 's/^recedge_request_duration_microseconds_bucket{endpoint="recs",le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+        sed -n 's/^recedge_request_duration_microseconds_bucket{endpoint="recs",le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p' ||
+        true
 }
 # own_pct BEFORE AFTER: the buckets that hold the 99th and 99.9th
 # percentiles of the requests between the two snapshots.
@@ -380,6 +381,7 @@ own_pct() {
     awk 'NR == FNR { c0[FNR] = $2; next }
          { le[FNR] = $1; d[FNR] = $2 - c0[FNR]; n = FNR }
          END {
+             if (!n || d[n] <= 0) exit # no request of /v1/recs in the round
              for (i = 1; i <= n; i++) {
                  if (p99 == "" && d[i] >= 0.99 * d[n]) p99 = le[i]
                  if (p999 == "" && d[i] >= 0.999 * d[n]) p999 = le[i]
@@ -389,7 +391,7 @@ own_pct() {
 }
 
 wrk_run() { # name url server-pid conns
-    local out=$scratch/wrk.$1.$4.txt t0 t1 secs res h0=
+    local out=$scratch/wrk.$1.$4.txt t0 t1 secs res h0= h1
     [[ $1 != recedge* ]] || h0=$(own_hist "$2")
     t0=$(ticks "$3")
     # `times` in the subshell: the user and system time of wrk, its child
@@ -397,7 +399,9 @@ wrk_run() { # name url server-pid conns
     t1=$(ticks "$3")
     secs=${duration%s}
     res=$(sed -n 's/^RESULT //p' "$out")
-    [ -z "$h0" ] || res+=$(own_pct "$h0" "$(own_hist "$2")")
+    h1=
+    [ -z "$h0" ] || h1=$(own_hist "$2")
+    [ -z "$h1" ] || res+=$(own_pct "$h0" "$h1")
     printf '| %s | %s | %s | %s | server_cpu=%.0f%% client_cpu=%.0f%% | %s |\n' "$r" "$4" "$1" "$res" \
         "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$secs" 'BEGIN { print 100 * (b - a) / hz / s }')" \
         "$(awk -v s="$secs" 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); c += t[1] * 60 + t[2] } }
