@@ -128,6 +128,7 @@ echo "edge_in_place: ok: 640 ordinary requests answered 200 beside 240 faulty on
 # RE_LINGER_MAX at once; with 64, most of them were reset).
 python3 - "$port" <<'PY' || fail "a burst of refusals"
 import socket, sys, time
+import rawhttp
 port = int(sys.argv[1])
 ahead = 30
 target = b'GET /v1/recs?x=' + b'a' * 40000 + b' HTTP/1.1\r\nHost: a\r\n\r\n'
@@ -166,19 +167,9 @@ for i, c in enumerate(conns):
     except OSError as e:
         raw += b'<%r>' % e
     c.close()
-    answers = []
-    rest = raw
-    while rest:
-        head, sep, after = rest.partition(b'\r\n\r\n')
-        fields = dict(l.split(b': ', 1) for l in head.split(b'\r\n')[1:] if b': ' in l)
-        size = int(fields.get(b'Content-Length', b'-1'))
-        if not sep or size < 0 or len(after) < size:
-            answers.append(b'<cut>')
-            break
-        answers.append(head.split(b' ')[1] + (b' uri_too_long' if b'"uri_too_long"' in after[:size] else b''))
-        rest = after[size:]
-    if answers != [b'200'] * ahead + [b'414 uri_too_long']:
-        wrong.append((i, len(answers), raw[-120:]))
+    got, rest = rawhttp.answers(raw, 'burst')
+    if rest or [a[0] for a in got] != [200] * ahead + [414] or b'"uri_too_long"' not in got[-1][2]:
+        wrong.append((i, len(got), raw[-120:]))
 print('edge_in_place: burst of 300 refusals, wrong', len(wrong))
 assert not wrong, wrong[:3]
 PY
